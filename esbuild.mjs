@@ -1,0 +1,43 @@
+// Two bundles, as vscode-eslint does for its client and server:
+// - dist/extension.js runs in VS Code's extension host: `vscode` is external, no native modules.
+// - dist/pali.js is the engine and CLI, run in its own Node process: native addons stay external
+//   and are loaded from node_modules at run time.
+import * as esbuild from 'esbuild';
+
+const watch = process.argv.includes('--watch');
+const production = process.argv.includes('--production');
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: !production,
+  minify: production,
+  logLevel: 'info',
+};
+
+/** Packages with native addons or large WASM payloads: never bundled. */
+const engineExternals = ['onnxruntime-node', 'onnxruntime-web', 'sharp', '@huggingface/transformers'];
+
+const builds = [
+  {
+    ...common,
+    entryPoints: { extension: 'src/extension/extension.ts' },
+    outdir: 'dist',
+    external: ['vscode'],
+  },
+  {
+    ...common,
+    entryPoints: { pali: 'src/engine/cli/main.ts' },
+    outdir: 'dist',
+    external: engineExternals,
+    banner: { js: '#!/usr/bin/env node' },
+  },
+];
+
+if (watch) {
+  for (const options of builds) (await esbuild.context(options)).watch();
+} else {
+  await Promise.all(builds.map((options) => esbuild.build(options)));
+}

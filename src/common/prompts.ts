@@ -1,0 +1,58 @@
+/**
+ * PaliGemma's task prompts and the prefix PaliGemmaProcessor builds around them. Pure: used by the engine,
+ * the CLI and the extension alike.
+ */
+
+export type Task = 'caption' | 'describe' | 'ocr' | 'answer' | 'question' | 'detect' | 'segment';
+
+export interface TaskRequest {
+  task: Task;
+  /** Language code for caption, describe, answer and question ("en", "fr", ...). */
+  language?: string;
+  /** The question for `answer`, the objects for `detect` ("cat ; dog") and `segment`. */
+  text?: string;
+}
+
+/** The prompt text the model was trained on for each task (big_vision's PaliGemma prompt formats). */
+export function taskPrompt(request: TaskRequest): string {
+  const language = request.language?.trim() || 'en';
+  const text = (request.text ?? '').replace(/\s+/g, ' ').trim();
+  switch (request.task) {
+    case 'caption':
+      return `caption ${language}`;
+    case 'describe':
+      return `describe ${language}`;
+    case 'ocr':
+      return 'ocr';
+    case 'question':
+      return `question ${language}`;
+    case 'answer':
+      if (!text) throw new Error('answer needs a question');
+      return `answer ${language} ${text}`;
+    case 'detect':
+      if (!text) throw new Error('detect needs at least one object name');
+      return `detect ${normaliseObjectList(text)}`;
+    case 'segment':
+      if (!text) throw new Error('segment needs an object name');
+      return `segment ${text}`;
+  }
+}
+
+/** "cat;dog , bird" -> "cat ; dog ; bird": PaliGemma separates detection classes with " ; ". */
+export function normaliseObjectList(text: string): string {
+  return text
+    .split(/[;,]/)
+    .map((part) => part.trim())
+    .filter(Boolean)
+    .join(' ; ');
+}
+
+export const IMAGE_TOKEN = '<image>';
+
+/**
+ * The prefix string PaliGemmaProcessor tokenizes: one <image> per image token, <bos>, the prompt, "\n".
+ * The model's answer (the suffix) follows the newline.
+ */
+export function buildPrefixText(prompt: string, numImageTokens: number, bosToken = '<bos>'): string {
+  return `${IMAGE_TOKEN.repeat(numImageTokens)}${bosToken}${prompt}\n`;
+}

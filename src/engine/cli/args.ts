@@ -1,0 +1,32 @@
+/** Command-line parsing on node:util's parseArgs, with the errors turned into one-line user errors. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UserError } from '../errors.js';
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+export function parse(argv: string[], options: Options): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return { values: values as Record<string, string | boolean | undefined>, positionals };
+  } catch (error) {
+    throw new UserError(`${error instanceof Error ? error.message.split('\n')[0] : String(error)} (see pali --help)`);
+  }
+}
+
+export function integer(value: string | boolean | undefined, name: string, fallback: number, min = 0): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < min) throw new UserError(`--${name} must be an integer of at least ${min}, got "${String(value)}"`);
+  return parsed;
+}
+
+export function decimal(value: string | boolean | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed < 0) throw new UserError(`--${name} must be a non-negative number, got "${String(value)}"`);
+  return parsed;
+}
+
+export function text(value: string | boolean | undefined): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}

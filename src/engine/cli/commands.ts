@@ -1,0 +1,152 @@
+/**
+ * The CLI's verbs. Each is a few lines over the same functions the engine server calls (llama.cpp's
+ * common/ vs src/ split): forge, convert, generate, and the shortcuts caption, ocr, ask and detect.
+ */
+import * as fs from 'node:fs';
+import { locTokensToBoxes } from '../../common/locTokens.js';
+import { taskPrompt, type TaskRequest } from '../../common/prompts.js';
+import type { SafetensorsDtype } from '../checkpoint/safetensors.js';
+import { convertCheckpoint } from '../convert/convert.js';
+import type { ModelDtype } from '../convert/layout.js';
+import { UserError } from '../errors.js';
+import { forgeCheckpoint } from '../forge/forge.js';
+import { PRESETS } from '../forge/presets.js';
+import { loadModel } from '../model.js';
+import { encodeImage, generate, type GenerateResult } from '../pipeline.js';
+import { parseDevice } from '../runtime/device.js';
+import { decimal, integer, parse, text, type Options } from './args.js';
+
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  signal: AbortSignal;
+}
+
+const MODEL_OPTIONS: Options = {
+  model: { type: 'string' },
+  dtype: { type: 'string' },
+  device: { type: 'string' },
+  'cache-dir': { type: 'string' },
+  'max-new-tokens': { type: 'string' },
+  json: { type: 'boolean' },
+  temperature: { type: 'string' },
+  'top-k': { type: 'string' },
+  'top-p': { type: 'string' },
+  seed: { type: 'string' },
+  quiet: { type: 'boolean' },
+};
+
+function parseModelDtype(value: string | undefined): ModelDtype {
+  if (value === undefined || value === 'fp32') return 'fp32';
+  if (value === 'int4' || value === 'q4') return 'int4';
+  if (value === 'fp16') throw new UserError('--dtype fp16 is not available yet: use fp32 or int4');
+  throw new UserError(`unknown --dtype "${value}": choose fp32 or int4`);
+}
+
+function modelDir(values: Record<string, string | boolean | undefined>): string {
+  const dir = text(values.model) ?? process.env.PALI_MODEL;
+  if (!dir) throw new UserError('no model: pass --model DIR or set PALI_MODEL to a PaliGemma checkpoint folder');
+  return dir;
+}
+
+async function runPrompt(
+  values: Record<string, string | boolean | undefined>,
+  image: string,
+  prompt: string,
+  io: Io,
+  extra: { logitsOut?: string; detect?: boolean } = {},
+): Promise<void> {
+  const json = values.json === true;
+  if (!fs.existsSync(image)) throw new UserError(`image ${image} does not exist`);
+  const model = await loadModel(modelDir(values), {
+    dtype: parseModelDtype(text(values.dtype)),
+    device: parseDevice(text(values.device) ?? 'auto'),
+    cacheRoot: text(values['cache-dir']),
+    onProgress: values.quiet || json ? undefined : (message) => io.err(`pali: ${message}`),
+  });
+  try {
+    for (const fallback of model.deviceFallbacks) {
+      if (text(values.device) !== undefined && text(values.device) !== 'auto') continue;
+      if (!json && !values.quiet) io.err(`pali: ${fallback.device} unavailable (${fallback.error}); trying the next device`);
+    }
+    const temperature = decimal(values.temperature, 'temperature', 0);
+    const sampling = temperature > 0
+      ? { temperature, topK: integer(values['top-k'], 'top-k', 0), topP: decimal(values['top-p'], 'top-p', 1), seed: integer(values.seed, 'seed', 0) }
+      : undefined;
+    const encoded = await encodeImage(model, image);
+    const streaming = !json && !extra.detect;
+    const result: GenerateResult = await generate(model, encoded, prompt, {
+      maxNewTokens: integer(values['max-new-tokens'], 'max-new-tokens', 64),
+      sampling,
+      signal: io.signal,
+      keepFirstLogits: extra.logitsOut !== undefined,
+      onText: streaming ? (piece) => io.out(piece) : undefined,
+    });
+    if (extra.logitsOut && result.firstLogits) {
+      const logits = result.firstLogits;
+      fs.writeFileSync(extra.logitsOut, Buffer.from(logits.buffer, logits.byteOffset, logits.byteLength));
+    }
+    const boxes = extra.detect ? locTokensToBoxes(result.text, encoded.width, encoded.height) : undefined;
+    if (json) {
+      const { firstLogits: _firstLogits, ...fields } = result;
+      io.out(JSON.stringify(boxes ? { ...fields, boxes } : fields) + '\n');
+    } else if (boxes) {
+      io.out(`${result.text}\n`);
+      for (const b of boxes) io.out(`${b.label || '(no label)'}\t${[b.xMin, b.yMin, b.xMax, b.yMax].map((v) => v.toFixed(1)).join('\t')}\n`);
+    } else {
+      io.out('\n');
+    }
+    if (!json && !values.quiet) io.err(`pali: ${result.generated_ids.length} tokens on ${result.device}, ${result.timings.tokens_per_s.toFixed(1)} tokens/s`);
+  } finally {
+    await model.release();
+  }
+}
+
+export async function generateCommand(argv: string[], io: Io): Promise<void> {
+  const { values } = parse(argv, { ...MODEL_OPTIONS, image: { type: 'string' }, prompt: { type: 'string' }, 'logits-out': { type: 'string' } });
+  const image = text(values.image);
+  const prompt = text(values.prompt);
+  if (!image) throw new UserError('generate needs --image FILE');
+  if (prompt === undefined) throw new UserError('generate needs --prompt TEXT (for example "caption en")');
+  await runPrompt(values, image, prompt, io, { logitsOut: text(values['logits-out']) });
+}
+
+/** caption / ocr / ask / detect: FILE [TEXT], with the model from --model or PALI_MODEL. */
+export async function taskCommand(task: 'caption' | 'ocr' | 'ask' | 'detect', argv: string[], io: Io): Promise<void> {
+  const { values, positionals } = parse(argv, { ...MODEL_OPTIONS, lang: { type: 'string' }, long: { type: 'boolean' } });
+  const [image, question] = positionals;
+  if (!image) throw new UserError(`${task} needs an image file: pali ${task} FILE${task === 'ask' || task === 'detect' ? ' TEXT' : ''}`);
+  const request: TaskRequest =
+    task === 'caption' ? { task: values.long ? 'describe' : 'caption', language: text(values.lang) }
+    : task === 'ocr' ? { task: 'ocr' }
+    : task === 'ask' ? { task: 'answer', language: text(values.lang), text: question }
+    : { task: 'detect', text: question };
+  if ((task === 'ask' || task === 'detect') && !question?.trim()) {
+    throw new UserError(task === 'ask' ? 'ask needs a question: pali ask FILE "what is this?"' : 'detect needs objects: pali detect FILE "cat ; dog"');
+  }
+  await runPrompt(values, image, taskPrompt(request), io, { detect: task === 'detect' });
+}
+
+export async function forgeCommand(argv: string[], io: Io): Promise<void> {
+  const { values } = parse(argv, { preset: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, dtype: { type: 'string' } });
+  const preset = text(values.preset);
+  const out = text(values.out);
+  if (!preset) throw new UserError(`forge needs --preset (${Object.keys(PRESETS).join('|')})`);
+  if (!out) throw new UserError('forge needs --out DIR');
+  const dtypeArg = text(values.dtype);
+  const dtypes: Record<string, SafetensorsDtype> = { f32: 'F32', fp32: 'F32', bf16: 'BF16', f16: 'F16', fp16: 'F16' };
+  if (dtypeArg !== undefined && !dtypes[dtypeArg]) throw new UserError(`unknown --dtype "${dtypeArg}": choose f32, bf16 or f16`);
+  const result = forgeCheckpoint({ preset, seed: integer(values.seed, 'seed', 0), outDir: out, dtype: dtypeArg ? dtypes[dtypeArg] : undefined });
+  io.out(`forged ${preset} into ${result.dir}: ${result.files.join(', ')}\n`);
+}
+
+export async function convertCommand(argv: string[], io: Io): Promise<void> {
+  const { values } = parse(argv, { model: { type: 'string' }, dtype: { type: 'string' }, 'cache-dir': { type: 'string' } });
+  const result = convertCheckpoint({
+    modelDir: modelDir(values),
+    dtype: parseModelDtype(text(values.dtype)),
+    cacheRoot: text(values['cache-dir']),
+    onProgress: (message) => io.err(`pali: ${message}`),
+  });
+  io.out(`${result.written.length ? 'converted' : 'already converted'}: ${result.dir}\n`);
+}

@@ -1,0 +1,81 @@
+/**
+ * `pali`: the engine's command line. User errors print one line, `pali: <what is wrong and what to do>`,
+ * and exit 1; nothing prints a stack trace unless PALI_DEBUG is set.
+ */
+import { describeError, isUserError } from '../errors.js';
+import { convertCommand, forgeCommand, generateCommand, taskCommand, type Io } from './commands.js';
+
+const HELP = `pali: PaliGemma on your machine
+
+  pali forge --preset tiny|tiny-paligemma2|paligemma-3b-224|paligemma-3b-448|paligemma-3b-896|paligemma2-3b-224
+             --seed N --out DIR [--dtype f32|bf16|f16]
+  pali convert --model DIR [--dtype fp32|int4] [--cache-dir DIR]
+  pali generate --model DIR --image FILE --prompt TEXT [--max-new-tokens N] [--dtype fp32|int4]
+                [--device auto|cpu|cuda|webgpu] [--json] [--logits-out FILE]
+                [--temperature T --top-k K --top-p P --seed S]
+  pali caption FILE [--long] [--lang en]
+  pali ocr FILE
+  pali ask FILE "question"
+  pali detect FILE "cat ; dog"
+
+The shortcuts take the model from --model or PALI_MODEL. Converted models are cached in
+$PALI_CACHE_DIR (default ~/.cache/paligemma-local).
+`;
+
+export async function main(argv: string[], io: Io): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'forge':
+        await forgeCommand(rest, io);
+        return 0;
+      case 'convert':
+        await convertCommand(rest, io);
+        return 0;
+      case 'generate':
+        await generateCommand(rest, io);
+        return 0;
+      case 'caption':
+      case 'ocr':
+      case 'ask':
+      case 'detect':
+        await taskCommand(command, rest, io);
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(HELP);
+        return command === undefined ? 1 : 0;
+      default:
+        io.err(`pali: unknown command "${command}": run pali --help`);
+        return 1;
+    }
+  } catch (error) {
+    if (error instanceof Error && error.name === 'AbortError') {
+      io.err('pali: cancelled');
+      return 130;
+    }
+    if (process.env.PALI_DEBUG && error instanceof Error) io.err(error.stack ?? error.message);
+    io.err(isUserError(error) ? `pali: ${error.message}` : `pali: internal error: ${describeError(error).split('\n')[0]} (set PALI_DEBUG=1 for details)`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  main(process.argv.slice(2), {
+    out: (text) => process.stdout.write(text),
+    err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
+    signal: controller.signal,
+  }).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error) => {
+      process.stderr.write(`pali: internal error: ${describeError(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,143 @@
+/**
+ * Converts a Hugging Face PaliGemma checkpoint once into ONNX graphs in the onnx-community layout, in a
+ * cache folder keyed by the checkpoint's content. Each graph is written under a temporary name and renamed
+ * into place, so an interrupted conversion never leaves a half-written model that looks complete.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.js';
+import { textNames } from '../checkpoint/weightNames.js';
+import { UserError } from '../errors.js';
+import { buildDecoder, buildEmbedTokens } from '../onnx/decoderGraph.js';
+import type { GraphBuilder } from '../onnx/graphBuilder.js';
+import { buildVisionEncoder } from '../onnx/visionGraph.js';
+import { ExternalWeightStore, InlineWeightStore, type WeightStore } from '../onnx/weightStore.js';
+import { checkpointKey } from './cacheKey.js';
+import { componentFile, type Component, type ModelDtype } from './layout.js';
+
+export interface ConvertOptions {
+  modelDir: string;
+  dtype: ModelDtype;
+  cacheRoot?: string;
+  onProgress?: (message: string) => void;
+}
+
+export interface ConvertResult {
+  /** The converted folder: an onnx-community layout with config and tokenizer files. */
+  dir: string;
+  /** Components written by this call; empty when everything was cached. */
+  written: Component[];
+}
+
+/** Weights above this go to an external data file: protobuf caps a model at 2 GB, and it saves memory. */
+const EXTERNAL_DATA_ABOVE_BYTES = 512 * 1024 * 1024;
+
+const COPIED_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'preprocessor_config.json', 'generation_config.json'];
+
+export function defaultCacheRoot(): string {
+  if (process.env.PALI_CACHE_DIR) return process.env.PALI_CACHE_DIR;
+  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  return path.join(base, 'paligemma-local');
+}
+
+function vocabSizeOf(checkpoint: Checkpoint): number {
+  const embed = checkpoint.tensors.get(textNames.embedTokens);
+  if (!embed) throw new UserError(`tensor ${textNames.embedTokens} is missing from ${checkpoint.dir}`);
+  return embed.shape[0]!;
+}
+
+function estimatedBytes(checkpoint: Checkpoint, component: Component, vocabSize: number): number {
+  const { text, vision } = checkpoint.config;
+  if (component === 'embed_tokens') return vocabSize * text.hidden_size * 4;
+  if (component === 'vision_encoder') return vision.num_hidden_layers * (4 * vision.hidden_size ** 2 + 2 * vision.hidden_size * vision.intermediate_size) * 4;
+  const attention = text.hidden_size * text.head_dim * (2 * text.num_attention_heads + 2 * text.num_key_value_heads);
+  return (text.num_hidden_layers * (attention + 3 * text.hidden_size * text.intermediate_size) + vocabSize * text.hidden_size) * 4;
+}
+
+/** The decoder graphs share one weight store: the masked decoder reads the merged decoder's data file. */
+function writeGraphs(builders: GraphBuilder[], store: WeightStore, files: string[], tempDir: string, outDir: string): void {
+  builders.forEach((builder, i) => builder.save(path.join(tempDir, path.basename(files[i]!))));
+  store.close();
+  fs.mkdirSync(path.join(outDir, 'onnx'), { recursive: true });
+  for (const name of fs.readdirSync(tempDir)) fs.renameSync(path.join(tempDir, name), path.join(outDir, 'onnx', name));
+}
+
+function makeStore(checkpoint: Checkpoint, component: Component, vocabSize: number, dataFile: string, tempDir: string): WeightStore {
+  if (estimatedBytes(checkpoint, component, vocabSize) <= EXTERNAL_DATA_ABOVE_BYTES) return new InlineWeightStore();
+  return new ExternalWeightStore(path.join(tempDir, dataFile), dataFile);
+}
+
+export function convertCheckpoint(options: ConvertOptions): ConvertResult {
+  const progress = options.onProgress ?? (() => {});
+  const checkpoint = openCheckpoint(options.modelDir);
+  const cacheRoot = options.cacheRoot ?? defaultCacheRoot();
+  const weightFiles = [...new Set([...checkpoint.tensors.values()].map((t) => t.file))];
+  const key = checkpointKey(checkpoint.dir, weightFiles, cacheRoot);
+  const outDir = path.join(cacheRoot, 'onnx', key);
+  const vocabSize = vocabSizeOf(checkpoint);
+  fs.mkdirSync(path.join(outDir, 'onnx'), { recursive: true });
+
+  const externalData: Record<string, number> = {};
+  const written: Component[] = [];
+  const pending = (component: Component) => !fs.existsSync(path.join(outDir, componentFile(component, options.dtype)));
+  const tempDir = fs.mkdtempSync(path.join(outDir, '.converting-'));
+  try {
+    for (const component of ['vision_encoder', 'embed_tokens'] as const) {
+      const file = componentFile(component, options.dtype);
+      const dataFile = `${path.basename(file)}_data`;
+      if (fs.existsSync(path.join(outDir, 'onnx', dataFile))) externalData[path.basename(file)] = 1;
+      if (!pending(component)) continue;
+      progress(`converting ${component}`);
+      const store = makeStore(checkpoint, component, vocabSize, dataFile, tempDir);
+      if (store instanceof ExternalWeightStore) externalData[path.basename(file)] = 1;
+      const builder = component === 'vision_encoder' ? buildVisionEncoder(checkpoint, store) : buildEmbedTokens(checkpoint, store, vocabSize);
+      writeGraphs([builder], store, [file], tempDir, outDir);
+      written.push(component);
+    }
+    const decoders = ['decoder_model_merged', 'decoder_model_masked'] as const;
+    const mergedFile = componentFile('decoder_model_merged', options.dtype);
+    const dataFile = `${path.basename(mergedFile)}_data`;
+    if (fs.existsSync(path.join(outDir, 'onnx', dataFile))) externalData[path.basename(mergedFile)] = 1;
+    if (decoders.some(pending)) {
+      progress(`converting the ${checkpoint.config.text.model_type} decoder (${options.dtype})`);
+      const store = makeStore(checkpoint, 'decoder_model_merged', vocabSize, dataFile, tempDir);
+      if (store instanceof ExternalWeightStore) externalData[path.basename(mergedFile)] = 1;
+      const weightDtype = options.dtype === 'int4' ? 'int4' : 'fp32';
+      const builders = decoders.map((variant) => buildDecoder(checkpoint, store, variant === 'decoder_model_merged' ? 'merged' : 'masked', weightDtype, vocabSize));
+      writeGraphs(builders, store, decoders.map((d) => componentFile(d, options.dtype)), tempDir, outDir);
+      written.push(...decoders);
+    }
+  } finally {
+    fs.rmSync(tempDir, { recursive: true, force: true });
+  }
+
+  for (const name of COPIED_FILES) {
+    const source = path.join(checkpoint.dir, name);
+    if (fs.existsSync(source)) fs.copyFileSync(source, path.join(outDir, name));
+  }
+  writeConvertedConfig(checkpoint, outDir, externalData);
+  return { dir: outDir, written };
+}
+
+/** config.json for the converted folder: the checkpoint's, plus what transformers.js needs to load it. */
+function writeConvertedConfig(checkpoint: Checkpoint, outDir: string, externalData: Record<string, number>): void {
+  const file = path.join(outDir, 'config.json');
+  let previous: Record<string, unknown> = {};
+  try {
+    previous = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    // First conversion in this folder.
+  }
+  const previousJs = (previous['transformers.js_config'] ?? {}) as Record<string, unknown>;
+  const previousExternal = (previousJs.use_external_data_format ?? {}) as Record<string, number>;
+  const config = {
+    ...checkpoint.config.raw,
+    'transformers.js_config': {
+      ...previousJs,
+      use_external_data_format: { ...previousExternal, ...externalData },
+    },
+    converted_from: path.resolve(checkpoint.dir),
+  };
+  fs.writeFileSync(file, JSON.stringify(config, null, 2) + '\n');
+}

@@ -1,0 +1,20 @@
+/**
+ * An error the user can act on: what failed and what to do. The CLI prints its message as one line and
+ * exits 1; the engine server returns it as a JSON-RPC error. Anything else that escapes is a bug.
+ */
+export class UserError extends Error {
+  override readonly name = 'UserError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export function isUserError(error: unknown): error is UserError {
+  return error instanceof UserError;
+}
+
+/** A readable summary of any thrown value, for logs and for wrapping library errors. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

@@ -1,0 +1,78 @@
+/**
+ * Decodes an image file with sharp into 8-bit RGB as HF's image loading sees it: EXIF orientation applied,
+ * the first frame of animations, transparency composited on white, and no ICC conversion (PIL ignores
+ * embedded profiles, so the reference pixels are the file's own).
+ */
+import * as fs from 'node:fs';
+import sharp from 'sharp';
+import { UserError } from '../errors.js';
+import { compositeOnWhite } from './pilResize.js';
+
+export interface RgbImage {
+  width: number;
+  height: number;
+  /** Interleaved RGB, 8 bits per channel, row-major. */
+  rgb: Uint8Array;
+}
+
+export interface DecodeOptions {
+  /** Refuse images with more pixels than this (decompression bombs). */
+  maxPixels?: number;
+}
+
+const DEFAULT_MAX_PIXELS = 100_000_000;
+
+/**
+ * Reads the bytes first and hands sharp a buffer: an SVG then has no base location, so librsvg cannot
+ * follow references to other files.
+ */
+export async function decodeImageFile(file: string, options: DecodeOptions = {}): Promise<RgbImage> {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UserError(code === 'ENOENT' ? `image ${file} does not exist` : `cannot read image ${file}: ${code ?? String(error)}`);
+  }
+  return decodeImageBytes(bytes, file, options);
+}
+
+export async function decodeImageBytes(bytes: Uint8Array, label: string, options: DecodeOptions = {}): Promise<RgbImage> {
+  if (bytes.byteLength === 0) throw new UserError(`image ${label} is empty`);
+  try {
+    const { data, info } = await sharp(bytes, {
+      limitInputPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS,
+      ignoreIcc: true,
+      pages: 1,
+      failOn: 'error',
+    })
+      .rotate()
+      .toColourspace('srgb')
+      .ensureAlpha()
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const count = info.width * info.height;
+    let opaque = true;
+    for (let i = 3; i < pixels.length; i += 4) {
+      if (pixels[i] !== 255) {
+        opaque = false;
+        break;
+      }
+    }
+    if (!opaque) return { width: info.width, height: info.height, rgb: compositeOnWhite(pixels, count) };
+    const rgb = new Uint8Array(count * 3);
+    for (let i = 0; i < count; i++) {
+      rgb[i * 3] = pixels[i * 4]!;
+      rgb[i * 3 + 1] = pixels[i * 4 + 1]!;
+      rgb[i * 3 + 2] = pixels[i * 4 + 2]!;
+    }
+    return { width: info.width, height: info.height, rgb };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (/pixel limit/i.test(message)) {
+      throw new UserError(`image ${label} is too large (over ${options.maxPixels ?? DEFAULT_MAX_PIXELS} pixels)`);
+    }
+    throw new UserError(`image ${label} cannot be decoded (${message.split('\n')[0]}): is it a PNG, JPEG, WebP, GIF, TIFF, AVIF or SVG file?`);
+  }
+}

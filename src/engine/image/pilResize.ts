@@ -1,0 +1,173 @@
+/**
+ * Pillow's `Image.resize` for 8-bit images, reproduced bit for bit (Pillow's libImaging/Resample.c):
+ * separable filters whose support widens by the scale factor when shrinking (antialiasing), coefficients
+ * normalised then turned into 22-bit fixed point, a horizontal pass rounded and clipped to 8 bits, then a
+ * vertical pass. HF's SiglipImageProcessor resizes with exactly this, so matching it is what gives the
+ * model the reference's pixels.
+ */
+
+const PRECISION_BITS = 32 - 8 - 2;
+const ONE = 2 ** PRECISION_BITS;
+const HALF = 2 ** (PRECISION_BITS - 1);
+
+export type PilFilter = 'bilinear' | 'bicubic';
+
+interface Filter {
+  support: number;
+  weight: (x: number) => number;
+}
+
+const FILTERS: Record<PilFilter, Filter> = {
+  bilinear: {
+    support: 1,
+    weight: (x) => {
+      const ax = Math.abs(x);
+      return ax < 1 ? 1 - ax : 0;
+    },
+  },
+  bicubic: {
+    // Keys' cubic with a = -0.5, as Pillow uses.
+    support: 2,
+    weight: (x) => {
+      const a = -0.5;
+      const ax = Math.abs(x);
+      if (ax < 1) return ((a + 2) * ax - (a + 3)) * ax * ax + 1;
+      if (ax < 2) return (((ax - 5) * ax + 8) * ax - 4) * a;
+      return 0;
+    },
+  },
+};
+
+/** PIL's resample codes (Image.Resampling): 2 bilinear, 3 bicubic. */
+export function pilFilterFromCode(code: number): PilFilter | null {
+  if (code === 2) return 'bilinear';
+  if (code === 3) return 'bicubic';
+  return null;
+}
+
+interface Coefficients {
+  kernelSize: number;
+  /** Per output pixel: first input index and how many inputs it reads. */
+  bounds: Int32Array;
+  /** Fixed-point weights, kernelSize per output pixel. */
+  weights: Int32Array;
+}
+
+function precomputeCoefficients(inSize: number, outSize: number, filter: Filter): Coefficients {
+  const scale = inSize / outSize;
+  const filterScale = Math.max(scale, 1);
+  const support = filter.support * filterScale;
+  const kernelSize = Math.ceil(support) * 2 + 1;
+  const bounds = new Int32Array(outSize * 2);
+  const weights = new Int32Array(outSize * kernelSize);
+  const k = new Float64Array(kernelSize);
+  for (let xx = 0; xx < outSize; xx++) {
+    const center = (xx + 0.5) * scale;
+    const inverseScale = 1 / filterScale;
+    // C's (int) cast truncates toward zero.
+    const xmin = Math.max(0, Math.trunc(center - support + 0.5));
+    const xmax = Math.min(inSize, Math.trunc(center + support + 0.5)) - xmin;
+    let total = 0;
+    for (let x = 0; x < xmax; x++) {
+      const w = filter.weight((x + xmin - center + 0.5) * inverseScale);
+      k[x] = w;
+      total += w;
+    }
+    for (let x = 0; x < kernelSize; x++) {
+      const normalised = x < xmax ? (total !== 0 ? k[x]! / total : k[x]!) : 0;
+      // normalize_coeffs_8bpc: round half away from zero, then truncate, as (int)(±0.5 + w * 2^22).
+      weights[xx * kernelSize + x] = Math.trunc(normalised < 0 ? -0.5 + normalised * ONE : 0.5 + normalised * ONE);
+    }
+    bounds[xx * 2] = xmin;
+    bounds[xx * 2 + 1] = xmax;
+  }
+  return { kernelSize, bounds, weights };
+}
+
+function clip8(accumulator: number): number {
+  const value = Math.floor(accumulator / ONE);
+  return value < 0 ? 0 : value > 255 ? 255 : value;
+}
+
+/**
+ * Resizes interleaved 8-bit pixels (`channels` per pixel) the way Pillow does with `box` = the whole image
+ * and `reducing_gap` = None.
+ */
+export function pilResize(
+  pixels: Uint8Array,
+  width: number,
+  height: number,
+  channels: number,
+  outWidth: number,
+  outHeight: number,
+  filterName: PilFilter,
+): Uint8Array {
+  const filter = FILTERS[filterName];
+  let current = pixels;
+  let currentWidth = width;
+  let currentHeight = height;
+
+  if (outWidth !== width) {
+    const { kernelSize, bounds, weights } = precomputeCoefficients(width, outWidth, filter);
+    const out = new Uint8Array(outWidth * height * channels);
+    for (let y = 0; y < height; y++) {
+      const row = y * width * channels;
+      for (let xx = 0; xx < outWidth; xx++) {
+        const xmin = bounds[xx * 2]!;
+        const count = bounds[xx * 2 + 1]!;
+        const kernel = xx * kernelSize;
+        for (let c = 0; c < channels; c++) {
+          let sum = HALF;
+          for (let x = 0; x < count; x++) sum += current[row + (xmin + x) * channels + c]! * weights[kernel + x]!;
+          out[(y * outWidth + xx) * channels + c] = clip8(sum);
+        }
+      }
+    }
+    current = out;
+    currentWidth = outWidth;
+  }
+
+  if (outHeight !== currentHeight) {
+    const { kernelSize, bounds, weights } = precomputeCoefficients(currentHeight, outHeight, filter);
+    const out = new Uint8Array(currentWidth * outHeight * channels);
+    for (let yy = 0; yy < outHeight; yy++) {
+      const ymin = bounds[yy * 2]!;
+      const count = bounds[yy * 2 + 1]!;
+      const kernel = yy * kernelSize;
+      for (let x = 0; x < currentWidth; x++) {
+        for (let c = 0; c < channels; c++) {
+          let sum = HALF;
+          for (let y = 0; y < count; y++) sum += current[((ymin + y) * currentWidth + x) * channels + c]! * weights[kernel + y]!;
+          out[(yy * currentWidth + x) * channels + c] = clip8(sum);
+        }
+      }
+    }
+    current = out;
+    currentHeight = outHeight;
+  }
+  return current === pixels ? pixels.slice() : current;
+}
+
+/**
+ * Pillow's Image.alpha_composite of RGBA pixels over opaque white, as HF's convert_to_rgb does for images
+ * with transparency (libImaging/AlphaComposite.c, 7-bit precision, rounded division by 255).
+ */
+export function compositeOnWhite(rgba: Uint8Array, pixelCount: number): Uint8Array {
+  const rgb = new Uint8Array(pixelCount * 3);
+  const shiftForDiv255 = (a: number) => (((a >>> 8) + a) >>> 8);
+  for (let i = 0; i < pixelCount; i++) {
+    const alpha = rgba[i * 4 + 3]!;
+    for (let c = 0; c < 3; c++) {
+      if (alpha === 0) {
+        rgb[i * 3 + c] = 255;
+        continue;
+      }
+      const outAlpha255 = alpha * 255 + 255 * (255 - alpha);
+      const coef1 = Math.floor((alpha * 255 * 255 * 128) / outAlpha255);
+      const coef2 = 255 * 128 - coef1;
+      const mixed = rgba[i * 4 + c]! * coef1 + 255 * coef2;
+      rgb[i * 3 + c] = shiftForDiv255(mixed + (0x80 << 7)) >>> 7;
+    }
+  }
+  return rgb;
+}

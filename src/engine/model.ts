@@ -1,0 +1,99 @@
+/**
+ * A loaded PaliGemma: its config, tokenizer, image processor settings and ONNX Runtime sessions. The folder
+ * may be a Hugging Face checkpoint (converted once, then cached) or a ready-made onnx-community export.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type * as ort from 'onnxruntime-node';
+import { readJsonFile } from './checkpoint/checkpoint.js';
+import { readPaliGemmaConfig, type PaliGemmaConfig } from './checkpoint/config.js';
+import { convertCheckpoint } from './convert/convert.js';
+import { DTYPE_SUFFIX, type Component, type ModelDtype } from './convert/layout.js';
+import { UserError } from './errors.js';
+import { readImageProcessorConfig, type ImageProcessorConfig } from './image/preprocess.js';
+import { createSessionsOnDevice, type Device, type DeviceAttempt, type DeviceChoice } from './runtime/device.js';
+import { loadTokenizer, type PaliTokenizer } from './text/tokenizer.js';
+
+export interface LoadOptions {
+  dtype: ModelDtype;
+  device: DeviceChoice;
+  cacheRoot?: string;
+  onProgress?: (message: string) => void;
+}
+
+export interface PaliGemmaModel {
+  /** The folder the sessions were loaded from (the converted cache folder for checkpoints). */
+  dir: string;
+  config: PaliGemmaConfig;
+  tokenizer: PaliTokenizer;
+  imageProcessor: ImageProcessorConfig;
+  imageTokenId: number;
+  bosTokenId: number;
+  eosTokenIds: Set<number>;
+  device: Device;
+  deviceFallbacks: DeviceAttempt[];
+  dtype: ModelDtype;
+  sessions: {
+    vision: ort.InferenceSession;
+    embed: ort.InferenceSession;
+    /** Our masked decoder (attention_bias in, last logits out), or the plain layout decoder of an export. */
+    decoder: ort.InferenceSession;
+  };
+  /** True when `decoder` takes attention_bias and returns the last position's logits only. */
+  maskedDecoder: boolean;
+  release(): Promise<void>;
+}
+
+function isOnnxExport(dir: string): boolean {
+  return fs.existsSync(path.join(dir, 'onnx')) && !fs.existsSync(path.join(dir, 'model.safetensors')) &&
+    !fs.existsSync(path.join(dir, 'model.safetensors.index.json'));
+}
+
+/** The file for a component: the requested dtype's, else float32 (vision and embeddings stay float32). */
+function findComponent(dir: string, component: Component, dtype: ModelDtype): string | null {
+  for (const suffix of [DTYPE_SUFFIX[dtype], '']) {
+    const file = path.join(dir, 'onnx', `${component}${suffix}.onnx`);
+    if (fs.existsSync(file)) return file;
+  }
+  return null;
+}
+
+export async function loadModel(modelDir: string, options: LoadOptions): Promise<PaliGemmaModel> {
+  const dir = isOnnxExport(modelDir)
+    ? modelDir
+    : convertCheckpoint({ modelDir, dtype: options.dtype, cacheRoot: options.cacheRoot, onProgress: options.onProgress }).dir;
+  const config = readPaliGemmaConfig(readJsonFile(path.join(dir, 'config.json'), 'config'));
+  const files: Record<string, string> = {};
+  for (const component of ['vision_encoder', 'embed_tokens'] as const) {
+    const file = findComponent(dir, component, options.dtype);
+    if (!file) throw new UserError(`${dir}/onnx has no ${component} graph: the export is incomplete`);
+    files[component] = file;
+  }
+  const masked = findComponent(dir, 'decoder_model_masked', options.dtype);
+  const merged = findComponent(dir, 'decoder_model_merged', options.dtype);
+  if (!masked && !merged) throw new UserError(`${dir}/onnx has no decoder_model_merged graph for dtype ${options.dtype}`);
+  files.decoder = (masked ?? merged)!;
+
+  options.onProgress?.('loading the model');
+  const tokenizer = await loadTokenizer(dir);
+  const { device, sessions, fallbacks } = await createSessionsOnDevice(files, options.device);
+  const imageTokenId = tokenizer.tokenToId('<image>') ?? config.image_token_index;
+  const preprocessorRaw = readJsonFile(path.join(dir, 'preprocessor_config.json'), 'image processor config');
+  return {
+    dir,
+    config,
+    tokenizer,
+    imageProcessor: readImageProcessorConfig(preprocessorRaw, config.vision.image_size),
+    imageTokenId,
+    bosTokenId: tokenizer.tokenToId(tokenizer.bosToken) ?? config.bos_token_id,
+    eosTokenIds: new Set(config.eos_token_ids),
+    device,
+    deviceFallbacks: fallbacks,
+    dtype: options.dtype,
+    sessions: { vision: sessions.vision_encoder!, embed: sessions.embed_tokens!, decoder: sessions.decoder! },
+    maskedDecoder: files.decoder === masked,
+    release: async () => {
+      await Promise.all(Object.values(sessions).map((s) => s.release()));
+    },
+  };
+}

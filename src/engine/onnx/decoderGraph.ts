@@ -1,0 +1,177 @@
+/**
+ * The Gemma decoder (Gemma 1 for PaliGemma, Gemma 2 for PaliGemma 2), in two variants over the same weights:
+ *
+ * - `merged`: onnx/decoder_model_merged.onnx in the onnx-community layout that transformers.js loads:
+ *   inputs_embeds, position_ids, past_key_values.{i}.key/value -> logits for every position, present.*.
+ *   No attention mask: each position sees the whole cache plus its whole chunk, so a prefill of the prompt
+ *   in one call is PaliGemma's bidirectional prefix and one-token steps are causal.
+ * - `masked`: onnx/decoder_model_masked.onnx, our engine's graph. It adds `attention_bias`
+ *   [B, 1, S, T] (0 or a large negative number: prefix, causal suffix and padding, built by the engine)
+ *   and returns the logits of the last position only, which spares the full-vocabulary logits of every
+ *   prompt position (4 GB at 896 px).
+ *
+ * Gemma 2's sliding window (on layers whose layer_type is sliding_attention) is applied inside both
+ * graphs from absolute cache positions, as HF masks key j for query i when i - j >= sliding_window.
+ */
+import { loadWeight, type Checkpoint } from '../checkpoint/checkpoint.js';
+import { GEMMA_LINEAR_PARTS, textNames } from '../checkpoint/weightNames.js';
+import { GraphBuilder } from './graphBuilder.js';
+import { activation, linear, reshape, rmsNorm, softcap, transpose, type WeightDtype } from './layers.js';
+import type { WeightStore } from './weightStore.js';
+
+export type DecoderVariant = 'merged' | 'masked';
+
+/** What masked attention adds; finite so that masked rows never produce NaN. */
+export const MASKED_BIAS = -1e9;
+
+export function buildEmbedTokens(checkpoint: Checkpoint, store: WeightStore, vocabSize: number): GraphBuilder {
+  const H = checkpoint.config.text.hidden_size;
+  const g = new GraphBuilder('embed_tokens', store);
+  const ids = g.input('input_ids', 'int64', ['batch_size', 'sequence_length']);
+  const table = g.weight('embed_tokens.weight', () => loadWeight(checkpoint, textNames.embedTokens, [vocabSize, H]), [vocabSize, H]);
+  g.output(g.op('Gather', [table, ids], { axis: 0 }), 'inputs_embeds', 'float32', ['batch_size', 'sequence_length', H]);
+  return g;
+}
+
+/** Rotary inverse frequencies as HF computes them in float32: 1 / theta^(arange(0, d, 2) / d). */
+export function ropeInverseFrequencies(headDim: number, theta: number): Float32Array {
+  const out = new Float32Array(headDim / 2);
+  for (let i = 0; i < out.length; i++) {
+    const exponent = Math.fround(Math.fround(2 * i) / headDim);
+    out[i] = Math.fround(1 / Math.fround(theta ** exponent));
+  }
+  return out;
+}
+
+export function buildDecoder(
+  checkpoint: Checkpoint,
+  store: WeightStore,
+  variant: DecoderVariant,
+  dtype: WeightDtype,
+  vocabSize: number,
+): GraphBuilder {
+  const { text } = checkpoint.config;
+  const generation = checkpoint.config.generation;
+  const g = new GraphBuilder(`decoder_model_${variant}`, store);
+  const H = text.hidden_size;
+  const heads = text.num_attention_heads;
+  const kvHeads = text.num_key_value_heads;
+  const groups = heads / kvHeads;
+  const headDim = text.head_dim;
+  const I = text.intermediate_size;
+  const weight = (name: string, shape: number[]) => () => loadWeight(checkpoint, name, shape);
+
+  const embeds = g.input('inputs_embeds', 'float32', ['batch_size', 'sequence_length', H]);
+  const positionIds = g.input('position_ids', 'int64', ['batch_size', 'sequence_length']);
+  const attentionBias = variant === 'masked'
+    ? g.input('attention_bias', 'float32', ['batch_size', 1, 'sequence_length', 'total_sequence_length'])
+    : null;
+  const pastKeys: string[] = [];
+  const pastValues: string[] = [];
+  for (let i = 0; i < text.num_hidden_layers; i++) {
+    pastKeys.push(g.input(`past_key_values.${i}.key`, 'float32', ['batch_size', kvHeads, 'past_sequence_length', headDim]));
+    pastValues.push(g.input(`past_key_values.${i}.value`, 'float32', ['batch_size', kvHeads, 'past_sequence_length', headDim]));
+  }
+
+  // Gemma scales every input embedding (image features included) by sqrt(hidden_size), as a float32 tensor.
+  let hidden = g.op('Mul', [embeds, g.scalar(Math.fround(Math.sqrt(H)))]);
+
+  // Rotary embeddings from position_ids: cos/sin of position * inverse frequency, duplicated halves.
+  const inverseFrequencies = g.weight('rotary.inv_freq', ropeInverseFrequencies(headDim, text.rope_theta), [headDim / 2]);
+  const angles = g.op('Mul', [g.op('Unsqueeze', [g.op('Cast', [positionIds], { to: 1 }), g.int64s([2])]), inverseFrequencies]);
+  const fullAngles = g.op('Concat', [angles, angles], { axis: -1 });
+  const cos = g.op('Unsqueeze', [g.op('Cos', [fullAngles]), g.int64s([1])]);
+  const sin = g.op('Unsqueeze', [g.op('Sin', [fullAngles]), g.int64s([1])]);
+  const rotate = (x: string) => {
+    // x * cos + rotate_half(x) * sin, rotate_half(x) = concat(-x2, x1) over the last axis.
+    const [x1, x2] = g.node('Split', [x, g.int64s([headDim / 2, headDim / 2])], { axis: -1 }, [`${x}_half1`, `${x}_half2`]);
+    const rotated = g.op('Concat', [g.op('Neg', [x2!]), x1!], { axis: -1 });
+    return g.op('Add', [g.op('Mul', [x, cos]), g.op('Mul', [rotated, sin])]);
+  };
+
+  // Sliding-window mask from absolute cache positions: query i = past + s may not see key j when i - j >= W.
+  const slidingMask = text.layer_types.includes('sliding_attention') && text.sliding_window !== null
+    ? buildSlidingMask(g, embeds, pastKeys[0]!, text.sliding_window)
+    : null;
+  const biasForAllHeads = attentionBias ? g.op('Unsqueeze', [attentionBias, g.int64s([2])]) : null;
+
+  const scaling = generation === 2 ? (text.query_pre_attn_scalar as number) ** -0.5 : headDim ** -0.5;
+  const eps = text.rms_norm_eps;
+
+  for (let i = 0; i < text.num_hidden_layers; i++) {
+    const w = (part: string, shape: number[]) => weight(textNames.layer(i, part), shape);
+    const prefix = `layers.${i}`;
+    const norm = (x: string, part: string) => rmsNorm(g, x, `${prefix}.${part}`, w(`${part}.weight`, [H]), H, eps);
+    const shapes: Record<(typeof GEMMA_LINEAR_PARTS)[number], [number, number]> = {
+      'self_attn.q_proj.weight': [heads * headDim, H],
+      'self_attn.k_proj.weight': [kvHeads * headDim, H],
+      'self_attn.v_proj.weight': [kvHeads * headDim, H],
+      'self_attn.o_proj.weight': [H, heads * headDim],
+      'mlp.gate_proj.weight': [I, H],
+      'mlp.up_proj.weight': [I, H],
+      'mlp.down_proj.weight': [H, I],
+    };
+    const project = (x: string, part: (typeof GEMMA_LINEAR_PARTS)[number]) => {
+      const [out, inp] = shapes[part];
+      return linear(g, x, `${prefix}.${part.replace(/\.weight$/, '')}`, w(part, [out, inp]), out, inp, dtype);
+    };
+
+    // Attention with grouped KV heads: queries [B, KV, G, S, hd] against keys [B, KV, 1, T, hd].
+    const normed = norm(hidden, 'input_layernorm');
+    const q = rotate(transpose(g, reshape(g, project(normed, 'self_attn.q_proj.weight'), [0, 0, heads, headDim]), [0, 2, 1, 3]));
+    const k = rotate(transpose(g, reshape(g, project(normed, 'self_attn.k_proj.weight'), [0, 0, kvHeads, headDim]), [0, 2, 1, 3]));
+    const v = transpose(g, reshape(g, project(normed, 'self_attn.v_proj.weight'), [0, 0, kvHeads, headDim]), [0, 2, 1, 3]);
+    const keys = g.op('Concat', [pastKeys[i]!, k], { axis: 2 });
+    const values = g.op('Concat', [pastValues[i]!, v], { axis: 2 });
+    g.output(keys, `present.${i}.key`, 'float32', ['batch_size', kvHeads, 'total_sequence_length', headDim]);
+    g.output(values, `present.${i}.value`, 'float32', ['batch_size', kvHeads, 'total_sequence_length', headDim]);
+
+    const groupedQ = reshape(g, q, [0, kvHeads, groups, -1, headDim]);
+    const keysT = transpose(g, g.op('Unsqueeze', [keys, g.int64s([2])]), [0, 1, 2, 4, 3]);
+    let scores = g.op('Mul', [g.op('MatMul', [groupedQ, keysT]), g.scalar(scaling)]);
+    if (generation === 2 && text.attn_logit_softcapping !== null) scores = softcap(g, scores, text.attn_logit_softcapping);
+    if (biasForAllHeads) scores = g.op('Add', [scores, biasForAllHeads]);
+    if (slidingMask && text.layer_types[i] === 'sliding_attention') scores = g.op('Add', [scores, slidingMask]);
+    const probabilities = g.op('Softmax', [scores], { axis: -1 });
+    const attended = g.op('MatMul', [probabilities, g.op('Unsqueeze', [values, g.int64s([2])])]);
+    const merged = reshape(g, transpose(g, reshape(g, attended, [0, heads, -1, headDim]), [0, 2, 1, 3]), [0, 0, heads * headDim]);
+    let attentionOut = project(merged, 'self_attn.o_proj.weight');
+    if (generation === 2) attentionOut = norm(attentionOut, 'post_attention_layernorm');
+    hidden = g.op('Add', [hidden, attentionOut]);
+
+    // Gated MLP: down(act(gate(x)) * up(x)), with Gemma 2's extra norms around it.
+    const mlpInput = norm(hidden, generation === 2 ? 'pre_feedforward_layernorm' : 'post_attention_layernorm');
+    const gate = activation(g, project(mlpInput, 'mlp.gate_proj.weight'), text.hidden_activation);
+    let mlpOut = project(g.op('Mul', [gate, project(mlpInput, 'mlp.up_proj.weight')]), 'mlp.down_proj.weight');
+    if (generation === 2) mlpOut = norm(mlpOut, 'post_feedforward_layernorm');
+    hidden = g.op('Add', [hidden, mlpOut]);
+  }
+
+  hidden = rmsNorm(g, hidden, 'final_norm', weight(textNames.finalNorm, [H]), H, eps);
+  if (variant === 'masked') {
+    hidden = g.op('Slice', [hidden, g.int64s([-1]), g.int64s([2 ** 53 - 1]), g.int64s([1])]);
+  }
+  // The LM head is tied to the input embeddings.
+  let logits = linear(g, hidden, 'lm_head', weight(lmHeadName(checkpoint), [vocabSize, H]), vocabSize, H, dtype);
+  if (generation === 2 && text.final_logit_softcapping !== null) logits = softcap(g, logits, text.final_logit_softcapping);
+  g.output(logits, 'logits', 'float32', ['batch_size', variant === 'masked' ? 1 : 'sequence_length', vocabSize]);
+  return g;
+}
+
+/** Uses lm_head.weight when a checkpoint stores one (untied fine-tunes), else the tied embeddings. */
+function lmHeadName(checkpoint: Checkpoint): string {
+  return checkpoint.tensors.has(textNames.lmHead) ? textNames.lmHead : textNames.embedTokens;
+}
+
+function buildSlidingMask(g: GraphBuilder, embeds: string, pastKey: string, window: number): string {
+  const scalarAt = (shapeOf: string, axis: number) =>
+    g.op('Squeeze', [g.op('Slice', [g.op('Shape', [shapeOf]), g.int64s([axis]), g.int64s([axis + 1])]), g.int64s([0])]);
+  const past = scalarAt(pastKey, 2);
+  const total = g.op('Add', [past, scalarAt(embeds, 1)]);
+  const one = g.scalar(1, 'int64');
+  const queryPositions = g.op('Unsqueeze', [g.op('Range', [past, total, one]), g.int64s([1])]);
+  const keyPositions = g.op('Unsqueeze', [g.op('Range', [g.scalar(0, 'int64'), total, one]), g.int64s([0])]);
+  const distance = g.op('Sub', [queryPositions, keyPositions]);
+  const outside = g.op('GreaterOrEqual', [distance, g.scalar(window, 'int64')]);
+  return g.op('Where', [outside, g.scalar(MASKED_BIAS), g.scalar(0)]);
+}

@@ -1,0 +1,59 @@
+/**
+ * Runs the Gemma decoder one chunk at a time with its KV cache. The first call (the prefill) takes the whole
+ * prefix, which the graph attends bidirectionally; later calls take one token each, which attend causally.
+ */
+import * as ort from 'onnxruntime-node';
+import type { PaliGemmaModel } from '../model.js';
+
+export interface DecoderCache {
+  /** past_key_values.{i}.key/value, [1, KV, length, head_dim]. */
+  tensors: Record<string, ort.Tensor>;
+  length: number;
+}
+
+export function emptyCache(model: PaliGemmaModel): DecoderCache {
+  const { num_hidden_layers: layers, num_key_value_heads: kvHeads, head_dim: headDim } = model.config.text;
+  const tensors: Record<string, ort.Tensor> = {};
+  for (let i = 0; i < layers; i++) {
+    for (const kind of ['key', 'value']) {
+      tensors[`past_key_values.${i}.${kind}`] = new ort.Tensor('float32', new Float32Array(0), [1, kvHeads, 0, headDim]);
+    }
+  }
+  return { tensors, length: 0 };
+}
+
+export interface DecoderStep {
+  /** Logits of the chunk's last position, float32 [vocab]. */
+  logits: Float32Array;
+  cache: DecoderCache;
+}
+
+/**
+ * Runs `embeds` ([sequenceLength, hidden], float32) after `cache`. Positions are PaliGemma's: the cache
+ * position plus one.
+ */
+export async function runDecoder(model: PaliGemmaModel, embeds: Float32Array, sequenceLength: number, cache: DecoderCache): Promise<DecoderStep> {
+  const hidden = model.config.text.hidden_size;
+  const total = cache.length + sequenceLength;
+  const positions = new BigInt64Array(sequenceLength);
+  for (let s = 0; s < sequenceLength; s++) positions[s] = BigInt(cache.length + s + 1);
+  const feeds: Record<string, ort.Tensor> = {
+    inputs_embeds: new ort.Tensor('float32', embeds, [1, sequenceLength, hidden]),
+    position_ids: new ort.Tensor('int64', positions, [1, sequenceLength]),
+    ...cache.tensors,
+  };
+  if (model.maskedDecoder) {
+    // One unpadded sequence: every query sees the whole cache and its whole chunk, as in the merged graph.
+    feeds.attention_bias = new ort.Tensor('float32', new Float32Array(sequenceLength * total), [1, 1, sequenceLength, total]);
+  }
+  const outputs = await model.sessions.decoder.run(feeds);
+  const next: Record<string, ort.Tensor> = {};
+  for (const name of Object.keys(cache.tensors)) next[name] = outputs[name.replace('past_key_values', 'present')]!;
+  const logitsTensor = outputs.logits!;
+  const vocab = logitsTensor.dims.at(-1)!;
+  const rows = logitsTensor.dims.at(-2)!;
+  // Copy into a V8-owned array: the last row only, whatever the graph returned.
+  const data = logitsTensor.data as Float32Array;
+  const logits = new Float32Array(data.subarray((rows - 1) * vocab, rows * vocab));
+  return { logits, cache: { tensors: next, length: total } };
+}
