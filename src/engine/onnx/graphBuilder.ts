@@ -145,8 +145,12 @@ export class GraphBuilder {
     });
   }
 
+  toModelBytes(): Uint8Array {
+    return onnx.ModelProto.encode(this.toModel()).finish();
+  }
+
   save(file: string): void {
-    fs.writeFileSync(file, onnx.ModelProto.encode(this.toModel()).finish());
+    fs.writeFileSync(file, this.toModelBytes());
   }
 }
 

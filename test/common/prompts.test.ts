@@ -1,0 +1,21 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { buildPrefixText, normaliseObjectList, taskPrompt } from '../../src/common/prompts.js';
+
+test('task prompts follow PaliGemma\'s formats', () => {
+  assert.equal(taskPrompt({ task: 'caption' }), 'caption en');
+  assert.equal(taskPrompt({ task: 'describe', language: 'fr' }), 'describe fr');
+  assert.equal(taskPrompt({ task: 'ocr' }), 'ocr');
+  assert.equal(taskPrompt({ task: 'answer', text: '  what is\nthis? ' }), 'answer en what is this?');
+  assert.equal(taskPrompt({ task: 'detect', text: 'cat;dog , bird' }), 'detect cat ; dog ; bird');
+  assert.equal(taskPrompt({ task: 'segment', text: 'car' }), 'segment car');
+  assert.throws(() => taskPrompt({ task: 'answer', text: ' ' }), /question/);
+});
+
+test('object lists drop empty entries', () => {
+  assert.equal(normaliseObjectList(' ; cat ;; '), 'cat');
+});
+
+test('the prefix is <image> x N, <bos>, the prompt and a newline', () => {
+  assert.equal(buildPrefixText('caption en', 3), '<image><image><image><bos>caption en\n');
+});

@@ -1,0 +1,64 @@
+/** sharp decoding as HF sees images: every format users paste, EXIF orientation, clear errors. */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, test } from 'node:test';
+import sharp from 'sharp';
+import { decodeImageBytes, decodeImageFile } from '../../../src/engine/image/decode.js';
+import { isUserError } from '../../../src/engine/errors.js';
+import { tempDir } from '../../helpers/fixtures.js';
+
+const RED = { r: 220, g: 20, b: 30 };
+
+async function solid(format: 'png' | 'jpeg' | 'webp' | 'gif' | 'tiff' | 'avif'): Promise<Buffer> {
+  const image = sharp({ create: { width: 12, height: 8, channels: 3, background: RED } });
+  return image.toFormat(format, format === 'webp' || format === 'avif' ? { lossless: true } : {}).toBuffer();
+}
+
+describe('decoding', () => {
+  for (const format of ['png', 'jpeg', 'webp', 'gif', 'tiff', 'avif'] as const) {
+    test(`${format} decodes to 8-bit RGB of the right size and colour`, async () => {
+      const image = await decodeImageBytes(await solid(format), `red.${format}`);
+      assert.equal(image.width, 12);
+      assert.equal(image.height, 8);
+      assert.equal(image.rgb.length, 12 * 8 * 3);
+      const [r, g, b] = image.rgb;
+      // Lossy formats and GIF's palette move colours a little; the pixel is still clearly red.
+      assert.ok(Math.abs(r! - RED.r) <= 8 && Math.abs(g! - RED.g) <= 8 && Math.abs(b! - RED.b) <= 8, `got ${r},${g},${b}`);
+    });
+  }
+
+  test('SVG is rasterised, and transparency lands on white', async () => {
+    const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="6"><rect x="0" y="0" width="5" height="6" fill="#0000ff"/></svg>');
+    const image = await decodeImageBytes(svg, 'half.svg');
+    assert.equal(image.width, 10);
+    assert.deepEqual([...image.rgb.subarray(0, 3)], [0, 0, 255]);
+    assert.deepEqual([...image.rgb.subarray(9 * 3, 9 * 3 + 3)], [255, 255, 255]);
+  });
+
+  test('EXIF orientation is applied (orientation 6 turns a 12x8 image into 8x12)', async () => {
+    const rotated = await sharp({ create: { width: 12, height: 8, channels: 3, background: RED } }).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+    const image = await decodeImageBytes(rotated, 'rotated.jpg');
+    assert.equal(image.width, 8);
+    assert.equal(image.height, 12);
+  });
+
+  test('a corrupt file is a user error that names the file', async () => {
+    const dir = tempDir('decode');
+    const file = path.join(dir, 'broken.png');
+    fs.writeFileSync(file, Buffer.from('\x89PNG\r\n\x1a\nthis is not really a png'));
+    await assert.rejects(decodeImageFile(file), (error) => isUserError(error) && /broken\.png.*cannot be decoded/.test((error as Error).message));
+  });
+
+  test('a missing file and an empty file are user errors', async () => {
+    const dir = tempDir('decode');
+    await assert.rejects(decodeImageFile(path.join(dir, 'nope.png')), (error) => isUserError(error) && /does not exist/.test((error as Error).message));
+    fs.writeFileSync(path.join(dir, 'empty.png'), '');
+    await assert.rejects(decodeImageFile(path.join(dir, 'empty.png')), (error) => isUserError(error) && /empty/.test((error as Error).message));
+  });
+
+  test('an image over the pixel limit is refused before decoding', async () => {
+    const big = await sharp({ create: { width: 400, height: 300, channels: 3, background: RED } }).png().toBuffer();
+    await assert.rejects(decodeImageBytes(big, 'big.png', { maxPixels: 1000 }), (error) => isUserError(error) && /too large/.test((error as Error).message));
+  });
+});

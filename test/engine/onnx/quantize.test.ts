@@ -1,0 +1,58 @@
+/** int4 block quantization: our packing is what com.microsoft MatMulNBits reads. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as ort from 'onnxruntime-node';
+import { GraphBuilder } from '../../../src/engine/onnx/graphBuilder.js';
+import { linear } from '../../../src/engine/onnx/layers.js';
+import { quantizeInt4 } from '../../../src/engine/onnx/quantize.js';
+import { InlineWeightStore } from '../../../src/engine/onnx/weightStore.js';
+import { SeededRandom } from '../../../src/engine/random.js';
+
+function dequantize(n: number, k: number, q: ReturnType<typeof quantizeInt4>): Float32Array {
+  const out = new Float32Array(n * k);
+  for (let row = 0; row < n; row++) {
+    for (let col = 0; col < k; col++) {
+      const block = row * q.blocksPerRow + Math.floor(col / 32);
+      const inBlock = col % 32;
+      const value = (q.packed[block * 16 + (inBlock >> 1)]! >> ((inBlock & 1) * 4)) & 15;
+      const zeroByte = q.zeroPoints[row * Math.ceil(q.blocksPerRow / 2) + (Math.floor(col / 32) >> 1)]!;
+      const zero = (zeroByte >> ((Math.floor(col / 32) & 1) * 4)) & 15;
+      out[row * k + col] = (value - zero) * q.scales[block]!;
+    }
+  }
+  return out;
+}
+
+test('quantization error stays within half a step of each block', () => {
+  const random = new SeededRandom(3, 'w');
+  const n = 8;
+  const k = 80; // not a multiple of 32: the last block is partial
+  const weight = Float32Array.from({ length: n * k }, () => random.uniform(0, 1));
+  const q = quantizeInt4(weight, n, k);
+  const restored = dequantize(n, k, q);
+  for (let i = 0; i < weight.length; i++) {
+    const step = q.scales[Math.floor(i / k) * q.blocksPerRow + Math.floor((i % k) / 32)]!;
+    assert.ok(Math.abs(restored[i]! - weight[i]!) <= step / 2 + 1e-6);
+  }
+});
+
+test('MatMulNBits in onnxruntime computes x W^T with our packed weights', async () => {
+  const random = new SeededRandom(4, 'w');
+  const n = 24;
+  const k = 64;
+  const weight = Float32Array.from({ length: n * k }, () => random.uniform(0, 0.5));
+  const g = new GraphBuilder('q4', new InlineWeightStore());
+  const x = g.input('x', 'float32', [2, k]);
+  g.output(linear(g, x, 'layer', () => weight, n, k, 'int4'), 'y', 'float32', [2, n]);
+  const session = await ort.InferenceSession.create(g.toModelBytes());
+  const input = Float32Array.from({ length: 2 * k }, () => random.uniform(0, 1));
+  const { y } = await session.run({ x: new ort.Tensor('float32', input, [2, k]) });
+  const restored = dequantize(n, k, quantizeInt4(weight, n, k));
+  for (let row = 0; row < 2; row++) {
+    for (let o = 0; o < n; o++) {
+      let expected = 0;
+      for (let i = 0; i < k; i++) expected += input[row * k + i]! * restored[o * k + i]!;
+      assert.ok(Math.abs((y!.data as Float32Array)[row * n + o]! - expected) < 1e-4);
+    }
+  }
+});
