@@ -67,7 +67,7 @@ export function buildPromptIds(model: PaliGemmaModel, prompt: string): number[] 
 }
 
 /** Embeds token ids, then puts image features in place of the <image> tokens, in order (HF's masked_scatter). */
-async function embedPrefix(model: PaliGemmaModel, ids: number[], image: EncodedImage): Promise<Float32Array> {
+export async function embedPrefix(model: PaliGemmaModel, ids: number[], image: EncodedImage): Promise<Float32Array> {
   const hidden = model.config.text.hidden_size;
   const embeds = await embedTokens(model, ids);
   let featureRow = 0;
@@ -82,7 +82,7 @@ async function embedPrefix(model: PaliGemmaModel, ids: number[], image: EncodedI
   return embeds;
 }
 
-async function embedTokens(model: PaliGemmaModel, ids: number[]): Promise<Float32Array> {
+export async function embedTokens(model: PaliGemmaModel, ids: number[]): Promise<Float32Array> {
   const input = new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, ids.length]);
   const outputs = await model.sessions.embed.run({ input_ids: input });
   return new Float32Array(outputs.inputs_embeds!.data as Float32Array);
@@ -98,7 +98,7 @@ export async function generate(model: PaliGemmaModel, image: EncodedImage, promp
   const prefixEmbeds = await embedPrefix(model, promptIds, image);
 
   const prefillStart = now();
-  let step = await runDecoder(model, prefixEmbeds, promptIds.length, emptyCache(model));
+  let step = await runDecoder(model, prefixEmbeds, promptIds.length, emptyCache(model), promptIds.length);
   const prefillMs = now() - prefillStart;
   const firstLogits = options.keepFirstLogits ? step.logits.slice() : undefined;
 
@@ -117,7 +117,7 @@ export async function generate(model: PaliGemmaModel, image: EncodedImage, promp
     if (piece) options.onText?.(piece);
     if (generated.length >= options.maxNewTokens) break;
     throwIfAborted();
-    step = await runDecoder(model, await embedTokens(model, [next]), 1, step.cache);
+    step = await runDecoder(model, await embedTokens(model, [next]), 1, step.cache, promptIds.length);
     decodeSteps++;
   }
   const rest = stream.finish(generated);

@@ -4,6 +4,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import type { PaliGemmaModel } from '../model.js';
+import { prefixLmBias } from './attentionBias.js';
 
 export interface DecoderCache {
   /** past_key_values.{i}.key/value, [1, KV, length, head_dim]. */
@@ -30,9 +31,16 @@ export interface DecoderStep {
 
 /**
  * Runs `embeds` ([sequenceLength, hidden], float32) after `cache`. Positions are PaliGemma's: the cache
- * position plus one.
+ * position plus one. `prefixLength` is where the bidirectional prefix ends; the merged layout graph
+ * has no mask, so with it a chunk must be the whole prefix or lie wholly after it.
  */
-export async function runDecoder(model: PaliGemmaModel, embeds: Float32Array, sequenceLength: number, cache: DecoderCache): Promise<DecoderStep> {
+export async function runDecoder(
+  model: PaliGemmaModel,
+  embeds: Float32Array,
+  sequenceLength: number,
+  cache: DecoderCache,
+  prefixLength: number,
+): Promise<DecoderStep> {
   const hidden = model.config.text.hidden_size;
   const total = cache.length + sequenceLength;
   const positions = new BigInt64Array(sequenceLength);
@@ -43,8 +51,9 @@ export async function runDecoder(model: PaliGemmaModel, embeds: Float32Array, se
     ...cache.tensors,
   };
   if (model.maskedDecoder) {
-    // One unpadded sequence: every query sees the whole cache and its whole chunk, as in the merged graph.
-    feeds.attention_bias = new ort.Tensor('float32', new Float32Array(sequenceLength * total), [1, 1, sequenceLength, total]);
+    feeds.attention_bias = new ort.Tensor('float32', prefixLmBias(prefixLength, cache.length, sequenceLength), [1, 1, sequenceLength, total]);
+  } else if (sequenceLength > 1 && cache.length < prefixLength && cache.length + sequenceLength !== prefixLength) {
+    throw new Error('the merged decoder can only run the whole prefix, or chunks after it');
   }
   const outputs = await model.sessions.decoder.run(feeds);
   const next: Record<string, ort.Tensor> = {};
