@@ -12,6 +12,7 @@ import { UserError } from '../errors.js';
 import { forgeCheckpoint } from '../forge/forge.js';
 import { PRESETS } from '../forge/presets.js';
 import { loadModel } from '../model.js';
+import { decodeImageFile } from '../image/decode.js';
 import { encodeImage, generate, type GenerateResult } from '../pipeline.js';
 import { parseDevice } from '../runtime/device.js';
 import { decimal, integer, parse, text, type Options } from './args.js';
@@ -20,6 +21,8 @@ export interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
   signal: AbortSignal;
+  /** stderr is a terminal: progress and device notes are shown. */
+  interactive: boolean;
 }
 
 const MODEL_OPTIONS: Options = {
@@ -57,26 +60,29 @@ async function runPrompt(
   extra: { logitsOut?: string; detect?: boolean } = {},
 ): Promise<void> {
   const json = values.json === true;
-  if (!fs.existsSync(image)) throw new UserError(`image ${image} does not exist`);
+  // Progress goes to a terminal only: scripts and CI read stderr for the one-line error.
+  const chatty = io.interactive && !json && !values.quiet;
+  const dtype = parseModelDtype(text(values.dtype));
+  const device = parseDevice(text(values.device) ?? 'auto');
+  const maxNewTokens = integer(values['max-new-tokens'], 'max-new-tokens', 64);
+  const temperature = decimal(values.temperature, 'temperature', 0);
+  const sampling = temperature > 0
+    ? { temperature, topK: integer(values['top-k'], 'top-k', 0), topP: decimal(values['top-p'], 'top-p', 1), seed: integer(values.seed, 'seed', 0) }
+    : undefined;
+  // Decode the image before loading the model: a bad image fails in milliseconds, not after a conversion.
+  const rgb = await decodeImageFile(image);
   const model = await loadModel(modelDir(values), {
-    dtype: parseModelDtype(text(values.dtype)),
-    device: parseDevice(text(values.device) ?? 'auto'),
+    dtype,
+    device,
     cacheRoot: text(values['cache-dir']),
-    onProgress: values.quiet || json ? undefined : (message) => io.err(`pali: ${message}`),
+    onProgress: chatty ? (message) => io.err(`pali: ${message}`) : undefined,
   });
   try {
-    for (const fallback of model.deviceFallbacks) {
-      if (text(values.device) !== undefined && text(values.device) !== 'auto') continue;
-      if (!json && !values.quiet) io.err(`pali: ${fallback.device} unavailable (${fallback.error}); trying the next device`);
-    }
-    const temperature = decimal(values.temperature, 'temperature', 0);
-    const sampling = temperature > 0
-      ? { temperature, topK: integer(values['top-k'], 'top-k', 0), topP: decimal(values['top-p'], 'top-p', 1), seed: integer(values.seed, 'seed', 0) }
-      : undefined;
-    const encoded = await encodeImage(model, image);
+    if (chatty) for (const fallback of model.deviceFallbacks) io.err(`pali: ${fallback.device} not used: ${fallback.error}`);
+    const encoded = await encodeImage(model, rgb);
     const streaming = !json && !extra.detect;
     const result: GenerateResult = await generate(model, encoded, prompt, {
-      maxNewTokens: integer(values['max-new-tokens'], 'max-new-tokens', 64),
+      maxNewTokens,
       sampling,
       signal: io.signal,
       keepFirstLogits: extra.logitsOut !== undefined,
@@ -96,7 +102,7 @@ async function runPrompt(
     } else {
       io.out('\n');
     }
-    if (!json && !values.quiet) io.err(`pali: ${result.generated_ids.length} tokens on ${result.device}, ${result.timings.tokens_per_s.toFixed(1)} tokens/s`);
+    if (chatty) io.err(`pali: ${result.generated_ids.length} tokens on ${result.device}, ${result.timings.tokens_per_s.toFixed(1)} tokens/s`);
   } finally {
     await model.release();
   }
@@ -146,7 +152,7 @@ export async function convertCommand(argv: string[], io: Io): Promise<void> {
     modelDir: modelDir(values),
     dtype: parseModelDtype(text(values.dtype)),
     cacheRoot: text(values['cache-dir']),
-    onProgress: (message) => io.err(`pali: ${message}`),
+    onProgress: io.interactive ? (message) => io.err(`pali: ${message}`) : undefined,
   });
   io.out(`${result.written.length ? 'converted' : 'already converted'}: ${result.dir}\n`);
 }

@@ -69,6 +69,7 @@ if (require.main === module) {
     out: (text) => process.stdout.write(text),
     err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
     signal: controller.signal,
+    interactive: process.stderr.isTTY === true || process.env.PALI_VERBOSE === '1',
   }).then(
     (code) => {
       process.exitCode = code;

@@ -169,8 +169,8 @@ const TINY: ForgePreset = {
   vocabSize: TINY_BASE_VOCAB + LOC_SEG_IMAGE,
   storageDtype: 'F32',
   shardBytes: 5_000_000_000,
-  weightStd: 0.5,
-  embeddingStd: 0.5,
+  weightStd: 0.3,
+  embeddingStd: 0.1,
   gemma2PostNormMean: 0,
 };
 

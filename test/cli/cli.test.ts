@@ -1,0 +1,184 @@
+/**
+ * The `pali` command line, run as users and other checks run it: the built dist/pali.js in a child
+ * process. forge -> convert -> generate for PaliGemma 1 and 2, fp32 and int4; the --json and --logits-out
+ * contract against the float64 reference; the shortcuts; and one-line errors for bad input.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, test } from 'node:test';
+import { openCheckpoint } from '../../src/engine/checkpoint/checkpoint.js';
+import { decodeImageFile } from '../../src/engine/image/decode.js';
+import { imageToPixelValues, readImageProcessorConfig } from '../../src/engine/image/preprocess.js';
+import { tempDir, writeGradientPng } from '../helpers/fixtures.js';
+import { referenceGreedy, referenceImageFeatures } from '../reference/paligemmaReference.js';
+
+const CLI = path.join(__dirname, '..', '..', 'dist', 'pali.js');
+
+function pali(args: string[], env: Record<string, string> = {}) {
+  const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+  return { code: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
+}
+
+function assertOneLineError(result: ReturnType<typeof pali>, pattern: RegExp): void {
+  assert.equal(result.signal, null);
+  assert.equal(result.code, 1, `exit code (stderr: ${result.stderr})`);
+  const lines = result.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `one line on stderr, got: ${result.stderr}`);
+  assert.match(lines[0]!, /^pali: /);
+  assert.match(lines[0]!, pattern);
+  assert.doesNotMatch(result.stderr, /\n\s+at /);
+}
+
+const JSON_KEYS = ['device', 'generated_ids', 'prompt_ids', 'text', 'timings'];
+const TIMING_KEYS = ['decode_ms', 'prefill_ms', 'preprocess_ms', 'tokens_per_s', 'vision_ms'];
+
+for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
+  describe(`pali on ${preset}`, () => {
+    const root = tempDir(`cli-${preset}`);
+    const model = path.join(root, 'model');
+    const env = { PALI_CACHE_DIR: path.join(root, 'cache') };
+    let image: string;
+
+    test('forge writes a checkpoint in Hugging Face\'s file layout', async () => {
+      const result = pali(['forge', '--preset', preset, '--seed', '3', '--out', model]);
+      assert.equal(result.code, 0, result.stderr);
+      for (const file of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'preprocessor_config.json']) {
+        assert.ok(fs.existsSync(path.join(model, file)), file);
+      }
+      image = await writeGradientPng(path.join(root, 'photo.png'), 120, 90, 5);
+    });
+
+    test('convert writes the onnx-community layout once, then reuses it', () => {
+      const first = pali(['convert', '--model', model], env);
+      assert.equal(first.code, 0, first.stderr);
+      const dir = first.stdout.trim().replace(/^converted: /, '');
+      for (const file of ['vision_encoder.onnx', 'embed_tokens.onnx', 'decoder_model_merged.onnx', 'decoder_model_masked.onnx']) {
+        assert.ok(fs.existsSync(path.join(dir, 'onnx', file)), file);
+      }
+      const again = pali(['convert', '--model', model], env);
+      assert.equal(again.stdout.trim(), `already converted: ${dir}`);
+      const int4 = pali(['convert', '--model', model, '--dtype', 'int4'], env);
+      assert.ok(fs.existsSync(path.join(dir, 'onnx', 'decoder_model_merged_q4.onnx')), int4.stderr);
+    });
+
+    test('generate --json prints exactly the contract, and matches the float64 reference', async () => {
+      const logitsFile = path.join(root, 'logits.bin');
+      const result = pali(['generate', '--model', model, '--image', image, '--prompt', 'caption en', '--max-new-tokens', '7', '--json', '--logits-out', logitsFile], env);
+      assert.equal(result.code, 0, result.stderr);
+      const lines = result.stdout.trim().split('\n');
+      assert.equal(lines.length, 1);
+      const output = JSON.parse(lines[0]!);
+      assert.deepEqual(Object.keys(output).sort(), JSON_KEYS);
+      assert.deepEqual(Object.keys(output.timings).sort(), TIMING_KEYS);
+      assert.equal(output.device, 'cpu');
+      assert.equal(typeof output.text, 'string');
+
+      const checkpoint = openCheckpoint(model);
+      const processor = readImageProcessorConfig(JSON.parse(fs.readFileSync(path.join(model, 'preprocessor_config.json'), 'utf8')), checkpoint.config.vision.image_size);
+      const features = referenceImageFeatures(checkpoint, imageToPixelValues(await decodeImageFile(image), processor));
+      const reference = referenceGreedy(checkpoint, features, output.prompt_ids, 7, checkpoint.config.image_token_index, new Set(checkpoint.config.eos_token_ids));
+      assert.deepEqual(output.generated_ids, reference.ids);
+      assert.equal(output.prompt_ids.filter((id: number) => id === checkpoint.config.image_token_index).length, checkpoint.config.num_image_tokens);
+      assert.equal(output.prompt_ids[checkpoint.config.num_image_tokens], 2, '<bos> follows the image tokens');
+
+      const raw = fs.readFileSync(logitsFile);
+      const logits = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
+      assert.equal(logits.length, reference.stepLogits[0]!.length);
+      let maxDiff = 0;
+      logits.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - reference.stepLogits[0]![i]!))));
+      assert.ok(maxDiff < 1e-4, `max |logit difference| ${maxDiff}`);
+    });
+
+    test('generate --dtype int4 runs MatMulNBits graphs whose logits track fp32', () => {
+      const fp32File = path.join(root, 'fp32.bin');
+      const int4File = path.join(root, 'int4.bin');
+      const args = ['generate', '--model', model, '--image', image, '--prompt', 'ocr', '--max-new-tokens', '5', '--json'];
+      assert.equal(pali([...args, '--logits-out', fp32File], env).code, 0);
+      const result = pali([...args, '--dtype', 'int4', '--logits-out', int4File], env);
+      assert.equal(result.code, 0, result.stderr);
+      const output = JSON.parse(result.stdout);
+      assert.ok(output.generated_ids.length > 0);
+      const read = (file: string) => {
+        const raw = fs.readFileSync(file);
+        return new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
+      };
+      const a = read(fp32File);
+      const b = read(int4File);
+      let dot = 0, na = 0, nb = 0;
+      for (let i = 0; i < a.length; i++) {
+        dot += a[i]! * b[i]!;
+        na += a[i]! ** 2;
+        nb += b[i]! ** 2;
+      }
+      const cosine = dot / Math.sqrt(na * nb);
+      assert.ok(cosine > 0.6 && cosine < 1 - 1e-9, `cosine similarity ${cosine}`);
+    });
+
+    test('the shortcuts use PALI_MODEL; detect prints boxes', () => {
+      const withModel = { ...env, PALI_MODEL: model };
+      for (const args of [['caption', image], ['caption', image, '--long'], ['ocr', image], ['ask', image, 'what is it?']]) {
+        const result = pali([...args, '--max-new-tokens', '4', '--quiet'], withModel);
+        assert.equal(result.code, 0, `${args[0]}: ${result.stderr}`);
+        assert.ok(result.stdout.endsWith('\n'));
+      }
+      const detect = pali(['detect', image, 'cat ; dog', '--max-new-tokens', '8', '--json'], withModel);
+      assert.equal(detect.code, 0, detect.stderr);
+      assert.ok(Array.isArray(JSON.parse(detect.stdout).boxes));
+    });
+  });
+}
+
+describe('bad input: one line on stderr, exit 1, never a stack trace', () => {
+  const root = tempDir('cli-errors');
+  const env = { PALI_CACHE_DIR: path.join(root, 'cache') };
+  const model = path.join(root, 'model');
+  const image = path.join(root, 'ok.png');
+
+  test('setup', async () => {
+    assert.equal(pali(['forge', '--preset', 'tiny', '--seed', '1', '--out', model]).code, 0);
+    await writeGradientPng(image, 20, 20);
+  });
+
+  test('a missing model folder', () => {
+    assertOneLineError(pali(['generate', '--model', path.join(root, 'nope'), '--image', image, '--prompt', 'ocr'], env), /does not exist/);
+  });
+
+  test('a folder without config.json', () => {
+    fs.mkdirSync(path.join(root, 'empty'));
+    assertOneLineError(pali(['generate', '--model', path.join(root, 'empty'), '--image', image, '--prompt', 'ocr'], env), /config/);
+  });
+
+  test('an unsupported config', () => {
+    const other = path.join(root, 'llava');
+    fs.cpSync(model, other, { recursive: true });
+    fs.writeFileSync(path.join(other, 'config.json'), JSON.stringify({ model_type: 'llava' }));
+    assertOneLineError(pali(['generate', '--model', other, '--image', image, '--prompt', 'ocr'], env), /not a PaliGemma/);
+  });
+
+  test('a truncated weights file', () => {
+    const truncated = path.join(root, 'truncated');
+    fs.cpSync(model, truncated, { recursive: true });
+    const weights = path.join(truncated, 'model.safetensors');
+    fs.truncateSync(weights, Math.floor(fs.statSync(weights).size / 2));
+    assertOneLineError(pali(['generate', '--model', truncated, '--image', image, '--prompt', 'ocr'], env), /safetensors/);
+  });
+
+  test('a broken image and a missing one', () => {
+    const broken = path.join(root, 'broken.jpg');
+    fs.writeFileSync(broken, 'not a jpeg at all');
+    assertOneLineError(pali(['generate', '--model', model, '--image', broken, '--prompt', 'ocr'], env), /broken\.jpg/);
+    assertOneLineError(pali(['caption', path.join(root, 'missing.png'), '--model', model], env), /missing\.png/);
+  });
+
+  test('bad flags and commands', () => {
+    assertOneLineError(pali(['generate', '--model', model, '--image', image, '--prompt', 'ocr', '--dtype', 'int3'], env), /--dtype/);
+    assertOneLineError(pali(['generate', '--model', model, '--image', image, '--prompt', 'ocr', '--max-new-tokens', 'many'], env), /--max-new-tokens/);
+    assertOneLineError(pali(['generate', '--model', model, '--image', image, '--prompt', 'ocr', '--device', 'tpu'], env), /device/);
+    assertOneLineError(pali(['generate', '--model', model, '--image', image], env), /--prompt/);
+    assertOneLineError(pali(['caption', image], { ...env, PALI_MODEL: '' }), /PALI_MODEL/);
+    assertOneLineError(pali(['frobnicate'], env), /unknown command/);
+    assertOneLineError(pali(['forge', '--preset', 'huge', '--out', path.join(root, 'x')], env), /unknown preset/);
+  });
+});
