@@ -3,6 +3,7 @@
  * and exit 1; nothing prints a stack trace unless PALI_DEBUG is set.
  */
 import { describeError, isUserError } from '../errors.js';
+import { startServer } from '../server/server.js';
 import { convertCommand, forgeCommand, generateCommand, taskCommand, type Io } from './commands.js';
 
 const HELP = `pali: PaliGemma on your machine
@@ -17,6 +18,7 @@ const HELP = `pali: PaliGemma on your machine
   pali ocr FILE
   pali ask FILE "question"
   pali detect FILE "cat ; dog"
+  pali serve [--stdio|--ipc]     the engine's JSON-RPC server (what the VS Code extension runs)
 
 The shortcuts take the model from --model or PALI_MODEL. Converted models are cached in
 $PALI_CACHE_DIR (default ~/.cache/paligemma-local).
@@ -41,6 +43,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
       case 'detect':
         await taskCommand(command, rest, io);
         return 0;
+      case 'serve':
+        // Runs until the client closes the connection; stdout then belongs to the protocol.
+        startServer(rest.includes('--ipc') ? 'ipc' : 'stdio', { cacheRoot: process.env.PALI_CACHE_DIR });
+        return await new Promise<number>(() => {});
       case undefined:
       case 'help':
       case '--help':

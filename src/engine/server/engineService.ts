@@ -1,0 +1,138 @@
+/**
+ * What the engine process offers its client: load a model, then generate for an image and a task, with
+ * streamed text, cancellation, one request at a time and cached image features. Transport-free: the
+ * JSON-RPC server (server.ts) wires it to vscode-jsonrpc, and tests call it directly.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import { locTokensToBoxes } from '../../common/locTokens.js';
+import { taskPrompt } from '../../common/prompts.js';
+import type { EngineStatus, GenerateParams, GenerateResultMessage, LoadModelParams, ModelInfo } from '../../protocol.js';
+import { UserError } from '../errors.js';
+import { decodeImageBytes } from '../image/decode.js';
+import { loadModel, type PaliGemmaModel } from '../model.js';
+import { encodeImage, generate } from '../pipeline.js';
+import { FeatureCache } from './featureCache.js';
+import { RequestQueue } from './requestQueue.js';
+
+export interface EngineEvents {
+  progress(message: string): void;
+  textPiece(streamId: string, piece: string): void;
+}
+
+const DEFAULT_MAX_NEW_TOKENS = 128;
+
+export class EngineService {
+  private model: PaliGemmaModel | null = null;
+  private modelInfo: ModelInfo | null = null;
+  private loading = false;
+  private readonly queue = new RequestQueue();
+  private readonly features = new FeatureCache();
+
+  constructor(
+    private readonly events: EngineEvents,
+    private readonly options: { cacheRoot?: string; maxImagePixels?: number } = {},
+  ) {}
+
+  status(): EngineStatus {
+    return {
+      pid: process.pid,
+      state: this.loading ? 'loading' : this.queue.busy ? 'busy' : 'idle',
+      model: this.modelInfo,
+      queued: this.queue.queued,
+    };
+  }
+
+  loadModel(params: LoadModelParams, signal?: AbortSignal): Promise<ModelInfo> {
+    return this.queue.run(async () => {
+      const current = this.modelInfo;
+      if (current && current.modelDir === params.modelDir && current.dtype === params.dtype &&
+        (params.device === 'auto' || current.device === params.device)) return current;
+      this.loading = true;
+      try {
+        await this.unload();
+        const model = await loadModel(params.modelDir, {
+          dtype: params.dtype,
+          device: params.device,
+          cacheRoot: this.options.cacheRoot,
+          onProgress: (message) => this.events.progress(message),
+        });
+        this.model = model;
+        const info: ModelInfo = {
+          modelDir: params.modelDir,
+          onnxDir: model.dir,
+          dtype: model.dtype,
+          device: model.device,
+          fallbacks: model.deviceFallbacks,
+          generation: model.config.generation,
+          imageSize: model.config.vision.image_size,
+        };
+        this.modelInfo = info;
+        return info;
+      } finally {
+        this.loading = false;
+      }
+    }, signal);
+  }
+
+  generate(params: GenerateParams, signal?: AbortSignal): Promise<GenerateResultMessage> {
+    return this.queue.run(async () => {
+      const model = this.model;
+      if (!model || !this.modelInfo) throw new UserError('no model is loaded: choose one with "PaliGemma: Select Model"');
+      const prompt = 'prompt' in params.task ? params.task.prompt : taskPromptOrUserError(params.task);
+      const { bytes, label } = readImageSource(params);
+      const key = `${this.modelInfo.onnxDir}:${createHash('sha256').update(bytes).digest('hex')}`;
+      let encoded = this.features.get(key);
+      const cachedImage = encoded !== undefined;
+      if (!encoded) {
+        encoded = await encodeImage(model, await decodeImageBytes(bytes, label, { maxPixels: this.options.maxImagePixels }));
+        this.features.set(key, encoded);
+      }
+      const streamId = params.streamId;
+      const result = await generate(model, encoded, prompt, {
+        maxNewTokens: params.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS,
+        signal,
+        onText: streamId ? (piece) => this.events.textPiece(streamId, piece) : undefined,
+      });
+      const isDetect = !('prompt' in params.task) && params.task.task === 'detect';
+      return {
+        text: result.text,
+        boxes: isDetect ? locTokensToBoxes(result.text, encoded.width, encoded.height) : undefined,
+        imageWidth: encoded.width,
+        imageHeight: encoded.height,
+        generatedIds: result.generated_ids,
+        device: result.device,
+        cachedImage,
+        timings: cachedImage ? { ...result.timings, preprocess_ms: 0, vision_ms: 0 } : result.timings,
+      };
+    }, signal);
+  }
+
+  async unload(): Promise<void> {
+    this.features.clear();
+    const model = this.model;
+    this.model = null;
+    this.modelInfo = null;
+    await model?.release();
+  }
+}
+
+function taskPromptOrUserError(task: Parameters<typeof taskPrompt>[0]): string {
+  try {
+    return taskPrompt(task);
+  } catch (error) {
+    throw new UserError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+function readImageSource(params: GenerateParams): { bytes: Buffer; label: string } {
+  if ('path' in params.image) {
+    try {
+      return { bytes: fs.readFileSync(params.image.path), label: params.image.path };
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new UserError(code === 'ENOENT' ? `image ${params.image.path} does not exist` : `cannot read image ${params.image.path}: ${code}`);
+    }
+  }
+  return { bytes: Buffer.from(params.image.base64, 'base64'), label: params.image.name };
+}

@@ -1,0 +1,56 @@
+/**
+ * The engine's JSON-RPC endpoint (vscode-jsonrpc over Node IPC or stdio). Cancellation arrives as
+ * $/cancelRequest and becomes an AbortSignal checked between decode steps. User errors travel as
+ * USER_ERROR_CODE with their message; anything else is an internal error.
+ */
+import {
+  CancellationToken, ErrorCodes, IPCMessageReader, IPCMessageWriter, ResponseError, StreamMessageReader, StreamMessageWriter,
+  createMessageConnection, type MessageConnection,
+} from 'vscode-jsonrpc/node';
+import {
+  GenerateRequest, LoadModelRequest, ProgressNotification, REQUEST_CANCELLED_CODE, StatusRequest, TextPieceNotification, USER_ERROR_CODE,
+} from '../../protocol.js';
+import { describeError, isUserError } from '../errors.js';
+import { EngineService } from './engineService.js';
+
+function toSignal(token: CancellationToken): AbortSignal {
+  const controller = new AbortController();
+  if (token.isCancellationRequested) controller.abort();
+  token.onCancellationRequested(() => controller.abort());
+  return controller.signal;
+}
+
+function toResponseError(error: unknown): ResponseError<void> {
+  if (error instanceof Error && error.name === 'AbortError') return new ResponseError(REQUEST_CANCELLED_CODE, 'cancelled');
+  if (isUserError(error)) return new ResponseError(USER_ERROR_CODE, error.message);
+  return new ResponseError(ErrorCodes.InternalError, describeError(error));
+}
+
+async function answer<T>(work: () => Promise<T>): Promise<T | ResponseError<void>> {
+  try {
+    return await work();
+  } catch (error) {
+    return toResponseError(error);
+  }
+}
+
+export function startServer(transport: 'ipc' | 'stdio', options: { cacheRoot?: string } = {}): MessageConnection {
+  const connection = transport === 'ipc'
+    ? createMessageConnection(new IPCMessageReader(process), new IPCMessageWriter(process))
+    : createMessageConnection(new StreamMessageReader(process.stdin), new StreamMessageWriter(process.stdout));
+  const service = new EngineService(
+    {
+      progress: (message) => void connection.sendNotification(ProgressNotification, { message }),
+      textPiece: (streamId, piece) => void connection.sendNotification(TextPieceNotification, { streamId, piece }),
+    },
+    options,
+  );
+  connection.onRequest(LoadModelRequest, (params, token) => answer(() => service.loadModel(params, toSignal(token))));
+  connection.onRequest(GenerateRequest, (params, token) => answer(() => service.generate(params, toSignal(token))));
+  connection.onRequest(StatusRequest, () => service.status());
+  connection.onClose(() => {
+    void service.unload().finally(() => process.exit(0));
+  });
+  connection.listen();
+  return connection;
+}

@@ -1,0 +1,81 @@
+/**
+ * The messages between the extension host and the engine process, over vscode-jsonrpc. Both sides import
+ * this module; it holds only message names and their types, never logic.
+ */
+import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
+import type { DetectedBox } from './common/locTokens.js';
+import type { TaskRequest } from './common/prompts.js';
+
+export type ModelDtype = 'fp32' | 'fp16' | 'int4';
+export type DeviceChoice = 'auto' | 'cpu' | 'cuda' | 'webgpu';
+
+export interface LoadModelParams {
+  /** A Hugging Face checkpoint folder or an onnx-community export. */
+  modelDir: string;
+  dtype: ModelDtype;
+  device: DeviceChoice;
+}
+
+export interface ModelInfo {
+  modelDir: string;
+  /** Where the ONNX graphs are (the conversion cache for checkpoints). */
+  onnxDir: string;
+  dtype: ModelDtype;
+  device: string;
+  /** Devices tried before `device`, and why they were not used. */
+  fallbacks: { device: string; error: string }[];
+  generation: 1 | 2;
+  imageSize: number;
+}
+
+/** An image by path, or its bytes (a pasted screenshot) in base64. */
+export type ImageSource = { path: string } | { base64: string; name: string };
+
+export interface GenerateParams {
+  image: ImageSource;
+  /** A task (caption, ocr, answer, detect, ...) or a raw prompt. */
+  task: TaskRequest | { prompt: string };
+  maxNewTokens?: number;
+  /** Chosen by the client so that streamed pieces can be matched to this request. */
+  streamId?: string;
+}
+
+export interface GenerateResultMessage {
+  text: string;
+  /** For detect: boxes in the original image's pixels. */
+  boxes?: DetectedBox[];
+  imageWidth: number;
+  imageHeight: number;
+  generatedIds: number[];
+  device: string;
+  /** True when the image's features came from the engine's cache (a second question about one image). */
+  cachedImage: boolean;
+  timings: { preprocess_ms: number; vision_ms: number; prefill_ms: number; decode_ms: number; tokens_per_s: number };
+}
+
+export interface EngineStatus {
+  pid: number;
+  state: 'idle' | 'loading' | 'busy';
+  model: ModelInfo | null;
+  queued: number;
+}
+
+export interface TextPieceParams {
+  streamId: string;
+  piece: string;
+}
+
+export interface ProgressParams {
+  message: string;
+}
+
+/** Error codes of user errors (bad image, missing model...), as opposed to engine faults. */
+export const USER_ERROR_CODE = -32001;
+/** The reply to a request cancelled with $/cancelRequest (LSP's RequestCancelled). */
+export const REQUEST_CANCELLED_CODE = -32800;
+
+export const LoadModelRequest = new RequestType<LoadModelParams, ModelInfo, void>('pali/loadModel');
+export const GenerateRequest = new RequestType<GenerateParams, GenerateResultMessage, void>('pali/generate');
+export const StatusRequest = new RequestType0<EngineStatus, void>('pali/status');
+export const TextPieceNotification = new NotificationType<TextPieceParams>('pali/textPiece');
+export const ProgressNotification = new NotificationType<ProgressParams>('pali/progress');

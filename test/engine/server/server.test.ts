@@ -1,0 +1,87 @@
+/**
+ * The engine's JSON-RPC server, spawned as the extension spawns it (`pali serve`), driven with
+ * vscode-jsonrpc: load, generate with streamed pieces, cached image features, cancellation, and errors
+ * that leave the server alive.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { CancellationTokenSource, ResponseError, StreamMessageReader, StreamMessageWriter, createMessageConnection, type MessageConnection } from 'vscode-jsonrpc/node';
+import {
+  GenerateRequest, LoadModelRequest, REQUEST_CANCELLED_CODE, StatusRequest, TextPieceNotification, USER_ERROR_CODE,
+} from '../../../src/protocol.js';
+import { forgeTiny, tempDir, writeGradientPng } from '../../helpers/fixtures.js';
+
+const CLI = path.join(__dirname, '..', '..', '..', 'dist', 'pali.js');
+
+describe('pali serve', () => {
+  const root = tempDir('server');
+  let child: ChildProcess;
+  let connection: MessageConnection;
+  let image: string;
+  const pieces = new Map<string, string[]>();
+
+  before(async () => {
+    const tiny = forgeTiny(root, 'tiny', 5);
+    image = await writeGradientPng(path.join(root, 'image.png'), 80, 64);
+    child = spawn(process.execPath, [CLI, 'serve', '--stdio'], { env: { ...process.env, PALI_CACHE_DIR: tiny.cacheRoot }, stdio: ['pipe', 'pipe', 'inherit'] });
+    connection = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+    connection.onNotification(TextPieceNotification, ({ streamId, piece }) => pieces.set(streamId, [...(pieces.get(streamId) ?? []), piece]));
+    connection.listen();
+    const info = await connection.sendRequest(LoadModelRequest, { modelDir: tiny.checkpointDir, dtype: 'fp32', device: 'cpu' });
+    assert.equal(info.device, 'cpu');
+    assert.equal(info.generation, 1);
+  });
+
+  after(() => {
+    connection?.dispose();
+    child?.kill();
+  });
+
+  test('a caption streams its text in pieces that add up to the result', async () => {
+    const result = await connection.sendRequest(GenerateRequest, { image: { path: image }, task: { task: 'caption', language: 'en' }, maxNewTokens: 10, streamId: 's1' });
+    assert.ok(result.text.length > 0);
+    assert.equal(pieces.get('s1')!.join(''), result.text);
+    assert.equal(result.cachedImage, false);
+    assert.equal(result.imageWidth, 80);
+  });
+
+  test('a second question about the same pasted image reuses its features', async () => {
+    const base64 = fs.readFileSync(image).toString('base64');
+    const first = await connection.sendRequest(GenerateRequest, { image: { base64, name: 'pasted.png' }, task: { task: 'answer', text: 'what is it?' }, maxNewTokens: 4 });
+    const second = await connection.sendRequest(GenerateRequest, { image: { base64, name: 'pasted.png' }, task: { task: 'answer', text: 'what colour?' }, maxNewTokens: 4 });
+    assert.equal(second.cachedImage, true);
+    assert.equal(first.imageHeight, second.imageHeight);
+  });
+
+  test('detect returns boxes scaled to the image', async () => {
+    const result = await connection.sendRequest(GenerateRequest, { image: { path: image }, task: { task: 'detect', text: 'cat ; dog' }, maxNewTokens: 16 });
+    assert.ok(Array.isArray(result.boxes));
+    for (const box of result.boxes!) assert.ok(box.xMax <= 80 && box.yMax <= 64);
+  });
+
+  test('a cancelled request stops between decode steps and the next one succeeds', async () => {
+    const source = new CancellationTokenSource();
+    const streamId = 'long';
+    connection.onNotification(TextPieceNotification, ({ streamId: id }) => {
+      if (id === streamId) source.cancel();
+    });
+    const long = connection.sendRequest(GenerateRequest, { image: { path: image }, task: { prompt: 'describe en' }, maxNewTokens: 5000, streamId }, source.token);
+    await assert.rejects(long, (error) => error instanceof ResponseError && error.code === REQUEST_CANCELLED_CODE);
+    const after = await connection.sendRequest(GenerateRequest, { image: { path: image }, task: { task: 'ocr' }, maxNewTokens: 3 });
+    assert.ok(after.generatedIds.length > 0);
+    const status = await connection.sendRequest(StatusRequest);
+    assert.equal(status.state, 'idle');
+  });
+
+  test('a broken image is a user error and the server stays up', async () => {
+    await assert.rejects(
+      connection.sendRequest(GenerateRequest, { image: { base64: Buffer.from('nope').toString('base64'), name: 'clipboard.png' }, task: { task: 'ocr' } }),
+      (error) => error instanceof ResponseError && error.code === USER_ERROR_CODE && /clipboard\.png/.test(error.message),
+    );
+    const status = await connection.sendRequest(StatusRequest);
+    assert.equal(status.pid, child.pid);
+  });
+});
