@@ -28,7 +28,9 @@ describe('pali serve', () => {
     image = await writeGradientPng(path.join(root, 'image.png'), 80, 64);
     child = spawn(process.execPath, [CLI, 'serve', '--stdio'], { env: { ...process.env, PALI_CACHE_DIR: tiny.cacheRoot }, stdio: ['pipe', 'pipe', 'inherit'] });
     connection = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
-    connection.onNotification(TextPieceNotification, ({ streamId, piece }) => pieces.set(streamId, [...(pieces.get(streamId) ?? []), piece]));
+    connection.onNotification(TextPieceNotification, ({ streamId, piece }) => {
+      pieces.set(streamId, [...(pieces.get(streamId) ?? []), piece]);
+    });
     connection.listen();
     const info = await connection.sendRequest(LoadModelRequest, { modelDir: tiny.checkpointDir, dtype: 'fp32', device: 'cpu' });
     assert.equal(info.device, 'cpu');
