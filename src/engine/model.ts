@@ -41,6 +41,8 @@ export interface PaliGemmaModel {
   };
   /** True when `decoder` takes attention_bias and returns the last position's logits only. */
   maskedDecoder: boolean;
+  /** The element type of the decoder's inputs_embeds and KV cache: float16 for fp16 exports. */
+  decoderActivations: 'float32' | 'float16';
   release(): Promise<void>;
 }
 
@@ -56,6 +58,11 @@ function findComponent(dir: string, component: Component, dtype: ModelDtype): st
     if (fs.existsSync(file)) return file;
   }
   return null;
+}
+
+function activationTypeOf(decoder: ort.InferenceSession): 'float32' | 'float16' {
+  const embeds = decoder.inputMetadata.find((input) => input.name === 'inputs_embeds');
+  return embeds?.isTensor && embeds.type === 'float16' ? 'float16' : 'float32';
 }
 
 export async function loadModel(modelDir: string, options: LoadOptions): Promise<PaliGemmaModel> {
@@ -92,6 +99,7 @@ export async function loadModel(modelDir: string, options: LoadOptions): Promise
     dtype: options.dtype,
     sessions: { vision: sessions.vision_encoder!, embed: sessions.embed_tokens!, decoder: sessions.decoder! },
     maskedDecoder: files.decoder === masked,
+    decoderActivations: activationTypeOf(sessions.decoder!),
     release: async () => {
       await Promise.all(Object.values(sessions).map((s) => s.release()));
     },

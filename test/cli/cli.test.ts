@@ -91,29 +91,40 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
       assert.ok(maxDiff < 1e-4, `max |logit difference| ${maxDiff}`);
     });
 
-    test('generate --dtype int4 runs MatMulNBits graphs whose logits track fp32', () => {
-      const fp32File = path.join(root, 'fp32.bin');
-      const int4File = path.join(root, 'int4.bin');
+    test('generate --dtype fp16 and int4 run their own graphs, whose logits track fp32', () => {
       const args = ['generate', '--model', model, '--image', image, '--prompt', 'ocr', '--max-new-tokens', '5', '--json'];
-      assert.equal(pali([...args, '--logits-out', fp32File], env).code, 0);
-      const result = pali([...args, '--dtype', 'int4', '--logits-out', int4File], env);
-      assert.equal(result.code, 0, result.stderr);
-      const output = JSON.parse(result.stdout);
-      assert.ok(output.generated_ids.length > 0);
-      const read = (file: string) => {
+      const run = (dtype: string) => {
+        const file = path.join(root, `${dtype}.bin`);
+        const result = pali([...args, '--dtype', dtype, '--logits-out', file], env);
+        assert.equal(result.code, 0, result.stderr);
         const raw = fs.readFileSync(file);
-        return new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
+        return { output: JSON.parse(result.stdout), logits: new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4) };
       };
-      const a = read(fp32File);
-      const b = read(int4File);
-      let dot = 0, na = 0, nb = 0;
-      for (let i = 0; i < a.length; i++) {
-        dot += a[i]! * b[i]!;
-        na += a[i]! ** 2;
-        nb += b[i]! ** 2;
+      const fp32 = run('fp32');
+      const fp16 = run('fp16');
+      const int4 = run('int4');
+      const cacheDir = fs.readdirSync(path.join(env.PALI_CACHE_DIR, 'onnx'))[0]!;
+      for (const file of ['decoder_model_merged_fp16.onnx', 'decoder_model_masked_fp16.onnx', 'decoder_model_merged_q4.onnx']) {
+        assert.ok(fs.existsSync(path.join(env.PALI_CACHE_DIR, 'onnx', cacheDir, 'onnx', file)), file);
       }
+
+      // float16 activations: about three significant digits.
+      let maxDiff = 0;
+      fp16.logits.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - fp32.logits[i]!))));
+      assert.ok(maxDiff > 0 && maxDiff < 0.05, `fp16 max |logit difference| ${maxDiff}`);
+      assert.equal(fp16.output.generated_ids[0], fp32.output.generated_ids[0]);
+
+      // 4-bit weights: close in direction, not in value.
+      let dot = 0, na = 0, nb = 0;
+      fp32.logits.forEach((a, i) => {
+        const b = int4.logits[i]!;
+        dot += a * b;
+        na += a * a;
+        nb += b * b;
+      });
       const cosine = dot / Math.sqrt(na * nb);
-      assert.ok(cosine > 0.6 && cosine < 1 - 1e-9, `cosine similarity ${cosine}`);
+      assert.ok(cosine > 0.6 && cosine < 1 - 1e-9, `int4 cosine similarity ${cosine}`);
+      assert.ok(int4.output.generated_ids.length > 0);
     });
 
     test('the shortcuts use PALI_MODEL; detect prints boxes', () => {

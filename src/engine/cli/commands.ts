@@ -41,9 +41,9 @@ const MODEL_OPTIONS: Options = {
 
 function parseModelDtype(value: string | undefined): ModelDtype {
   if (value === undefined || value === 'fp32') return 'fp32';
+  if (value === 'fp16') return 'fp16';
   if (value === 'int4' || value === 'q4') return 'int4';
-  if (value === 'fp16') throw new UserError('--dtype fp16 is not available yet: use fp32 or int4');
-  throw new UserError(`unknown --dtype "${value}": choose fp32 or int4`);
+  throw new UserError(`unknown --dtype "${value}": choose fp32, fp16 or int4`);
 }
 
 function modelDir(values: Record<string, string | boolean | undefined>): string {

@@ -10,8 +10,8 @@ const HELP = `pali: PaliGemma on your machine
 
   pali forge --preset tiny|tiny-paligemma2|paligemma-3b-224|paligemma-3b-448|paligemma-3b-896|paligemma2-3b-224
              --seed N --out DIR [--dtype f32|bf16|f16]
-  pali convert --model DIR [--dtype fp32|int4] [--cache-dir DIR]
-  pali generate --model DIR --image FILE --prompt TEXT [--max-new-tokens N] [--dtype fp32|int4]
+  pali convert --model DIR [--dtype fp32|fp16|int4] [--cache-dir DIR]
+  pali generate --model DIR --image FILE --prompt TEXT [--max-new-tokens N] [--dtype fp32|fp16|int4]
                 [--device auto|cpu|cuda|webgpu] [--json] [--logits-out FILE]
                 [--temperature T --top-k K --top-p P --seed S]
   pali caption FILE [--long] [--lang en]

@@ -103,7 +103,7 @@ export function convertCheckpoint(options: ConvertOptions): ConvertResult {
       progress(`converting the ${checkpoint.config.text.model_type} decoder (${options.dtype})`);
       const store = makeStore(checkpoint, 'decoder_model_merged', vocabSize, dataFile, tempDir);
       if (store instanceof ExternalWeightStore) externalData[path.basename(mergedFile)] = 1;
-      const weightDtype = options.dtype === 'int4' ? 'int4' : 'fp32';
+      const weightDtype = options.dtype;
       const builders = decoders.map((variant) => buildDecoder(checkpoint, store, variant === 'decoder_model_merged' ? 'merged' : 'masked', weightDtype, vocabSize));
       writeGraphs(builders, store, decoders.map((d) => componentFile(d, options.dtype)), tempDir, outDir);
       written.push(...decoders);

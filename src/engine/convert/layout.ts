@@ -16,8 +16,4 @@ export function componentFile(component: Component, dtype: ModelDtype): string {
   return `onnx/${component}${DTYPE_SUFFIX[componentDtype(component, dtype)]}.onnx`;
 }
 
-export function parseDtype(value: string): ModelDtype {
-  if (value === 'fp32' || value === 'int4') return value;
-  if (value === 'q4') return 'int4';
-  throw new Error(`dtype ${value}`);
-}
+

@@ -82,7 +82,10 @@ function tensorSpecs(config: PaliGemmaConfig, preset: ForgePreset): TensorSpec[]
       const postNorm = config.generation === 2 && part.startsWith('post_');
       norm(textNames.layer(i, part), [H], postNorm ? preset.gemma2PostNormMean : 0);
     }
-    for (const part of GEMMA_LINEAR_PARTS) weight(textNames.layer(i, part), linearShapes[part]!);
+    for (const part of GEMMA_LINEAR_PARTS) {
+      const qk = part === 'self_attn.q_proj.weight' || part === 'self_attn.k_proj.weight';
+      weight(textNames.layer(i, part), linearShapes[part]!, qk ? preset.attentionQkScale : 1);
+    }
   }
   norm(textNames.finalNorm, [H], 0);
   return specs;

@@ -12,11 +12,15 @@
  *
  * Gemma 2's sliding window (on layers whose layer_type is sliding_attention) is applied inside both
  * graphs from absolute cache positions, as HF masks key j for query i when i - j >= sliding_window.
+ *
+ * With fp16 weights, activations, inputs_embeds and the KV cache are float16, as HF runs a float16 model;
+ * RMSNorm, the RoPE tables and the attention softmax (with its mask) stay float32 as HF computes them, and
+ * the logits come out as float32.
  */
 import { loadWeight, type Checkpoint } from '../checkpoint/checkpoint.js';
 import { GEMMA_LINEAR_PARTS, textNames } from '../checkpoint/weightNames.js';
 import { GraphBuilder } from './graphBuilder.js';
-import { activation, linear, reshape, rmsNorm, softcap, transpose, type WeightDtype } from './layers.js';
+import { activation, cast, linear, precisionOf, reshape, rmsNorm, softcap, transpose, type WeightDtype } from './layers.js';
 import type { WeightStore } from './weightStore.js';
 
 export type DecoderVariant = 'merged' | 'masked';
@@ -60,8 +64,9 @@ export function buildDecoder(
   const headDim = text.head_dim;
   const I = text.intermediate_size;
   const weight = (name: string, shape: number[]) => () => loadWeight(checkpoint, name, shape);
+  const precision = precisionOf(dtype);
 
-  const embeds = g.input('inputs_embeds', 'float32', ['batch_size', 'sequence_length', H]);
+  const embeds = g.input('inputs_embeds', precision, ['batch_size', 'sequence_length', H]);
   const positionIds = g.input('position_ids', 'int64', ['batch_size', 'sequence_length']);
   const attentionBias = variant === 'masked'
     ? g.input('attention_bias', 'float32', ['batch_size', 1, 'sequence_length', 'total_sequence_length'])
@@ -69,19 +74,21 @@ export function buildDecoder(
   const pastKeys: string[] = [];
   const pastValues: string[] = [];
   for (let i = 0; i < text.num_hidden_layers; i++) {
-    pastKeys.push(g.input(`past_key_values.${i}.key`, 'float32', ['batch_size', kvHeads, 'past_sequence_length', headDim]));
-    pastValues.push(g.input(`past_key_values.${i}.value`, 'float32', ['batch_size', kvHeads, 'past_sequence_length', headDim]));
+    pastKeys.push(g.input(`past_key_values.${i}.key`, precision, ['batch_size', kvHeads, 'past_sequence_length', headDim]));
+    pastValues.push(g.input(`past_key_values.${i}.value`, precision, ['batch_size', kvHeads, 'past_sequence_length', headDim]));
   }
 
-  // Gemma scales every input embedding (image features included) by sqrt(hidden_size), as a float32 tensor.
-  let hidden = g.op('Mul', [embeds, g.scalar(Math.fround(Math.sqrt(H)))]);
+  // Gemma scales every input embedding (image features included) by sqrt(hidden_size), as a tensor of the
+  // model's dtype.
+  let hidden = g.op('Mul', [embeds, g.scalar(Math.fround(Math.sqrt(H)), precision)]);
 
   // Rotary embeddings from position_ids: cos/sin of position * inverse frequency, duplicated halves.
   const inverseFrequencies = g.weight('rotary.inv_freq', ropeInverseFrequencies(headDim, text.rope_theta), [headDim / 2]);
   const angles = g.op('Mul', [g.op('Unsqueeze', [g.op('Cast', [positionIds], { to: 1 }), g.int64s([2])]), inverseFrequencies]);
   const fullAngles = g.op('Concat', [angles, angles], { axis: -1 });
-  const cos = g.op('Unsqueeze', [g.op('Cos', [fullAngles]), g.int64s([1])]);
-  const sin = g.op('Unsqueeze', [g.op('Sin', [fullAngles]), g.int64s([1])]);
+  const inPrecision = (x: string) => (precision === 'float16' ? cast(g, x, 'float16') : x);
+  const cos = g.op('Unsqueeze', [inPrecision(g.op('Cos', [fullAngles])), g.int64s([1])]);
+  const sin = g.op('Unsqueeze', [inPrecision(g.op('Sin', [fullAngles])), g.int64s([1])]);
   const rotate = (x: string) => {
     // x * cos + rotate_half(x) * sin, rotate_half(x) = concat(-x2, x1) over the last axis.
     const [x1, x2] = g.node('Split', [x, g.int64s([headDim / 2, headDim / 2])], { axis: -1 }, [`${x}_half1`, `${x}_half2`]);
@@ -101,7 +108,7 @@ export function buildDecoder(
   for (let i = 0; i < text.num_hidden_layers; i++) {
     const w = (part: string, shape: number[]) => weight(textNames.layer(i, part), shape);
     const prefix = `layers.${i}`;
-    const norm = (x: string, part: string) => rmsNorm(g, x, `${prefix}.${part}`, w(`${part}.weight`, [H]), H, eps);
+    const norm = (x: string, part: string) => rmsNorm(g, x, `${prefix}.${part}`, w(`${part}.weight`, [H]), H, eps, precision);
     const shapes: Record<(typeof GEMMA_LINEAR_PARTS)[number], [number, number]> = {
       'self_attn.q_proj.weight': [heads * headDim, H],
       'self_attn.k_proj.weight': [kvHeads * headDim, H],
@@ -123,16 +130,18 @@ export function buildDecoder(
     const v = transpose(g, reshape(g, project(normed, 'self_attn.v_proj.weight'), [0, 0, kvHeads, headDim]), [0, 2, 1, 3]);
     const keys = g.op('Concat', [pastKeys[i]!, k], { axis: 2 });
     const values = g.op('Concat', [pastValues[i]!, v], { axis: 2 });
-    g.output(keys, `present.${i}.key`, 'float32', ['batch_size', kvHeads, 'total_sequence_length', headDim]);
-    g.output(values, `present.${i}.value`, 'float32', ['batch_size', kvHeads, 'total_sequence_length', headDim]);
+    g.output(keys, `present.${i}.key`, precision, ['batch_size', kvHeads, 'total_sequence_length', headDim]);
+    g.output(values, `present.${i}.value`, precision, ['batch_size', kvHeads, 'total_sequence_length', headDim]);
 
     const groupedQ = reshape(g, q, [0, kvHeads, groups, -1, headDim]);
     const keysT = transpose(g, g.op('Unsqueeze', [keys, g.int64s([2])]), [0, 1, 2, 4, 3]);
-    let scores = g.op('Mul', [g.op('MatMul', [groupedQ, keysT]), g.scalar(scaling)]);
-    if (generation === 2 && text.attn_logit_softcapping !== null) scores = softcap(g, scores, text.attn_logit_softcapping);
+    let scores = g.op('Mul', [g.op('MatMul', [groupedQ, keysT]), g.scalar(scaling, precision)]);
+    if (generation === 2 && text.attn_logit_softcapping !== null) scores = softcap(g, scores, text.attn_logit_softcapping, precision);
+    // The mask and softmax run in float32 (HF's softmax(dtype=float32)); a float16 mask would overflow.
+    if (precision === 'float16') scores = cast(g, scores, 'float32');
     if (biasForAllHeads) scores = g.op('Add', [scores, biasForAllHeads]);
     if (slidingMask && text.layer_types[i] === 'sliding_attention') scores = g.op('Add', [scores, slidingMask]);
-    const probabilities = g.op('Softmax', [scores], { axis: -1 });
+    const probabilities = inPrecision(g.op('Softmax', [scores], { axis: -1 }));
     const attended = g.op('MatMul', [probabilities, g.op('Unsqueeze', [values, g.int64s([2])])]);
     const merged = reshape(g, transpose(g, reshape(g, attended, [0, heads, -1, headDim]), [0, 2, 1, 3]), [0, 0, heads * headDim]);
     let attentionOut = project(merged, 'self_attn.o_proj.weight');
@@ -141,26 +150,34 @@ export function buildDecoder(
 
     // Gated MLP: down(act(gate(x)) * up(x)), with Gemma 2's extra norms around it.
     const mlpInput = norm(hidden, generation === 2 ? 'pre_feedforward_layernorm' : 'post_attention_layernorm');
-    const gate = activation(g, project(mlpInput, 'mlp.gate_proj.weight'), text.hidden_activation);
+    const gate = activation(g, project(mlpInput, 'mlp.gate_proj.weight'), text.hidden_activation, precision);
     let mlpOut = project(g.op('Mul', [gate, project(mlpInput, 'mlp.up_proj.weight')]), 'mlp.down_proj.weight');
     if (generation === 2) mlpOut = norm(mlpOut, 'post_feedforward_layernorm');
     hidden = g.op('Add', [hidden, mlpOut]);
   }
 
-  hidden = rmsNorm(g, hidden, 'final_norm', weight(textNames.finalNorm, [H]), H, eps);
+  hidden = rmsNorm(g, hidden, 'final_norm', weight(textNames.finalNorm, [H]), H, eps, precision);
   if (variant === 'masked') {
     hidden = g.op('Slice', [hidden, g.int64s([-1]), g.int64s([2 ** 53 - 1]), g.int64s([1])]);
   }
   // The LM head is tied to the input embeddings.
   let logits = linear(g, hidden, 'lm_head', weight(lmHeadName(checkpoint), [vocabSize, H]), vocabSize, H, dtype);
-  if (generation === 2 && text.final_logit_softcapping !== null) logits = softcap(g, logits, text.final_logit_softcapping);
+  if (generation === 2 && text.final_logit_softcapping !== null) logits = softcap(g, logits, text.final_logit_softcapping, precision);
+  if (precision === 'float16') logits = cast(g, logits, 'float32');
   g.output(logits, 'logits', 'float32', ['batch_size', variant === 'masked' ? 1 : 'sequence_length', vocabSize]);
   return g;
 }
 
-/** Uses lm_head.weight when a checkpoint stores one (untied fine-tunes), else the tied embeddings. */
+/**
+ * The LM head is the input embedding matrix unless the config unties them (tie_word_embeddings false, in
+ * text_config or at the top): HF re-ties a stored lm_head.weight to the embeddings otherwise.
+ */
 function lmHeadName(checkpoint: Checkpoint): string {
-  return checkpoint.tensors.has(textNames.lmHead) ? textNames.lmHead : textNames.embedTokens;
+  const raw = checkpoint.config.raw;
+  const textConfig = (raw.text_config ?? {}) as Record<string, unknown>;
+  const tied = (textConfig.tie_word_embeddings ?? raw.tie_word_embeddings ?? true) !== false;
+  if (tied || !checkpoint.tensors.has(textNames.lmHead)) return textNames.embedTokens;
+  return textNames.lmHead;
 }
 
 function buildSlidingMask(g: GraphBuilder, embeds: string, pastKey: string, window: number): string {

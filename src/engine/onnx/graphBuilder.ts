@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { onnx } from 'onnx-proto';
+import { floatToHalf } from '../checkpoint/dtypes.js';
 import type { WeightData, WeightSource, WeightStore } from './weightStore.js';
 
 export type Dim = number | string;
@@ -22,6 +23,9 @@ const DATA_TYPES: Record<ElementType, onnx.TensorProto.DataType> = {
 export type AttributeValue = number | string | number[] | { float: number } | { floats: number[] } | onnx.ITensorProto;
 
 export const OPSET = 17;
+
+/** ONNX TensorProto element types, for Cast's `to`. */
+export const CAST_TO: Record<ElementType, number> = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float16: 10 };
 const MICROSOFT_DOMAIN = 'com.microsoft';
 
 function valueInfo(name: string, type: ElementType, dims: Dim[]): onnx.IValueInfoProto {
@@ -96,7 +100,10 @@ export class GraphBuilder {
     let name = this.constants.get(key);
     if (!name) {
       name = `const_${type}_${this.constants.size}`;
-      const data = type === 'float32' ? new Float32Array([value]) : type === 'int64' ? new BigInt64Array([BigInt(value)]) : null;
+      const data = type === 'float32' ? new Float32Array([value])
+        : type === 'float16' ? new Uint16Array([floatToHalf(value)])
+        : type === 'int64' ? new BigInt64Array([BigInt(value)])
+        : null;
       if (!data) throw new Error(`scalar of type ${type} is not supported`);
       this.initializers.push({ name, dims: [], dataType: DATA_TYPES[type], rawData: bytes(data) });
       this.constants.set(key, name);

@@ -2,10 +2,22 @@
  * The building blocks that SigLIP and Gemma share, written with plain ONNX ops in float32 so that every
  * runtime (ORT CPU, CUDA, WebGPU, WASM) runs them, with the same operation order as HF's PyTorch code.
  */
-import type { ElementType, GraphBuilder } from './graphBuilder.js';
+import { f32ToF16 } from '../checkpoint/dtypes.js';
+import { CAST_TO, type ElementType, type GraphBuilder } from './graphBuilder.js';
 import { quantizeInt4, type QuantizedWeight } from './quantize.js';
 
-export type WeightDtype = 'fp32' | 'int4';
+export type WeightDtype = 'fp32' | 'fp16' | 'int4';
+
+/** The element type activations flow in: float16 only for fp16 weights. */
+export type Precision = 'float32' | 'float16';
+
+export function precisionOf(dtype: WeightDtype): Precision {
+  return dtype === 'fp16' ? 'float16' : 'float32';
+}
+
+export function cast(g: GraphBuilder, x: string, to: Precision): string {
+  return g.op('Cast', [x], { to: CAST_TO[to] });
+}
 
 /** [rows, cols] -> [cols, rows]. */
 export function transpose2d(data: Float32Array, rows: number, cols: number): Float32Array {
@@ -40,11 +52,19 @@ export function linear(
     const scales = g.weight(`${name}.scales`, () => q().scales, [outFeatures * blocksPerRow]);
     const zeros = g.weight(`${name}.zero_points`, () => q().zeroPoints, [outFeatures * Math.ceil(blocksPerRow / 2)], 'uint8');
     y = g.microsoftOp('MatMulNBits', [x, packed, scales, zeros], { K: inFeatures, N: outFeatures, bits: 4, block_size: 32 });
+  } else if (dtype === 'fp16') {
+    const w = g.weight(`${name}.weight_t_fp16`, () => f32ToF16(transpose2d(weight(), outFeatures, inFeatures)), [inFeatures, outFeatures], 'float16');
+    y = g.op('MatMul', [x, w]);
   } else {
     const w = g.weight(`${name}.weight_t`, () => transpose2d(weight(), outFeatures, inFeatures), [inFeatures, outFeatures]);
     y = g.op('MatMul', [x, w]);
   }
-  if (bias) y = g.op('Add', [y, g.weight(`${name}.bias`, bias, [outFeatures])]);
+  if (bias) {
+    const b = dtype === 'fp16'
+      ? g.weight(`${name}.bias_fp16`, () => f32ToF16(bias()), [outFeatures], 'float16')
+      : g.weight(`${name}.bias`, bias, [outFeatures]);
+    y = g.op('Add', [y, b]);
+  }
   return y;
 }
 
@@ -55,36 +75,41 @@ export function layerNorm(g: GraphBuilder, x: string, name: string, weight: Floa
 }
 
 /**
- * Gemma's RMSNorm: x * rsqrt(mean(x^2) + eps) * (1 + weight), in float32. (1 + weight) is folded into the
- * stored scale; float32 addition is what HF does at run time, so the product is the same.
+ * Gemma's RMSNorm: x * rsqrt(mean(x^2) + eps) * (1 + weight), in float32 whatever the model's dtype (HF
+ * upcasts, then casts the result back). (1 + weight) is folded into the stored scale; float32 addition is
+ * what HF does at run time, so the product is the same.
  */
-export function rmsNorm(g: GraphBuilder, x: string, name: string, weight: () => Float32Array, size: number, eps: number): string {
+export function rmsNorm(g: GraphBuilder, x: string, name: string, weight: () => Float32Array, size: number, eps: number, precision: Precision = 'float32'): string {
   const scale = () => weight().map((w) => 1 + w);
-  const meanSquare = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
+  const input = precision === 'float16' ? cast(g, x, 'float32') : x;
+  const meanSquare = g.op('ReduceMean', [g.op('Mul', [input, input])], { axes: [-1], keepdims: 1 });
   const inverseRms = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [meanSquare, g.scalar(eps)])])]);
-  return g.op('Mul', [g.op('Mul', [x, inverseRms]), g.weight(`${name}.scale`, scale, [size])]);
+  const normed = g.op('Mul', [g.op('Mul', [input, inverseRms]), g.weight(`${name}.scale`, scale, [size])]);
+  return precision === 'float16' ? cast(g, normed, 'float16') : normed;
 }
 
 /** PyTorch's gelu(approximate="tanh"): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
-export function geluTanh(g: GraphBuilder, x: string): string {
+export function geluTanh(g: GraphBuilder, x: string, precision: Precision = 'float32'): string {
+  const c = (value: number) => g.scalar(value, precision);
   const cube = g.op('Mul', [g.op('Mul', [x, x]), x]);
-  const inner = g.op('Mul', [g.scalar(Math.SQRT2 * (2 / Math.sqrt(Math.PI)) * 0.5), g.op('Add', [x, g.op('Mul', [g.scalar(0.044715), cube])])]);
-  return g.op('Mul', [g.op('Mul', [g.scalar(0.5), x]), g.op('Add', [g.scalar(1), g.op('Tanh', [inner])])]);
+  const inner = g.op('Mul', [c(Math.SQRT2 * (2 / Math.sqrt(Math.PI)) * 0.5), g.op('Add', [x, g.op('Mul', [c(0.044715), cube])])]);
+  return g.op('Mul', [g.op('Mul', [c(0.5), x]), g.op('Add', [c(1), g.op('Tanh', [inner])])]);
 }
 
 /** The exact (erf) GELU, for configs that ask for "gelu". */
-export function geluErf(g: GraphBuilder, x: string): string {
-  const erf = g.op('Erf', [g.op('Mul', [x, g.scalar(Math.SQRT1_2)])]);
-  return g.op('Mul', [g.op('Mul', [g.scalar(0.5), x]), g.op('Add', [g.scalar(1), erf])]);
+export function geluErf(g: GraphBuilder, x: string, precision: Precision = 'float32'): string {
+  const c = (value: number) => g.scalar(value, precision);
+  const erf = g.op('Erf', [g.op('Mul', [x, c(Math.SQRT1_2)])]);
+  return g.op('Mul', [g.op('Mul', [c(0.5), x]), g.op('Add', [c(1), erf])]);
 }
 
-export function activation(g: GraphBuilder, x: string, kind: string): string {
-  return kind === 'gelu' ? geluErf(g, x) : geluTanh(g, x);
+export function activation(g: GraphBuilder, x: string, kind: string, precision: Precision = 'float32'): string {
+  return kind === 'gelu' ? geluErf(g, x, precision) : geluTanh(g, x, precision);
 }
 
 /** tanh(x / cap) * cap, Gemma 2's soft-capping. */
-export function softcap(g: GraphBuilder, x: string, cap: number): string {
-  return g.op('Mul', [g.op('Tanh', [g.op('Div', [x, g.scalar(cap)])]), g.scalar(cap)]);
+export function softcap(g: GraphBuilder, x: string, cap: number, precision: Precision = 'float32'): string {
+  return g.op('Mul', [g.op('Tanh', [g.op('Div', [x, g.scalar(cap, precision)])]), g.scalar(cap, precision)]);
 }
 
 export function reshape(g: GraphBuilder, x: string, shape: number[]): string {

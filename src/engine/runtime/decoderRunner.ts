@@ -3,6 +3,7 @@
  * prefix, which the graph attends bidirectionally; later calls take one token each, which attend causally.
  */
 import * as ort from 'onnxruntime-node';
+import { f32ToF16 } from '../checkpoint/dtypes.js';
 import type { PaliGemmaModel } from '../model.js';
 import { prefixLmBias } from './attentionBias.js';
 
@@ -17,7 +18,10 @@ export function emptyCache(model: PaliGemmaModel): DecoderCache {
   const tensors: Record<string, ort.Tensor> = {};
   for (let i = 0; i < layers; i++) {
     for (const kind of ['key', 'value']) {
-      tensors[`past_key_values.${i}.${kind}`] = new ort.Tensor('float32', new Float32Array(0), [1, kvHeads, 0, headDim]);
+      const empty = model.decoderActivations === 'float16'
+        ? new ort.Tensor('float16', new Uint16Array(0), [1, kvHeads, 0, headDim])
+        : new ort.Tensor('float32', new Float32Array(0), [1, kvHeads, 0, headDim]);
+      tensors[`past_key_values.${i}.${kind}`] = empty;
     }
   }
   return { tensors, length: 0 };
@@ -46,7 +50,9 @@ export async function runDecoder(
   const positions = new BigInt64Array(sequenceLength);
   for (let s = 0; s < sequenceLength; s++) positions[s] = BigInt(cache.length + s + 1);
   const feeds: Record<string, ort.Tensor> = {
-    inputs_embeds: new ort.Tensor('float32', embeds, [1, sequenceLength, hidden]),
+    inputs_embeds: model.decoderActivations === 'float16'
+      ? new ort.Tensor('float16', f32ToF16(embeds), [1, sequenceLength, hidden])
+      : new ort.Tensor('float32', embeds, [1, sequenceLength, hidden]),
     position_ids: new ort.Tensor('int64', positions, [1, sequenceLength]),
     ...cache.tensors,
   };
