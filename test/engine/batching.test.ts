@@ -1,0 +1,66 @@
+/**
+ * Batches of different lengths through our masked decoder: left padding plus the padded prefix-LM bias give
+ * each row the logits it gets alone. (The merged layout graph has no mask, so it cannot do this.)
+ */
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import * as ort from 'onnxruntime-node';
+import { loadModel, type PaliGemmaModel } from '../../src/engine/model.js';
+import { buildPromptIds, embedPrefix, encodeImage } from '../../src/engine/pipeline.js';
+import { paddedPrefixLmBias, prefixLmBias } from '../../src/engine/runtime/attentionBias.js';
+import { emptyCache } from '../../src/engine/runtime/decoderRunner.js';
+import { forgeTiny, tempDir, writeGradientPng } from '../helpers/fixtures.js';
+
+for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
+  describe(`${preset}: a left-padded batch`, () => {
+    const root = tempDir(`batching-${preset}`);
+    let model: PaliGemmaModel;
+    before(async () => {
+      const tiny = forgeTiny(root, preset, 13);
+      model = await loadModel(tiny.checkpointDir, { dtype: 'fp32', device: 'cpu', cacheRoot: tiny.cacheRoot });
+    });
+    after(() => model?.release());
+
+    test('each row\'s last logits equal the row run alone', async () => {
+      const H = model.config.text.hidden_size;
+      const imageA = await encodeImage(model, await writeGradientPng(path.join(root, 'a.png'), 70, 50, 1));
+      const imageB = await encodeImage(model, await writeGradientPng(path.join(root, 'b.png'), 40, 90, 2));
+      const idsA = buildPromptIds(model, 'caption en');
+      const idsB = buildPromptIds(model, 'answer en what is in the picture on the table?');
+      const embedsA = await embedPrefix(model, idsA, imageA);
+      const embedsB = await embedPrefix(model, idsB, imageB);
+      const length = Math.max(idsA.length, idsB.length);
+      const padA = length - idsA.length;
+      assert.ok(padA > 0);
+
+      const cache = (batch: number) => {
+        const tensors: Record<string, ort.Tensor> = {};
+        for (const [name, t] of Object.entries(emptyCache(model).tensors)) tensors[name] = new ort.Tensor('float32', new Float32Array(0), [batch, ...t.dims.slice(1)]);
+        return tensors;
+      };
+      const run = async (embeds: Float32Array, batch: number, bias: Float32Array) => {
+        const sequence = embeds.length / H / batch;
+        const outputs = await model.sessions.decoder.run({
+          inputs_embeds: new ort.Tensor('float32', embeds, [batch, sequence, H]),
+          // HF's PaliGemma numbers positions by cache slot (padding included); RoPE only sees differences.
+          position_ids: new ort.Tensor('int64', BigInt64Array.from({ length: batch * sequence }, (_, i) => BigInt((i % sequence) + 1)), [batch, sequence]),
+          attention_bias: new ort.Tensor('float32', bias, [batch, 1, sequence, sequence]),
+          ...cache(batch),
+        });
+        return outputs.logits!.data as Float32Array;
+      };
+
+      const padded = new Float32Array(2 * length * H);
+      padded.set(embedsA, padA * H);
+      padded.set(embedsB, length * H);
+      const batched = await run(padded, 2, paddedPrefixLmBias([{ padding: padA, prefixLength: idsA.length }, { padding: 0, prefixLength: idsB.length }], 0, length));
+      const vocab = batched.length / 2;
+      const aloneA = await run(embedsA, 1, prefixLmBias(idsA.length, 0, idsA.length));
+      const aloneB = await run(embedsB, 1, prefixLmBias(idsB.length, 0, idsB.length));
+      const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+      assert.ok(maxDiff(batched.subarray(0, vocab), aloneA) < 1e-4, `row A differs by ${maxDiff(batched.subarray(0, vocab), aloneA)}`);
+      assert.ok(maxDiff(batched.subarray(vocab), aloneB) < 1e-5);
+    });
+  });
+}
