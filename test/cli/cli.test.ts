@@ -127,6 +127,20 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
       assert.ok(int4.output.generated_ids.length > 0);
     });
 
+    test('an onnx-community export (no masked decoder) runs through the plain layout graph, same ids', () => {
+      const converted = fs.readdirSync(path.join(env.PALI_CACHE_DIR, 'onnx'))[0]!;
+      const exportDir = path.join(root, 'onnx-community-export');
+      fs.cpSync(path.join(env.PALI_CACHE_DIR, 'onnx', converted), exportDir, { recursive: true });
+      for (const file of fs.readdirSync(path.join(exportDir, 'onnx'))) {
+        if (file.startsWith('decoder_model_masked')) fs.rmSync(path.join(exportDir, 'onnx', file));
+      }
+      const args = ['--image', image, '--prompt', 'caption en', '--max-new-tokens', '6', '--json'];
+      const fromCheckpoint = JSON.parse(pali(['generate', '--model', model, ...args], env).stdout);
+      const fromExport = pali(['generate', '--model', exportDir, ...args], env);
+      assert.equal(fromExport.code, 0, fromExport.stderr);
+      assert.deepEqual(JSON.parse(fromExport.stdout).generated_ids, fromCheckpoint.generated_ids);
+    });
+
     test('the shortcuts use PALI_MODEL; detect prints boxes', () => {
       const withModel = { ...env, PALI_MODEL: model };
       for (const args of [['caption', image], ['caption', image, '--long'], ['ocr', image], ['ask', image, 'what is it?']]) {

@@ -83,8 +83,7 @@ function tensorSpecs(config: PaliGemmaConfig, preset: ForgePreset): TensorSpec[]
       norm(textNames.layer(i, part), [H], postNorm ? preset.gemma2PostNormMean : 0);
     }
     for (const part of GEMMA_LINEAR_PARTS) {
-      const qk = part === 'self_attn.q_proj.weight' || part === 'self_attn.k_proj.weight';
-      weight(textNames.layer(i, part), linearShapes[part]!, qk ? preset.attentionQkScale : 1);
+      weight(textNames.layer(i, part), linearShapes[part]!, part === 'mlp.down_proj.weight' ? preset.mlpOutScale : 1);
     }
   }
   norm(textNames.finalNorm, [H], 0);

@@ -21,11 +21,8 @@ export interface ForgePreset {
   weightStd: number;
   /** Standard deviation of the token embeddings (also the tied LM head). */
   embeddingStd: number;
-  /**
-   * Extra scale of the text q_proj and k_proj weights: sharper random attention makes each step depend on
-   * the newest token instead of averaging the whole prefix into one fixed answer.
-   */
-  attentionQkScale: number;
+  /** Extra scale of the text MLPs' down_proj weights (see the full-size presets). */
+  mlpOutScale: number;
   /** Mean of Gemma 2's post-attention and post-feedforward norm weights (the norm scales by 1 + w). */
   gemma2PostNormMean: number;
 }
@@ -80,10 +77,11 @@ function paligemma1(imageSize: number): ForgePreset {
     storageDtype: 'BF16',
     shardBytes: 5_000_000_000,
     weightStd: 0.02,
-    // The echo of the input token's own embedding in the logits grows with hidden_size x std; kept small
-    // it stays below the blocks' contribution, so greedy decoding does not repeat its last input.
-    embeddingStd: 0.01,
-    attentionQkScale: 3,
+    embeddingStd: 0.02,
+    // The logits echo the last token's own embedding by about hidden_size x std / rms(residual); a
+    // louder MLP (which reads the normalised, token-dependent residual) outweighs that echo and makes the
+    // next token a pseudo-random function of the last one, so greedy output varies.
+    mlpOutScale: 4,
     gemma2PostNormMean: 0,
   };
 }
@@ -126,11 +124,12 @@ function paligemma2(imageSize: number): ForgePreset {
     storageDtype: 'BF16',
     shardBytes: 5_000_000_000,
     weightStd: 0.02,
-    // The echo of the input token's own embedding in the logits grows with hidden_size x std; kept small
-    // it stays below the blocks' contribution, so greedy decoding does not repeat its last input.
-    embeddingStd: 0.01,
-    attentionQkScale: 3,
-    gemma2PostNormMean: 0,
+    embeddingStd: 0.02,
+    // The logits echo the last token's own embedding by about hidden_size x std / rms(residual); a
+    // louder MLP (which reads the normalised, token-dependent residual) outweighs that echo and makes the
+    // next token a pseudo-random function of the last one, so greedy output varies.
+    mlpOutScale: 4,
+    gemma2PostNormMean: 3,
   };
 }
 
@@ -182,7 +181,7 @@ const TINY: ForgePreset = {
   shardBytes: 5_000_000_000,
   weightStd: 0.3,
   embeddingStd: 0.1,
-  attentionQkScale: 1,
+  mlpOutScale: 1,
   gemma2PostNormMean: 0,
 };
 
