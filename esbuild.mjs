@@ -2,6 +2,7 @@
 // - dist/extension.js runs in VS Code's extension host: `vscode` is external, no native modules.
 // - dist/pali.js is the engine and CLI, run in its own Node process: native addons stay external
 //   and are loaded from node_modules at run time.
+import * as fs from 'node:fs';
 import * as esbuild from 'esbuild';
 
 const watch = process.argv.includes('--watch');
@@ -35,6 +36,15 @@ const builds = [
     banner: { js: '#!/usr/bin/env node' },
   },
 ];
+
+// The webview's libraries are served from media/ (its only local resource root), so copy them there.
+const vendor = [
+  ['node_modules/@vscode-elements/elements/dist/bundled.js', 'media/vendor/vscode-elements.js'],
+  ['node_modules/@vscode/codicons/dist/codicon.css', 'media/vendor/codicon.css'],
+  ['node_modules/@vscode/codicons/dist/codicon.ttf', 'media/vendor/codicon.ttf'],
+];
+fs.mkdirSync('media/vendor', { recursive: true });
+for (const [from, to] of vendor) fs.copyFileSync(from, to);
 
 if (watch) {
   for (const options of builds) (await esbuild.context(options)).watch();

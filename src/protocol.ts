@@ -60,6 +60,15 @@ export interface EngineStatus {
   queued: number;
 }
 
+export interface SelfTestResult {
+  /** The runtime's Node version and whether it is Electron running as Node. */
+  node: string;
+  electron: boolean;
+  onnxruntime: string;
+  /** Execution providers the onnxruntime binary offers. */
+  backends: string[];
+}
+
 export interface TextPieceParams {
   streamId: string;
   piece: string;
@@ -77,5 +86,7 @@ export const REQUEST_CANCELLED_CODE = -32800;
 export const LoadModelRequest = new RequestType<LoadModelParams, ModelInfo, void>('pali/loadModel');
 export const GenerateRequest = new RequestType<GenerateParams, GenerateResultMessage, void>('pali/generate');
 export const StatusRequest = new RequestType0<EngineStatus, void>('pali/status');
+/** Runs a tiny graph through onnxruntime: the first request after a start, to prove the runtime works. */
+export const SelfTestRequest = new RequestType0<SelfTestResult, void>('pali/selfTest');
 export const TextPieceNotification = new NotificationType<TextPieceParams>('pali/textPiece');
 export const ProgressNotification = new NotificationType<ProgressParams>('pali/progress');

@@ -1,6 +1,83 @@
-/** The extension's composition root (the features arrive with issue #3). */
-import type * as vscode from 'vscode';
+/**
+ * The composition root (as rust-analyzer's main.ts): creates the engine client, the status bar and each
+ * feature, and wires their commands. Nothing starts the engine here: the first request does.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { AltCodeActionProvider } from './altText/altCodeActions.js';
+import { registerAltCommands } from './altText/altCommands.js';
+import { registerAltDiagnostics } from './altText/altDiagnostics.js';
+import { AltHoverProvider } from './altText/altHover.js';
+import { registerAltPrefetch } from './altText/altPrefetch.js';
+import { AltTextService } from './altText/altTextService.js';
+import { ALT_TEXT_SELECTOR } from './altText/documentReferences.js';
+import { onSettingsChanged, readSettings, type Settings } from './config.js';
+import { DESCRIBE_VIEW_TYPE, DescribePanel } from './describe/describePanel.js';
+import type { PanelState } from './describe/panelMessages.js';
+import { EngineClient } from './engine/engineClient.js';
+import { activeImageUri, pickImage } from './imageSources.js';
+import { selectModel, setHuggingFaceToken } from './models/selectModel.js';
+import { ocrImageIntoEditor } from './ocr/ocrCommand.js';
+import { registerOcrPaste } from './ocr/ocrPasteProvider.js';
+import { createStatusBar, showStatusMenu } from './statusBar.js';
+import { trackLastTextEditor } from './textInsertion.js';
 
-export function activate(_context: vscode.ExtensionContext): void {}
+/** What the end-to-end tests read: the engine's pid and state, through a command. */
+export interface ExtensionApi {
+  engine: EngineClient;
+}
+
+export function activate(context: vscode.ExtensionContext): ExtensionApi {
+  let settings: Settings = readSettings();
+  const getSettings = () => settings;
+  const log = vscode.window.createOutputChannel('PaliGemma', { log: true });
+  const engine = new EngineClient(
+    path.join(context.extensionPath, 'dist', 'pali.js'),
+    log,
+    getSettings,
+    path.join(context.globalStorageUri.fsPath, 'cache'),
+  );
+  const altText = new AltTextService(engine, getSettings);
+
+  context.subscriptions.push(
+    log,
+    engine,
+    altText,
+    trackLastTextEditor(),
+    createStatusBar(engine, getSettings),
+    onSettingsChanged((next) => {
+      const modelChanged = next.modelPath !== settings.modelPath || next.language !== settings.language;
+      settings = next;
+      if (modelChanged) altText.clear();
+    }),
+    vscode.commands.registerCommand('paligemma.describeImage', async (uri?: vscode.Uri) => {
+      const image = uri instanceof vscode.Uri ? uri : activeImageUri() ?? (await pickImage(vscode.l10n.t('Describe Image')));
+      if (image) await DescribePanel.show(context, engine, getSettings, image);
+    }),
+    vscode.window.registerWebviewPanelSerializer(DESCRIBE_VIEW_TYPE, {
+      deserializeWebviewPanel: async (panel, state: PanelState | undefined) => DescribePanel.revive(panel, context, engine, getSettings, state),
+    }),
+    vscode.commands.registerCommand('paligemma.ocrImageIntoEditor', (uri?: vscode.Uri) => ocrImageIntoEditor(engine, getSettings, uri)),
+    registerOcrPaste(engine, getSettings),
+    registerAltDiagnostics(getSettings),
+    vscode.languages.registerHoverProvider(ALT_TEXT_SELECTOR, new AltHoverProvider(altText)),
+    vscode.languages.registerCodeActionsProvider(ALT_TEXT_SELECTOR, new AltCodeActionProvider(altText), { providedCodeActionKinds: AltCodeActionProvider.kinds }),
+    registerAltCommands(altText),
+    registerAltPrefetch(altText, getSettings),
+    vscode.commands.registerCommand('paligemma.selectModel', () => selectModel(context)),
+    vscode.commands.registerCommand('paligemma.setHuggingFaceToken', () => setHuggingFaceToken(context.secrets)),
+    vscode.commands.registerCommand('paligemma.restartEngine', () => engine.restart()),
+    vscode.commands.registerCommand('paligemma.showLog', () => log.show()),
+    vscode.commands.registerCommand('paligemma.statusMenu', () => showStatusMenu(engine)),
+    vscode.commands.registerCommand('paligemma.engineInfo', () => ({ pid: engine.pid, state: engine.state, model: engine.model })),
+  );
+
+  if (settings.ignoredForTrust.length) {
+    void vscode.window.showWarningMessage(
+      vscode.l10n.t('Restricted Mode: PaliGemma ignores this workspace\'s {0}. Trust the workspace to use them.', settings.ignoredForTrust.join(', ')),
+    );
+  }
+  return { engine };
+}
 
 export function deactivate(): void {}

@@ -8,9 +8,11 @@ import {
   createMessageConnection, type MessageConnection,
 } from 'vscode-jsonrpc/node';
 import {
-  GenerateRequest, LoadModelRequest, ProgressNotification, REQUEST_CANCELLED_CODE, StatusRequest, TextPieceNotification, USER_ERROR_CODE,
+  GenerateRequest, LoadModelRequest, ProgressNotification, REQUEST_CANCELLED_CODE, SelfTestRequest, StatusRequest, TextPieceNotification,
+  USER_ERROR_CODE,
 } from '../../protocol.js';
 import { describeError, isUserError } from '../errors.js';
+import { runSelfTest } from '../runtime/selfTest.js';
 import { EngineService } from './engineService.js';
 
 function toSignal(token: CancellationToken): AbortSignal {
@@ -48,6 +50,7 @@ export function startServer(transport: 'ipc' | 'stdio', options: { cacheRoot?: s
   connection.onRequest(LoadModelRequest, (params, token) => answer(() => service.loadModel(params, toSignal(token))));
   connection.onRequest(GenerateRequest, (params, token) => answer(() => service.generate(params, toSignal(token))));
   connection.onRequest(StatusRequest, () => service.status());
+  connection.onRequest(SelfTestRequest, () => answer(runSelfTest));
   connection.onClose(() => {
     void service.unload().finally(() => process.exit(0));
   });

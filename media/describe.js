@@ -1,0 +1,185 @@
+// The Describe Image panel's webview. Talks to src/extension/describe/describePanel.ts with postMessage;
+// keeps its state with getState/setState so the panel survives being hidden and VS Code reloads.
+// @ts-check
+(function () {
+  const vscode = acquireVsCodeApi();
+  const strings = /** @type {Record<string, string>} */ (window.PALIGEMMA_STRINGS);
+  const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
+
+  /** @type {{ image?: { dataUrl: string, name: string }, entries: Array<{ id: number, action: string, question?: string, text: string, error?: string, done: boolean, boxes?: any[], imageWidth?: number, imageHeight?: number, meta?: string }> }} */
+  const state = vscode.getState() ?? { entries: [] };
+  const save = () => vscode.setState(state);
+
+  const image = /** @type {HTMLImageElement} */ ($('image'));
+  const stage = $('stage');
+  const boxes = $('boxes');
+  const results = $('results');
+
+  function showImage() {
+    if (!state.image) return;
+    image.src = state.image.dataUrl;
+    image.alt = state.image.name;
+    stage.hidden = false;
+    $('drop-hint').hidden = true;
+  }
+
+  function drawBoxes(entry) {
+    boxes.replaceChildren();
+    if (!entry?.boxes?.length) return;
+    boxes.setAttribute('viewBox', `0 0 ${entry.imageWidth} ${entry.imageHeight}`);
+    boxes.setAttribute('preserveAspectRatio', 'none');
+    const ns = 'http://www.w3.org/2000/svg';
+    for (const box of entry.boxes) {
+      const rect = document.createElementNS(ns, 'rect');
+      rect.setAttribute('x', String(box.xMin));
+      rect.setAttribute('y', String(box.yMin));
+      rect.setAttribute('width', String(Math.max(1, box.xMax - box.xMin)));
+      rect.setAttribute('height', String(Math.max(1, box.yMax - box.yMin)));
+      rect.setAttribute('class', 'box');
+      rect.setAttribute('vector-effect', 'non-scaling-stroke');
+      const label = document.createElementNS(ns, 'text');
+      label.setAttribute('x', String(box.xMin));
+      label.setAttribute('y', String(box.yMin));
+      label.setAttribute('class', 'box-label');
+      label.textContent = box.label || '?';
+      boxes.append(rect, label);
+    }
+  }
+
+  function render() {
+    results.replaceChildren();
+    for (const entry of [...state.entries].reverse()) {
+      const card = document.createElement('article');
+      card.className = 'result' + (entry.error ? ' error' : '');
+      card.dataset.action = entry.action;
+      const heading = document.createElement('h3');
+      heading.textContent = entry.question ? `${strings[entry.action] ?? entry.action}: ${entry.question}` : (strings[entry.action] ?? entry.action);
+      const text = document.createElement('p');
+      text.className = 'text';
+      text.textContent = entry.error ?? (entry.text || (entry.done ? '' : strings.working));
+      card.append(heading, text);
+      if (entry.action === 'detect' && entry.done && !entry.error) {
+        const list = document.createElement('ul');
+        list.className = 'boxes-list';
+        for (const box of entry.boxes ?? []) {
+          const item = document.createElement('li');
+          item.textContent = `${box.label || '?'}: ${Math.round(box.xMin)}, ${Math.round(box.yMin)} – ${Math.round(box.xMax)}, ${Math.round(box.yMax)}`;
+          list.append(item);
+        }
+        if (!entry.boxes?.length) list.textContent = strings.noBoxes;
+        card.append(list);
+      }
+      const actions = document.createElement('div');
+      actions.className = 'actions';
+      if (!entry.done) {
+        actions.append(button(strings.cancel, 'stop-circle', () => vscode.postMessage({ type: 'cancel' })));
+      } else if (!entry.error && entry.text) {
+        actions.append(button(strings.copy, 'copy', () => vscode.postMessage({ type: 'copy', text: entry.text })));
+        actions.append(button(strings.insert, 'insert', () => vscode.postMessage({ type: 'insert', text: entry.text })));
+      }
+      if (entry.meta) {
+        const meta = document.createElement('span');
+        meta.className = 'meta';
+        meta.textContent = entry.meta;
+        actions.append(meta);
+      }
+      card.append(actions);
+      results.append(card);
+    }
+    const lastDetect = [...state.entries].reverse().find((e) => e.action === 'detect' && e.done);
+    drawBoxes(lastDetect);
+  }
+
+  function button(label, icon, onClick) {
+    const element = document.createElement('vscode-button');
+    element.setAttribute('secondary', '');
+    element.setAttribute('icon', icon);
+    element.textContent = label;
+    element.addEventListener('click', onClick);
+    return element;
+  }
+
+  function run(action, text) {
+    vscode.postMessage({ type: 'run', action, text });
+  }
+
+  $('caption').addEventListener('click', () => run('caption'));
+  $('describe').addEventListener('click', () => run('describe'));
+  $('ocr').addEventListener('click', () => run('ocr'));
+  const question = /** @type {any} */ ($('question'));
+  const objects = /** @type {any} */ ($('objects'));
+  $('ask-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (question.value.trim()) run('ask', question.value.trim());
+  });
+  $('ask').addEventListener('click', () => question.value.trim() && run('ask', question.value.trim()));
+  question.addEventListener('keydown', (event) => event.key === 'Enter' && question.value.trim() && run('ask', question.value.trim()));
+  $('detect-form').addEventListener('submit', (event) => event.preventDefault());
+  $('detect').addEventListener('click', () => objects.value.trim() && run('detect', objects.value.trim()));
+  objects.addEventListener('keydown', (event) => event.key === 'Enter' && objects.value.trim() && run('detect', objects.value.trim()));
+
+  // Pasting or dropping an image describes it: VS Code's clipboard API is text-only, the webview sees files.
+  async function takeImageFile(file) {
+    if (!file || !file.type.startsWith('image/')) return false;
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    let binary = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    vscode.postMessage({ type: 'pastedImage', base64: btoa(binary), mime: file.type, name: file.name || 'pasted image' });
+    return true;
+  }
+  document.addEventListener('paste', (event) => {
+    const file = [...(event.clipboardData?.files ?? [])].find((f) => f.type.startsWith('image/'));
+    if (file) {
+      event.preventDefault();
+      void takeImageFile(file);
+    }
+  });
+  const dropZone = $('drop-zone');
+  dropZone.addEventListener('dragover', (event) => {
+    event.preventDefault();
+    dropZone.classList.add('dragging');
+  });
+  dropZone.addEventListener('dragleave', () => dropZone.classList.remove('dragging'));
+  dropZone.addEventListener('drop', (event) => {
+    event.preventDefault();
+    dropZone.classList.remove('dragging');
+    void takeImageFile(event.dataTransfer?.files?.[0]);
+  });
+
+  window.addEventListener('message', (event) => {
+    const message = event.data;
+    switch (message.type) {
+      case 'image':
+        if (state.image?.dataUrl !== message.dataUrl) state.entries = [];
+        state.image = { dataUrl: message.dataUrl, name: message.name };
+        showImage();
+        break;
+      case 'start':
+        state.entries.push({ id: message.id, action: message.action, question: message.question, text: '', done: false });
+        break;
+      case 'piece': {
+        const entry = state.entries.find((e) => e.id === message.id);
+        if (entry) entry.text += message.piece;
+        break;
+      }
+      case 'result': {
+        const entry = state.entries.find((e) => e.id === message.id);
+        if (entry) Object.assign(entry, { text: message.text, boxes: message.boxes, imageWidth: message.imageWidth, imageHeight: message.imageHeight, done: true, meta: `${message.device} · ${(message.ms / 1000).toFixed(1)} s` });
+        break;
+      }
+      case 'error': {
+        let entry = state.entries.find((e) => e.id === message.id);
+        if (!entry) state.entries.push((entry = { id: message.id, action: 'caption', text: '', done: true }));
+        Object.assign(entry, { error: message.message, done: true });
+        break;
+      }
+    }
+    state.entries = state.entries.slice(-20);
+    save();
+    render();
+  });
+
+  showImage();
+  render();
+  vscode.postMessage({ type: 'ready' });
+})();

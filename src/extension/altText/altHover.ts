@@ -1,0 +1,41 @@
+/**
+ * Hovering an image reference shows the cached alt-text suggestion with an Insert link, or a "Generate alt
+ * text" link. It never waits on the model.
+ */
+import * as vscode from 'vscode';
+import { checkAltText } from '../../common/altText/altRules.js';
+import type { AltTextService } from './altTextService.js';
+import { referenceAt, toRange } from './documentReferences.js';
+
+function commandLink(command: string, args: unknown[]): string {
+  return `command:${command}?${encodeURIComponent(JSON.stringify(args))}`;
+}
+
+export class AltHoverProvider implements vscode.HoverProvider {
+  constructor(private readonly service: AltTextService) {}
+
+  provideHover(document: vscode.TextDocument, position: vscode.Position): vscode.Hover | undefined {
+    const reference = referenceAt(document, position);
+    if (!reference || reference.alt.kind === 'dynamic' || reference.src === undefined) return undefined;
+    const args = [document.uri.toString(), reference.range.start];
+    const markdown = new vscode.MarkdownString(undefined, true);
+    markdown.isTrusted = { enabledCommands: ['paligemma.generateAltText', 'paligemma.insertAltText'] };
+    markdown.appendMarkdown(`**${vscode.l10n.t('PaliGemma alt text')}**\n\n`);
+    const suggestion = this.service.cached(document, reference.src);
+    if (suggestion !== undefined) {
+      markdown.appendMarkdown(`${vscode.l10n.t('Suggested')}: «${escapeMarkdown(suggestion)}»\n\n`);
+      markdown.appendMarkdown(`[$(check) ${vscode.l10n.t('Insert alt text')}](${commandLink('paligemma.insertAltText', [...args, suggestion])})`);
+    } else if (this.service.isPending(document, reference.src)) {
+      markdown.appendMarkdown(`$(loading~spin) ${vscode.l10n.t('Generating… hover again in a moment.')}`);
+    } else {
+      const problem = checkAltText(reference);
+      if (problem) markdown.appendMarkdown(`${escapeMarkdown(problem.message)}\n\n`);
+      markdown.appendMarkdown(`[$(sparkle) ${vscode.l10n.t('Generate alt text')}](${commandLink('paligemma.generateAltText', args)})`);
+    }
+    return new vscode.Hover(markdown, toRange(document, reference.range.start, reference.range.end));
+  }
+}
+
+function escapeMarkdown(text: string): string {
+  return text.replace(/[\\`*_{}[\]()#+\-.!<>|]/g, (c) => `\\${c}`);
+}

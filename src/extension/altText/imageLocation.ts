@@ -1,0 +1,61 @@
+/**
+ * Where a referenced image lives: relative to the document, inside the workspace. Remote images are
+ * fetched only when paligemma.allowRemoteImages is on, and never in an untrusted workspace.
+ */
+import * as vscode from 'vscode';
+import type { ImageSource } from '../../protocol.js';
+import type { Settings } from '../config.js';
+
+export type ImageLocation = { kind: 'file'; uri: vscode.Uri } | { kind: 'remote'; url: string } | { kind: 'unavailable'; reason: string };
+
+export function locateImage(document: vscode.TextDocument, src: string | undefined, settings: Settings): ImageLocation {
+  if (!src) return { kind: 'unavailable', reason: vscode.l10n.t('This reference has no image address.') };
+  const trimmed = src.trim();
+  if (/^https?:\/\//i.test(trimmed)) {
+    if (!vscode.workspace.isTrusted) return { kind: 'unavailable', reason: vscode.l10n.t('Remote images are not fetched in an untrusted workspace.') };
+    if (!settings.allowRemoteImages) return { kind: 'unavailable', reason: vscode.l10n.t('Remote images are off: enable paligemma.allowRemoteImages to describe them.') };
+    return { kind: 'remote', url: trimmed };
+  }
+  if (/^[a-z][a-z0-9+.-]*:/i.test(trimmed)) return { kind: 'unavailable', reason: vscode.l10n.t('Unsupported image address {0}.', trimmed) };
+  const path = decodeURIComponentSafe(trimmed.split(/[?#]/)[0]!);
+  const folder = vscode.workspace.getWorkspaceFolder(document.uri);
+  const base = path.startsWith('/') && folder ? folder.uri : vscode.Uri.joinPath(document.uri, '..');
+  const uri = vscode.Uri.joinPath(base, path.startsWith('/') ? path.slice(1) : path);
+  if (folder && !uri.path.startsWith(folder.uri.path.endsWith('/') ? folder.uri.path : `${folder.uri.path}/`)) {
+    return { kind: 'unavailable', reason: vscode.l10n.t('{0} is outside the workspace.', trimmed) };
+  }
+  return { kind: 'file', uri };
+}
+
+function decodeURIComponentSafe(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+export function locationKey(location: ImageLocation): string | undefined {
+  return location.kind === 'file' ? location.uri.toString() : location.kind === 'remote' ? location.url : undefined;
+}
+
+const MAX_REMOTE_BYTES = 20 * 1024 * 1024;
+
+export async function readImage(location: ImageLocation, token: vscode.CancellationToken): Promise<ImageSource> {
+  if (location.kind === 'unavailable') throw new Error(location.reason);
+  if (location.kind === 'file') {
+    if (location.uri.scheme === 'file') return { path: location.uri.fsPath };
+    return { base64: Buffer.from(await vscode.workspace.fs.readFile(location.uri)).toString('base64'), name: location.uri.path };
+  }
+  const controller = new AbortController();
+  const subscription = token.onCancellationRequested(() => controller.abort());
+  try {
+    const response = await fetch(location.url, { signal: controller.signal });
+    if (!response.ok) throw new Error(vscode.l10n.t('{0} answered {1}', location.url, String(response.status)));
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    if (bytes.byteLength > MAX_REMOTE_BYTES) throw new Error(vscode.l10n.t('{0} is larger than 20 MB', location.url));
+    return { base64: Buffer.from(bytes).toString('base64'), name: location.url };
+  } finally {
+    subscription.dispose();
+  }
+}

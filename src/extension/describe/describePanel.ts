@@ -1,0 +1,254 @@
+/**
+ * The Describe Image panel: shows the image and streams a caption, with Ask, Detect and OCR, Copy and
+ * Insert at cursor, and a paste/drop zone for screenshots (VS Code's clipboard API is text-only; the
+ * webview's paste event sees images). Strict CSP with a nonce; only media/ is a local resource root; the
+ * image travels as a data URL. State lives in the webview (getState/setState), and a serializer revives
+ * the panel after a reload.
+ */
+import { randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { taskPrompt, type TaskRequest } from '../../common/prompts.js';
+import type { ImageSource } from '../../protocol.js';
+import type { Settings } from '../config.js';
+import { EngineError, type EngineClient } from '../engine/engineClient.js';
+import { toImageSource } from '../imageSources.js';
+import { insertTracked, lastTextEditor } from '../textInsertion.js';
+import type { FromWebview, PanelAction, PanelState, ToWebview } from './panelMessages.js';
+
+export const DESCRIBE_VIEW_TYPE = 'paligemma.describe';
+
+const MIME_BY_EXTENSION: Record<string, string> = {
+  png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp', bmp: 'image/bmp',
+  tif: 'image/tiff', tiff: 'image/tiff', avif: 'image/avif', svg: 'image/svg+xml',
+};
+
+export class DescribePanel {
+  private static current: DescribePanel | undefined;
+  private image: { source: ImageSource; state: PanelState; name: string; dataUrl: string } | undefined;
+  private running: vscode.CancellationTokenSource | undefined;
+  private requestId = 0;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  static async show(context: vscode.ExtensionContext, engine: EngineClient, settings: () => Settings, uri?: vscode.Uri): Promise<DescribePanel> {
+    if (!DescribePanel.current) {
+      const panel = vscode.window.createWebviewPanel(DESCRIBE_VIEW_TYPE, vscode.l10n.t('Describe Image'), vscode.ViewColumn.Beside, webviewOptions(context));
+      DescribePanel.current = new DescribePanel(panel, context, engine, settings);
+    } else {
+      DescribePanel.current.panel.reveal(vscode.ViewColumn.Beside);
+    }
+    if (uri) await DescribePanel.current.setImageFromUri(uri, true);
+    return DescribePanel.current;
+  }
+
+  static revive(panel: vscode.WebviewPanel, context: vscode.ExtensionContext, engine: EngineClient, settings: () => Settings, state: PanelState | undefined): void {
+    panel.webview.options = webviewOptions(context);
+    const revived = new DescribePanel(panel, context, engine, settings);
+    DescribePanel.current = revived;
+    if (state?.imageUri) void revived.setImageFromUri(vscode.Uri.parse(state.imageUri), false);
+    else if (state?.pasted) revived.setPastedImage(state.pasted, false);
+  }
+
+  private constructor(
+    private readonly panel: vscode.WebviewPanel,
+    private readonly context: vscode.ExtensionContext,
+    private readonly engine: EngineClient,
+    private readonly settings: () => Settings,
+  ) {
+    panel.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'describe-icon.svg');
+    panel.webview.html = this.html();
+    this.disposables.push(
+      panel.onDidDispose(() => this.dispose()),
+      panel.webview.onDidReceiveMessage((message: FromWebview) => this.onMessage(message)),
+    );
+  }
+
+  private post(message: ToWebview): void {
+    void this.panel.webview.postMessage(message);
+  }
+
+  private async setImageFromUri(uri: vscode.Uri, caption: boolean): Promise<void> {
+    const name = path.basename(uri.path);
+    let bytes: Uint8Array;
+    try {
+      bytes = await vscode.workspace.fs.readFile(uri);
+    } catch (error) {
+      void vscode.window.showErrorMessage(vscode.l10n.t('Cannot read {0}: {1}', name, error instanceof Error ? error.message : String(error)));
+      return;
+    }
+    const mime = MIME_BY_EXTENSION[path.extname(name).slice(1).toLowerCase()] ?? 'application/octet-stream';
+    const dataUrl = `data:${mime};base64,${Buffer.from(bytes).toString('base64')}`;
+    this.image = { source: await toImageSource(uri), state: { imageUri: uri.toString() }, name, dataUrl };
+    this.panel.title = vscode.l10n.t('Describe: {0}', name);
+    this.post({ type: 'image', dataUrl, name });
+    if (caption) void this.run('caption');
+  }
+
+  private setPastedImage(pasted: NonNullable<PanelState['pasted']>, caption: boolean): void {
+    this.image = {
+      source: { base64: pasted.base64, name: pasted.name },
+      state: { pasted },
+      name: pasted.name,
+      dataUrl: `data:${pasted.mime};base64,${pasted.base64}`,
+    };
+    this.panel.title = vscode.l10n.t('Describe: {0}', pasted.name);
+    this.post({ type: 'image', dataUrl: this.image.dataUrl, name: pasted.name });
+    if (caption) void this.run('caption');
+  }
+
+  private onMessage(message: FromWebview): void {
+    switch (message.type) {
+      case 'ready':
+        if (this.image) this.post({ type: 'image', dataUrl: this.image.dataUrl, name: this.image.name });
+        break;
+      case 'run':
+        void this.run(message.action, message.text);
+        break;
+      case 'cancel':
+        this.running?.cancel();
+        break;
+      case 'copy':
+        void vscode.env.clipboard.writeText(message.text).then(() => vscode.window.setStatusBarMessage(vscode.l10n.t('Copied'), 2000));
+        break;
+      case 'insert':
+        void this.insert(message.text);
+        break;
+      case 'pastedImage':
+        this.setPastedImage({ base64: message.base64, mime: message.mime, name: message.name }, true);
+        break;
+    }
+  }
+
+  private async insert(text: string): Promise<void> {
+    const editor = lastTextEditor();
+    if (!editor) {
+      void vscode.window.showInformationMessage(vscode.l10n.t('Open a text editor to insert into.'));
+      return;
+    }
+    await insertTracked(editor.document, editor.selection.active, text);
+  }
+
+  private request(action: PanelAction, text?: string): TaskRequest {
+    const language = this.settings().language;
+    switch (action) {
+      case 'caption':
+        return { task: 'caption', language };
+      case 'describe':
+        return { task: 'describe', language };
+      case 'ocr':
+        return { task: 'ocr' };
+      case 'ask':
+        return { task: 'answer', language, text };
+      case 'detect':
+        return { task: 'detect', text };
+    }
+  }
+
+  private async run(action: PanelAction, text?: string): Promise<void> {
+    if (!this.image) return;
+    const id = ++this.requestId;
+    this.running?.cancel();
+    const source = new vscode.CancellationTokenSource();
+    this.running = source;
+    const task = this.request(action, text);
+    try {
+      taskPrompt(task);
+    } catch (error) {
+      this.post({ type: 'error', id, message: error instanceof Error ? error.message : String(error) });
+      return;
+    }
+    this.post({ type: 'start', id, action, question: text });
+    const started = Date.now();
+    try {
+      const result = await this.engine.generate(
+        { image: this.image.source, task, maxNewTokens: this.settings().maxNewTokens },
+        source.token,
+        (piece) => this.post({ type: 'piece', id, piece }),
+      );
+      this.post({ type: 'result', id, text: result.text, boxes: result.boxes, imageWidth: result.imageWidth, imageHeight: result.imageHeight, device: result.device, ms: Date.now() - started });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.post({ type: 'error', id, message });
+      if (error instanceof EngineError && error.kind === 'no-model') {
+        const select = vscode.l10n.t('Select Model');
+        if ((await vscode.window.showWarningMessage(message, select)) === select) void vscode.commands.executeCommand('paligemma.selectModel');
+      }
+    } finally {
+      if (this.running === source) this.running = undefined;
+      source.dispose();
+    }
+  }
+
+  private html(): string {
+    const webview = this.panel.webview;
+    const media = (...parts: string[]) => webview.asWebviewUri(vscode.Uri.joinPath(this.context.extensionUri, 'media', ...parts));
+    const nonce = randomBytes(16).toString('base64');
+    const strings = {
+      dropHint: vscode.l10n.t('Paste (Ctrl+V) or drop an image here'),
+      caption: vscode.l10n.t('Caption'),
+      describe: vscode.l10n.t('Describe'),
+      ocr: vscode.l10n.t('Read text (OCR)'),
+      ask: vscode.l10n.t('Ask'),
+      askPlaceholder: vscode.l10n.t('Ask a question about the image'),
+      detect: vscode.l10n.t('Detect'),
+      detectPlaceholder: vscode.l10n.t('Objects to find, e.g. cat ; dog'),
+      copy: vscode.l10n.t('Copy'),
+      insert: vscode.l10n.t('Insert at Cursor'),
+      cancel: vscode.l10n.t('Cancel'),
+      working: vscode.l10n.t('Working…'),
+      noBoxes: vscode.l10n.t('Nothing found.'),
+      image: vscode.l10n.t('Image'),
+      results: vscode.l10n.t('Results'),
+    };
+    return `<!DOCTYPE html>
+<html lang="${vscode.env.language}">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src ${webview.cspSource} data:; style-src ${webview.cspSource} 'nonce-${nonce}'; font-src ${webview.cspSource}; script-src 'nonce-${nonce}';">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link rel="stylesheet" href="${media('vendor', 'codicon.css')}" id="vscode-codicon-stylesheet">
+<link rel="stylesheet" href="${media('describe.css')}">
+<title>${vscode.l10n.t('Describe Image')}</title>
+</head>
+<body>
+<main>
+  <section class="image-area" aria-label="${strings.image}">
+    <div id="drop-zone" class="drop-zone" tabindex="0" role="button" aria-label="${strings.dropHint}">
+      <div class="stage" id="stage" hidden><img id="image" alt=""><svg id="boxes" class="boxes" aria-hidden="true"></svg></div>
+      <p id="drop-hint" class="hint"><span class="codicon codicon-file-media"></span> ${strings.dropHint}</p>
+    </div>
+  </section>
+  <section class="controls">
+    <div class="row">
+      <vscode-button id="caption" icon="comment">${strings.caption}</vscode-button>
+      <vscode-button id="describe" secondary icon="note">${strings.describe}</vscode-button>
+      <vscode-button id="ocr" secondary icon="symbol-text">${strings.ocr}</vscode-button>
+    </div>
+    <form id="ask-form" class="row">
+      <vscode-textfield id="question" placeholder="${strings.askPlaceholder}" aria-label="${strings.askPlaceholder}"></vscode-textfield>
+      <vscode-button id="ask" type="submit" icon="question">${strings.ask}</vscode-button>
+    </form>
+    <form id="detect-form" class="row">
+      <vscode-textfield id="objects" placeholder="${strings.detectPlaceholder}" aria-label="${strings.detectPlaceholder}"></vscode-textfield>
+      <vscode-button id="detect" type="submit" icon="search">${strings.detect}</vscode-button>
+    </form>
+  </section>
+  <section aria-label="${strings.results}" aria-live="polite" id="results" class="results"></section>
+</main>
+<script nonce="${nonce}">window.PALIGEMMA_STRINGS = ${JSON.stringify(strings)};</script>
+<script nonce="${nonce}" type="module" src="${media('vendor', 'vscode-elements.js')}"></script>
+<script nonce="${nonce}" src="${media('describe.js')}"></script>
+</body>
+</html>`;
+  }
+
+  private dispose(): void {
+    this.running?.cancel();
+    if (DescribePanel.current === this) DescribePanel.current = undefined;
+    for (const disposable of this.disposables) disposable.dispose();
+  }
+}
+
+function webviewOptions(context: vscode.ExtensionContext): vscode.WebviewOptions & vscode.WebviewPanelOptions {
+  return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(context.extensionUri, 'media')] };
+}

@@ -1,0 +1,258 @@
+/**
+ * Owns the engine process (as rust-analyzer's ctx.ts owns its server): spawned on first use, never at
+ * activation; checked with a self test on each runtime in turn; restarted after a crash until 5 crashes in
+ * 3 minutes; talked to over vscode-jsonrpc, with VS Code's cancellation tokens sent as $/cancelRequest.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import * as vscode from 'vscode';
+import { IPCMessageReader, IPCMessageWriter, ResponseError, createMessageConnection, type MessageConnection } from 'vscode-jsonrpc/node';
+import {
+  GenerateRequest, LoadModelRequest, ProgressNotification, REQUEST_CANCELLED_CODE, SelfTestRequest, TextPieceNotification, USER_ERROR_CODE,
+  type GenerateParams, type GenerateResultMessage, type ModelInfo, type SelfTestResult,
+} from '../../protocol.js';
+import type { Settings } from '../config.js';
+import { CrashPolicy } from './crashPolicy.js';
+import { engineRuntimes, type EngineRuntime } from './runtimes.js';
+
+export type EngineState = 'off' | 'starting' | 'loading' | 'ready' | 'busy' | 'stopped';
+
+/** A failure to show the user as it is: a bad image, no model, a crashed engine. */
+export class EngineError extends Error {
+  constructor(message: string, readonly kind: 'user' | 'crashed' | 'stopped' | 'no-model' | 'cancelled' | 'internal') {
+    super(message);
+  }
+}
+
+const SELF_TEST_TIMEOUT_MS = 60_000;
+
+interface Running {
+  child: ChildProcess;
+  connection: MessageConnection;
+  runtime: EngineRuntime;
+  selfTest: SelfTestResult;
+}
+
+export class EngineClient implements vscode.Disposable {
+  private running: Running | undefined;
+  private starting: Promise<Running> | undefined;
+  private modelKey: string | undefined;
+  private loading: Promise<ModelInfo> | undefined;
+  private busyCount = 0;
+  private stopped = false;
+  private readonly crashPolicy = new CrashPolicy();
+  private readonly pieceListeners = new Map<string, (piece: string) => void>();
+  private readonly stateChanged = new vscode.EventEmitter<void>();
+  readonly onDidChangeState = this.stateChanged.event;
+  state: EngineState = 'off';
+  model: ModelInfo | undefined;
+  /** Why earlier runtimes or devices were not used, for the status bar's tooltip and the log. */
+  notes: string[] = [];
+
+  constructor(
+    private readonly enginePath: string,
+    private readonly log: vscode.LogOutputChannel,
+    private readonly settings: () => Settings,
+    private readonly cacheDir: string,
+  ) {}
+
+  get pid(): number | undefined {
+    return this.running?.child.pid;
+  }
+
+  get runtimeLabel(): string | undefined {
+    return this.running?.runtime.label;
+  }
+
+  private setState(state: EngineState): void {
+    if (this.state !== state) {
+      this.state = state;
+      this.stateChanged.fire();
+    }
+  }
+
+  /** Generates for an image; streamed pieces go to `onPiece`. Cancelling the token cancels in the engine. */
+  async generate(params: Omit<GenerateParams, 'streamId'>, token: vscode.CancellationToken, onPiece?: (piece: string) => void): Promise<GenerateResultMessage> {
+    const running = await this.ensureModel(token);
+    const streamId = randomUUID();
+    if (onPiece) this.pieceListeners.set(streamId, onPiece);
+    this.busyCount++;
+    this.setState('busy');
+    try {
+      return await running.connection.sendRequest(GenerateRequest, { ...params, streamId }, token);
+    } catch (error) {
+      throw this.translate(error, token);
+    } finally {
+      this.pieceListeners.delete(streamId);
+      if (--this.busyCount === 0 && this.running === running) this.setState('ready');
+    }
+  }
+
+  private translate(error: unknown, token?: vscode.CancellationToken): EngineError {
+    if (error instanceof EngineError) return error;
+    if (token?.isCancellationRequested || (error instanceof ResponseError && error.code === REQUEST_CANCELLED_CODE)) {
+      return new EngineError(vscode.l10n.t('Cancelled.'), 'cancelled');
+    }
+    if (error instanceof ResponseError && error.code === USER_ERROR_CODE) return new EngineError(error.message, 'user');
+    if (!this.running) return new EngineError(vscode.l10n.t('The PaliGemma engine stopped while working on this request. Try again: it restarts automatically.'), 'crashed');
+    return new EngineError(error instanceof Error ? error.message : String(error), 'internal');
+  }
+
+  /** Starts the engine if needed and loads the configured model (once per model, dtype and device). */
+  private async ensureModel(token: vscode.CancellationToken): Promise<Running> {
+    const settings = this.settings();
+    if (!settings.modelPath) {
+      throw new EngineError(vscode.l10n.t('No PaliGemma model is selected. Choose one with "PaliGemma: Select Model".'), 'no-model');
+    }
+    const running = await this.ensureStarted();
+    const key = `${settings.modelPath}|${settings.dtype}|${settings.device}`;
+    if (this.modelKey === key && this.model) return running;
+    this.loading ??= Promise.resolve(vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('PaliGemma'), cancellable: true },
+      async (progress, progressToken) => {
+        this.setState('loading');
+        const listener = running.connection.onNotification(ProgressNotification, ({ message }) => progress.report({ message }));
+        try {
+          progress.report({ message: vscode.l10n.t('loading the model') });
+          const info = await running.connection.sendRequest(LoadModelRequest, { modelDir: settings.modelPath, dtype: settings.dtype, device: settings.device }, progressToken);
+          this.model = info;
+          this.modelKey = key;
+          for (const fallback of info.fallbacks) this.note(`device ${fallback.device} not used: ${fallback.error}`);
+          this.log.info(`model ${info.modelDir} (${info.dtype}) on ${info.device}, graphs in ${info.onnxDir}`);
+          return info;
+        } finally {
+          listener.dispose();
+          this.setState(this.busyCount > 0 ? 'busy' : 'ready');
+        }
+      },
+    ));
+    try {
+      await this.loading;
+    } catch (error) {
+      throw this.translate(error, token);
+    } finally {
+      this.loading = undefined;
+    }
+    return running;
+  }
+
+  private note(text: string): void {
+    if (!this.notes.includes(text)) this.notes.push(text);
+    this.log.info(text);
+  }
+
+  private ensureStarted(): Promise<Running> {
+    if (this.stopped) {
+      return Promise.reject(new EngineError(vscode.l10n.t('The PaliGemma engine crashed too often and was stopped. Run "PaliGemma: Restart Engine" to start it again.'), 'stopped'));
+    }
+    if (this.running) return Promise.resolve(this.running);
+    this.starting ??= this.start().finally(() => (this.starting = undefined));
+    return this.starting;
+  }
+
+  private async start(): Promise<Running> {
+    this.setState('starting');
+    const failures: string[] = [];
+    for (const runtime of engineRuntimes(this.settings().nodePath)) {
+      try {
+        const running = await this.startOn(runtime);
+        this.running = running;
+        this.log.info(`engine pid ${running.child.pid} on ${runtime.label}: Node ${running.selfTest.node}, onnxruntime ${running.selfTest.onnxruntime} (${running.selfTest.backends.join(', ')})`);
+        if (failures.length) this.note(`engine runs on ${runtime.label} because ${failures.join('; ')}`);
+        this.setState('ready');
+        return running;
+      } catch (error) {
+        const reason = `${runtime.label} failed its self test: ${error instanceof Error ? error.message : String(error)}`;
+        failures.push(reason);
+        this.log.warn(reason);
+      }
+    }
+    this.setState('off');
+    throw new EngineError(vscode.l10n.t('The PaliGemma engine could not start: {0}', failures.join('; ')), 'internal');
+  }
+
+  private startOn(runtime: EngineRuntime): Promise<Running> {
+    return new Promise<Running>((resolve, reject) => {
+      const child = spawn(runtime.command, [this.enginePath, 'serve', '--ipc'], {
+        env: { ...process.env, ...runtime.env, PALI_CACHE_DIR: this.cacheDir },
+        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      });
+      let settled = false;
+      child.stderr!.setEncoding('utf8');
+      child.stderr!.on('data', (chunk: string) => {
+        for (const line of chunk.split('\n')) if (line.trim()) this.log.info(`[engine] ${line}`);
+      });
+      const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
+      connection.onNotification(TextPieceNotification, ({ streamId, piece }) => this.pieceListeners.get(streamId)?.(piece));
+      connection.listen();
+      const fail = (why: string) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        connection.dispose();
+        child.kill();
+        reject(new Error(why));
+      };
+      const timer = setTimeout(() => fail('no answer within a minute'), SELF_TEST_TIMEOUT_MS);
+      child.once('error', (error) => fail(error.message));
+      child.once('exit', (code, signal) => {
+        if (!settled) fail(`exited with ${signal ?? `code ${code}`}`);
+        else this.onExit(child, code, signal);
+      });
+      connection.sendRequest(SelfTestRequest).then(
+        (selfTest) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          resolve({ child, connection, runtime, selfTest });
+        },
+        (error: unknown) => fail(error instanceof Error ? error.message : String(error)),
+      );
+    });
+  }
+
+  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.running?.child !== child) return; // an intentional stop
+    this.running.connection.dispose();
+    this.running = undefined;
+    this.model = undefined;
+    this.modelKey = undefined;
+    const how = signal ? `signal ${signal}` : `exit code ${code}`;
+    this.log.error(`engine stopped unexpectedly (${how})`);
+    if (this.crashPolicy.shouldRestart()) {
+      this.setState('off');
+      void vscode.window.showWarningMessage(vscode.l10n.t('The PaliGemma engine stopped unexpectedly ({0}). It restarts with the next request.', how), vscode.l10n.t('Show Log'))
+        .then((choice) => choice && this.log.show());
+    } else {
+      this.stopped = true;
+      this.setState('stopped');
+      const restart = vscode.l10n.t('Restart Engine');
+      void vscode.window.showErrorMessage(vscode.l10n.t('The PaliGemma engine crashed 5 times in 3 minutes and was stopped.'), restart, vscode.l10n.t('Show Log'))
+        .then((choice) => (choice === restart ? this.restart() : choice ? this.log.show() : undefined));
+    }
+  }
+
+  async restart(): Promise<void> {
+    this.stopped = false;
+    this.crashPolicy.reset();
+    await this.stop();
+    await this.ensureStarted();
+  }
+
+  async stop(): Promise<void> {
+    const running = this.running;
+    this.running = undefined;
+    this.model = undefined;
+    this.modelKey = undefined;
+    if (running) {
+      running.connection.dispose();
+      running.child.kill();
+    }
+    this.setState(this.stopped ? 'stopped' : 'off');
+  }
+
+  dispose(): void {
+    void this.stop();
+    this.stateChanged.dispose();
+  }
+}

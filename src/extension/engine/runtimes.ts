@@ -1,0 +1,40 @@
+/**
+ * Which program runs the engine, in the order they are tried (as rust-analyzer's bootstrap finds its
+ * server): VS Code's own runtime as Node (ELECTRON_RUN_AS_NODE), the configured `node`, then a `node`
+ * on PATH. Electron is a hostile host for native addons, so each candidate must pass the engine's self
+ * test before a model is loaded in it.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export interface EngineRuntime {
+  /** Shown in the status bar and the log. */
+  label: string;
+  command: string;
+  env: Record<string, string>;
+}
+
+function findOnPath(name: string): string | null {
+  const extensions = process.platform === 'win32' ? ['.exe', '.cmd', ''] : [''];
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    for (const extension of extensions) {
+      const candidate = path.join(dir, name + extension);
+      try {
+        if (fs.statSync(candidate).isFile()) return candidate;
+      } catch {
+        // Not here.
+      }
+    }
+  }
+  return null;
+}
+
+export function engineRuntimes(configuredNode: string): EngineRuntime[] {
+  const runtimes: EngineRuntime[] = [];
+  const isElectron = Boolean(process.versions.electron);
+  runtimes.push({ label: isElectron ? 'VS Code (Electron as Node)' : `VS Code's Node ${process.version}`, command: process.execPath, env: { ELECTRON_RUN_AS_NODE: '1' } });
+  if (configuredNode) runtimes.push({ label: `configured node (${configuredNode})`, command: configuredNode, env: {} });
+  const onPath = findOnPath('node');
+  if (onPath && !runtimes.some((r) => r.command === onPath)) runtimes.push({ label: `node on PATH (${onPath})`, command: onPath, env: {} });
+  return runtimes;
+}

@@ -1,0 +1,59 @@
+/** The engine's state, device and model in the status bar; a click opens the PaliGemma menu. */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { Settings } from './config.js';
+import type { EngineClient } from './engine/engineClient.js';
+
+const ICONS: Record<EngineClient['state'], string> = {
+  off: '$(circle-outline)',
+  starting: '$(loading~spin)',
+  loading: '$(loading~spin)',
+  ready: '$(sparkle)',
+  busy: '$(loading~spin)',
+  stopped: '$(error)',
+};
+
+export function createStatusBar(engine: EngineClient, settings: () => Settings): vscode.Disposable {
+  const item = vscode.window.createStatusBarItem('paligemma.status', vscode.StatusBarAlignment.Right, 100);
+  item.name = vscode.l10n.t('PaliGemma');
+  item.command = 'paligemma.statusMenu';
+  const update = () => {
+    const current = settings();
+    const model = engine.model ? path.basename(engine.model.modelDir) : current.modelPath ? path.basename(current.modelPath) : vscode.l10n.t('no model');
+    const stateText: Record<EngineClient['state'], string> = {
+      off: vscode.l10n.t('off'),
+      starting: vscode.l10n.t('starting'),
+      loading: vscode.l10n.t('loading'),
+      ready: vscode.l10n.t('ready'),
+      busy: vscode.l10n.t('busy'),
+      stopped: vscode.l10n.t('stopped'),
+    };
+    const device = engine.model?.device;
+    item.text = `${ICONS[engine.state]} PaliGemma: ${stateText[engine.state]}${device ? ` · ${device}` : ''}`;
+    const tooltip = new vscode.MarkdownString(undefined, true);
+    tooltip.appendMarkdown(`**PaliGemma** — ${stateText[engine.state]}\n\n`);
+    tooltip.appendMarkdown(`${vscode.l10n.t('Model')}: ${model}${engine.model ? ` (${engine.model.dtype})` : ''}\n\n`);
+    if (device) tooltip.appendMarkdown(`${vscode.l10n.t('Device')}: ${device}\n\n`);
+    if (engine.runtimeLabel) tooltip.appendMarkdown(`${vscode.l10n.t('Runtime')}: ${engine.runtimeLabel}\n\n`);
+    for (const note of engine.notes) tooltip.appendMarkdown(`- ${note}\n`);
+    if (current.ignoredForTrust.length) {
+      tooltip.appendMarkdown(`\n$(shield) ${vscode.l10n.t('Restricted Mode: ignored the workspace\'s {0}', current.ignoredForTrust.join(', '))}\n`);
+    }
+    item.tooltip = tooltip;
+    item.backgroundColor = engine.state === 'stopped' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
+    item.show();
+  };
+  update();
+  return vscode.Disposable.from(item, engine.onDidChangeState(update), vscode.workspace.onDidChangeConfiguration(update), vscode.workspace.onDidGrantWorkspaceTrust(update));
+}
+
+export async function showStatusMenu(engine: EngineClient): Promise<void> {
+  const items: (vscode.QuickPickItem & { command: string })[] = [
+    { label: `$(file-media) ${vscode.l10n.t('Describe Image')}`, command: 'paligemma.describeImage' },
+    { label: `$(library) ${vscode.l10n.t('Select Model')}`, command: 'paligemma.selectModel' },
+    { label: `$(debug-restart) ${vscode.l10n.t('Restart Engine')}`, command: 'paligemma.restartEngine', description: engine.pid ? `pid ${engine.pid}` : undefined },
+    { label: `$(output) ${vscode.l10n.t('Show Engine Log')}`, command: 'paligemma.showLog' },
+  ];
+  const choice = await vscode.window.showQuickPick(items, { title: vscode.l10n.t('PaliGemma') });
+  if (choice) await vscode.commands.executeCommand(choice.command);
+}

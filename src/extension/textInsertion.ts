@@ -1,0 +1,75 @@
+/**
+ * Inserting results into documents without ever overwriting what the user typed meanwhile: the insertion
+ * point is tracked through every edit made while the model works, and the text is inserted (never
+ * replacing anything) where that point stands when the result arrives — or not at all if the document
+ * was closed.
+ */
+import * as vscode from 'vscode';
+import { shiftOffset } from '../common/offsetTracking.js';
+
+let lastEditor: vscode.TextEditor | undefined;
+
+/** Remembers the last focused text editor: a webview or a quick pick takes focus from it. */
+export function trackLastTextEditor(): vscode.Disposable {
+  lastEditor = vscode.window.activeTextEditor;
+  return vscode.window.onDidChangeActiveTextEditor((editor) => {
+    if (editor) lastEditor = editor;
+  });
+}
+
+export function lastTextEditor(): vscode.TextEditor | undefined {
+  const active = vscode.window.activeTextEditor;
+  if (active) return active;
+  return lastEditor && vscode.window.visibleTextEditors.includes(lastEditor) ? lastEditor : undefined;
+}
+
+/**
+ * An offset in a document that follows edits: text inserted before it or at it pushes it on; text
+ * replaced around it moves it to the end of the replacement.
+ */
+export class TrackedPosition implements vscode.Disposable {
+  private offset: number;
+  private closed = false;
+  private readonly listeners: vscode.Disposable[];
+
+  constructor(readonly document: vscode.TextDocument, position: vscode.Position) {
+    this.offset = document.offsetAt(position);
+    this.listeners = [
+      vscode.workspace.onDidChangeTextDocument((event) => {
+        if (event.document !== this.document) return;
+        this.offset = shiftOffset(this.offset, event.contentChanges.map((c) => ({ rangeOffset: c.rangeOffset, rangeLength: c.rangeLength, textLength: c.text.length })));
+      }),
+      vscode.workspace.onDidCloseTextDocument((closed) => {
+        if (closed === this.document) this.closed = true;
+      }),
+    ];
+  }
+
+  get position(): vscode.Position | undefined {
+    return this.closed || this.document.isClosed ? undefined : this.document.positionAt(this.offset);
+  }
+
+  dispose(): void {
+    for (const listener of this.listeners) listener.dispose();
+  }
+}
+
+/** Inserts `text` at `position` now. */
+export async function insertTracked(document: vscode.TextDocument, position: vscode.Position, text: string): Promise<boolean> {
+  const edit = new vscode.WorkspaceEdit();
+  edit.insert(document.uri, position, text);
+  return vscode.workspace.applyEdit(edit);
+}
+
+/** Inserts the text that `work` produces where `position` stands when it arrives; false if it could not. */
+export async function insertWhenReady(document: vscode.TextDocument, position: vscode.Position, work: Promise<string>): Promise<boolean> {
+  const tracked = new TrackedPosition(document, position);
+  try {
+    const text = await work;
+    const where = tracked.position;
+    if (!where || !text) return false;
+    return await insertTracked(document, where, text);
+  } finally {
+    tracked.dispose();
+  }
+}
