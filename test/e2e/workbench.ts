@@ -1,0 +1,78 @@
+/** What a person does in the workbench, as playwright steps: run a command, open a file, hover, read. */
+import type { FrameLocator, Locator, Page } from 'playwright-core';
+
+export async function runCommand(page: Page, title: string): Promise<void> {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(`>${title}`);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor();
+  await page.keyboard.press('Enter');
+}
+
+export async function pickQuickItem(page: Page, text: string): Promise<void> {
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(text);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first().waitFor();
+  await page.keyboard.press('Enter');
+}
+
+export async function openFile(page: Page, name: string): Promise<void> {
+  await page.keyboard.press('Control+P');
+  await pickQuickItem(page, name);
+  await page.locator('.tab.active', { hasText: name }).waitFor();
+  await page.locator('.monaco-editor .view-lines').first().waitFor();
+}
+
+/** The editor line element that contains `text`. */
+export function editorLine(page: Page, text: string): Locator {
+  return page.locator('.monaco-editor .view-line', { hasText: text }).first();
+}
+
+/** Screen coordinates of the `offsetInText`-th character of `text` in the active editor. */
+async function pointAt(page: Page, text: string, offsetInText: number): Promise<{ x: number; y: number }> {
+  const line = editorLine(page, text);
+  await line.waitFor();
+  // The line element spans the editor's width; its inner span is exactly as wide as the text.
+  const inner = line.locator(':scope > span').first();
+  const box = (await inner.boundingBox())!;
+  const lineText = ((await inner.textContent()) ?? '').replace(/\u00a0/g, ' ');
+  const index = lineText.indexOf(text);
+  const charWidth = box.width / Math.max(1, lineText.length);
+  return { x: box.x + (index + offsetInText + 0.5) * charWidth, y: box.y + box.height / 2 };
+}
+
+/** Puts the cursor on `text` in the active editor by clicking it. */
+export async function clickText(page: Page, text: string, offsetInText = 1): Promise<void> {
+  const point = await pointAt(page, text, offsetInText);
+  await page.mouse.click(point.x, point.y);
+}
+
+/** Hovers `text` and returns the text of PaliGemma's hover. */
+export async function hoverText(page: Page, text: string, offsetInText = 1): Promise<string> {
+  const point = await pointAt(page, text, offsetInText);
+  await page.mouse.move(point.x, point.y + 200);
+  await page.mouse.move(point.x, point.y, { steps: 4 });
+  const hover = page.locator('.monaco-hover-content', { hasText: 'PaliGemma' }).last();
+  await hover.waitFor({ state: 'visible' });
+  return (await hover.textContent()) ?? '';
+}
+
+/** The Describe panel's content frame (webviews nest an iframe in an iframe). */
+export function describeFrame(page: Page): FrameLocator {
+  return page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+}
+
+export async function statusBarText(page: Page): Promise<string> {
+  return (await page.locator('.statusbar-item', { hasText: 'PaliGemma' }).first().textContent()) ?? '';
+}
+
+export async function notificationTexts(page: Page): Promise<string[]> {
+  return page.locator('.notifications-toasts .notification-list-item-message').allTextContents();
+}
+
+export async function saveActiveEditor(page: Page): Promise<void> {
+  await page.keyboard.press('Control+S');
+  await page.locator('.tab.active.dirty').waitFor({ state: 'detached' }).catch(() => undefined);
+}
