@@ -27,6 +27,8 @@ const builds = [
     entryPoints: { extension: 'src/extension/extension.ts' },
     outdir: 'dist',
     external: ['vscode'],
+    // Prefer ES module builds: some libraries' UMD builds (jsonc-parser) hide requires from the bundler.
+    mainFields: ['module', 'main'],
   },
   {
     ...common,

@@ -106,17 +106,23 @@
   $('caption').addEventListener('click', () => run('caption'));
   $('describe').addEventListener('click', () => run('describe'));
   $('ocr').addEventListener('click', () => run('ocr'));
-  const question = /** @type {any} */ ($('question'));
-  const objects = /** @type {any} */ ($('objects'));
-  $('ask-form').addEventListener('submit', (event) => {
-    event.preventDefault();
-    if (question.value.trim()) run('ask', question.value.trim());
-  });
-  $('ask').addEventListener('click', () => question.value.trim() && run('ask', question.value.trim()));
-  question.addEventListener('keydown', (event) => event.key === 'Enter' && question.value.trim() && run('ask', question.value.trim()));
-  $('detect-form').addEventListener('submit', (event) => event.preventDefault());
-  $('detect').addEventListener('click', () => objects.value.trim() && run('detect', objects.value.trim()));
-  objects.addEventListener('keydown', (event) => event.key === 'Enter' && objects.value.trim() && run('detect', objects.value.trim()));
+  // A text field and its button: the button or Enter in the field runs the action, once.
+  function wire(fieldId, buttonId, action) {
+    const field = /** @type {any} */ ($(fieldId));
+    const submit = () => {
+      const text = String(field.value ?? '').trim();
+      if (text) run(action, text);
+    };
+    $(buttonId).addEventListener('click', submit);
+    field.addEventListener('keydown', (/** @type {KeyboardEvent} */ event) => {
+      if (event.key === 'Enter') {
+        event.preventDefault();
+        submit();
+      }
+    });
+  }
+  wire('question', 'ask', 'ask');
+  wire('objects', 'detect', 'detect');
 
   // Pasting or dropping an image describes it: VS Code's clipboard API is text-only, the webview sees files.
   async function takeImageFile(file) {

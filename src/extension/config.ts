@@ -1,7 +1,7 @@
 /**
- * The one place that reads PaliGemma's settings. In an untrusted workspace the restricted settings
- * (model path, node path, remote images) come from the user's own settings only, never the workspace's,
- * and the UI says so.
+ * The one place that reads PaliGemma's settings. In an untrusted workspace VS Code itself drops the
+ * workspace's values of the restricted settings (package.json, capabilities.untrustedWorkspaces);
+ * restrictedMode.ts finds them to say so.
  */
 import * as vscode from 'vscode';
 import type { DeviceChoice, ModelDtype } from '../protocol.js';
@@ -21,11 +21,7 @@ export interface Settings {
   nodePath: string;
   maxImagePixels: number;
   allowRemoteImages: boolean;
-  /** Restricted settings that the workspace tried to set and that were ignored because it is untrusted. */
-  ignoredForTrust: string[];
 }
-
-export const RESTRICTED_SETTINGS = ['modelPath', 'nodePath', 'allowRemoteImages'] as const;
 
 const SEVERITIES: Record<string, vscode.DiagnosticSeverity> = {
   error: vscode.DiagnosticSeverity.Error,
@@ -34,19 +30,10 @@ const SEVERITIES: Record<string, vscode.DiagnosticSeverity> = {
   hint: vscode.DiagnosticSeverity.Hint,
 };
 
-function restricted<T>(config: vscode.WorkspaceConfiguration, key: string, fallback: T, ignored: string[]): T {
-  if (vscode.workspace.isTrusted) return config.get<T>(key, fallback);
-  const inspected = config.inspect<T>(key);
-  const fromWorkspace = inspected?.workspaceFolderValue ?? inspected?.workspaceValue;
-  if (fromWorkspace !== undefined) ignored.push(`paligemma.${key}`);
-  return inspected?.globalValue ?? inspected?.defaultValue ?? fallback;
-}
-
 export function readSettings(): Settings {
   const config = vscode.workspace.getConfiguration('paligemma');
-  const ignored: string[] = [];
   return {
-    modelPath: restricted(config, 'modelPath', '', ignored),
+    modelPath: config.get<string>('modelPath', ''),
     dtype: config.get<ModelDtype>('dtype', 'fp32'),
     device: config.get<DeviceChoice>('device', 'auto'),
     language: config.get<string>('language', 'en'),
@@ -55,10 +42,9 @@ export function readSettings(): Settings {
     diagnostics: config.get<boolean>('altText.diagnostics', true),
     severity: SEVERITIES[config.get<string>('altText.severity', 'warning')] ?? vscode.DiagnosticSeverity.Warning,
     ocrDefaultPaste: config.get<boolean>('ocr.defaultPaste', false),
-    nodePath: restricted(config, 'nodePath', '', ignored),
+    nodePath: config.get<string>('nodePath', ''),
     maxImagePixels: config.get<number>('maxImagePixels', 100_000_000),
-    allowRemoteImages: restricted(config, 'allowRemoteImages', false, ignored),
-    ignoredForTrust: ignored,
+    allowRemoteImages: config.get<boolean>('allowRemoteImages', false),
   };
 }
 

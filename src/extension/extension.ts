@@ -19,6 +19,7 @@ import { activeImageUri, pickImage } from './imageSources.js';
 import { selectModel, setHuggingFaceToken } from './models/selectModel.js';
 import { ocrImageIntoEditor } from './ocr/ocrCommand.js';
 import { registerOcrPaste } from './ocr/ocrPasteProvider.js';
+import { ignoredRestrictedSettings } from './restrictedMode.js';
 import { createStatusBar, showStatusMenu } from './statusBar.js';
 import { trackLastTextEditor } from './textInsertion.js';
 
@@ -38,13 +39,14 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
     path.join(context.globalStorageUri.fsPath, 'cache'),
   );
   const altText = new AltTextService(engine, getSettings);
+  let ignoredForTrust: string[] = [];
 
   context.subscriptions.push(
     log,
     engine,
     altText,
     trackLastTextEditor(),
-    createStatusBar(engine, getSettings),
+    createStatusBar(engine, getSettings, () => ignoredForTrust),
     onSettingsChanged((next) => {
       const modelChanged = next.modelPath !== settings.modelPath || next.language !== settings.language;
       settings = next;
@@ -72,11 +74,16 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
     vscode.commands.registerCommand('paligemma.engineInfo', () => ({ pid: engine.pid, state: engine.state, model: engine.model })),
   );
 
-  if (settings.ignoredForTrust.length) {
+  void ignoredRestrictedSettings().then((ignored) => {
+    ignoredForTrust = ignored;
+    if (!ignored.length) return;
+    const manage = vscode.l10n.t('Manage Workspace Trust');
     void vscode.window.showWarningMessage(
-      vscode.l10n.t('Restricted Mode: PaliGemma ignores this workspace\'s {0}. Trust the workspace to use them.', settings.ignoredForTrust.join(', ')),
-    );
-  }
+      vscode.l10n.t('Restricted Mode: PaliGemma ignores this workspace\'s {0}. Trust the workspace to use them.', ignored.join(', ')),
+      manage,
+    ).then((choice) => choice && vscode.commands.executeCommand('workbench.trust.manage'));
+  });
+  context.subscriptions.push(vscode.workspace.onDidGrantWorkspaceTrust(() => (ignoredForTrust = [])));
   return { engine };
 }
 

@@ -13,11 +13,11 @@ const ICONS: Record<EngineClient['state'], string> = {
   stopped: '$(error)',
 };
 
-export function createStatusBar(engine: EngineClient, settings: () => Settings): vscode.Disposable {
+export function createStatusBar(engine: EngineClient, settings: () => Settings, ignoredForTrust: () => string[]): vscode.Disposable {
   const item = vscode.window.createStatusBarItem('paligemma.status', vscode.StatusBarAlignment.Right, 100);
   item.name = vscode.l10n.t('PaliGemma');
   item.command = 'paligemma.statusMenu';
-  const update = () => {
+  const update = (): void => {
     const current = settings();
     const model = engine.model ? path.basename(engine.model.modelDir) : current.modelPath ? path.basename(current.modelPath) : vscode.l10n.t('no model');
     const stateText: Record<EngineClient['state'], string> = {
@@ -36,8 +36,8 @@ export function createStatusBar(engine: EngineClient, settings: () => Settings):
     if (device) tooltip.appendMarkdown(`${vscode.l10n.t('Device')}: ${device}\n\n`);
     if (engine.runtimeLabel) tooltip.appendMarkdown(`${vscode.l10n.t('Runtime')}: ${engine.runtimeLabel}\n\n`);
     for (const note of engine.notes) tooltip.appendMarkdown(`- ${note}\n`);
-    if (current.ignoredForTrust.length) {
-      tooltip.appendMarkdown(`\n$(shield) ${vscode.l10n.t('Restricted Mode: ignored the workspace\'s {0}', current.ignoredForTrust.join(', '))}\n`);
+    if (ignoredForTrust().length) {
+      tooltip.appendMarkdown(`\n$(shield) ${vscode.l10n.t('Restricted Mode: ignored the workspace\'s {0}', ignoredForTrust().join(', '))}\n`);
     }
     item.tooltip = tooltip;
     item.backgroundColor = engine.state === 'stopped' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;

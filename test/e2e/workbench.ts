@@ -18,9 +18,14 @@ export async function pickQuickItem(page: Page, text: string): Promise<void> {
   await page.keyboard.press('Enter');
 }
 
+/** Opens a top-level workspace file from the Explorer, as a person clicks it. */
 export async function openFile(page: Page, name: string): Promise<void> {
-  await page.keyboard.press('Control+P');
-  await pickQuickItem(page, name);
+  const tab = page.locator('.tab', { hasText: name }).first();
+  if (await tab.isVisible()) {
+    await tab.click();
+  } else {
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: name }).first().dblclick();
+  }
   await page.locator('.tab.active', { hasText: name }).waitFor();
   await page.locator('.monaco-editor .view-lines').first().waitFor();
 }

@@ -224,14 +224,14 @@ export class DescribePanel {
       <vscode-button id="describe" secondary icon="note">${strings.describe}</vscode-button>
       <vscode-button id="ocr" secondary icon="symbol-text">${strings.ocr}</vscode-button>
     </div>
-    <form id="ask-form" class="row">
+    <div class="row" role="group" aria-label="${strings.ask}">
       <vscode-textfield id="question" placeholder="${strings.askPlaceholder}" aria-label="${strings.askPlaceholder}"></vscode-textfield>
-      <vscode-button id="ask" type="submit" icon="question">${strings.ask}</vscode-button>
-    </form>
-    <form id="detect-form" class="row">
+      <vscode-button id="ask" icon="question">${strings.ask}</vscode-button>
+    </div>
+    <div class="row" role="group" aria-label="${strings.detect}">
       <vscode-textfield id="objects" placeholder="${strings.detectPlaceholder}" aria-label="${strings.detectPlaceholder}"></vscode-textfield>
-      <vscode-button id="detect" type="submit" icon="search">${strings.detect}</vscode-button>
-    </form>
+      <vscode-button id="detect" icon="search">${strings.detect}</vscode-button>
+    </div>
   </section>
   <section aria-label="${strings.results}" aria-live="polite" id="results" class="results"></section>
 </main>

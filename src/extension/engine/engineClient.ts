@@ -31,6 +31,8 @@ interface Running {
   connection: MessageConnection;
   runtime: EngineRuntime;
   selfTest: SelfTestResult;
+  /** The connection closed: the process died or is about to. */
+  closed: boolean;
 }
 
 export class EngineClient implements vscode.Disposable {
@@ -81,20 +83,22 @@ export class EngineClient implements vscode.Disposable {
     try {
       return await running.connection.sendRequest(GenerateRequest, { ...params, streamId }, token);
     } catch (error) {
-      throw this.translate(error, token);
+      throw this.translate(error, token, running);
     } finally {
       this.pieceListeners.delete(streamId);
       if (--this.busyCount === 0 && this.running === running) this.setState('ready');
     }
   }
 
-  private translate(error: unknown, token?: vscode.CancellationToken): EngineError {
+  private translate(error: unknown, token?: vscode.CancellationToken, running?: Running): EngineError {
     if (error instanceof EngineError) return error;
     if (token?.isCancellationRequested || (error instanceof ResponseError && error.code === REQUEST_CANCELLED_CODE)) {
       return new EngineError(vscode.l10n.t('Cancelled.'), 'cancelled');
     }
     if (error instanceof ResponseError && error.code === USER_ERROR_CODE) return new EngineError(error.message, 'user');
-    if (!this.running) return new EngineError(vscode.l10n.t('The PaliGemma engine stopped while working on this request. Try again: it restarts automatically.'), 'crashed');
+    // A dying engine closes the connection (failing this request) before its exit event arrives.
+    const died = !this.running || (running && (running.closed || running.child.exitCode !== null || running.child.signalCode !== null));
+    if (died) return new EngineError(vscode.l10n.t('The PaliGemma engine stopped while working on this request. Try again: it restarts automatically.'), 'crashed');
     return new EngineError(error instanceof Error ? error.message : String(error), 'internal');
   }
 
@@ -184,6 +188,8 @@ export class EngineClient implements vscode.Disposable {
       });
       const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
       connection.onNotification(TextPieceNotification, ({ streamId, piece }) => this.pieceListeners.get(streamId)?.(piece));
+      const state = { closed: false };
+      connection.onClose(() => (state.closed = true));
       connection.listen();
       const fail = (why: string) => {
         if (settled) return;
@@ -204,7 +210,7 @@ export class EngineClient implements vscode.Disposable {
           if (settled) return;
           settled = true;
           clearTimeout(timer);
-          resolve({ child, connection, runtime, selfTest });
+          resolve(Object.assign(state, { child, connection, runtime, selfTest }));
         },
         (error: unknown) => fail(error instanceof Error ? error.message : String(error)),
       );
