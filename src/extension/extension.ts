@@ -22,6 +22,7 @@ import { registerOcrPaste } from './ocr/ocrPasteProvider.js';
 import { ignoredRestrictedSettings } from './restrictedMode.js';
 import { createStatusBar, showStatusMenu } from './statusBar.js';
 import { trackLastTextEditor } from './textInsertion.js';
+import { registerWalkthroughCommands } from './walkthrough.js';
 
 /** What the end-to-end tests read: the engine's pid and state, through a command. */
 export interface ExtensionApi {
@@ -72,6 +73,7 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
     vscode.commands.registerCommand('paligemma.showLog', () => log.show()),
     vscode.commands.registerCommand('paligemma.statusMenu', () => showStatusMenu(engine)),
     vscode.commands.registerCommand('paligemma.engineInfo', () => ({ pid: engine.pid, state: engine.state, model: engine.model })),
+    registerWalkthroughCommands(context, (uri) => DescribePanel.show(context, engine, getSettings, uri)),
   );
 
   void ignoredRestrictedSettings().then((ignored) => {

@@ -63,8 +63,9 @@ before(async () => {
   cache = setup.stdout.trim().split('\n').at(-1)!;
   root = tempDir('e2e');
   cacheDir = path.join(root, 'pali-cache');
-  vsix = path.join(root, 'paligemma-local.vsix');
-  execFileSync('npx', ['vsce', 'package', '--no-rewrite-relative-links', '--allow-missing-repository', '--skip-license', '-o', vsix], { cwd: repo, stdio: 'pipe' });
+  // The same linux-x64 VSIX that `npm run package` builds for users.
+  execFileSync(process.execPath, [path.join(repo, 'scripts', 'package.mjs'), '--target', 'linux-x64', '--out', root], { cwd: repo, stdio: 'pipe' });
+  vsix = path.join(root, fs.readdirSync(root).find((name) => name.endsWith('-linux-x64-' + JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')).version + '.vsix'))!);
   modelDir = path.join(root, 'tiny-model');
   forgeCheckpoint({ preset: 'tiny', seed: 1, outDir: modelDir });
   fs.mkdirSync(screenshots, { recursive: true });
