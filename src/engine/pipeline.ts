@@ -2,7 +2,6 @@
  * PaliGemma end to end: image -> pixels -> image features -> prefix embeddings -> prefill -> decode -> text.
  * One function per stage, in the order data flows; the CLI and the engine server both call these.
  */
-import * as ort from 'onnxruntime-node';
 import { UserError } from './errors.js';
 import { argmax, sampleToken, type SamplingOptions } from './generate/sampling.js';
 import { TextStream } from './generate/textStream.js';
@@ -11,6 +10,7 @@ import { imageToPixelValues } from './image/preprocess.js';
 import type { PaliGemmaModel } from './model.js';
 import { SeededRandom } from './random.js';
 import { emptyCache, runDecoder } from './runtime/decoderRunner.js';
+import { tensor } from './runtime/onnxRuntime.js';
 
 export interface EncodedImage {
   width: number;
@@ -55,7 +55,7 @@ export async function encodeImage(model: PaliGemmaModel, image: string | RgbImag
   const pixels = imageToPixelValues(rgb, model.imageProcessor);
   const { width, height } = model.imageProcessor;
   const preprocessed = now();
-  const outputs = await model.sessions.vision.run({ pixel_values: new ort.Tensor('float32', pixels, [1, 3, height, width]) });
+  const outputs = await model.sessions.vision.run({ pixel_values: tensor('float32', pixels, [1, 3, height, width]) });
   const features = new Float32Array(outputs.image_features!.data as Float32Array);
   return { width: rgb.width, height: rgb.height, features, timings: { preprocess_ms: preprocessed - start, vision_ms: now() - preprocessed } };
 }
@@ -83,7 +83,7 @@ export async function embedPrefix(model: PaliGemmaModel, ids: number[], image: E
 }
 
 export async function embedTokens(model: PaliGemmaModel, ids: number[]): Promise<Float32Array> {
-  const input = new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, ids.length]);
+  const input = tensor('int64', BigInt64Array.from(ids, BigInt), [1, ids.length]);
   const outputs = await model.sessions.embed.run({ input_ids: input });
   return new Float32Array(outputs.inputs_embeds!.data as Float32Array);
 }

@@ -127,6 +127,16 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
       assert.ok(int4.output.generated_ids.length > 0);
     });
 
+    test('--runtime wasm (onnxruntime-web, no native addon) gives the native runtime\'s ids', () => {
+      const args = ['generate', '--model', model, '--image', image, '--prompt', 'caption en', '--max-new-tokens', '6', '--json'];
+      const native = JSON.parse(pali(args, env).stdout);
+      const wasm = pali([...args, '--runtime', 'wasm'], env);
+      assert.equal(wasm.code, 0, wasm.stderr);
+      const output = JSON.parse(wasm.stdout);
+      assert.equal(output.device, 'wasm');
+      assert.deepEqual(output.generated_ids, native.generated_ids);
+    });
+
     test('an onnx-community export (no masked decoder) runs through the plain layout graph, same ids', () => {
       const converted = fs.readdirSync(path.join(env.PALI_CACHE_DIR, 'onnx'))[0]!;
       const exportDir = path.join(root, 'onnx-community-export');

@@ -37,6 +37,7 @@ const MODEL_OPTIONS: Options = {
   'top-p': { type: 'string' },
   seed: { type: 'string' },
   quiet: { type: 'boolean' },
+  runtime: { type: 'string' },
 };
 
 function parseModelDtype(value: string | undefined): ModelDtype {
@@ -44,6 +45,13 @@ function parseModelDtype(value: string | undefined): ModelDtype {
   if (value === 'fp16') return 'fp16';
   if (value === 'int4' || value === 'q4') return 'int4';
   throw new UserError(`unknown --dtype "${value}": choose fp32, fp16 or int4`);
+}
+
+/** --runtime native|wasm: onnxruntime-node, or onnxruntime-web's WebAssembly build (see runtime/onnxRuntime.ts). */
+function selectRuntime(value: string | undefined): void {
+  if (value === undefined) return;
+  if (value !== 'native' && value !== 'wasm') throw new UserError(`unknown --runtime "${value}": choose native or wasm`);
+  process.env.PALI_RUNTIME = value;
 }
 
 function modelDir(values: Record<string, string | boolean | undefined>): string {
@@ -62,6 +70,7 @@ async function runPrompt(
   const json = values.json === true;
   // Progress goes to a terminal only: scripts and CI read stderr for the one-line error.
   const chatty = io.interactive && !json && !values.quiet;
+  selectRuntime(text(values.runtime));
   const dtype = parseModelDtype(text(values.dtype));
   const device = parseDevice(text(values.device) ?? 'auto');
   const maxNewTokens = integer(values['max-new-tokens'], 'max-new-tokens', 64);

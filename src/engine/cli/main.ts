@@ -12,7 +12,7 @@ const HELP = `pali: PaliGemma on your machine
              --seed N --out DIR [--dtype f32|bf16|f16]
   pali convert --model DIR [--dtype fp32|fp16|int4] [--cache-dir DIR]
   pali generate --model DIR --image FILE --prompt TEXT [--max-new-tokens N] [--dtype fp32|fp16|int4]
-                [--device auto|cpu|cuda|webgpu] [--json] [--logits-out FILE]
+                [--device auto|cpu|cuda|webgpu] [--runtime native|wasm] [--json] [--logits-out FILE]
                 [--temperature T --top-k K --top-p P --seed S]
   pali caption FILE [--long] [--lang en]
   pali ocr FILE

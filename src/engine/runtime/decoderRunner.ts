@@ -2,10 +2,11 @@
  * Runs the Gemma decoder one chunk at a time with its KV cache. The first call (the prefill) takes the whole
  * prefix, which the graph attends bidirectionally; later calls take one token each, which attend causally.
  */
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
 import { f32ToF16 } from '../checkpoint/dtypes.js';
 import type { PaliGemmaModel } from '../model.js';
 import { prefixLmBias } from './attentionBias.js';
+import { tensor } from './onnxRuntime.js';
 
 export interface DecoderCache {
   /** past_key_values.{i}.key/value, [1, KV, length, head_dim]. */
@@ -19,8 +20,8 @@ export function emptyCache(model: PaliGemmaModel): DecoderCache {
   for (let i = 0; i < layers; i++) {
     for (const kind of ['key', 'value']) {
       const empty = model.decoderActivations === 'float16'
-        ? new ort.Tensor('float16', new Uint16Array(0), [1, kvHeads, 0, headDim])
-        : new ort.Tensor('float32', new Float32Array(0), [1, kvHeads, 0, headDim]);
+        ? tensor('float16', new Uint16Array(0), [1, kvHeads, 0, headDim])
+        : tensor('float32', new Float32Array(0), [1, kvHeads, 0, headDim]);
       tensors[`past_key_values.${i}.${kind}`] = empty;
     }
   }
@@ -51,13 +52,13 @@ export async function runDecoder(
   for (let s = 0; s < sequenceLength; s++) positions[s] = BigInt(cache.length + s + 1);
   const feeds: Record<string, ort.Tensor> = {
     inputs_embeds: model.decoderActivations === 'float16'
-      ? new ort.Tensor('float16', f32ToF16(embeds), [1, sequenceLength, hidden])
-      : new ort.Tensor('float32', embeds, [1, sequenceLength, hidden]),
-    position_ids: new ort.Tensor('int64', positions, [1, sequenceLength]),
+      ? tensor('float16', f32ToF16(embeds), [1, sequenceLength, hidden])
+      : tensor('float32', embeds, [1, sequenceLength, hidden]),
+    position_ids: tensor('int64', positions, [1, sequenceLength]),
     ...cache.tensors,
   };
   if (model.maskedDecoder) {
-    feeds.attention_bias = new ort.Tensor('float32', prefixLmBias(prefixLength, cache.length, sequenceLength), [1, 1, sequenceLength, total]);
+    feeds.attention_bias = tensor('float32', prefixLmBias(prefixLength, cache.length, sequenceLength), [1, 1, sequenceLength, total]);
   } else if (sequenceLength > 1 && cache.length < prefixLength && cache.length + sequenceLength !== prefixLength) {
     throw new Error('the merged decoder can only run the whole prefix, or chunks after it');
   }

@@ -5,11 +5,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
 import { UserError } from '../errors.js';
+import { onnxRuntime, runtimeKind } from './onnxRuntime.js';
 
 export type DeviceChoice = 'auto' | 'cpu' | 'cuda' | 'webgpu';
-export type Device = Exclude<DeviceChoice, 'auto'>;
+/** What ran: a choice, or the WebAssembly CPU backend of onnxruntime-web. */
+export type Device = Exclude<DeviceChoice, 'auto'> | 'wasm';
 
 export const DEVICE_CHOICES: DeviceChoice[] = ['auto', 'cpu', 'cuda', 'webgpu'];
 
@@ -20,11 +22,23 @@ export function parseDevice(value: string): DeviceChoice {
 
 /** The devices to try for a choice, best first. */
 export function candidateDevices(choice: DeviceChoice): Device[] {
+  if (runtimeKind() === 'wasm') return ['wasm'];
   return choice === 'auto' ? ['cuda', 'webgpu', 'cpu'] : [choice];
 }
 
-export function sessionOptions(device: Device): ort.InferenceSession.SessionOptions {
+/**
+ * onnxruntime-web does not read a model's external data file by itself: hand it the bytes. (A 32-bit
+ * WebAssembly memory holds at most 4 GB, so full-size fp32 models need the native runtime.)
+ */
+function externalDataFor(file: string): ort.InferenceSession.SessionOptions['externalData'] {
+  const dataFile = `${file}_data`;
+  if (runtimeKind() !== 'wasm' || !fs.existsSync(dataFile)) return undefined;
+  return [{ path: path.basename(dataFile), data: new Uint8Array(fs.readFileSync(dataFile)) }];
+}
+
+export function sessionOptions(device: Device, file?: string): ort.InferenceSession.SessionOptions {
   return {
+    ...(file ? { externalData: externalDataFor(file) } : {}),
     executionProviders: [device],
     graphOptimizationLevel: 'all',
     // Failures reach us as exceptions; ORT's own console logging would only repeat them on stderr.
@@ -82,7 +96,7 @@ export async function createSessionsOnDevice(
     const sessions: Record<string, ort.InferenceSession> = {};
     try {
       for (const [name, file] of Object.entries(files)) {
-        sessions[name] = await ort.InferenceSession.create(file, sessionOptions(device));
+        sessions[name] = await onnxRuntime().InferenceSession.create(file, sessionOptions(device, file));
       }
       return { device, sessions, fallbacks };
     } catch (error) {

@@ -1,7 +1,7 @@
 /**
  * Which program runs the engine, in the order they are tried (as rust-analyzer's bootstrap finds its
- * server): VS Code's own runtime as Node (ELECTRON_RUN_AS_NODE), the configured `node`, then a `node`
- * on PATH. Electron is a hostile host for native addons, so each candidate must pass the engine's self
+ * server): VS Code's own runtime as Node (ELECTRON_RUN_AS_NODE), the configured `node`, a `node` on
+ * PATH, then onnxruntime-web's WebAssembly build (no native addon) in VS Code's runtime. Electron is a hostile host for native addons, so each candidate must pass the engine's self
  * test before a model is loaded in it.
  */
 import * as fs from 'node:fs';
@@ -36,5 +36,7 @@ export function engineRuntimes(configuredNode: string): EngineRuntime[] {
   if (configuredNode) runtimes.push({ label: `configured node (${configuredNode})`, command: configuredNode, env: {} });
   const onPath = findOnPath('node');
   if (onPath && !runtimes.some((r) => r.command === onPath)) runtimes.push({ label: `node on PATH (${onPath})`, command: onPath, env: {} });
+  // Last resort: no native addon at all, onnxruntime-web's WebAssembly build in VS Code's own runtime.
+  runtimes.push({ label: 'WebAssembly (onnxruntime-web) in VS Code\'s runtime', command: process.execPath, env: { ELECTRON_RUN_AS_NODE: '1', PALI_RUNTIME: 'wasm' } });
   return runtimes;
 }
