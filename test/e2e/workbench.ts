@@ -55,13 +55,27 @@ export async function clickText(page: Page, text: string, offsetInText = 1): Pro
   await page.mouse.click(point.x, point.y);
 }
 
-/** Hovers `text` and returns the text of PaliGemma's hover. */
+/**
+ * Hovers `text` and returns the text of PaliGemma's hover. The mouse hover is tried first; when Monaco does
+ * not show it (a moving mouse can land between hover triggers), the keyboard's Show Hover (Ctrl+K Ctrl+I)
+ * on the same spot does.
+ */
 export async function hoverText(page: Page, text: string, offsetInText = 1): Promise<string> {
-  const point = await pointAt(page, text, offsetInText);
-  await page.mouse.move(point.x, point.y + 200);
-  await page.mouse.move(point.x, point.y, { steps: 4 });
   const hover = page.locator('.monaco-hover-content', { hasText: 'PaliGemma' }).last();
-  await hover.waitFor({ state: 'visible' });
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const point = await pointAt(page, text, offsetInText);
+    if (attempt % 2 === 0) {
+      await page.mouse.move(point.x, point.y + 200);
+      await page.mouse.move(point.x, point.y, { steps: 4 });
+    } else {
+      await page.mouse.click(point.x, point.y);
+      await page.keyboard.press('Control+K');
+      await page.keyboard.press('Control+I');
+    }
+    if (await hover.waitFor({ state: 'visible', timeout: 8000 }).then(() => true, () => false)) return (await hover.textContent()) ?? '';
+    await page.keyboard.press('Escape');
+  }
+  await hover.waitFor({ state: 'visible', timeout: 1000 });
   return (await hover.textContent()) ?? '';
 }
 
