@@ -24,7 +24,7 @@ import { createStatusBar, showStatusMenu } from './statusBar.js';
 import { trackLastTextEditor } from './textInsertion.js';
 import { registerWalkthroughCommands } from './walkthrough.js';
 
-/** What the end-to-end tests read: the engine's pid and state, through a command. */
+/** The extension's API for other extensions and tests: the engine client. */
 export interface ExtensionApi {
   engine: EngineClient;
 }
@@ -72,7 +72,6 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
     vscode.commands.registerCommand('paligemma.restartEngine', () => engine.restart()),
     vscode.commands.registerCommand('paligemma.showLog', () => log.show()),
     vscode.commands.registerCommand('paligemma.statusMenu', () => showStatusMenu(engine)),
-    vscode.commands.registerCommand('paligemma.engineInfo', () => ({ pid: engine.pid, state: engine.state, model: engine.model })),
     registerWalkthroughCommands(context, (uri) => DescribePanel.show(context, engine, getSettings, uri)),
   );
 

@@ -54,8 +54,8 @@ export class TrackedPosition implements vscode.Disposable {
   }
 }
 
-/** Inserts `text` at `position` now. */
-export async function insertTracked(document: vscode.TextDocument, position: vscode.Position, text: string): Promise<boolean> {
+/** Inserts `text` at `position` now (an insertion: nothing is replaced). */
+export async function insertText(document: vscode.TextDocument, position: vscode.Position, text: string): Promise<boolean> {
   const edit = new vscode.WorkspaceEdit();
   edit.insert(document.uri, position, text);
   return vscode.workspace.applyEdit(edit);
@@ -68,7 +68,7 @@ export async function insertWhenReady(document: vscode.TextDocument, position: v
     const text = await work;
     const where = tracked.position;
     if (!where || !text) return false;
-    return await insertTracked(document, where, text);
+    return await insertText(document, where, text);
   } finally {
     tracked.dispose();
   }

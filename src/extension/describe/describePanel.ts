@@ -13,7 +13,7 @@ import type { ImageSource } from '../../protocol.js';
 import type { Settings } from '../config.js';
 import { EngineError, type EngineClient } from '../engine/engineClient.js';
 import { toImageSource } from '../imageSources.js';
-import { insertTracked, lastTextEditor } from '../textInsertion.js';
+import { insertText, lastTextEditor } from '../textInsertion.js';
 import type { FromWebview, PanelAction, PanelState, ToWebview } from './panelMessages.js';
 
 export const DESCRIBE_VIEW_TYPE = 'paligemma.describe';
@@ -125,7 +125,7 @@ export class DescribePanel {
       void vscode.window.showInformationMessage(vscode.l10n.t('Open a text editor to insert into.'));
       return;
     }
-    await insertTracked(editor.document, editor.selection.active, text);
+    await insertText(editor.document, editor.selection.active, text);
   }
 
   private request(action: PanelAction, text?: string): TaskRequest {
