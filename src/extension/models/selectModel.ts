@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { MODEL_PRESETS, type ModelPreset } from './modelPresets.js';
-import { downloadRepo } from './modelDownloader.js';
+import { downloadRepo, type DownloadProgress } from './modelDownloader.js';
 
 export const TOKEN_SECRET = 'paligemma.huggingFaceToken';
 
@@ -85,18 +85,47 @@ export async function selectModel(context: vscode.ExtensionContext): Promise<voi
   await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Downloading {0}', preset.repo), cancellable: true },
     async (progress, token) => {
+      const controller = new AbortController();
+      const subscription = token.onCancellationRequested(() => controller.abort());
       try {
-        await downloadRepo(preset.repo, preset.include, folder, accessToken, token, (message, increment) => progress.report({ message, increment }));
+        await downloadRepo({
+          repo: preset.repo,
+          include: preset.include,
+          destination: folder,
+          accessToken,
+          signal: controller.signal,
+          onProgress: (report) => progress.report({ message: progressMessage(report), increment: (report.increment / Math.max(1, report.total)) * 100 }),
+        });
         await useModel(folder);
       } catch (error) {
-        if (error instanceof vscode.CancellationError) {
+        if (error instanceof Error && error.name === 'AbortError') {
           void vscode.window.showInformationMessage(vscode.l10n.t('Download paused: selecting the model again resumes it.'));
           return;
         }
         const message = error instanceof Error ? error.message : String(error);
         const hint = /401|403/.test(message) ? ` ${vscode.l10n.t('Check that the licence is accepted and the token can read gated repositories.')}` : '';
         void vscode.window.showErrorMessage(vscode.l10n.t('Download of {0} failed: {1}', preset.repo, message) + hint);
+      } finally {
+        subscription.dispose();
       }
     },
   );
+}
+
+function formatBytes(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+function progressMessage(report: DownloadProgress): string {
+  if (report.phase === 'present') return vscode.l10n.t('{0} already here', report.file);
+  if (report.phase === 'verifying') return vscode.l10n.t('checking {0}', report.file);
+  const left = report.secondsLeft !== undefined ? `, ${vscode.l10n.t('{0} s left', String(report.secondsLeft))}` : '';
+  return `${report.file} — ${formatBytes(report.done)} / ${formatBytes(report.total)}${left}`;
 }
