@@ -61,7 +61,8 @@ export async function clickText(page: Page, text: string, offsetInText = 1): Pro
  * on the same spot does.
  */
 export async function hoverText(page: Page, text: string, offsetInText = 1): Promise<string> {
-  const hover = page.locator('.monaco-hover-content', { hasText: 'PaliGemma' }).last();
+  // Our provider's part, not the diagnostic's (which also names PaliGemma and can render first).
+  const hover = page.locator('.monaco-hover-content', { hasText: 'PaliGemma alt text' }).last();
   for (let attempt = 0; attempt < 4; attempt++) {
     const point = await pointAt(page, text, offsetInText);
     if (attempt % 2 === 0) {
