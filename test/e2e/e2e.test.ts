@@ -199,6 +199,57 @@ describe('the extension in a real VS Code', () => {
       await filter.fill('');
     }));
 
+  test('4d. "Describe purpose…" -> Decorative marks the image decorative', () =>
+    scenario(vscode, 'alt-text-purpose', async () => {
+      const page = vscode.page;
+      await openFile(page, 'page.html');
+      const insert = page.locator('.action-widget .monaco-list-row', { hasText: 'Describe purpose' }).first();
+      for (let attempt = 0; attempt < 4 && !(await insert.isVisible()); attempt++) {
+        await page.keyboard.press('Escape');
+        await clickText(page, '<img src="chart.png">', 6);
+        await page.keyboard.press('Control+.');
+        await insert.waitFor({ timeout: 20_000 }).catch(() => undefined);
+      }
+      await insert.click();
+      await pickQuickItem(page, 'Decorative');
+      const deadline = Date.now() + 30_000;
+      let reference;
+      while (Date.now() < deadline) {
+        await saveActiveEditor(page);
+        reference = findImageReferences(fs.readFileSync(path.join(workspace, 'page.html'), 'utf8'), 'html').find((r) => r.src === 'chart.png');
+        if (reference?.decorative) break;
+        await page.waitForTimeout(250);
+      }
+      assert.ok(reference?.decorative, 'chart.png is marked decorative');
+      assert.equal(reference.alt.kind === 'literal' ? reference.alt.value : undefined, '');
+    }));
+
+  test('4e. "Generate Alt Text for All Images in This File" fixes every image in one reviewed edit', () =>
+    scenario(vscode, 'alt-text-all', async () => {
+      const page = vscode.page;
+      await openFile(page, 'notes.md');
+      await runCommand(page, 'PaliGemma: Generate Alt Text for All Images in This File');
+      // The edit needs confirmation: VS Code shows it in the Refactor Preview, where the user ticks what to
+      // keep (entries start unticked) and applies.
+      const panel = page.locator('.pane-body', { hasText: 'screenshot.png' }).filter({ has: page.locator('.monaco-button', { hasText: 'Apply' }) }).first();
+      await panel.waitFor({ timeout: 60_000 });
+      await page.screenshot({ path: path.join(screenshots, 'alt-text-all-preview.png') });
+      await panel.locator('.monaco-list-row', { hasText: 'notes.md' }).first().click();
+      await page.keyboard.press('Space');
+      await panel.locator('.monaco-button', { hasText: 'Apply' }).first().click();
+      await openFile(page, 'notes.md');
+      const deadline = Date.now() + 30_000;
+      let alts: (string | undefined)[] = [];
+      while (Date.now() < deadline) {
+        await saveActiveEditor(page);
+        const references = findImageReferences(fs.readFileSync(path.join(workspace, 'notes.md'), 'utf8'), 'markdown');
+        alts = references.filter((r) => r.src === 'screenshot.png').map((r) => (r.alt.kind === 'literal' ? r.alt.value : undefined));
+        if (alts.length && alts.every((alt) => alt && alt !== 'Alt text')) break;
+        await page.waitForTimeout(250);
+      }
+      assert.ok(alts.length && alts.every((alt) => alt && alt !== 'Alt text'), `screenshot.png alt texts: ${JSON.stringify(alts)}`);
+    }));
+
   test('2. a question in the Ask box and a Detect request are answered; the boxes are drawn', () =>
     scenario(vscode, 'ask-detect', async () => {
       const page = vscode.page;

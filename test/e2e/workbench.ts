@@ -33,7 +33,8 @@ export async function openFile(page: Page, name: string): Promise<void> {
 
 /** The editor line element that contains `text`. */
 export function editorLine(page: Page, text: string): Locator {
-  return page.locator('.monaco-editor .view-line', { hasText: text }).first();
+  // Hidden editors (other tabs, previews) keep their lines in the DOM: only visible ones count.
+  return page.locator('.monaco-editor .view-line:visible', { hasText: text }).first();
 }
 
 /** Screen coordinates of the `offsetInText`-th character of `text` in the active editor. */
