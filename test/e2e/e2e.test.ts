@@ -39,6 +39,7 @@ async function makeWorkspace(name: string): Promise<string> {
   await square(200, 30, 40).composite([{ input: Buffer.from('<svg width="96" height="64"><rect x="20" y="12" width="40" height="30" fill="white"/></svg>') }]).png().toFile(path.join(workspace, 'photo.png'));
   await square(240, 240, 240).composite([{ input: Buffer.from('<svg width="96" height="64"><text x="4" y="36" font-size="16">Hello OCR</text></svg>') }]).png().toFile(path.join(workspace, 'screenshot.png'));
   await square(120, 120, 120).png().toFile(path.join(workspace, 'divider.png'));
+  await square(30, 90, 200).composite([{ input: Buffer.from('<svg width="96" height="64"><circle cx="48" cy="32" r="20" fill="yellow"/></svg>') }]).png().toFile(path.join(workspace, 'gallery.png'));
   await square(250, 250, 250).composite([{ input: Buffer.from('<svg width="96" height="64"><rect x="10" y="30" width="15" height="30" fill="blue"/><rect x="40" y="10" width="15" height="50" fill="green"/></svg>') }]).png().toFile(path.join(workspace, 'chart.png'));
   return workspace;
 }
@@ -248,6 +249,28 @@ describe('the extension in a real VS Code', () => {
         await page.waitForTimeout(250);
       }
       assert.ok(alts.length && alts.every((alt) => alt && alt !== 'Alt text'), `screenshot.png alt texts: ${JSON.stringify(alts)}`);
+    }));
+
+  test('4f. with prefetch on, the hover shows a suggestion without asking for one', () =>
+    scenario(vscode, 'alt-text-prefetch', async () => {
+      const page = vscode.page;
+      const workspaceSettings = path.join(workspace, '.vscode', 'settings.json');
+      fs.mkdirSync(path.dirname(workspaceSettings), { recursive: true });
+      fs.writeFileSync(workspaceSettings, JSON.stringify({ 'paligemma.altText.prefetch': 'visible' }));
+      try {
+        await page.waitForTimeout(2000);
+        await openFile(page, 'gallery.md');
+        // Nothing here clicks "Generate alt text": only prefetch can produce the suggestion.
+        let text = '';
+        for (let attempt = 0; attempt < 40 && !/Suggested/.test(text); attempt++) {
+          await page.waitForTimeout(500);
+          text = await hoverText(page, '![image](gallery.png)', 4);
+          await page.keyboard.press('Escape');
+        }
+        assert.match(text, /Suggested: «.+»/);
+      } finally {
+        fs.rmSync(workspaceSettings);
+      }
     }));
 
   test('2. a question in the Ask box and a Detect request are answered; the boxes are drawn', () =>
