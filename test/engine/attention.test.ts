@@ -12,12 +12,7 @@ import { buildPromptIds, embedPrefix, embedTokens, encodeImage, type EncodedImag
 import { prefixLmBias } from '../../src/engine/runtime/attentionBias.js';
 import { emptyCache, runDecoder } from '../../src/engine/runtime/decoderRunner.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../helpers/fixtures.js';
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
-  return max;
-}
+import { maxAbsDiff } from '../helpers/numbers.js';
 
 /** One call of a decoder graph on a whole sequence from an empty cache. */
 async function runWhole(session: ort.InferenceSession, model: PaliGemmaModel, embeds: Float32Array, length: number, bias?: Float32Array) {

@@ -10,14 +10,8 @@ import { openCheckpoint } from '../../src/engine/checkpoint/checkpoint.js';
 import { loadModel, type PaliGemmaModel } from '../../src/engine/model.js';
 import { encodeImage, generate } from '../../src/engine/pipeline.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../helpers/fixtures.js';
+import { maxAbsDiff } from '../helpers/numbers.js';
 import { referenceGreedy, referenceImageFeatures } from '../reference/paligemmaReference.js';
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
-  return max;
-}
 
 for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
   describe(`${preset}: ONNX graphs match the float64 reference`, () => {

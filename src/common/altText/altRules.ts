@@ -21,7 +21,8 @@ function fileNameOf(src: string | undefined): { base: string; stem: string } | n
   return { base: base.toLowerCase(), stem: base.replace(/\.[^.]+$/, '').toLowerCase() };
 }
 
-function decodeURIComponentSafe(text: string): string {
+/** decodeURIComponent that leaves malformed escapes (a literal % in a file name) as they are. */
+export function decodeURIComponentSafe(text: string): string {
   try {
     return decodeURIComponent(text);
   } catch {

@@ -3,6 +3,7 @@
  * fetched only when paligemma.allowRemoteImages is on, and never in an untrusted workspace.
  */
 import * as vscode from 'vscode';
+import { decodeURIComponentSafe } from '../../common/altText/altRules.js';
 import type { ImageSource } from '../../protocol.js';
 import type { Settings } from '../config.js';
 
@@ -25,14 +26,6 @@ export function locateImage(document: vscode.TextDocument, src: string | undefin
     return { kind: 'unavailable', reason: vscode.l10n.t('{0} is outside the workspace.', trimmed) };
   }
   return { kind: 'file', uri };
-}
-
-function decodeURIComponentSafe(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
 }
 
 export function locationKey(location: ImageLocation): string | undefined {
