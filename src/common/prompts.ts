@@ -46,13 +46,3 @@ export function normaliseObjectList(text: string): string {
     .filter(Boolean)
     .join(' ; ');
 }
-
-export const IMAGE_TOKEN = '<image>';
-
-/**
- * The prefix string PaliGemmaProcessor tokenizes: one <image> per image token, <bos>, the prompt, "\n".
- * The model's answer (the suffix) follows the newline.
- */
-export function buildPrefixText(prompt: string, numImageTokens: number, bosToken = '<bos>'): string {
-  return `${IMAGE_TOKEN.repeat(numImageTokens)}${bosToken}${prompt}\n`;
-}

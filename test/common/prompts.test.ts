@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildPrefixText, normaliseObjectList, taskPrompt } from '../../src/common/prompts.js';
+import { normaliseObjectList, taskPrompt } from '../../src/common/prompts.js';
 
 test('task prompts follow PaliGemma\'s formats', () => {
   assert.equal(taskPrompt({ task: 'caption' }), 'caption en');
@@ -14,8 +14,4 @@ test('task prompts follow PaliGemma\'s formats', () => {
 
 test('object lists drop empty entries', () => {
   assert.equal(normaliseObjectList(' ; cat ;; '), 'cat');
-});
-
-test('the prefix is <image> x N, <bos>, the prompt and a newline', () => {
-  assert.equal(buildPrefixText('caption en', 3), '<image><image><image><bos>caption en\n');
 });
