@@ -7,20 +7,38 @@
 import * as vscode from 'vscode';
 import { shiftOffset } from '../common/offsetTracking.js';
 
-let lastEditor: vscode.TextEditor | undefined;
-
-/** Remembers the last focused text editor: a webview or a quick pick takes focus from it. */
-export function trackLastTextEditor(): vscode.Disposable {
-  lastEditor = vscode.window.activeTextEditor;
-  return vscode.window.onDidChangeActiveTextEditor((editor) => {
-    if (editor) lastEditor = editor;
-  });
+export interface InsertionTarget {
+  document: vscode.TextDocument;
+  position: vscode.Position;
 }
 
-export function lastTextEditor(): vscode.TextEditor | undefined {
+let last: InsertionTarget | undefined;
+
+/** Output channels and other read-only views are text editors too, but nobody inserts into them. */
+function isEditable(editor: vscode.TextEditor | undefined): editor is vscode.TextEditor {
+  return !!editor && !['output', 'debug'].includes(editor.document.uri.scheme);
+}
+
+/**
+ * Remembers where the cursor of the last focused text editor was: a webview, an image preview or a quick
+ * pick takes focus from it, and may even hide it in its group.
+ */
+export function trackLastTextEditor(): vscode.Disposable {
+  const remember = (editor: vscode.TextEditor | undefined) => {
+    if (isEditable(editor)) last = { document: editor.document, position: editor.selection.active };
+  };
+  remember(vscode.window.activeTextEditor);
+  return vscode.Disposable.from(
+    vscode.window.onDidChangeActiveTextEditor(remember),
+    vscode.window.onDidChangeTextEditorSelection((event) => remember(event.textEditor)),
+  );
+}
+
+/** The cursor of the active text editor, else of the last one while its document is open. */
+export function insertionTarget(): InsertionTarget | undefined {
   const active = vscode.window.activeTextEditor;
-  if (active) return active;
-  return lastEditor && vscode.window.visibleTextEditors.includes(lastEditor) ? lastEditor : undefined;
+  if (isEditable(active)) return { document: active.document, position: active.selection.active };
+  return last && !last.document.isClosed ? last : undefined;
 }
 
 /**

@@ -11,6 +11,8 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 export interface VsCode {
   page: Page;
   workspace: string;
+  /** VS Code's user data folder: User/settings.json, User/globalStorage/. */
+  userData: string;
   close(): Promise<void>;
 }
 
@@ -22,6 +24,8 @@ export interface LaunchOptions {
   settings: Record<string, unknown>;
   /** Leave workspace trust on (the folder is then untrusted). */
   trust?: boolean;
+  /** Extra environment for code-server and so for the extension host. */
+  env?: Record<string, string>;
   root: string;
   log: (line: string) => void;
 }
@@ -63,7 +67,7 @@ export async function launchVsCode(options: LaunchOptions): Promise<VsCode> {
   const server: ChildProcess = spawn(node, [
     entry, '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
     '--user-data-dir', userData, '--extensions-dir', extensions, options.workspace,
-  ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PATH: `${path.dirname(node)}:${process.env.PATH}` } });
+  ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env, PATH: `${path.dirname(node)}:${process.env.PATH}` } });
   server.stdout!.on('data', (chunk: Buffer) => options.log(`[code-server] ${chunk.toString().trimEnd()}`));
   server.stderr!.on('data', (chunk: Buffer) => options.log(`[code-server] ${chunk.toString().trimEnd()}`));
   await waitForPort(port, 60_000);
@@ -84,6 +88,7 @@ export async function launchVsCode(options: LaunchOptions): Promise<VsCode> {
   return {
     page,
     workspace: options.workspace,
+    userData,
     close: async () => {
       await browser.close().catch(() => undefined);
       server.kill();

@@ -33,17 +33,24 @@ export async function openFile(page: Page, name: string): Promise<void> {
 
 /** The editor line element that contains `text`. */
 export function editorLine(page: Page, text: string): Locator {
-  // Hidden editors (other tabs, previews) keep their lines in the DOM: only visible ones count.
-  return page.locator('.monaco-editor .view-line:visible', { hasText: text }).first();
+  // Hidden editors (other tabs, previews, other groups) keep their lines in the DOM: only the active
+  // group's visible editor counts.
+  return page.locator('.editor-group-container.active .monaco-editor .view-line:visible', { hasText: text }).first();
 }
 
 /** Screen coordinates of the `offsetInText`-th character of `text` in the active editor. */
 async function pointAt(page: Page, text: string, offsetInText: number): Promise<{ x: number; y: number }> {
   const line = editorLine(page, text);
-  await line.waitFor();
-  // The line element spans the editor's width; its inner span is exactly as wide as the text.
+  // The line element spans the editor's width; its inner span is exactly as wide as the text. Monaco
+  // re-renders lines (a newly opened editor's layout, tokenization), so measure again until it holds still.
   const inner = line.locator(':scope > span').first();
-  const box = (await inner.boundingBox())!;
+  let box = null;
+  for (let attempt = 0; attempt < 20 && !box?.width; attempt++) {
+    if (attempt > 0) await page.waitForTimeout(250);
+    await line.waitFor();
+    box = await inner.boundingBox();
+  }
+  if (!box?.width) throw new Error(`the line with "${text}" has no size on screen`);
   const lineText = ((await inner.textContent()) ?? '').replace(/\u00a0/g, ' ');
   const index = lineText.indexOf(text);
   const charWidth = box.width / Math.max(1, lineText.length);
@@ -83,7 +90,8 @@ export async function hoverText(page: Page, text: string, offsetInText = 1): Pro
 
 /** The Describe panel's content frame (webviews nest an iframe in an iframe). */
 export function describeFrame(page: Page): FrameLocator {
-  return page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+  // Other webviews (an image preview is one) may be open too: pick ours by its extension id.
+  return page.frameLocator('iframe.webview.ready[src*="extensionId=paligemma-local.paligemma-local"]').frameLocator('#active-frame');
 }
 
 export async function statusBarText(page: Page): Promise<string> {
@@ -97,4 +105,14 @@ export async function notificationTexts(page: Page): Promise<string[]> {
 export async function saveActiveEditor(page: Page): Promise<void> {
   await page.keyboard.press('Control+S');
   await page.locator('.tab.active.dirty').waitFor({ state: 'detached' }).catch(() => undefined);
+}
+
+/** Polls `check` until it holds or `timeoutMs` passes; returns its last answer. */
+export async function waitUntil(page: Page, check: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 250): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) return false;
+    await page.waitForTimeout(everyMs);
+  }
+  return true;
 }

@@ -4,27 +4,17 @@
  * Resume, the size and sha256 checks, include filters and cancellation.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DownloadError, downloadRepo } from '../../src/extension/models/modelDownloader.js';
 import { tempDir } from '../helpers/fixtures.js';
-
-interface HubFile {
-  bytes: Buffer;
-  /** The sha256 the listing announces (defaults to the real one). */
-  announcedSha?: string;
-}
+import { startLoopbackHub, type HubFile, type LoopbackHub } from '../helpers/loopbackHub.js';
 
 describe('model downloads through @huggingface/hub', () => {
   const files = new Map<string, HubFile>();
-  const rangeStarts: number[] = [];
-  let server: http.Server;
+  let hub: LoopbackHub;
   let hubUrl: string;
-  let slowDown = false;
 
   before(async () => {
     const weights = Buffer.alloc(300_000);
@@ -32,45 +22,11 @@ describe('model downloads through @huggingface/hub', () => {
     files.set('config.json', { bytes: Buffer.from('{"model_type":"paligemma"}') });
     files.set('model.safetensors', { bytes: weights });
     files.set('README.md', { bytes: Buffer.from('# not wanted') });
-    server = http.createServer((request, response) => {
-      const url = new URL(request.url!, 'http://127.0.0.1');
-      if (url.pathname === '/api/models/google/tiny/tree/main') {
-        response.setHeader('content-type', 'application/json');
-        response.end(JSON.stringify([...files].map(([name, file]) => ({
-          type: 'file', path: name, size: file.bytes.length, oid: 'git-oid',
-          ...(name.endsWith('.safetensors') ? { lfs: { oid: file.announcedSha ?? createHash('sha256').update(file.bytes).digest('hex'), size: file.bytes.length, pointerSize: 130 } } : {}),
-        }))));
-        return;
-      }
-      const prefix = '/google/tiny/resolve/main/';
-      const file = url.pathname.startsWith(prefix) ? files.get(url.pathname.slice(prefix.length)) : undefined;
-      if (!file) {
-        response.writeHead(404, { 'X-Error-Code': 'EntryNotFound' }).end();
-        return;
-      }
-      const [, from, to] = /bytes=(\d+)-(\d*)/.exec(request.headers.range ?? '') ?? [];
-      const start = Number(from ?? 0);
-      const end = to ? Number(to) : file.bytes.length - 1;
-      if (start > 0 || end > 0) rangeStarts.push(start);
-      response.writeHead(206, { 'Content-Range': `bytes ${start}-${end}/${file.bytes.length}`, ETag: '"etag"', 'Content-Length': end - start + 1 });
-      const body = file.bytes.subarray(start, end + 1);
-      if (!slowDown) return void response.end(body);
-      // Dribble the body so a test can cancel mid-file.
-      let offset = 0;
-      const timer = setInterval(() => {
-        if (offset >= body.length || response.destroyed) {
-          clearInterval(timer);
-          response.end();
-          return;
-        }
-        response.write(body.subarray(offset, offset + 4096));
-        offset += 4096;
-      }, 5);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    hubUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    hub = await startLoopbackHub();
+    hub.repos.set('google/tiny', files);
+    hubUrl = hub.url;
   });
-  after(() => server.close());
+  after(() => hub.close());
 
   test('downloads the included files, verified, and skips the rest', async () => {
     const destination = tempDir('download');
@@ -86,9 +42,9 @@ describe('model downloads through @huggingface/hub', () => {
     const destination = tempDir('resume');
     const weights = files.get('model.safetensors')!.bytes;
     fs.writeFileSync(path.join(destination, 'model.safetensors.part'), weights.subarray(0, 100_000));
-    rangeStarts.length = 0;
+    hub.rangeStarts.length = 0;
     await downloadRepo({ repo: 'google/tiny', destination, hubUrl, include: /\.(json|safetensors)$/ });
-    assert.ok(rangeStarts.includes(100_000), `range starts requested: ${rangeStarts.join(', ')}`);
+    assert.ok(hub.rangeStarts.includes(100_000), `range starts requested: ${hub.rangeStarts.join(', ')}`);
     assert.deepEqual(fs.readFileSync(path.join(destination, 'model.safetensors')), weights);
   });
 
@@ -107,7 +63,7 @@ describe('model downloads through @huggingface/hub', () => {
   test('cancelling stops the download and keeps the part for next time', async () => {
     const destination = tempDir('cancel');
     const controller = new AbortController();
-    slowDown = true;
+    hub.slow = true;
     try {
       await assert.rejects(
         downloadRepo({
@@ -119,7 +75,7 @@ describe('model downloads through @huggingface/hub', () => {
         (error) => error instanceof Error && error.name === 'AbortError',
       );
     } finally {
-      slowDown = false;
+      hub.slow = false;
     }
     const part = path.join(destination, 'model.safetensors.part');
     assert.ok(fs.existsSync(part) && fs.statSync(part).size > 0 && fs.statSync(part).size < 300_000);
@@ -127,5 +83,22 @@ describe('model downloads through @huggingface/hub', () => {
 
   test('a repository without config.json is not a model', async () => {
     await assert.rejects(downloadRepo({ repo: 'google/tiny', destination: tempDir('x'), hubUrl, include: /README/ }), (error) => error instanceof DownloadError && error.kind === 'not-a-model');
+  });
+});
+
+describe('gated repositories', () => {
+  let hub: LoopbackHub;
+  before(async () => {
+    hub = await startLoopbackHub();
+    hub.repos.set('google/gated', new Map([['config.json', { bytes: Buffer.from('{"model_type":"paligemma"}') }]]));
+    hub.gated.set('google/gated', 'hf_secret');
+  });
+  after(() => hub.close());
+
+  test('are refused without the token and downloaded with it', async () => {
+    await assert.rejects(downloadRepo({ repo: 'google/gated', destination: tempDir('gated'), hubUrl: hub.url }), /401|restricted|gated/i);
+    const destination = tempDir('gated');
+    await downloadRepo({ repo: 'google/gated', destination, hubUrl: hub.url, accessToken: 'hf_secret' });
+    assert.equal(fs.readFileSync(path.join(destination, 'config.json'), 'utf8'), '{"model_type":"paligemma"}');
   });
 });

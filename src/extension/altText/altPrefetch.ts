@@ -4,7 +4,7 @@
  */
 import * as vscode from 'vscode';
 import { checkAltText } from '../../common/altText/altRules.js';
-import type { Settings } from '../config.js';
+import { onSettingsChanged, type Settings } from '../config.js';
 import type { AltTextService } from './altTextService.js';
 import { referencesIn, toRange } from './documentReferences.js';
 
@@ -37,6 +37,8 @@ export function registerAltPrefetch(service: AltTextService, settings: () => Set
   return vscode.Disposable.from(
     vscode.window.onDidChangeActiveTextEditor(schedule),
     vscode.window.onDidChangeTextEditorVisibleRanges((event) => schedule(event.textEditor)),
+    // Turning prefetch on (or choosing a model) should fill the editor in view, not wait for a scroll.
+    onSettingsChanged(() => schedule(vscode.window.activeTextEditor)),
     { dispose: () => { clearTimeout(timer); source?.cancel(); } },
   );
 }

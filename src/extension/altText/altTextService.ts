@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { altTextRequest, toAltText, type ImagePurpose } from '../../common/altText/purpose.js';
 import type { Settings } from '../config.js';
 import type { EngineClient } from '../engine/engineClient.js';
-import { locateImage, locationKey, readImage } from './imageLocation.js';
+import { locateImage, locationKey, readImage, type ImageLocation } from './imageLocation.js';
 
 export class AltTextService implements vscode.Disposable {
   private readonly suggestions = new Map<string, string>();
@@ -19,6 +19,11 @@ export class AltTextService implements vscode.Disposable {
   private key(document: vscode.TextDocument, src: string | undefined, purpose: ImagePurpose): string | undefined {
     const location = locationKey(locateImage(document, src, this.settings()));
     return location && `${purpose}:${this.settings().language}:${location}`;
+  }
+
+  /** Where the image of `src` is, or why it cannot be read. */
+  locate(document: vscode.TextDocument, src: string | undefined): ImageLocation {
+    return locateImage(document, src, this.settings());
   }
 
   /** The cached suggestion, if any: what hovers show. */

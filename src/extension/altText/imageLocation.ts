@@ -7,14 +7,18 @@ import { decodeURIComponentSafe } from '../../common/altText/altRules.js';
 import type { ImageSource } from '../../protocol.js';
 import type { Settings } from '../config.js';
 
-export type ImageLocation = { kind: 'file'; uri: vscode.Uri } | { kind: 'remote'; url: string } | { kind: 'unavailable'; reason: string };
+export type ImageLocation =
+  | { kind: 'file'; uri: vscode.Uri }
+  | { kind: 'remote'; url: string }
+  /** `setting`: the setting that would make it available, where one would. */
+  | { kind: 'unavailable'; reason: string; setting?: string };
 
 export function locateImage(document: vscode.TextDocument, src: string | undefined, settings: Settings): ImageLocation {
   if (!src) return { kind: 'unavailable', reason: vscode.l10n.t('This reference has no image address.') };
   const trimmed = src.trim();
   if (/^https?:\/\//i.test(trimmed)) {
     if (!vscode.workspace.isTrusted) return { kind: 'unavailable', reason: vscode.l10n.t('Remote images are not fetched in an untrusted workspace.') };
-    if (!settings.allowRemoteImages) return { kind: 'unavailable', reason: vscode.l10n.t('Remote images are off: enable paligemma.allowRemoteImages to describe them.') };
+    if (!settings.allowRemoteImages) return { kind: 'unavailable', reason: vscode.l10n.t('Remote images are off: enable paligemma.allowRemoteImages to describe them.'), setting: 'paligemma.allowRemoteImages' };
     return { kind: 'remote', url: trimmed };
   }
   if (/^[a-z][a-z0-9+.-]*:/i.test(trimmed)) return { kind: 'unavailable', reason: vscode.l10n.t('Unsupported image address {0}.', trimmed) };
@@ -45,10 +49,20 @@ export async function readImage(location: ImageLocation, token: vscode.Cancellat
   try {
     const response = await fetch(location.url, { signal: controller.signal });
     if (!response.ok) throw new Error(vscode.l10n.t('{0} answered {1}', location.url, String(response.status)));
-    const bytes = new Uint8Array(await response.arrayBuffer());
-    if (bytes.byteLength > MAX_REMOTE_BYTES) throw new Error(vscode.l10n.t('{0} is larger than 20 MB', location.url));
-    return { base64: Buffer.from(bytes).toString('base64'), name: location.url };
+    const tooLarge = () => new Error(vscode.l10n.t('{0} is larger than 20 MB', location.url));
+    if (Number(response.headers.get('content-length')) > MAX_REMOTE_BYTES) throw tooLarge();
+    // Read in chunks and stop at the limit: a server may send more than its length said, or no length.
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    const reader = response.body?.getReader();
+    for (let read = await reader?.read(); read && !read.done; read = await reader!.read()) {
+      total += read.value.byteLength;
+      if (total > MAX_REMOTE_BYTES) throw tooLarge();
+      chunks.push(read.value);
+    }
+    return { base64: Buffer.concat(chunks).toString('base64'), name: location.url };
   } finally {
+    controller.abort();
     subscription.dispose();
   }
 }

@@ -13,7 +13,7 @@ import type { ImageSource } from '../../protocol.js';
 import type { Settings } from '../config.js';
 import { EngineError, type EngineClient } from '../engine/engineClient.js';
 import { toImageSource } from '../imageSources.js';
-import { insertText, lastTextEditor } from '../textInsertion.js';
+import { insertText, insertionTarget } from '../textInsertion.js';
 import type { FromWebview, PanelAction, PanelState, ToWebview } from './panelMessages.js';
 
 export const DESCRIBE_VIEW_TYPE = 'paligemma.describe';
@@ -120,12 +120,12 @@ export class DescribePanel {
   }
 
   private async insert(text: string): Promise<void> {
-    const editor = lastTextEditor();
-    if (!editor) {
+    const target = insertionTarget();
+    if (!target) {
       void vscode.window.showInformationMessage(vscode.l10n.t('Open a text editor to insert into.'));
       return;
     }
-    await insertText(editor.document, editor.selection.active, text);
+    await insertText(target.document, target.position, text);
   }
 
   private request(action: PanelAction, text?: string): TaskRequest {

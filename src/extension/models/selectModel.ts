@@ -12,7 +12,7 @@ import { downloadRepo, type DownloadProgress } from './modelDownloader.js';
 export const TOKEN_SECRET = 'paligemma.huggingFaceToken';
 
 export async function huggingFaceToken(secrets: vscode.SecretStorage): Promise<string | undefined> {
-  return (await secrets.get(TOKEN_SECRET)) ?? process.env.HF_TOKEN ?? undefined;
+  return (await secrets.get(TOKEN_SECRET)) || process.env.HF_TOKEN || undefined;
 }
 
 export async function setHuggingFaceToken(secrets: vscode.SecretStorage): Promise<void> {
@@ -25,6 +25,11 @@ export async function setHuggingFaceToken(secrets: vscode.SecretStorage): Promis
   if (value === undefined) return;
   if (value.trim()) await secrets.store(TOKEN_SECRET, value.trim());
   else await secrets.delete(TOKEN_SECRET);
+}
+
+/** The hub to download from: huggingface.co, or a mirror or private hub named by HF_ENDPOINT (as in huggingface_hub). */
+function hubEndpoint(): string {
+  return (process.env.HF_ENDPOINT || 'https://huggingface.co').replace(/\/+$/, '');
 }
 
 function modelsRoot(context: vscode.ExtensionContext): string {
@@ -78,7 +83,7 @@ export async function selectModel(context: vscode.ExtensionContext): Promise<voi
       vscode.l10n.t('{0} is gated: accept Google\'s licence on its Hugging Face page, then set a Hugging Face token.', preset.repo),
       open, setToken,
     );
-    if (answer === open) void vscode.env.openExternal(vscode.Uri.parse(`https://huggingface.co/${preset.repo}`));
+    if (answer === open) void vscode.env.openExternal(vscode.Uri.parse(`${hubEndpoint()}/${preset.repo}`));
     if (answer === setToken) await setHuggingFaceToken(context.secrets);
     return;
   }
@@ -93,6 +98,7 @@ export async function selectModel(context: vscode.ExtensionContext): Promise<voi
           include: preset.include,
           destination: folder,
           accessToken,
+          hubUrl: hubEndpoint(),
           signal: controller.signal,
           onProgress: (report) => progress.report({ message: progressMessage(report), increment: (report.increment / Math.max(1, report.total)) * 100 }),
         });

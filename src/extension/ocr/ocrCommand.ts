@@ -8,25 +8,28 @@ import * as vscode from 'vscode';
 import type { Settings } from '../config.js';
 import { EngineError, type EngineClient } from '../engine/engineClient.js';
 import { activeImageUri, pickImage, toImageSource } from '../imageSources.js';
-import { insertWhenReady, lastTextEditor } from '../textInsertion.js';
+import { insertWhenReady, insertionTarget } from '../textInsertion.js';
 
 export async function ocrImageIntoEditor(engine: EngineClient, settings: () => Settings, uri?: vscode.Uri): Promise<void> {
-  const editor = lastTextEditor();
-  if (!editor) {
+  const target = insertionTarget();
+  if (!target) {
     void vscode.window.showInformationMessage(vscode.l10n.t('Open a text editor first: the text goes in at its cursor.'));
     return;
   }
   const image = uri instanceof vscode.Uri ? uri : activeImageUri() ?? (await pickImage(vscode.l10n.t('OCR Image into Editor')));
   if (!image) return;
-  const position = editor.selection.active;
   const source = await toImageSource(image);
   await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Reading text in {0}', path.basename(image.path)), cancellable: true },
     async (_progress, token) => {
       const text = engine.generate({ image: source, task: { task: 'ocr' }, maxNewTokens: Math.max(settings().maxNewTokens, 256) }, token).then((r) => r.text);
       try {
-        const inserted = await insertWhenReady(editor.document, position, text);
+        const inserted = await insertWhenReady(target.document, target.position, text);
         if (!inserted && !token.isCancellationRequested) void vscode.window.showInformationMessage(vscode.l10n.t('No text was inserted: the image has no text, or its document was closed.'));
+        // The image preview may have hidden the document: show where the text went.
+        if (inserted && !vscode.window.visibleTextEditors.some((editor) => editor.document === target.document)) {
+          await vscode.window.showTextDocument(target.document, { preview: false });
+        }
       } catch (error) {
         if (error instanceof EngineError && error.kind === 'cancelled') return;
         void vscode.window.showErrorMessage(vscode.l10n.t('OCR failed: {0}', error instanceof Error ? error.message : String(error)));
