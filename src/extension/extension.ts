@@ -21,7 +21,7 @@ import { ocrImageIntoEditor } from './ocr/ocrCommand.js';
 import { registerOcrPaste } from './ocr/ocrPasteProvider.js';
 import { ignoredRestrictedSettings } from './restrictedMode.js';
 import { createStatusBar, showStatusMenu } from './statusBar.js';
-import { trackLastTextEditor } from './textInsertion.js';
+import { InsertionTargets } from './textInsertion.js';
 import { registerWalkthroughCommands } from './walkthrough.js';
 
 /** The extension's API for other extensions and tests: the engine client. */
@@ -40,13 +40,16 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
     path.join(context.globalStorageUri.fsPath, 'cache'),
   );
   const altText = new AltTextService(engine, getSettings);
+  const insertionTargets = new InsertionTargets();
+  const insertionTarget = () => insertionTargets.current();
+  const describeDeps = { context, engine, settings: getSettings, insertionTarget };
   let ignoredForTrust: string[] = [];
 
   context.subscriptions.push(
     log,
     engine,
     altText,
-    trackLastTextEditor(),
+    insertionTargets,
     createStatusBar(engine, getSettings, () => ignoredForTrust),
     onSettingsChanged((next) => {
       const modelChanged = next.modelPath !== settings.modelPath || next.language !== settings.language;
@@ -55,12 +58,12 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
     }),
     vscode.commands.registerCommand('paligemma.describeImage', async (uri?: vscode.Uri) => {
       const image = uri instanceof vscode.Uri ? uri : activeImageUri() ?? (await pickImage(vscode.l10n.t('Describe Image')));
-      if (image) await DescribePanel.show(context, engine, getSettings, image);
+      if (image) await DescribePanel.show(describeDeps, image);
     }),
     vscode.window.registerWebviewPanelSerializer(DESCRIBE_VIEW_TYPE, {
-      deserializeWebviewPanel: async (panel, state: PanelState | undefined) => DescribePanel.revive(panel, context, engine, getSettings, state),
+      deserializeWebviewPanel: async (panel, state: PanelState | undefined) => DescribePanel.revive(panel, describeDeps, state),
     }),
-    vscode.commands.registerCommand('paligemma.ocrImageIntoEditor', (uri?: vscode.Uri) => ocrImageIntoEditor(engine, getSettings, uri)),
+    vscode.commands.registerCommand('paligemma.ocrImageIntoEditor', (uri?: vscode.Uri) => ocrImageIntoEditor(engine, getSettings, insertionTarget, uri)),
     registerOcrPaste(engine, getSettings),
     registerAltDiagnostics(getSettings),
     vscode.languages.registerHoverProvider(ALT_TEXT_SELECTOR, new AltHoverProvider(altText)),
@@ -72,7 +75,7 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
     vscode.commands.registerCommand('paligemma.restartEngine', () => engine.restart()),
     vscode.commands.registerCommand('paligemma.showLog', () => log.show()),
     vscode.commands.registerCommand('paligemma.statusMenu', () => showStatusMenu(engine)),
-    registerWalkthroughCommands(context, (uri) => DescribePanel.show(context, engine, getSettings, uri)),
+    registerWalkthroughCommands(context, (uri) => DescribePanel.show(describeDeps, uri)),
   );
 
   void ignoredRestrictedSettings().then((ignored) => {

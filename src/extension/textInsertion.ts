@@ -12,33 +12,40 @@ export interface InsertionTarget {
   position: vscode.Position;
 }
 
-let last: InsertionTarget | undefined;
-
 /** Output channels and other read-only views are text editors too, but nobody inserts into them. */
 function isEditable(editor: vscode.TextEditor | undefined): editor is vscode.TextEditor {
   return !!editor && !['output', 'debug'].includes(editor.document.uri.scheme);
 }
 
 /**
- * Remembers where the cursor of the last focused text editor was: a webview, an image preview or a quick
- * pick takes focus from it, and may even hide it in its group.
+ * Where inserted text goes: the cursor of the active text editor, else where the cursor of the last focused
+ * one was (a webview, an image preview or a quick pick takes focus from it, and may hide it in its group).
  */
-export function trackLastTextEditor(): vscode.Disposable {
-  const remember = (editor: vscode.TextEditor | undefined) => {
-    if (isEditable(editor)) last = { document: editor.document, position: editor.selection.active };
-  };
-  remember(vscode.window.activeTextEditor);
-  return vscode.Disposable.from(
-    vscode.window.onDidChangeActiveTextEditor(remember),
-    vscode.window.onDidChangeTextEditorSelection((event) => remember(event.textEditor)),
-  );
-}
+export class InsertionTargets implements vscode.Disposable {
+  private last: InsertionTarget | undefined;
+  private readonly subscriptions: vscode.Disposable;
 
-/** The cursor of the active text editor, else of the last one while its document is open. */
-export function insertionTarget(): InsertionTarget | undefined {
-  const active = vscode.window.activeTextEditor;
-  if (isEditable(active)) return { document: active.document, position: active.selection.active };
-  return last && !last.document.isClosed ? last : undefined;
+  constructor() {
+    const remember = (editor: vscode.TextEditor | undefined) => {
+      if (isEditable(editor)) this.last = { document: editor.document, position: editor.selection.active };
+    };
+    remember(vscode.window.activeTextEditor);
+    this.subscriptions = vscode.Disposable.from(
+      vscode.window.onDidChangeActiveTextEditor(remember),
+      vscode.window.onDidChangeTextEditorSelection((event) => remember(event.textEditor)),
+    );
+  }
+
+  /** Undefined when no text editor was focused, or the last one's document was closed. */
+  current(): InsertionTarget | undefined {
+    const active = vscode.window.activeTextEditor;
+    if (isEditable(active)) return { document: active.document, position: active.selection.active };
+    return this.last && !this.last.document.isClosed ? this.last : undefined;
+  }
+
+  dispose(): void {
+    this.subscriptions.dispose();
+  }
 }
 
 /**

@@ -481,6 +481,7 @@ describe('the extension in a real VS Code', () => {
     scenario(vscode, 'select-model', async () => {
       const page = vscode.page;
       const expected = pali(['caption', path.join(workspace, 'photo.png'), '--model', hubModelDir, '--device', 'cpu', '--quiet']).trim();
+      await runCommand(page, 'Notifications: Clear All Notifications');
       const pickPreset = async () => {
         await runCommand(page, 'PaliGemma: Select Model');
         await pickQuickItem(page, GATED_REPO);
@@ -525,6 +526,38 @@ describe('the extension in a real VS Code', () => {
       await caption.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 120_000 });
       assert.equal((await caption.locator('p.text').textContent())?.trim(), expected);
     }));
+});
+
+describe('Runtime fallback', () => {
+  let vscode: VsCode;
+  let workspace: string;
+  before(async () => {
+    workspace = await makeWorkspace('fallback');
+    // Every engine on onnxruntime-node dies loading the model, as onnxruntime#29763 reports under Electron.
+    vscode = await launchVsCode({
+      cache, vsix, workspace, root, log,
+      settings: { 'paligemma.modelPath': modelDir, 'paligemma.device': 'cpu' },
+      env: { PALI_FAULT: 'abort-native-load' },
+    });
+  });
+  after(() => vscode?.close());
+
+  test('11. an engine that dies loading the model moves on to the next runtime, down to WebAssembly, and says why', () =>
+    scenario(vscode, 'runtime-fallback', async () => {
+      const page = vscode.page;
+      const expected = pali(['caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--quiet']).trim();
+      await runCommand(page, 'PaliGemma: Describe Image');
+      await pickQuickItem(page, 'photo.png');
+      const caption = describeFrame(page).locator('article.result[data-action="caption"]').first();
+      await caption.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 180_000 });
+      // The same greedy caption from onnxruntime-web as from onnxruntime-node.
+      assert.equal((await caption.locator('p.text').textContent())?.trim(), expected);
+      await page.locator('.statusbar-item', { hasText: 'PaliGemma: ready · wasm' }).waitFor();
+      await page.locator('.statusbar-item', { hasText: 'PaliGemma' }).first().hover();
+      const tooltip = page.locator('.monaco-hover-content', { hasText: 'Runtime: WebAssembly' }).first();
+      await tooltip.waitFor();
+      assert.match((await tooltip.textContent()) ?? '', /stopped while loading the model; moving to WebAssembly/);
+    }, 'runtime-fallback.png'));
 });
 
 describe('Restricted Mode', () => {

@@ -12,6 +12,7 @@ import {
   USER_ERROR_CODE,
 } from '../../protocol.js';
 import { describeError, isUserError } from '../errors.js';
+import { runtimeKind } from '../runtime/onnxRuntime.js';
 import { runSelfTest } from '../runtime/selfTest.js';
 import { EngineService } from './engineService.js';
 
@@ -36,6 +37,15 @@ async function answer<T>(work: () => Promise<T>): Promise<T | ResponseError<void
   }
 }
 
+/**
+ * Fault injection for the end-to-end test of the runtime fallback, since no Electron runs on our machines:
+ * with PALI_FAULT=abort-native-load an engine on onnxruntime-node dies loading a model, as
+ * microsoft/onnxruntime#29763 reports under Electron. Nothing sets it outside that test.
+ */
+function abortIfFaultInjected(): void {
+  if (process.env.PALI_FAULT === 'abort-native-load' && runtimeKind() === 'native') process.abort();
+}
+
 export function startServer(transport: 'ipc' | 'stdio', options: { cacheRoot?: string } = {}): MessageConnection {
   const connection = transport === 'ipc'
     ? createMessageConnection(new IPCMessageReader(process), new IPCMessageWriter(process))
@@ -47,7 +57,10 @@ export function startServer(transport: 'ipc' | 'stdio', options: { cacheRoot?: s
     },
     options,
   );
-  connection.onRequest(LoadModelRequest, (params, token) => answer(() => service.loadModel(params, toSignal(token))));
+  connection.onRequest(LoadModelRequest, (params, token) => {
+    abortIfFaultInjected();
+    return answer(() => service.loadModel(params, toSignal(token)));
+  });
   connection.onRequest(GenerateRequest, (params, token) => answer(() => service.generate(params, toSignal(token))));
   connection.onRequest(StatusRequest, () => service.status());
   connection.onRequest(SelfTestRequest, () => answer(runSelfTest));

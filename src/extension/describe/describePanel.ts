@@ -13,7 +13,7 @@ import type { ImageSource } from '../../protocol.js';
 import type { Settings } from '../config.js';
 import { EngineError, type EngineClient } from '../engine/engineClient.js';
 import { toImageSource } from '../imageSources.js';
-import { insertText, insertionTarget } from '../textInsertion.js';
+import { insertText, type InsertionTarget } from '../textInsertion.js';
 import type { FromWebview, PanelAction, PanelState, ToWebview } from './panelMessages.js';
 
 export const DESCRIBE_VIEW_TYPE = 'paligemma.describe';
@@ -23,6 +23,15 @@ const MIME_BY_EXTENSION: Record<string, string> = {
   tif: 'image/tiff', tiff: 'image/tiff', avif: 'image/avif', svg: 'image/svg+xml',
 };
 
+/** What the panel needs from the extension. */
+export interface DescribeDeps {
+  context: vscode.ExtensionContext;
+  engine: EngineClient;
+  settings: () => Settings;
+  /** Where Insert at Cursor puts text. */
+  insertionTarget: () => InsertionTarget | undefined;
+}
+
 export class DescribePanel {
   private static current: DescribePanel | undefined;
   private image: { source: ImageSource; state: PanelState; name: string; dataUrl: string } | undefined;
@@ -30,10 +39,10 @@ export class DescribePanel {
   private requestId = 0;
   private readonly disposables: vscode.Disposable[] = [];
 
-  static async show(context: vscode.ExtensionContext, engine: EngineClient, settings: () => Settings, uri?: vscode.Uri): Promise<DescribePanel> {
+  static async show(deps: DescribeDeps, uri?: vscode.Uri): Promise<DescribePanel> {
     if (!DescribePanel.current) {
-      const panel = vscode.window.createWebviewPanel(DESCRIBE_VIEW_TYPE, vscode.l10n.t('Describe Image'), vscode.ViewColumn.Beside, webviewOptions(context));
-      DescribePanel.current = new DescribePanel(panel, context, engine, settings);
+      const panel = vscode.window.createWebviewPanel(DESCRIBE_VIEW_TYPE, vscode.l10n.t('Describe Image'), vscode.ViewColumn.Beside, webviewOptions(deps.context));
+      DescribePanel.current = new DescribePanel(panel, deps);
     } else {
       DescribePanel.current.panel.reveal(vscode.ViewColumn.Beside);
     }
@@ -41,9 +50,9 @@ export class DescribePanel {
     return DescribePanel.current;
   }
 
-  static revive(panel: vscode.WebviewPanel, context: vscode.ExtensionContext, engine: EngineClient, settings: () => Settings, state: PanelState | undefined): void {
-    panel.webview.options = webviewOptions(context);
-    const revived = new DescribePanel(panel, context, engine, settings);
+  static revive(panel: vscode.WebviewPanel, deps: DescribeDeps, state: PanelState | undefined): void {
+    panel.webview.options = webviewOptions(deps.context);
+    const revived = new DescribePanel(panel, deps);
     DescribePanel.current = revived;
     if (state?.imageUri) void revived.setImageFromUri(vscode.Uri.parse(state.imageUri), false);
     else if (state?.pasted) revived.setPastedImage(state.pasted, false);
@@ -51,11 +60,9 @@ export class DescribePanel {
 
   private constructor(
     private readonly panel: vscode.WebviewPanel,
-    private readonly context: vscode.ExtensionContext,
-    private readonly engine: EngineClient,
-    private readonly settings: () => Settings,
+    private readonly deps: DescribeDeps,
   ) {
-    panel.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'describe-icon.svg');
+    panel.iconPath = vscode.Uri.joinPath(deps.context.extensionUri, 'media', 'describe-icon.svg');
     panel.webview.html = this.html();
     this.disposables.push(
       panel.onDidDispose(() => this.dispose()),
@@ -120,7 +127,7 @@ export class DescribePanel {
   }
 
   private async insert(text: string): Promise<void> {
-    const target = insertionTarget();
+    const target = this.deps.insertionTarget();
     if (!target) {
       void vscode.window.showInformationMessage(vscode.l10n.t('Open a text editor to insert into.'));
       return;
@@ -129,7 +136,7 @@ export class DescribePanel {
   }
 
   private request(action: PanelAction, text?: string): TaskRequest {
-    const language = this.settings().language;
+    const language = this.deps.settings().language;
     switch (action) {
       case 'caption':
         return { task: 'caption', language };
@@ -160,8 +167,8 @@ export class DescribePanel {
     this.post({ type: 'start', id, action, question: text });
     const started = Date.now();
     try {
-      const result = await this.engine.generate(
-        { image: this.image.source, task, maxNewTokens: this.settings().maxNewTokens },
+      const result = await this.deps.engine.generate(
+        { image: this.image.source, task, maxNewTokens: this.deps.settings().maxNewTokens },
         source.token,
         (piece) => this.post({ type: 'piece', id, piece }),
       );
@@ -181,7 +188,7 @@ export class DescribePanel {
 
   private html(): string {
     const webview = this.panel.webview;
-    const media = (...parts: string[]) => webview.asWebviewUri(vscode.Uri.joinPath(this.context.extensionUri, 'media', ...parts));
+    const media = (...parts: string[]) => webview.asWebviewUri(vscode.Uri.joinPath(this.deps.context.extensionUri, 'media', ...parts));
     const nonce = randomBytes(16).toString('base64');
     const strings = {
       dropHint: vscode.l10n.t('Paste (Ctrl+V) or drop an image here'),

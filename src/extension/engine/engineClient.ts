@@ -43,6 +43,8 @@ export class EngineClient implements vscode.Disposable {
   private busyCount = 0;
   private stopped = false;
   private readonly crashPolicy = new CrashPolicy();
+  /** Runtimes whose engine died loading a model, left out of later starts until Restart Engine. */
+  private readonly crashedWhileLoading = new Set<string>();
   private readonly pieceListeners = new Map<string, (piece: string) => void>();
   private readonly stateChanged = new vscode.EventEmitter<void>();
   readonly onDidChangeState = this.stateChanged.event;
@@ -102,15 +104,49 @@ export class EngineClient implements vscode.Disposable {
     return new EngineError(error instanceof Error ? error.message : String(error), 'internal');
   }
 
-  /** Starts the engine if needed and loads the configured model (once per model, dtype and device). */
+  /**
+   * Starts the engine if needed and loads the configured model (once per model, dtype and device). An
+   * engine that dies while loading leaves its runtime for the next one in line: onnxruntime-node has a
+   * reported crash at model load under Electron only (microsoft/onnxruntime#29763), after its self test.
+   */
   private async ensureModel(token: vscode.CancellationToken): Promise<Running> {
     const settings = this.settings();
     if (!settings.modelPath) {
       throw new EngineError(vscode.l10n.t('No PaliGemma model is selected. Choose one with "PaliGemma: Select Model".'), 'no-model');
     }
-    const running = await this.ensureStarted();
+    for (;;) {
+      const running = await this.ensureStarted();
+      try {
+        await this.loadModel(running, settings);
+        return running;
+      } catch (error) {
+        const failure = this.translate(error, token, running);
+        if (failure.kind !== 'crashed' || token.isCancellationRequested || !this.skipRuntime(running.runtime)) throw failure;
+        // Its exit event may not have come yet: do not hand the dead engine out again.
+        if (this.running === running) {
+          this.running = undefined;
+          this.model = undefined;
+          this.modelKey = undefined;
+        }
+      }
+    }
+  }
+
+  /** Leaves `runtime` out of later starts; false when no runtime would be left. */
+  private skipRuntime(runtime: EngineRuntime): boolean {
+    this.crashedWhileLoading.add(runtime.label);
+    const left = this.runtimesToTry();
+    if (left.length) this.note(`${runtime.label} stopped while loading the model; moving to ${left[0]!.label}`);
+    return left.length > 0;
+  }
+
+  private runtimesToTry(): EngineRuntime[] {
+    return engineRuntimes(this.settings().nodePath).filter((runtime) => !this.crashedWhileLoading.has(runtime.label));
+  }
+
+  private async loadModel(running: Running, settings: Settings): Promise<void> {
     const key = `${settings.modelPath}|${settings.dtype}|${settings.device}`;
-    if (this.modelKey === key && this.model) return running;
+    if (this.modelKey === key && this.model) return;
     this.loading ??= Promise.resolve(vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('PaliGemma'), cancellable: true },
       async (progress, progressToken) => {
@@ -132,12 +168,9 @@ export class EngineClient implements vscode.Disposable {
     ));
     try {
       await this.loading;
-    } catch (error) {
-      throw this.translate(error, token);
     } finally {
       this.loading = undefined;
     }
-    return running;
   }
 
   private note(text: string): void {
@@ -157,7 +190,7 @@ export class EngineClient implements vscode.Disposable {
   private async start(): Promise<Running> {
     this.setState('starting');
     const failures: string[] = [];
-    for (const runtime of engineRuntimes(this.settings().nodePath)) {
+    for (const runtime of this.runtimesToTry()) {
       try {
         const running = await this.startOn(runtime);
         this.running = running;
@@ -241,6 +274,7 @@ export class EngineClient implements vscode.Disposable {
   async restart(): Promise<void> {
     this.stopped = false;
     this.crashPolicy.reset();
+    this.crashedWhileLoading.clear();
     await this.stop();
     await this.ensureStarted();
   }

@@ -8,9 +8,14 @@ import * as vscode from 'vscode';
 import type { Settings } from '../config.js';
 import { EngineError, type EngineClient } from '../engine/engineClient.js';
 import { activeImageUri, pickImage, toImageSource } from '../imageSources.js';
-import { insertWhenReady, insertionTarget } from '../textInsertion.js';
+import { insertWhenReady, type InsertionTarget } from '../textInsertion.js';
 
-export async function ocrImageIntoEditor(engine: EngineClient, settings: () => Settings, uri?: vscode.Uri): Promise<void> {
+export async function ocrImageIntoEditor(
+  engine: EngineClient,
+  settings: () => Settings,
+  insertionTarget: () => InsertionTarget | undefined,
+  uri?: vscode.Uri,
+): Promise<void> {
   const target = insertionTarget();
   if (!target) {
     void vscode.window.showInformationMessage(vscode.l10n.t('Open a text editor first: the text goes in at its cursor.'));
