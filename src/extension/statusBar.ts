@@ -29,7 +29,9 @@ export function createStatusBar(engine: EngineClient, settings: () => Settings, 
       stopped: vscode.l10n.t('stopped'),
     };
     const device = engine.model?.device;
-    item.text = `${ICONS[engine.state]} PaliGemma: ${stateText[engine.state]}${device ? ` · ${device}` : ''}`;
+    // Downloaded models live in folders named owner--name: the name alone says which model it is.
+    const shortModel = model.replace(/^[^-]+--/, '');
+    item.text = `${ICONS[engine.state]} PaliGemma: ${stateText[engine.state]}${device ? ` · ${device}` : ''} · ${shortModel}`;
     const tooltip = new vscode.MarkdownString(undefined, true);
     tooltip.appendMarkdown(`**PaliGemma** — ${stateText[engine.state]}\n\n`);
     tooltip.appendMarkdown(`${vscode.l10n.t('Model')}: ${model}${engine.model ? ` (${engine.model.dtype})` : ''}\n\n`);

@@ -142,7 +142,8 @@ describe('the extension in a real VS Code', () => {
   test('8. the status bar goes ready -> busy -> ready around a request', () =>
     scenario(vscode, 'status-bar', async () => {
       const page = vscode.page;
-      await page.locator('.statusbar-item', { hasText: 'PaliGemma: ready' }).waitFor();
+      // State, device and model.
+      await page.locator('.statusbar-item', { hasText: 'PaliGemma: ready · cpu · tiny-model' }).waitFor();
       const frame = describeFrame(page);
       const seen: string[] = [];
       const watcher = setInterval(() => void statusBarText(page).then((t) => seen.push(t)).catch(() => undefined), 20);
@@ -525,6 +526,7 @@ describe('the extension in a real VS Code', () => {
       const caption = captions.first();
       await caption.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 120_000 });
       assert.equal((await caption.locator('p.text').textContent())?.trim(), expected);
+      await page.locator('.statusbar-item', { hasText: 'PaliGemma: ready · cpu · paligemma-3b-mix-224' }).waitFor();
     }));
 });
 
