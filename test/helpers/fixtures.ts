@@ -5,8 +5,18 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { forgeCheckpoint } from '../../src/engine/forge/forge.js';
 
+const madeDirs: string[] = [];
+// Removed when the test process ends (an e2e run leaves about 1 GB: code-server's data, the VSIX, models);
+// PALI_KEEP_TEMP=1 keeps them for a look after a failure.
+process.on('exit', () => {
+  if (process.env.PALI_KEEP_TEMP) return;
+  for (const dir of madeDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 export function tempDir(label: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `pali-${label}-`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `pali-${label}-`));
+  madeDirs.push(dir);
+  return dir;
 }
 
 export interface TinyModel {
