@@ -2,8 +2,13 @@
 import type { FrameLocator, Locator, Page } from 'playwright-core';
 
 export async function runCommand(page: Page, title: string): Promise<void> {
-  await page.keyboard.press('F1');
   const input = page.locator('.quick-input-widget input');
+  for (let attempt = 0; attempt < 3; attempt++) {
+    await page.keyboard.press('F1');
+    if (await input.waitFor({ state: 'visible', timeout: 5000 }).then(() => true, () => false)) break;
+    // A webview that has just taken focus (an image preview) can swallow the key: focus the workbench.
+    await page.locator('.editor-group-container.active .tab.active').first().click();
+  }
   await input.waitFor({ state: 'visible' });
   await input.fill(`>${title}`);
   // Fuzzy matching may rank a longer title first: pick the command whose label is exactly `title`.
