@@ -25,7 +25,7 @@ export class AltHoverProvider implements vscode.HoverProvider {
     const suggestion = this.service.cached(document, reference.src);
     if (location.kind === 'unavailable') {
       // A link that could only fail is worse than none: say why, and where it can be changed.
-      markdown.appendMarkdown(`${escapeMarkdown(location.reason)}`);
+      markdown.appendMarkdown(escapeMarkdown(location.reason));
       if (location.setting) markdown.appendMarkdown(`\n\n[$(settings-gear) ${vscode.l10n.t('Open setting')}](${commandLink('workbench.action.openSettings', [location.setting])})`);
     } else if (suggestion !== undefined) {
       markdown.appendMarkdown(`${vscode.l10n.t('Suggested')}: «${escapeMarkdown(suggestion)}»\n\n`);
