@@ -1,88 +1,142 @@
 /**
- * One benchmark run of one engine, in its own process so that its memory is its own: loads the converted
- * folder, generates greedily for an image, prints one JSON line with timings, ids and peak memory.
- * Usage: node --import tsx bench/measure.ts ours|transformers.js DIR IMAGE PROMPT TOKENS RUNS
+ * One benchmark process for one engine, so that its memory is its own: loads the converted folder, asks a
+ * first question about an image, then a second question about the same image, and prints one JSON line.
+ * Usage: node --import tsx bench/measure.ts ours|transformers.js DIR DTYPE IMAGE TOKENS
  */
+import { componentFile, type Component, type ModelDtype } from '../src/engine/convert/layout.js';
 import { loadModel } from '../src/engine/model.js';
 import { encodeImage, generate } from '../src/engine/pipeline.js';
 import { loadTransformers } from '../src/engine/text/tokenizer.js';
 
-interface RunTimes {
+export const FIRST_PROMPT = 'caption en';
+export const SECOND_PROMPT = 'answer en what is on the screen?';
+
+export interface QuestionFigures {
+  preprocessMs: number;
+  visionMs: number;
+  /** From the end of the vision tower to the first token: embedding, prefill and the first argmax. */
+  prefillMs: number;
   firstTokenMs: number;
-  totalMs: number;
   decodeTokensPerS: number;
+  endToEndMs: number;
   ids: number[];
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+export interface ProcessFigures {
+  engine: string;
+  loadMs: number;
+  first: QuestionFigures;
+  second: QuestionFigures;
+  peakRssMb: number;
+}
 
-async function ours(dir: string, image: string, prompt: string, tokens: number): Promise<{ loadMs: number; run: () => Promise<RunTimes> }> {
+interface Engine {
+  loadMs: number;
+  ask(image: string, prompt: string, tokens: number): Promise<QuestionFigures>;
+}
+
+const now = () => performance.now();
+
+async function ours(dir: string, dtype: ModelDtype): Promise<Engine> {
   loadTransformers(); // both engines start with their libraries imported: load time is the model's
-  const start = performance.now();
-  const model = await loadModel(dir, { dtype: 'fp32', device: 'cpu' });
-  const loadMs = performance.now() - start;
+  const start = now();
+  const model = await loadModel(dir, { dtype, device: 'cpu' });
+  const loadMs = now() - start;
+  // The engine keeps an image's features for the next question about it (EngineService's FeatureCache).
+  const features = new Map<string, Awaited<ReturnType<typeof encodeImage>>>();
   return {
     loadMs,
-    run: async () => {
-      const begin = performance.now();
-      const encoded = await encodeImage(model, image);
-      const result = await generate(model, encoded, prompt, { maxNewTokens: tokens });
-      const totalMs = performance.now() - begin;
-      // The first token is chosen right after the prefill.
-      const decode_ms = result.timings.decode_ms;
-      const firstTokenMs = totalMs - decode_ms;
-      return { firstTokenMs, totalMs, decodeTokensPerS: ((result.generated_ids.length - 1) * 1000) / Math.max(decode_ms, 1e-9), ids: result.generated_ids };
+    ask: async (image, prompt, tokens) => {
+      const begin = now();
+      let encoded = features.get(image);
+      const cached = encoded !== undefined;
+      encoded ??= await encodeImage(model, image);
+      features.set(image, encoded);
+      const result = await generate(model, encoded, prompt, { maxNewTokens: tokens, minNewTokens: tokens });
+      const endToEndMs = now() - begin;
+      const firstTokenMs = endToEndMs - result.timings.decode_ms;
+      const preprocessMs = cached ? 0 : encoded.timings.preprocess_ms;
+      const visionMs = cached ? 0 : encoded.timings.vision_ms;
+      return {
+        preprocessMs,
+        visionMs,
+        prefillMs: firstTokenMs - preprocessMs - visionMs,
+        firstTokenMs,
+        decodeTokensPerS: ((result.generated_ids.length - 1) * 1000) / Math.max(result.timings.decode_ms, 1e-9),
+        endToEndMs,
+        ids: result.generated_ids,
+      };
     },
   };
 }
 
-async function transformersJs(dir: string, image: string, prompt: string, tokens: number): Promise<{ loadMs: number; run: () => Promise<RunTimes> }> {
+/** transformers.js names a component's dtype by its file suffix: '' fp32, _fp16 fp16, _q4 q4. */
+function transformersJsDtypes(dtype: ModelDtype): Record<string, string> {
+  const components: Component[] = ['vision_encoder', 'embed_tokens', 'decoder_model_merged'];
+  const names: Record<string, string> = { '': 'fp32', _fp16: 'fp16', _q4: 'q4' };
+  return Object.fromEntries(components.map((c) => [c, names[/(_fp16|_q4)?\.onnx$/.exec(componentFile(c, dtype))![1] ?? '']!]));
+}
+
+async function transformersJs(dir: string, dtype: ModelDtype): Promise<Engine> {
   const t = loadTransformers();
-  const start = performance.now();
+  const start = now();
   const processor = await t.AutoProcessor.from_pretrained(dir, { local_files_only: true });
-  const model = await t.PaliGemmaForConditionalGeneration.from_pretrained(dir, { dtype: 'fp32', device: 'cpu', local_files_only: true });
-  const loadMs = performance.now() - start;
+  const model = await t.PaliGemmaForConditionalGeneration.from_pretrained(dir, {
+    dtype: transformersJsDtypes(dtype) as never,
+    device: 'cpu',
+    local_files_only: true,
+  });
+  const loadMs = now() - start;
   return {
     loadMs,
-    run: async () => {
-      const begin = performance.now();
+    ask: async (image, prompt, tokens) => {
+      const begin = now();
       const stamps: number[] = [];
       // A streamer sees each generated token as it is produced; the first put() is the prompt.
       const streamer = new (class extends t.BaseStreamer {
         calls = 0;
         override put() {
-          if (this.calls++ > 0) stamps.push(performance.now() - begin);
+          if (this.calls++ > 0) stamps.push(now() - begin);
         }
         override end() {}
       })();
       const inputs = await processor(await t.RawImage.read(image), `<image>${prompt}`);
-      const output = (await model.generate({ ...inputs, max_new_tokens: tokens, do_sample: false, streamer })) as { data: BigInt64Array };
-      const totalMs = performance.now() - begin;
+      const preprocessMs = now() - begin;
+      const output = (await model.generate({ ...inputs, max_new_tokens: tokens, min_new_tokens: tokens, do_sample: false, streamer })) as { data: BigInt64Array };
+      const endToEndMs = now() - begin;
       const ids = Array.from(output.data, Number).slice(Number(inputs.input_ids.dims.at(-1)));
-      const first = stamps[0] ?? totalMs;
-      return { firstTokenMs: first, totalMs, decodeTokensPerS: ((ids.length - 1) * 1000) / Math.max(totalMs - first, 1e-9), ids };
+      const firstTokenMs = stamps[0] ?? endToEndMs;
+      // Its vision tower runs inside generate(); time the same call once more on its own to split the
+      // time to first token (outside the end-to-end figure).
+      const visionStart = now();
+      await (model as unknown as { encode_image(inputs: unknown): Promise<unknown> }).encode_image({ pixel_values: inputs.pixel_values });
+      const visionMs = now() - visionStart;
+      return {
+        preprocessMs,
+        visionMs,
+        prefillMs: firstTokenMs - preprocessMs - visionMs,
+        firstTokenMs,
+        decodeTokensPerS: ((ids.length - 1) * 1000) / Math.max(endToEndMs - firstTokenMs, 1e-9),
+        endToEndMs,
+        ids,
+      };
     },
   };
 }
 
 async function main(): Promise<void> {
-  const [engine, dir, image, prompt, tokens, runs] = process.argv.slice(2);
-  const setup = engine === 'ours' ? ours : transformersJs;
-  const { loadMs, run } = await setup(dir!, image!, prompt!, Number(tokens));
-  const results: RunTimes[] = [];
-  for (let i = 0; i < Number(runs); i++) results.push(await run());
-  process.stdout.write(JSON.stringify({
-    engine,
-    loadMs,
-    firstTokenMs: median(results.map((r) => r.firstTokenMs)),
-    totalMs: median(results.map((r) => r.totalMs)),
-    decodeTokensPerS: median(results.map((r) => r.decodeTokensPerS)),
-    ids: results[0]!.ids,
-    peakRssMb: process.resourceUsage().maxRSS / 1024,
-  }) + '\n');
+  const [engineName, dir, dtype, image, tokens] = process.argv.slice(2);
+  const setup = engineName === 'ours' ? ours : transformersJs;
+  const engine = await setup(dir!, dtype as ModelDtype);
+  const first = await engine.ask(image!, FIRST_PROMPT, Number(tokens));
+  const second = await engine.ask(image!, SECOND_PROMPT, Number(tokens));
+  const figures: ProcessFigures = { engine: engineName!, loadMs: engine.loadMs, first, second, peakRssMb: process.resourceUsage().maxRSS / 1024 };
+  process.stdout.write(JSON.stringify(figures) + '\n');
 }
 
-main().catch((error) => {
-  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((error) => {
+    process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,87 +1,234 @@
 /**
  * `npm run bench`: our engine against transformers.js, the other JavaScript runtime of PaliGemma, on the
- * very same converted files, CPU, fp32, greedy. Prints figures and ratios; never pass/fail on time.
- * Options: --preset NAME (default tiny; full-size presets are forged once into the cache, ~6 GB each),
- *          --model DIR (a checkpoint or export instead), --tokens N (16), --runs N (3).
+ * very same converted files, CPU, greedy, with the floors of this machine measured in the same run. Prints
+ * figures and ratios; never pass/fail on time.
+ *
+ * Options: --preset NAME (default paligemma-3b-224, forged once into the cache; `tiny` for a quick run)
+ *          --model DIR (a checkpoint instead), --dtype int4|fp32|fp16 (int4), --tokens N (32, forced:
+ *          <eos> is suppressed until then), --runs N (3 warm runs per engine, after one cold), --json.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
+import { readPaliGemmaConfig } from '../src/engine/checkpoint/config.js';
 import { convertCheckpoint, defaultCacheRoot } from '../src/engine/convert/convert.js';
+import { componentFile, type Component, type ModelDtype } from '../src/engine/convert/layout.js';
 import { forgeCheckpoint } from '../src/engine/forge/forge.js';
+import { loadTokenizer } from '../src/engine/text/tokenizer.js';
+import type { Floors } from './floors.js';
+import { FIRST_PROMPT, type ProcessFigures, type QuestionFigures } from './measure.js';
 
-interface Measurement {
-  engine: string;
-  loadMs: number;
-  firstTokenMs: number;
-  totalMs: number;
-  decodeTokensPerS: number;
-  ids: number[];
-  peakRssMb: number;
-}
+type Engine = 'ours' | 'transformers.js';
+const ENGINES: Engine[] = ['ours', 'transformers.js'];
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { preset: { type: 'string', default: 'tiny' }, model: { type: 'string' }, tokens: { type: 'string', default: '16' }, runs: { type: 'string', default: '3' } },
+/** The files an engine reads for a dtype: each component's graph and its external data. */
+function filesInUse(dir: string, dtype: ModelDtype, components: Component[]): string[] {
+  return components.flatMap((component) => {
+    const file = path.join(dir, componentFile(component, dtype));
+    return [file, `${file}_data`].filter((f) => fs.existsSync(f));
   });
-  const benchRoot = path.join(defaultCacheRoot(), 'bench');
-  let modelDir = values.model;
-  if (!modelDir) {
-    modelDir = path.join(benchRoot, `${values.preset}-seed1`);
-    if (!fs.existsSync(path.join(modelDir, 'config.json'))) {
-      console.log(`forging ${values.preset} into ${modelDir} ...`);
-      forgeCheckpoint({ preset: values.preset!, seed: 1, outDir: modelDir });
-    }
-  }
-  console.log('converting (cached after the first time) ...');
-  const dir = convertCheckpoint({ modelDir, dtype: 'fp32' }).dir;
-  const image = path.join(benchRoot, 'screenshot.png');
-  fs.mkdirSync(benchRoot, { recursive: true });
-  // A 1280x800 "screenshot": flat panels and noise, so resizing does real work.
-  const pixels = Buffer.alloc(1280 * 800 * 3);
-  for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 2654435761) % 251 < 200 ? 235 : (i * 7) % 256;
-  await sharp(pixels, { raw: { width: 1280, height: 800, channels: 3 } }).png().toFile(image);
-
-  const measurements: Measurement[] = [];
-  for (const engine of ['ours', 'transformers.js']) {
-    // Same start for both: the model's files read once just before, so neither engine's load time
-    // depends on what the page cache kept from the run before it (full-size files are ~14 GB).
-    warmPageCache(dir);
-    console.log(`running ${engine} ...`);
-    const child = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, 'measure.ts'), engine, dir, image, 'caption en', values.tokens!, values.runs!], {
-      encoding: 'utf8',
-      maxBuffer: 1 << 26,
-    });
-    if (child.status !== 0) throw new Error(`${engine} failed: ${child.stderr}`);
-    measurements.push(JSON.parse(child.stdout.trim().split('\n').at(-1)!));
-  }
-  const [ours, theirs] = measurements as [Measurement, Measurement];
-  const row = (label: string, a: number, b: number, unit: string, higherIsBetter = false) =>
-    console.log(`${label.padEnd(24)}${a.toFixed(1).padStart(12)}${b.toFixed(1).padStart(16)} ${unit.padEnd(8)}${(higherIsBetter ? a / b : b / a).toFixed(2).padStart(8)}x`);
-  console.log(`\nmodel ${modelDir}, ${values.tokens} new tokens, median of ${values.runs} runs, CPU fp32`);
-  console.log(`${''.padEnd(24)}${'ours'.padStart(12)}${'transformers.js'.padStart(16)} ${''.padEnd(8)}${'speed-up'.padStart(9)}`);
-  row('load', ours.loadMs, theirs.loadMs, 'ms');
-  row('time to first token', ours.firstTokenMs, theirs.firstTokenMs, 'ms');
-  row('decode', ours.decodeTokensPerS, theirs.decodeTokensPerS, 'tok/s', true);
-  row('total', ours.totalMs, theirs.totalMs, 'ms');
-  row('peak memory', ours.peakRssMb, theirs.peakRssMb, 'MB');
-  const same = JSON.stringify(ours.ids) === JSON.stringify(theirs.ids);
-  console.log(`same greedy ids: ${same ? 'yes' : 'no'}${same ? '' : ' (transformers.js resizes with its own filter, not Pillow\'s, so its pixels differ;\n  on images at the model\'s size the ids agree: test/engine/transformersJs.test.ts)'}`);
 }
 
-function warmPageCache(dir: string): void {
+const sizeOf = (files: string[]) => files.reduce((sum, f) => sum + fs.statSync(f).size, 0);
+
+/** Drops the files' pages from the page cache (posix_fadvise DONTNEED through GNU dd), for a cold load. */
+function dropFromPageCache(files: string[]): void {
+  for (const file of files) spawnSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
+}
+
+function readIntoPageCache(files: string[]): void {
   const buffer = Buffer.allocUnsafe(1 << 24);
-  for (const entry of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile()) continue;
-    const fd = fs.openSync(path.join(entry.parentPath, entry.name), 'r');
+  for (const file of files) {
+    const fd = fs.openSync(file, 'r');
     try {
       while (fs.readSync(fd, buffer, 0, buffer.length, null) > 0);
     } finally {
       fs.closeSync(fd);
     }
   }
+}
+
+/** A 1920x1080 "screenshot": flat panels, lines of "text" and noise, so that resizing does real work. */
+async function writeScreenshot(file: string): Promise<void> {
+  const [width, height] = [1920, 1080];
+  const pixels = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 3;
+      const panel = x < 280 ? 40 : y < 60 ? 60 : 245;
+      const text = y % 24 < 12 && x % 9 < 6 && ((x * 7 + y * 13) % 17) > 5 && x > 300;
+      const value = text ? 30 : panel;
+      pixels[i] = value;
+      pixels[i + 1] = value + ((x * y) % 7);
+      pixels[i + 2] = text ? 120 : value;
+    }
+  }
+  await sharp(pixels, { raw: { width, height, channels: 3 } }).png().toFile(file);
+}
+
+function runChild(script: string, args: string[]): string {
+  const child = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, script), ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (child.status !== 0) throw new Error(`${script} ${args[0]} failed: ${child.stderr}`);
+  return child.stdout.trim().split('\n').at(-1)!;
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length / 2;
+  return sorted.length % 2 ? sorted[Math.floor(middle)]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+
+interface EngineSummary {
+  load_cold_ms: number;
+  load_warm_ms: number;
+  preprocess_ms: number;
+  vision_ms: number;
+  prefill_ms: number;
+  first_token_ms: number;
+  decode_tokens_per_s: number;
+  end_to_end_ms: number;
+  second_question_ms: number;
+  peak_rss_mb: number;
+}
+
+function summarise(processes: ProcessFigures[]): EngineSummary {
+  const of = (pick: (q: QuestionFigures) => number) => median(processes.map((p) => pick(p.first)));
+  return {
+    load_cold_ms: processes[0]!.loadMs,
+    load_warm_ms: median(processes.slice(1).map((p) => p.loadMs)),
+    preprocess_ms: of((q) => q.preprocessMs),
+    vision_ms: of((q) => q.visionMs),
+    prefill_ms: of((q) => q.prefillMs),
+    first_token_ms: of((q) => q.firstTokenMs),
+    decode_tokens_per_s: of((q) => q.decodeTokensPerS),
+    end_to_end_ms: of((q) => q.endToEndMs),
+    second_question_ms: median(processes.map((p) => p.second.endToEndMs)),
+    peak_rss_mb: median(processes.map((p) => p.peakRssMb)),
+  };
+}
+
+const HIGHER_IS_BETTER = new Set(['decode_tokens_per_s']);
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      preset: { type: 'string', default: 'paligemma-3b-224' },
+      model: { type: 'string' },
+      dtype: { type: 'string', default: 'int4' },
+      tokens: { type: 'string', default: '32' },
+      runs: { type: 'string', default: '3' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const log = (message: string) => (values.json ? process.stderr : process.stdout).write(message + '\n');
+  const dtype = values.dtype as ModelDtype;
+  const runs = Math.max(1, Number(values.runs));
+  const benchRoot = path.join(defaultCacheRoot(), 'bench');
+  fs.mkdirSync(benchRoot, { recursive: true });
+  let modelDir = values.model;
+  if (!modelDir) {
+    modelDir = path.join(benchRoot, `${values.preset}-seed1`);
+    if (!fs.existsSync(path.join(modelDir, 'config.json'))) {
+      log(`forging ${values.preset} into ${modelDir} (once) ...`);
+      forgeCheckpoint({ preset: values.preset!, seed: 1, outDir: modelDir });
+    }
+  }
+  log(`converting to ${dtype} (cached after the first time) ...`);
+  const dir = convertCheckpoint({ modelDir, dtype }).dir;
+  const image = path.join(benchRoot, 'screenshot-1920x1080.png');
+  if (!fs.existsSync(image)) await writeScreenshot(image);
+
+  const config = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+  // A decode step reads the masked decoder's graph and the weights it shares with the merged decoder's
+  // data file (tiny models keep their weights inside each graph, and have no data file).
+  const mergedData = path.join(dir, `${componentFile('decoder_model_merged', dtype)}_data`);
+  const decoderFiles = [path.join(dir, componentFile('decoder_model_masked', dtype)), ...(fs.existsSync(mergedData) ? [mergedData] : [])];
+  const oursFiles = [...filesInUse(dir, dtype, ['vision_encoder', 'embed_tokens']), ...decoderFiles];
+  const allFiles = [...new Set([...oursFiles, ...filesInUse(dir, dtype, ['decoder_model_merged'])])];
+
+  const processes: Record<Engine, ProcessFigures[]> = { ours: [], 'transformers.js': [] };
+  // Round 0 loads cold; then warm rounds, the engines alternating (a b a b) so that drift hits both.
+  for (let round = 0; round <= runs; round++) {
+    for (const engine of ENGINES) {
+      if (round === 0) dropFromPageCache(allFiles);
+      else readIntoPageCache(allFiles);
+      log(`${engine}, ${round === 0 ? 'cold' : `warm run ${round}/${runs}`} ...`);
+      processes[engine].push(JSON.parse(runChild('measure.ts', [engine, dir, dtype, image, values.tokens!])));
+    }
+  }
+
+  log('measuring the floors of this machine ...');
+  const tokenizer = await loadTokenizer(dir);
+  const paliConfig = readPaliGemmaConfig(config);
+  const prefix = paliConfig.num_image_tokens + 1 + tokenizer.encode(`${FIRST_PROMPT}\n`).length;
+  const decodeBytes = sizeOf(decoderFiles);
+  const vocab = paliConfig.text.vocab_size;
+  const floors: Floors = JSON.parse(runChild('floors.ts', [path.join(dir, 'config.json'), dtype, String(prefix), String(decodeBytes), String(vocab)]));
+
+  const ours = summarise(processes.ours);
+  const theirs = summarise(processes['transformers.js']);
+  const speedup: Record<string, number> = {};
+  for (const key of Object.keys(ours) as (keyof EngineSummary)[]) {
+    speedup[key.replace(/_(ms|mb|tokens_per_s)$/, '')] = HIGHER_IS_BETTER.has(key) ? ours[key] / theirs[key] : theirs[key] / ours[key];
+  }
+  const weightBytes = sizeOf(oursFiles);
+  const closeness = {
+    first_token_over_compute_floor: ours.first_token_ms / floors.computeFloorMs,
+    decode_percent_of_bandwidth_ceiling: (100 * ours.decode_tokens_per_s) / floors.decodeCeilingTokensPerS,
+    peak_rss_over_weight_bytes: (ours.peak_rss_mb * 2 ** 20) / weightBytes,
+  };
+  const sameIds = JSON.stringify(processes.ours[0]!.first.ids) === JSON.stringify(processes['transformers.js'][0]!.first.ids);
+  const report = {
+    preset: values.model ? null : values.preset,
+    model: modelDir,
+    dtype,
+    tokens: Number(values.tokens),
+    runs,
+    prefix_length: prefix,
+    weight_bytes: weightBytes,
+    engines: { ours, 'transformers.js': theirs },
+    speedup,
+    floors,
+    closeness,
+    same_greedy_ids: sameIds,
+  };
+  if (values.json) {
+    process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    return;
+  }
+  printTable(report, ours, theirs);
+}
+
+function printTable(report: { dtype: string; model: string; tokens: number; runs: number; weight_bytes: number; floors: Floors; closeness: Record<string, number>; same_greedy_ids: boolean }, ours: EngineSummary, theirs: EngineSummary): void {
+  const rows: [string, keyof EngineSummary, string][] = [
+    ['load, cold', 'load_cold_ms', 'ms'],
+    ['load, warm', 'load_warm_ms', 'ms'],
+    ['preprocess', 'preprocess_ms', 'ms'],
+    ['vision', 'vision_ms', 'ms'],
+    ['prefill', 'prefill_ms', 'ms'],
+    ['time to first token', 'first_token_ms', 'ms'],
+    ['decode', 'decode_tokens_per_s', 'tok/s'],
+    ['end to end', 'end_to_end_ms', 'ms'],
+    ['second question', 'second_question_ms', 'ms'],
+    ['peak RSS', 'peak_rss_mb', 'MB'],
+  ];
+  console.log(`\n${report.model}, ${report.dtype}, ${report.tokens} new tokens forced, CPU; cold load once, then median of ${report.runs} warm runs`);
+  console.log(`${''.padEnd(22)}${'ours'.padStart(11)}${'transformers.js'.padStart(17)} ${''.padEnd(6)}${'speed-up'.padStart(9)}`);
+  for (const [label, key, unit] of rows) {
+    const ratio = HIGHER_IS_BETTER.has(key) ? ours[key] / theirs[key] : theirs[key] / ours[key];
+    console.log(`${label.padEnd(22)}${ours[key].toFixed(1).padStart(11)}${theirs[key].toFixed(1).padStart(17)} ${unit.padEnd(6)}${ratio.toFixed(2).padStart(8)}x`);
+  }
+  const f = report.floors;
+  console.log('\nfloors of this machine (onnxruntime-node, same run)');
+  console.log(`  GEMM, vision shape (fp32)         ${f.visionGemmGflops.toFixed(1)} GFLOP/s`);
+  console.log(`  GEMM, prefill shape (${report.dtype})${' '.repeat(Math.max(0, 12 - report.dtype.length))}${f.prefillGemmGflops.toFixed(1)} GFLOP/s`);
+  console.log(`  weight streaming (1-row product)  ${f.streamingGBps.toFixed(1)} GB/s`);
+  console.log(`  compute floor, vision + prefill   ${f.computeFloorMs.toFixed(0)} ms; ours takes ${report.closeness.first_token_over_compute_floor!.toFixed(2)}x that to the first token`);
+  console.log(`  decode ceiling (${(f.decodeBytes / 2 ** 30).toFixed(2)} GB per step) ${f.decodeCeilingTokensPerS.toFixed(1)} tok/s; ours reaches ${report.closeness.decode_percent_of_bandwidth_ceiling!.toFixed(0)}%`);
+  console.log(`  peak RSS / weight bytes in use     ${report.closeness.peak_rss_over_weight_bytes!.toFixed(2)} (${(report.weight_bytes / 2 ** 30).toFixed(2)} GB of weights)`);
+  console.log(`same greedy ids: ${report.same_greedy_ids ? 'yes' : 'no (transformers.js resizes with its own filter, not Pillow\'s, so its pixels differ; on images at the model\'s size the ids agree: test/engine/transformersJs.test.ts)'}`);
 }
 
 main().catch((error) => {

@@ -29,6 +29,8 @@ export interface GenerateOptions {
   onText?: (piece: string) => void;
   /** Keep the first generated step's full logits (for `--logits-out`). */
   keepFirstLogits?: boolean;
+  /** HF's min_new_tokens: <eos> cannot be chosen before this many tokens (the benchmark forces a length). */
+  minNewTokens?: number;
 }
 
 export interface GenerateResult {
@@ -82,10 +84,8 @@ export async function embedPrefix(model: PaliGemmaModel, ids: number[], image: E
   return embeds;
 }
 
-export async function embedTokens(model: PaliGemmaModel, ids: number[]): Promise<Float32Array> {
-  const input = tensor('int64', BigInt64Array.from(ids, BigInt), [1, ids.length]);
-  const outputs = await model.sessions.embed.run({ input_ids: input });
-  return new Float32Array(outputs.inputs_embeds!.data as Float32Array);
+export function embedTokens(model: PaliGemmaModel, ids: number[]): Promise<Float32Array> {
+  return model.embeddings.lookup(ids);
 }
 
 /** Generates the answer (the suffix) for `prompt` about an encoded image. */
@@ -103,9 +103,13 @@ export async function generate(model: PaliGemmaModel, image: EncodedImage, promp
   const firstLogits = options.keepFirstLogits ? step.logits.slice() : undefined;
 
   const random = options.sampling ? new SeededRandom(options.sampling.seed, 'sampling') : null;
-  const pick = (logits: Float32Array) => (options.sampling && random ? sampleToken(logits, options.sampling, random) : argmax(logits));
-  const stream = new TextStream((ids) => model.tokenizer.decode(ids));
   const generated: number[] = [];
+  const pick = (logits: Float32Array) => {
+    // HF's MinNewTokensLengthLogitsProcessor: the end tokens' logits are -inf until the minimum is reached.
+    if (generated.length < (options.minNewTokens ?? 0)) for (const eos of model.eosTokenIds) logits[eos] = -Infinity;
+    return options.sampling && random ? sampleToken(logits, options.sampling, random) : argmax(logits);
+  };
+  const stream = new TextStream((ids) => model.tokenizer.decode(ids));
   const decodeStart = now();
   let decodeSteps = 0;
   // As HF's generate: <eos> ends the answer and is returned with it; max_new_tokens counts it.
