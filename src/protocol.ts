@@ -4,15 +4,17 @@
  */
 import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
 import type { DetectedBox } from './common/locTokens.js';
+import type { DtypeChoice, ModelDtype } from './common/dtypes.js';
 import type { TaskRequest } from './common/prompts.js';
 
-export type ModelDtype = 'fp32' | 'fp16' | 'int4';
+export type { DtypeChoice, ModelDtype };
 export type DeviceChoice = 'auto' | 'cpu' | 'cuda' | 'webgpu';
 
 export interface LoadModelParams {
   /** A Hugging Face checkpoint folder or an onnx-community export. */
   modelDir: string;
-  dtype: ModelDtype;
+  /** `auto`: int4 on a CPU, fp16 on a GPU. */
+  dtype: DtypeChoice;
   device: DeviceChoice;
 }
 
@@ -20,7 +22,9 @@ export interface ModelInfo {
   modelDir: string;
   /** Where the ONNX graphs are (the conversion cache for checkpoints). */
   onnxDir: string;
+  /** What runs; `dtypeChoice` is what was asked for (`auto` or this). */
   dtype: ModelDtype;
+  dtypeChoice: DtypeChoice;
   device: string;
   /** Devices tried before `device`, and why they were not used. */
   fallbacks: { device: string; error: string }[];

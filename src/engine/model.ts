@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
+import { dtypeForDevice, type DtypeChoice } from '../common/dtypes.js';
 import { readJsonFile } from './checkpoint/checkpoint.js';
 import { readPaliGemmaConfig, type PaliGemmaConfig } from './checkpoint/config.js';
 import { convertCheckpoint } from './convert/convert.js';
@@ -12,10 +13,12 @@ import { DTYPE_SUFFIX, type Component, type ModelDtype } from './convert/layout.
 import { UserError } from './errors.js';
 import { readImageProcessorConfig, type ImageProcessorConfig } from './image/preprocess.js';
 import { createSessionsOnDevice, type Device, type DeviceAttempt, type DeviceChoice } from './runtime/device.js';
+import { findEmbeddingTable, openEmbeddingTable, sessionEmbeddings, type TokenEmbeddings } from './runtime/tokenEmbeddings.js';
 import { loadTokenizer, type PaliTokenizer } from './text/tokenizer.js';
 
 export interface LoadOptions {
-  dtype: ModelDtype;
+  /** `auto` picks by device: int4 on a CPU, fp16 on a GPU (common/dtypes.ts). */
+  dtype: DtypeChoice;
   device: DeviceChoice;
   cacheRoot?: string;
   onProgress?: (message: string) => void;
@@ -33,9 +36,10 @@ export interface PaliGemmaModel {
   device: Device;
   deviceFallbacks: DeviceAttempt[];
   dtype: ModelDtype;
+  /** Token ids -> embeddings: rows read from the table on disk, or the export's embedding session. */
+  embeddings: TokenEmbeddings;
   sessions: {
     vision: ort.InferenceSession;
-    embed: ort.InferenceSession;
     /** Our masked decoder (attention_bias in, last logits out), or the plain layout decoder of an export. */
     decoder: ort.InferenceSession;
   };
@@ -65,27 +69,46 @@ function activationTypeOf(decoder: ort.InferenceSession): 'float32' | 'float16' 
   return embeds?.isTensor && embeds.type === 'float16' ? 'float16' : 'float32';
 }
 
-export async function loadModel(modelDir: string, options: LoadOptions): Promise<PaliGemmaModel> {
-  const dir = isOnnxExport(modelDir)
-    ? modelDir
-    : convertCheckpoint({ modelDir, dtype: options.dtype, cacheRoot: options.cacheRoot, onProgress: options.onProgress }).dir;
-  const config = readPaliGemmaConfig(readJsonFile(path.join(dir, 'config.json'), 'config'));
-  const masked = findComponent(dir, 'decoder_model_masked', options.dtype);
-  const merged = findComponent(dir, 'decoder_model_merged', options.dtype);
-  if (!masked && !merged) throw new UserError(`${dir}/onnx has no decoder_model_merged graph for dtype ${options.dtype}`);
+/** The graphs our engine runs for a dtype: the masked decoder when present (else the export's merged one). */
+function componentFiles(dir: string, dtype: ModelDtype): { files: Record<string, string>; masked: boolean } {
+  const masked = findComponent(dir, 'decoder_model_masked', dtype);
+  const merged = findComponent(dir, 'decoder_model_merged', dtype);
+  if (!masked && !merged) throw new UserError(`${dir}/onnx has no decoder_model_merged graph for dtype ${dtype}`);
   // Sessions are created in this order, and the decoder comes first: creating it needs transient memory
   // (optimisation, weight prepacking) beyond what it keeps, and that peak should not sit on top of the
   // vision tower's weights. Measured on paligemma-3b-224 fp32: peak RSS 13.8 GB vision-first, 12.2 GB this way.
   const files: Record<string, string> = { decoder: (masked ?? merged)! };
   for (const component of ['vision_encoder', 'embed_tokens'] as const) {
-    const file = findComponent(dir, component, options.dtype);
+    const file = findComponent(dir, component, dtype);
     if (!file) throw new UserError(`${dir}/onnx has no ${component} graph: the export is incomplete`);
     files[component] = file;
   }
+  return { files, masked: masked !== null };
+}
 
+export async function loadModel(modelDir: string, options: LoadOptions): Promise<PaliGemmaModel> {
+  const isExport = isOnnxExport(modelDir);
+  // The dtype may depend on the device (`auto`), so the graphs are found, or converted once into the
+  // cache, for each device as it is tried.
+  let chosen: { dir: string; dtype: ModelDtype; masked: boolean; table: ReturnType<typeof findEmbeddingTable> } | undefined;
+  const filesFor = (device: Device): Record<string, string> => {
+    const dtype = options.dtype === 'auto' ? dtypeForDevice(device) : options.dtype;
+    const dir = isExport
+      ? modelDir
+      : convertCheckpoint({ modelDir, dtype, cacheRoot: options.cacheRoot, onProgress: options.onProgress }).dir;
+    const { files, masked } = componentFiles(dir, dtype);
+    // A plain float32 table is read row by row from disk, never loaded whole (runtime/tokenEmbeddings.ts).
+    const table = findEmbeddingTable(files.embed_tokens!);
+    if (table) delete files.embed_tokens;
+    chosen = { dir, dtype, masked, table };
+    return files;
+  };
   options.onProgress?.('loading the model');
+  const { device, sessions, fallbacks } = await createSessionsOnDevice(filesFor, options.device);
+  const { dir, dtype, masked, table } = chosen!;
+  const embeddings = table ? openEmbeddingTable(table) : sessionEmbeddings(sessions.embed_tokens!);
+  const config = readPaliGemmaConfig(readJsonFile(path.join(dir, 'config.json'), 'config'));
   const tokenizer = await loadTokenizer(dir);
-  const { device, sessions, fallbacks } = await createSessionsOnDevice(files, options.device);
   const imageTokenId = tokenizer.tokenToId('<image>') ?? config.image_token_index;
   const preprocessorRaw = readJsonFile(path.join(dir, 'preprocessor_config.json'), 'image processor config');
   return {
@@ -98,12 +121,13 @@ export async function loadModel(modelDir: string, options: LoadOptions): Promise
     eosTokenIds: new Set(config.eos_token_ids),
     device,
     deviceFallbacks: fallbacks,
-    dtype: options.dtype,
-    sessions: { vision: sessions.vision_encoder!, embed: sessions.embed_tokens!, decoder: sessions.decoder! },
-    maskedDecoder: files.decoder === masked,
+    dtype,
+    embeddings,
+    sessions: { vision: sessions.vision_encoder!, decoder: sessions.decoder! },
+    maskedDecoder: masked,
     decoderActivations: activationTypeOf(sessions.decoder!),
     release: async () => {
-      await Promise.all(Object.values(sessions).map((s) => s.release()));
+      await Promise.all([...Object.values(sessions).filter((s) => s !== sessions.embed_tokens).map((s) => s.release()), embeddings.close()]);
     },
   };
 }

@@ -4,13 +4,13 @@
  * restrictedMode.ts finds them to say so.
  */
 import * as vscode from 'vscode';
-import type { DeviceChoice, ModelDtype } from '../protocol.js';
+import type { DeviceChoice, DtypeChoice } from '../protocol.js';
 
 export type Prefetch = 'off' | 'visible' | 'document';
 
 export interface Settings {
   modelPath: string;
-  dtype: ModelDtype;
+  dtype: DtypeChoice;
   device: DeviceChoice;
   language: string;
   maxNewTokens: number;
@@ -34,7 +34,7 @@ export function readSettings(): Settings {
   const config = vscode.workspace.getConfiguration('paligemma');
   return {
     modelPath: config.get<string>('modelPath', ''),
-    dtype: config.get<ModelDtype>('dtype', 'fp32'),
+    dtype: config.get<DtypeChoice>('dtype', 'auto'),
     device: config.get<DeviceChoice>('device', 'auto'),
     language: config.get<string>('language', 'en'),
     maxNewTokens: config.get<number>('maxNewTokens', 64),

@@ -1,6 +1,7 @@
 /** The engine's state, device and model in the status bar; a click opens the PaliGemma menu. */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import type { DtypeChoice, ModelDtype } from '../protocol.js';
 import type { Settings } from './config.js';
 import type { EngineClient } from './engine/engineClient.js';
 
@@ -34,7 +35,8 @@ export function createStatusBar(engine: EngineClient, settings: () => Settings, 
     item.text = `${ICONS[engine.state]} PaliGemma: ${stateText[engine.state]}${device ? ` · ${device}` : ''} · ${shortModel}`;
     const tooltip = new vscode.MarkdownString(undefined, true);
     tooltip.appendMarkdown(`**PaliGemma** — ${stateText[engine.state]}\n\n`);
-    tooltip.appendMarkdown(`${vscode.l10n.t('Model')}: ${model}${engine.model ? ` (${engine.model.dtype})` : ''}\n\n`);
+    tooltip.appendMarkdown(`${vscode.l10n.t('Model')}: ${model}\n\n`);
+    if (engine.model) tooltip.appendMarkdown(`${vscode.l10n.t('Weights')}: ${weightsLabel(engine.model.dtype, engine.model.dtypeChoice)}\n\n`);
     if (device) tooltip.appendMarkdown(`${vscode.l10n.t('Device')}: ${device}\n\n`);
     if (engine.runtimeLabel) tooltip.appendMarkdown(`${vscode.l10n.t('Runtime')}: ${engine.runtimeLabel}\n\n`);
     for (const note of engine.notes) tooltip.appendMarkdown(`- ${note}\n`);
@@ -47,6 +49,16 @@ export function createStatusBar(engine: EngineClient, settings: () => Settings, 
   };
   update();
   return vscode.Disposable.from(item, engine.onDidChangeState(update), vscode.workspace.onDidChangeConfiguration(update), vscode.workspace.onDidGrantWorkspaceTrust(update));
+}
+
+/** Which weights run, and why when `auto` chose them. */
+function weightsLabel(dtype: ModelDtype, choice: DtypeChoice): string {
+  const names: Record<ModelDtype, string> = {
+    int4: vscode.l10n.t('int4 (4-bit, a quarter of the memory)'),
+    fp16: vscode.l10n.t('fp16 (half precision)'),
+    fp32: vscode.l10n.t('fp32 (exact)'),
+  };
+  return choice === 'auto' ? vscode.l10n.t('{0}, chosen automatically for this device', names[dtype]) : names[dtype];
 }
 
 export async function showStatusMenu(engine: EngineClient): Promise<void> {

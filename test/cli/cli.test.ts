@@ -51,13 +51,13 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
     });
 
     test('convert writes the onnx-community layout once, then reuses it', () => {
-      const first = pali(['convert', '--model', model], env);
+      const first = pali(['convert', '--model', model, '--dtype', 'fp32'], env);
       assert.equal(first.code, 0, first.stderr);
       const dir = first.stdout.trim().replace(/^converted: /, '');
       for (const file of ['vision_encoder.onnx', 'embed_tokens.onnx', 'decoder_model_merged.onnx', 'decoder_model_masked.onnx']) {
         assert.ok(fs.existsSync(path.join(dir, 'onnx', file)), file);
       }
-      const again = pali(['convert', '--model', model], env);
+      const again = pali(['convert', '--model', model, '--dtype', 'fp32'], env);
       assert.equal(again.stdout.trim(), `already converted: ${dir}`);
       const int4 = pali(['convert', '--model', model, '--dtype', 'int4'], env);
       assert.ok(fs.existsSync(path.join(dir, 'onnx', 'decoder_model_merged_q4.onnx')), int4.stderr);
@@ -65,7 +65,7 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
 
     test('generate --json prints exactly the contract, and matches the float64 reference', async () => {
       const logitsFile = path.join(root, 'logits.bin');
-      const result = pali(['generate', '--model', model, '--image', image, '--prompt', 'caption en', '--max-new-tokens', '7', '--json', '--logits-out', logitsFile], env);
+      const result = pali(['generate', '--model', model, '--image', image, '--prompt', 'caption en', '--max-new-tokens', '7', '--json', '--dtype', 'fp32', '--logits-out', logitsFile], env);
       assert.equal(result.code, 0, result.stderr);
       const lines = result.stdout.trim().split('\n');
       assert.equal(lines.length, 1);
@@ -92,7 +92,7 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
     });
 
     test('generate --dtype fp16 and int4 run their own graphs, whose logits track fp32', () => {
-      const args = ['generate', '--model', model, '--image', image, '--prompt', 'ocr', '--max-new-tokens', '5', '--json'];
+      const args = ['generate', '--model', model, '--image', image, '--prompt', 'ocr', '--max-new-tokens', '5', '--device', 'cpu', '--json'];
       const run = (dtype: string) => {
         const file = path.join(root, `${dtype}.bin`);
         const result = pali([...args, '--dtype', dtype, '--logits-out', file], env);
@@ -125,6 +125,15 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
       const cosine = dot / Math.sqrt(na * nb);
       assert.ok(cosine > 0.6 && cosine < 1 - 1e-9, `int4 cosine similarity ${cosine}`);
       assert.ok(int4.output.generated_ids.length > 0);
+
+      // No --dtype is --dtype auto, which on a CPU runs the int4 graphs.
+      const auto = run('auto');
+      const implicit = pali([...args, '--logits-out', path.join(root, 'implicit.bin')], env);
+      assert.equal(implicit.code, 0, implicit.stderr);
+      const implicitLogits = fs.readFileSync(path.join(root, 'implicit.bin'));
+      assert.deepEqual(auto.logits, int4.logits);
+      assert.deepEqual(new Float32Array(implicitLogits.buffer, implicitLogits.byteOffset, implicitLogits.byteLength / 4), int4.logits);
+      assert.notDeepEqual(auto.logits, fp32.logits);
     });
 
     test('--runtime wasm (onnxruntime-web, no native addon) gives the native runtime\'s ids', () => {

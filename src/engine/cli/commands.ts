@@ -3,18 +3,18 @@
  * common/ vs src/ split): forge, convert, generate, and the shortcuts caption, ocr, ask and detect.
  */
 import * as fs from 'node:fs';
+import { DTYPE_CHOICES, dtypeForDevice, parseDtypeChoice, type DtypeChoice } from '../../common/dtypes.js';
 import { locTokensToBoxes } from '../../common/locTokens.js';
 import { taskPrompt, type TaskRequest } from '../../common/prompts.js';
 import type { SafetensorsDtype } from '../checkpoint/safetensors.js';
 import { convertCheckpoint } from '../convert/convert.js';
-import type { ModelDtype } from '../convert/layout.js';
 import { UserError } from '../errors.js';
 import { forgeCheckpoint } from '../forge/forge.js';
 import { PRESETS } from '../forge/presets.js';
 import { loadModel } from '../model.js';
 import { decodeImageFile } from '../image/decode.js';
 import { encodeImage, generate, type GenerateResult } from '../pipeline.js';
-import { parseDevice } from '../runtime/device.js';
+import { likeliestDevice, parseDevice } from '../runtime/device.js';
 import { decimal, integer, parse, text, type Options } from './args.js';
 
 export interface Io {
@@ -40,11 +40,11 @@ const MODEL_OPTIONS: Options = {
   runtime: { type: 'string' },
 };
 
-function parseModelDtype(value: string | undefined): ModelDtype {
-  if (value === undefined || value === 'fp32') return 'fp32';
-  if (value === 'fp16') return 'fp16';
-  if (value === 'int4' || value === 'q4') return 'int4';
-  throw new UserError(`unknown --dtype "${value}": choose fp32, fp16 or int4`);
+function parseModelDtype(value: string | undefined): DtypeChoice {
+  if (value === undefined) return 'auto';
+  const choice = parseDtypeChoice(value);
+  if (!choice) throw new UserError(`unknown --dtype "${value}": choose ${DTYPE_CHOICES.join(', ')}`);
+  return choice;
 }
 
 /** --runtime native|wasm: onnxruntime-node, or onnxruntime-web's WebAssembly build (see runtime/onnxRuntime.ts). */
@@ -111,7 +111,7 @@ async function runPrompt(
     } else {
       io.out('\n');
     }
-    if (chatty) io.err(`pali: ${result.generated_ids.length} tokens on ${result.device}, ${result.timings.tokens_per_s.toFixed(1)} tokens/s`);
+    if (chatty) io.err(`pali: ${result.generated_ids.length} tokens on ${result.device} (${model.dtype}), ${result.timings.tokens_per_s.toFixed(1)} tokens/s`);
   } finally {
     await model.release();
   }
@@ -157,9 +157,12 @@ export async function forgeCommand(argv: string[], io: Io): Promise<void> {
 
 export async function convertCommand(argv: string[], io: Io): Promise<void> {
   const { values } = parse(argv, { model: { type: 'string' }, dtype: { type: 'string' }, 'cache-dir': { type: 'string' } });
+  const choice = parseModelDtype(text(values.dtype));
+  // `auto` converts for the device a load would try first.
+  const dtype = choice === 'auto' ? dtypeForDevice(likeliestDevice('auto')) : choice;
   const result = convertCheckpoint({
     modelDir: modelDir(values),
-    dtype: parseModelDtype(text(values.dtype)),
+    dtype,
     cacheRoot: text(values['cache-dir']),
     onProgress: io.interactive ? (message) => io.err(`pali: ${message}`) : undefined,
   });

@@ -10,8 +10,8 @@ const HELP = `pali: PaliGemma on your machine
 
   pali forge --preset tiny|tiny-paligemma2|paligemma-3b-224|paligemma-3b-448|paligemma-3b-896|paligemma2-3b-224
              --seed N --out DIR [--dtype f32|bf16|f16]
-  pali convert --model DIR [--dtype fp32|fp16|int4] [--cache-dir DIR]
-  pali generate --model DIR --image FILE --prompt TEXT [--max-new-tokens N] [--dtype fp32|fp16|int4]
+  pali convert --model DIR [--dtype auto|int4|fp16|fp32] [--cache-dir DIR]
+  pali generate --model DIR --image FILE --prompt TEXT [--max-new-tokens N] [--dtype auto|int4|fp16|fp32]
                 [--device auto|cpu|cuda|webgpu] [--runtime native|wasm] [--json] [--logits-out FILE]
                 [--temperature T --top-k K --top-p P --seed S]
   pali caption FILE [--long] [--lang en]
@@ -20,6 +20,7 @@ const HELP = `pali: PaliGemma on your machine
   pali detect FILE "cat ; dog"
   pali serve [--stdio|--ipc]     the engine's JSON-RPC server (what the VS Code extension runs)
 
+--dtype auto (the default) runs int4 weights on a CPU and fp16 on a GPU; fp32 is the exact reference.
 The shortcuts take the model from --model or PALI_MODEL. Converted models are cached in
 $PALI_CACHE_DIR (default ~/.cache/paligemma-local).
 `;

@@ -2,7 +2,9 @@
  * File names of the onnx-community layout that transformers.js loads, with its dtype suffixes, plus our
  * masked decoder beside them.
  */
-export type ModelDtype = 'fp32' | 'fp16' | 'int4';
+import type { ModelDtype } from '../../common/dtypes.js';
+
+export type { ModelDtype };
 export type Component = 'vision_encoder' | 'embed_tokens' | 'decoder_model_merged' | 'decoder_model_masked';
 
 export const DTYPE_SUFFIX: Record<ModelDtype, string> = { fp32: '', fp16: '_fp16', int4: '_q4' };

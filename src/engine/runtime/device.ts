@@ -73,6 +73,12 @@ function hasVulkanLoader(): boolean {
   return dirs.some((dir) => fs.existsSync(path.join(dir, 'libvulkan.so.1')));
 }
 
+/** The first device a load would try for a choice: one whose libraries are present. */
+export function likeliestDevice(choice: DeviceChoice): Device {
+  const candidates = candidateDevices(choice);
+  return candidates.find((device) => choice !== 'auto' || !deviceUnavailableReason(device)) ?? candidates.at(-1)!;
+}
+
 export interface DeviceAttempt {
   device: Device;
   error: string;
@@ -80,10 +86,11 @@ export interface DeviceAttempt {
 
 /**
  * Creates sessions for every file on the first device that takes all of them. A device that fails any
- * file is skipped whole, so a model never runs split across devices by accident.
+ * file is skipped whole, so a model never runs split across devices by accident. `filesFor` names the
+ * files for a device (the dtype may depend on it); its own errors are the caller's, not the device's.
  */
 export async function createSessionsOnDevice(
-  files: Record<string, string>,
+  filesFor: (device: Device) => Record<string, string>,
   choice: DeviceChoice,
 ): Promise<{ device: Device; sessions: Record<string, ort.InferenceSession>; fallbacks: DeviceAttempt[] }> {
   const fallbacks: DeviceAttempt[] = [];
@@ -93,6 +100,7 @@ export async function createSessionsOnDevice(
       fallbacks.push({ device, error: unavailable });
       continue;
     }
+    const files = filesFor(device);
     const sessions: Record<string, ort.InferenceSession> = {};
     try {
       for (const [name, file] of Object.entries(files)) {

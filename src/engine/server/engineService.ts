@@ -46,7 +46,7 @@ export class EngineService {
   loadModel(params: LoadModelParams, signal?: AbortSignal): Promise<ModelInfo> {
     return this.queue.run(async () => {
       const current = this.modelInfo;
-      if (current && current.modelDir === params.modelDir && current.dtype === params.dtype &&
+      if (current && current.modelDir === params.modelDir && current.dtypeChoice === params.dtype &&
         (params.device === 'auto' || current.device === params.device)) return current;
       this.loading = true;
       try {
@@ -62,6 +62,7 @@ export class EngineService {
           modelDir: params.modelDir,
           onnxDir: model.dir,
           dtype: model.dtype,
+          dtypeChoice: params.dtype,
           device: model.device,
           fallbacks: model.deviceFallbacks,
           generation: model.config.generation,

@@ -1,0 +1,27 @@
+/** The dtype vocabulary is defined once (src/common/dtypes.ts); the setting in package.json offers exactly it. */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { DTYPE_CHOICES, dtypeForDevice, parseDtypeChoice } from '../../src/common/dtypes.js';
+
+test('paligemma.dtype offers exactly the dtype choices, and defaults to auto', () => {
+  const manifest = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8'));
+  const setting = manifest.contributes.configuration.properties['paligemma.dtype'];
+  assert.deepEqual(setting.enum, [...DTYPE_CHOICES]);
+  assert.equal(setting.default, 'auto');
+});
+
+test('auto runs int4 on a CPU (native or WebAssembly) and fp16 on a GPU', () => {
+  assert.equal(dtypeForDevice('cpu'), 'int4');
+  assert.equal(dtypeForDevice('wasm'), 'int4');
+  assert.equal(dtypeForDevice('cuda'), 'fp16');
+  assert.equal(dtypeForDevice('webgpu'), 'fp16');
+});
+
+test('--dtype accepts the choices and q4 (transformers.js\' name for int4), nothing else', () => {
+  for (const choice of DTYPE_CHOICES) assert.equal(parseDtypeChoice(choice), choice);
+  assert.equal(parseDtypeChoice('q4'), 'int4');
+  assert.equal(parseDtypeChoice('int3'), undefined);
+  assert.equal(parseDtypeChoice('AUTO'), undefined);
+});
