@@ -95,7 +95,8 @@ before(async () => {
   hubModelDir = path.join(root, 'hub-model');
   forgeCheckpoint({ preset: 'tiny', seed: 2, outDir: hubModelDir });
   hub = await startLoopbackHub();
-  hub.repos.set(GATED_REPO, new Map(fs.readdirSync(hubModelDir).map((name) => [name, { bytes: fs.readFileSync(path.join(hubModelDir, name)) }])));
+  // Only the bfloat16 branch holds the model, as the PaliGemma 1 presets download that branch.
+  hub.repos.set(`${GATED_REPO}@bfloat16`, new Map(fs.readdirSync(hubModelDir).map((name) => [name, { bytes: fs.readFileSync(path.join(hubModelDir, name)) }])));
   hub.gated.set(GATED_REPO, HUB_TOKEN);
 });
 

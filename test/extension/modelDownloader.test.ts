@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DownloadError, downloadRepo } from '../../src/extension/models/modelDownloader.js';
+import { MODEL_PRESETS } from '../../src/extension/models/modelPresets.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { startLoopbackHub, type HubFile, type LoopbackHub } from '../helpers/loopbackHub.js';
 
@@ -36,6 +37,20 @@ describe('model downloads through @huggingface/hub', () => {
     assert.ok(fs.existsSync(path.join(destination, 'config.json')));
     assert.ok(!fs.existsSync(path.join(destination, 'README.md')));
     assert.ok(phases.includes('verifying'));
+  });
+
+  test('a revision downloads that branch, not main (PaliGemma 1 presets fetch bfloat16)', async () => {
+    const bf16Weights = Buffer.alloc(150_000, 7);
+    hub.repos.set('google/tiny@bfloat16', new Map([
+      ['config.json', { bytes: Buffer.from('{"model_type":"paligemma","torch_dtype":"bfloat16"}') }],
+      ['model.safetensors', { bytes: bf16Weights }],
+    ]));
+    const destination = tempDir('revision');
+    await downloadRepo({ repo: 'google/tiny', revision: 'bfloat16', include: /\.(json|safetensors)$/, destination, hubUrl });
+    assert.deepEqual(fs.readFileSync(path.join(destination, 'model.safetensors')), bf16Weights);
+    assert.match(fs.readFileSync(path.join(destination, 'config.json'), 'utf8'), /bfloat16/);
+    const gemma1 = MODEL_PRESETS.filter((preset) => preset.repo.startsWith('google/paligemma-'));
+    assert.ok(gemma1.length > 0 && gemma1.every((preset) => preset.revision === 'bfloat16'));
   });
 
   test('an interrupted download resumes from its .part file with a byte range', async () => {

@@ -15,7 +15,7 @@ export interface HubFile {
 
 export interface LoopbackHub {
   url: string;
-  /** repo ("owner/name") -> its files by path. */
+  /** repo ("owner/name" for the main branch, "owner/name@revision" for another) -> its files by path. */
   repos: Map<string, Map<string, HubFile>>;
   /** Repos that answer 401 unless the request carries `Authorization: Bearer <token>`. */
   gated: Map<string, string>;
@@ -29,10 +29,11 @@ export interface LoopbackHub {
 export async function startLoopbackHub(): Promise<LoopbackHub> {
   const server = http.createServer((request, response) => {
     const url = new URL(request.url!, 'http://127.0.0.1');
-    const tree = /^\/api\/models\/([^/]+\/[^/]+)\/tree\/main$/.exec(url.pathname);
-    const resolve = /^\/([^/]+\/[^/]+)\/resolve\/main\/(.+)$/.exec(url.pathname);
+    const tree = /^\/api\/models\/([^/]+\/[^/]+)\/tree\/([^/]+)$/.exec(url.pathname);
+    const resolve = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url.pathname);
     const repo = tree?.[1] ?? resolve?.[1];
-    const files = repo ? hub.repos.get(repo) : undefined;
+    const revision = decodeURIComponent(tree?.[2] ?? resolve?.[2] ?? 'main');
+    const files = repo ? hub.repos.get(revision === 'main' ? repo : `${repo}@${revision}`) : undefined;
     if (!repo || !files) return void response.writeHead(404, { 'X-Error-Code': 'RepoNotFound' }).end();
     const token = hub.gated.get(repo);
     if (token && request.headers.authorization !== `Bearer ${token}`) {
@@ -46,7 +47,7 @@ export async function startLoopbackHub(): Promise<LoopbackHub> {
       }))));
       return;
     }
-    const file = files.get(decodeURIComponent(resolve![2]!));
+    const file = files.get(decodeURIComponent(resolve![3]!));
     if (!file) return void response.writeHead(404, { 'X-Error-Code': 'EntryNotFound' }).end();
     const [, from, to] = /bytes=(\d+)-(\d*)/.exec(request.headers.range ?? '') ?? [];
     const start = Number(from ?? 0);

@@ -27,6 +27,8 @@ export class DownloadError extends Error {
 
 export interface DownloadOptions {
   repo: string;
+  /** A branch, tag or commit; the main branch when absent. */
+  revision?: string;
   /** Which repository paths to fetch; all when absent. */
   include?: RegExp;
   destination: string;
@@ -49,10 +51,10 @@ async function sha256Of(file: string): Promise<string> {
 }
 
 export async function downloadRepo(options: DownloadOptions): Promise<void> {
-  const { repo, include, destination, accessToken, hubUrl, signal } = options;
+  const { repo, revision, include, destination, accessToken, hubUrl, signal } = options;
   const report = options.onProgress ?? (() => {});
   const files: ListFileEntry[] = [];
-  for await (const entry of listFiles({ repo, recursive: true, expand: true, accessToken, hubUrl })) {
+  for await (const entry of listFiles({ repo, revision, recursive: true, expand: true, accessToken, hubUrl })) {
     if (entry.type === 'file' && (!include || include.test(entry.path))) files.push(entry);
   }
   if (!files.some((f) => f.path === 'config.json')) throw new DownloadError(`${repo} has no config.json: it is not a model repository`, 'not-a-model');
@@ -75,7 +77,7 @@ export async function downloadRepo(options: DownloadOptions): Promise<void> {
     done += resumeFrom;
     doneAtStart += resumeFrom;
     report({ file: entry.path, phase: 'downloading', done, total, increment: resumeFrom });
-    const blob = await downloadFile({ repo, path: entry.path, accessToken, hubUrl });
+    const blob = await downloadFile({ repo, revision, path: entry.path, accessToken, hubUrl });
     if (!blob) throw new DownloadError(`${entry.path} is missing from ${repo}`, 'missing');
     // The hub's blob fetches byte ranges on demand: slicing it resumes an interrupted download.
     const reader = blob.slice(resumeFrom).stream().getReader();

@@ -95,6 +95,7 @@ export async function selectModel(context: vscode.ExtensionContext): Promise<voi
       try {
         await downloadRepo({
           repo: preset.repo,
+          revision: preset.revision,
           include: preset.include,
           destination: folder,
           accessToken,
