@@ -1,6 +1,7 @@
 /**
  * The composition root (as rust-analyzer's main.ts): creates the engine client, the status bar and each
- * feature, and wires their commands. Nothing starts the engine here: the first request does.
+ * feature, and wires their commands. Nothing starts the engine here: the first request does, or a
+ * feature about to need it (an image in an open document, the Describe panel) loads it ahead of time.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -65,7 +66,8 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
     }),
     vscode.commands.registerCommand('paligemma.ocrImageIntoEditor', (uri?: vscode.Uri) => ocrImageIntoEditor(engine, getSettings, insertionTarget, uri)),
     registerOcrPaste(engine, getSettings),
-    registerAltDiagnostics(getSettings),
+    // An image in an open document means a hover or quick fix may follow: load the model ahead of it.
+    registerAltDiagnostics(getSettings, (document) => engine.warmUp(`images in ${path.basename(document.uri.path)}`)),
     vscode.languages.registerHoverProvider(ALT_TEXT_SELECTOR, new AltHoverProvider(altText)),
     vscode.languages.registerCodeActionsProvider(ALT_TEXT_SELECTOR, new AltCodeActionProvider(altText), { providedCodeActionKinds: AltCodeActionProvider.kinds }),
     registerAltCommands(altText),

@@ -127,6 +127,23 @@ describe('the extension in a real VS Code', () => {
   });
   after(() => vscode?.close());
 
+  test('0. opening a Markdown file with images loads the model ahead of the first hover, shown in the status bar', () =>
+    scenario(vscode, 'warm-up', async () => {
+      const page = vscode.page;
+      // Activation alone starts nothing.
+      await page.locator('.statusbar-item', { hasText: 'PaliGemma: off' }).waitFor();
+      const seen: string[] = [];
+      const watcher = setInterval(() => void statusBarText(page).then((t) => seen.push(t)).catch(() => undefined), 20);
+      try {
+        await openFile(page, 'notes.md');
+        // No request has been made: the model is loaded because the document has images.
+        await page.locator('.statusbar-item', { hasText: 'PaliGemma: ready · cpu · tiny-model' }).waitFor({ timeout: 120_000 });
+      } finally {
+        clearInterval(watcher);
+      }
+      assert.ok(seen.some((t) => /loading|starting/.test(t)), `status texts seen: ${[...new Set(seen)].join(' | ')}`);
+    }));
+
   test('1. Describe Image from the palette shows the image and the same caption as `pali caption`', () =>
     scenario(vscode, 'describe-image', async () => {
       const expected = pali(['caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--quiet']).trim();

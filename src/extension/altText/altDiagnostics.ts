@@ -10,7 +10,8 @@ import { referencesIn, toRange } from './documentReferences.js';
 export const DIAGNOSTIC_SOURCE = 'PaliGemma';
 const SUPPORTED = new Set(['markdown', 'html', 'javascriptreact', 'typescriptreact']);
 
-export function registerAltDiagnostics(settings: () => Settings): vscode.Disposable {
+/** `onImages` hears of each document in which diagnostics found image references (a hover may follow). */
+export function registerAltDiagnostics(settings: () => Settings, onImages: (document: vscode.TextDocument) => void): vscode.Disposable {
   const collection = vscode.languages.createDiagnosticCollection('paligemma.altText');
   const timers = new Map<string, NodeJS.Timeout>();
   const update = (document: vscode.TextDocument) => {
@@ -21,7 +22,9 @@ export function registerAltDiagnostics(settings: () => Settings): vscode.Disposa
       return;
     }
     const diagnostics: vscode.Diagnostic[] = [];
-    for (const reference of referencesIn(document)) {
+    const references = referencesIn(document);
+    if (references.length) onImages(document);
+    for (const reference of references) {
       const problem = checkAltText(reference);
       if (!problem) continue;
       const where = reference.alt.kind === 'literal' && reference.alt.valueRange.end > reference.alt.valueRange.start

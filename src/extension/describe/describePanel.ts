@@ -40,6 +40,7 @@ export class DescribePanel {
   private readonly disposables: vscode.Disposable[] = [];
 
   static async show(deps: DescribeDeps, uri?: vscode.Uri): Promise<DescribePanel> {
+    deps.engine.warmUp('the Describe panel opened');
     if (!DescribePanel.current) {
       const panel = vscode.window.createWebviewPanel(DESCRIBE_VIEW_TYPE, vscode.l10n.t('Describe Image'), vscode.ViewColumn.Beside, webviewOptions(deps.context));
       DescribePanel.current = new DescribePanel(panel, deps);
@@ -51,6 +52,7 @@ export class DescribePanel {
   }
 
   static revive(panel: vscode.WebviewPanel, deps: DescribeDeps, state: PanelState | undefined): void {
+    deps.engine.warmUp('the Describe panel was restored');
     panel.webview.options = webviewOptions(deps.context);
     const revived = new DescribePanel(panel, deps);
     DescribePanel.current = revived;

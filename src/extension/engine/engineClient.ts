@@ -40,6 +40,7 @@ export class EngineClient implements vscode.Disposable {
   private starting: Promise<Running> | undefined;
   private modelKey: string | undefined;
   private loading: Promise<ModelInfo> | undefined;
+  private warming: Promise<void> | undefined;
   private busyCount = 0;
   private stopped = false;
   private readonly crashPolicy = new CrashPolicy();
@@ -73,6 +74,26 @@ export class EngineClient implements vscode.Disposable {
       this.state = state;
       this.stateChanged.fire();
     }
+  }
+
+  /**
+   * Loads the configured model in the background because a feature is about to need it (`reason`), so
+   * that the first hover or caption does not wait for a cold load. Only the status bar shows it; a
+   * failure is logged and left for the request that follows to report.
+   */
+  warmUp(reason: string): void {
+    const settings = this.settings();
+    if (!settings.modelPath || this.state === 'stopped' || this.warming || this.loading) return;
+    if (this.model && this.modelKey === modelKeyOf(settings)) return;
+    this.log.info(`loading the model ahead of use: ${reason}`);
+    const source = new vscode.CancellationTokenSource();
+    this.warming = this.ensureModel(source.token, { quiet: true }).then(
+      () => undefined,
+      (error) => this.log.info(`background load did not finish: ${error instanceof Error ? error.message : String(error)}`),
+    ).finally(() => {
+      this.warming = undefined;
+      source.dispose();
+    });
   }
 
   /** Generates for an image; streamed pieces go to `onPiece`. Cancelling the token cancels in the engine. */
@@ -109,7 +130,7 @@ export class EngineClient implements vscode.Disposable {
    * engine that dies while loading leaves its runtime for the next one in line: onnxruntime-node has a
    * reported crash at model load under Electron only (microsoft/onnxruntime#29763), after its self test.
    */
-  private async ensureModel(token: vscode.CancellationToken): Promise<Running> {
+  private async ensureModel(token: vscode.CancellationToken, options: { quiet?: boolean } = {}): Promise<Running> {
     const settings = this.settings();
     if (!settings.modelPath) {
       throw new EngineError(vscode.l10n.t('No PaliGemma model is selected. Choose one with "PaliGemma: Select Model".'), 'no-model');
@@ -117,7 +138,7 @@ export class EngineClient implements vscode.Disposable {
     for (;;) {
       const running = await this.ensureStarted();
       try {
-        await this.loadModel(running, settings);
+        await this.loadModel(running, settings, options.quiet === true);
         return running;
       } catch (error) {
         const failure = this.translate(error, token, running);
@@ -144,11 +165,14 @@ export class EngineClient implements vscode.Disposable {
     return engineRuntimes(this.settings().nodePath).filter((runtime) => !this.crashedWhileLoading.has(runtime.label));
   }
 
-  private async loadModel(running: Running, settings: Settings): Promise<void> {
-    const key = `${settings.modelPath}|${settings.dtype}|${settings.device}`;
+  /** `quiet`: a load ahead of use, shown in the status bar (window progress) rather than as a notification. */
+  private async loadModel(running: Running, settings: Settings, quiet: boolean): Promise<void> {
+    const key = modelKeyOf(settings);
     if (this.modelKey === key && this.model) return;
     this.loading ??= Promise.resolve(vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('PaliGemma'), cancellable: true },
+      quiet
+        ? { location: vscode.ProgressLocation.Window, title: vscode.l10n.t('PaliGemma: loading the model') }
+        : { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('PaliGemma'), cancellable: true },
       async (progress, progressToken) => {
         this.setState('loading');
         const listener = running.connection.onNotification(ProgressNotification, ({ message }) => progress.report({ message }));
@@ -295,4 +319,9 @@ export class EngineClient implements vscode.Disposable {
     void this.stop();
     this.stateChanged.dispose();
   }
+}
+
+/** Which model load a set of settings asks for: a change of any part needs a new load. */
+function modelKeyOf(settings: Settings): string {
+  return `${settings.modelPath}|${settings.dtype}|${settings.device}`;
 }
