@@ -1,4 +1,4 @@
-// Two bundles, as vscode-eslint does for its client and server:
+// Two bundles, as vscode-eslint does for its client and server (plus the TypeScript compiler's chunk):
 // - dist/extension.js runs in VS Code's extension host: `vscode` is external, no native modules.
 // - dist/pali.js is the engine and CLI, run in its own Node process: native addons stay external
 //   and are loaded from node_modules at run time.
@@ -21,14 +21,34 @@ const common = {
 /** Packages with native addons or large WASM payloads: never bundled. */
 const engineExternals = ['onnxruntime-node', 'onnxruntime-web', 'sharp', '@huggingface/transformers'];
 
+/**
+ * The TypeScript compiler (the JSX/TSX image finder's parser) is 9 MB: the extension host would parse it at
+ * every activation if it were inside extension.js. It is its own file, dist/typescript.js, required on the
+ * first JSX/TSX parse.
+ */
+const typescriptChunk = {
+  name: 'typescript-chunk',
+  setup(build) {
+    build.onResolve({ filter: /^typescript$/ }, () => ({ path: './typescript.js', external: true }));
+  },
+};
+
 const builds = [
   {
     ...common,
     entryPoints: { extension: 'src/extension/extension.ts' },
     outdir: 'dist',
     external: ['vscode'],
+    plugins: [typescriptChunk],
     // Prefer ES module builds: some libraries' UMD builds (jsonc-parser) hide requires from the bundler.
     mainFields: ['module', 'main'],
+  },
+  {
+    ...common,
+    entryPoints: { typescript: 'node_modules/typescript/lib/typescript.js' },
+    outdir: 'dist',
+    sourcemap: false,
+    logLevel: 'warning',
   },
   {
     ...common,
