@@ -1,0 +1,45 @@
+/** The files the benchmarks share: a full-size checkpoint forged once into the cache, and a screenshot. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import sharp from 'sharp';
+import { defaultCacheRoot } from '../src/engine/convert/convert.js';
+import { forgeCheckpoint } from '../src/engine/forge/forge.js';
+
+export function benchRoot(): string {
+  const root = path.join(defaultCacheRoot(), 'bench');
+  fs.mkdirSync(root, { recursive: true });
+  return root;
+}
+
+/** The preset's checkpoint (seed 1), forged on first use: about 6 GB for a 3B preset. */
+export function benchModelDir(preset: string, log: (message: string) => void): string {
+  const dir = path.join(benchRoot(), `${preset}-seed1`);
+  if (!fs.existsSync(path.join(dir, 'config.json'))) {
+    log(`forging ${preset} into ${dir} (once) ...`);
+    forgeCheckpoint({ preset, seed: 1, outDir: dir });
+  }
+  return dir;
+}
+
+/** A 1920x1080 "screenshot": a sidebar, a title bar, lines of "text" and noise, so resizing does real work. */
+export async function screenshotFile(): Promise<string> {
+  const file = path.join(benchRoot(), 'screenshot-1920x1080.png');
+  if (fs.existsSync(file)) return file;
+  const [width, height] = [1920, 1080];
+  const pixels = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 3;
+      const panel = x < 280 ? 40 : y < 60 ? 60 : 245;
+      const text = y % 24 < 12 && x % 9 < 6 && ((x * 7 + y * 13) % 17) > 5 && x > 300;
+      const value = text ? 30 : panel;
+      pixels[i] = value;
+      pixels[i + 1] = value + ((x * y) % 7);
+      pixels[i + 2] = text ? 120 : value;
+    }
+  }
+  const partial = `${file}.${process.pid}.png`;
+  await sharp(pixels, { raw: { width, height, channels: 3 } }).png().toFile(partial);
+  fs.renameSync(partial, file);
+  return file;
+}

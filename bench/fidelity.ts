@@ -1,0 +1,133 @@
+/**
+ * `npm run bench:fidelity`: how far int4 and fp16 move the logits from fp32 on the forged full-size model.
+ * fp32 generates greedily (EOS suppressed) and records every step's logits; each other dtype then runs the
+ * same tokens (teacher forcing) and is compared step by step: cosine similarity and top-1 agreement.
+ * Options: --preset NAME (paligemma-3b-224), --model DIR, --steps N (256), --dtypes int4,fp16, --json.
+ * Each dtype runs in its own process, so only one model is in memory at a time.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { ModelDtype } from '../src/engine/convert/layout.js';
+import { loadModel } from '../src/engine/model.js';
+import { embedPrefix, embedTokens, encodeImage, buildPromptIds } from '../src/engine/pipeline.js';
+import { emptyCache, runDecoder } from '../src/engine/runtime/decoderRunner.js';
+import { argmax } from '../src/engine/generate/sampling.js';
+import { benchModelDir, screenshotFile } from './benchFiles.js';
+
+const PROMPT = 'caption en';
+
+interface Comparison {
+  dtype: string;
+  steps: number;
+  cosine_mean: number;
+  cosine_min: number;
+  top1_agreement: number;
+}
+
+/** Runs `steps` decoder steps; with `forcedIds` the tokens are given, else chosen greedily (never <eos>). */
+async function runSteps(modelDir: string, dtype: ModelDtype, image: string, steps: number, forcedIds: number[] | null, onLogits: (step: number, logits: Float32Array) => void): Promise<number[]> {
+  const model = await loadModel(modelDir, { dtype, device: 'cpu' });
+  try {
+    const encoded = await encodeImage(model, image);
+    const promptIds = buildPromptIds(model, PROMPT);
+    let step = await runDecoder(model, await embedPrefix(model, promptIds, encoded), promptIds.length, emptyCache(model), promptIds.length);
+    const ids: number[] = [];
+    for (let i = 0; i < steps; i++) {
+      onLogits(i, step.logits);
+      const masked = step.logits.slice();
+      for (const eos of model.eosTokenIds) masked[eos] = -Infinity;
+      const next = forcedIds ? forcedIds[i]! : argmax(masked);
+      ids.push(next);
+      if (i + 1 < steps) step = await runDecoder(model, await embedTokens(model, [next]), 1, step.cache, promptIds.length);
+    }
+    return ids;
+  } finally {
+    await model.release();
+  }
+}
+
+async function child(mode: string, modelDir: string, dtype: ModelDtype, image: string, steps: number, file: string): Promise<void> {
+  if (mode === 'reference') {
+    const fd = fs.openSync(file, 'w');
+    const ids = await runSteps(modelDir, dtype, image, steps, null, (_, logits) => fs.writeSync(fd, new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength)));
+    fs.closeSync(fd);
+    fs.writeFileSync(`${file}.ids.json`, JSON.stringify(ids));
+    return;
+  }
+  const ids = JSON.parse(fs.readFileSync(`${file}.ids.json`, 'utf8')) as number[];
+  const fd = fs.openSync(file, 'r');
+  const cosines: number[] = [];
+  let agree = 0;
+  await runSteps(modelDir, dtype, image, steps, ids, (i, logits) => {
+    const reference = new Float32Array(logits.length);
+    fs.readSync(fd, new Uint8Array(reference.buffer), 0, reference.byteLength, i * reference.byteLength);
+    let dot = 0;
+    let na = 0;
+    let nb = 0;
+    for (let j = 0; j < logits.length; j++) {
+      dot += reference[j]! * logits[j]!;
+      na += reference[j]! ** 2;
+      nb += logits[j]! ** 2;
+    }
+    cosines.push(dot / Math.sqrt(na * nb));
+    if (argmax(reference) === argmax(logits)) agree++;
+  });
+  fs.closeSync(fd);
+  const result: Comparison = {
+    dtype,
+    steps,
+    cosine_mean: cosines.reduce((a, b) => a + b, 0) / cosines.length,
+    cosine_min: Math.min(...cosines),
+    top1_agreement: agree / steps,
+  };
+  process.stdout.write(JSON.stringify(result) + '\n');
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === '--child') {
+    const [, , mode, modelDir, dtype, image, steps, file] = process.argv.slice(1);
+    return child(mode!, modelDir!, dtype as ModelDtype, image!, Number(steps), file!);
+  }
+  const { values } = parseArgs({
+    options: {
+      preset: { type: 'string', default: 'paligemma-3b-224' },
+      model: { type: 'string' },
+      steps: { type: 'string', default: '256' },
+      dtypes: { type: 'string', default: 'int4,fp16' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const log = (message: string) => (values.json ? process.stderr : process.stdout).write(message + '\n');
+  const modelDir = values.model ?? benchModelDir(values.preset!, log);
+  const image = await screenshotFile();
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'pali-fidelity-')), 'fp32-logits.bin');
+  const run = (mode: string, dtype: string) => {
+    log(`${mode === 'reference' ? 'fp32 reference' : dtype}: ${values.steps} steps ...`);
+    const result = spawnSync(process.execPath, ['--import', 'tsx', __filename, '--child', mode, modelDir, dtype, image, values.steps!, file], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    if (result.status !== 0) throw new Error(`${dtype} failed: ${result.stderr}`);
+    return result.stdout.trim();
+  };
+  try {
+    run('reference', 'fp32');
+    const comparisons: Comparison[] = values.dtypes!.split(',').map((dtype) => JSON.parse(run('compare', dtype)));
+    if (values.json) {
+      process.stdout.write(JSON.stringify({ model: modelDir, prompt: PROMPT, comparisons }, null, 2) + '\n');
+      return;
+    }
+    console.log(`\n${modelDir}, "${PROMPT}", logits against fp32 over the same ${values.steps} tokens`);
+    console.log(`${'dtype'.padEnd(8)}${'cosine mean'.padStart(14)}${'cosine min'.padStart(14)}${'top-1 agreement'.padStart(18)}`);
+    for (const c of comparisons) {
+      console.log(`${c.dtype.padEnd(8)}${c.cosine_mean.toFixed(5).padStart(14)}${c.cosine_min.toFixed(5).padStart(14)}${(100 * c.top1_agreement).toFixed(1).padStart(17)}%`);
+    }
+  } finally {
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  }
+}
+
+main().catch((error) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});
