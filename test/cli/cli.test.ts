@@ -136,14 +136,33 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
       assert.notDeepEqual(auto.logits, fp32.logits);
     });
 
-    test('--runtime wasm (onnxruntime-web, no native addon) gives the native runtime\'s ids', () => {
-      const args = ['generate', '--model', model, '--image', image, '--prompt', 'caption en', '--max-new-tokens', '6', '--json'];
+    test('--runtime wasm (onnxruntime-web, no native addon) gives the native runtime\'s ids at fp32, and runs int4', () => {
+      const args = ['generate', '--model', model, '--image', image, '--prompt', 'caption en', '--max-new-tokens', '6', '--json', '--dtype', 'fp32'];
       const native = JSON.parse(pali(args, env).stdout);
       const wasm = pali([...args, '--runtime', 'wasm'], env);
       assert.equal(wasm.code, 0, wasm.stderr);
       const output = JSON.parse(wasm.stdout);
       assert.equal(output.device, 'wasm');
       assert.deepEqual(output.generated_ids, native.generated_ids);
+      // int4 (what auto runs on a CPU) through WebAssembly's MatMulNBits: its logits track native fp32's.
+      const int4Logits = path.join(root, 'wasm-int4.bin');
+      const fp32Logits = path.join(root, 'native-fp32.bin');
+      assert.equal(pali([...args, '--logits-out', fp32Logits], env).code, 0);
+      const int4 = pali([...args.slice(0, -2), '--dtype', 'int4', '--runtime', 'wasm', '--logits-out', int4Logits], env);
+      assert.equal(int4.code, 0, int4.stderr);
+      const read = (file: string) => {
+        const raw = fs.readFileSync(file);
+        return new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
+      };
+      const [a, b] = [read(fp32Logits), read(int4Logits)];
+      let dot = 0, na = 0, nb = 0;
+      a.forEach((x, i) => {
+        dot += x * b[i]!;
+        na += x * x;
+        nb += b[i]! * b[i]!;
+      });
+      const cosine = dot / Math.sqrt(na * nb);
+      assert.ok(cosine > 0.6 && cosine < 1 - 1e-9, `wasm int4 cosine similarity ${cosine}`);
     });
 
     test('an onnx-community export (no masked decoder) runs through the plain layout graph, same ids', () => {

@@ -565,12 +565,14 @@ describe('Runtime fallback', () => {
   test('11. an engine that dies loading the model moves on to the next runtime, down to WebAssembly, and says why', () =>
     scenario(vscode, 'runtime-fallback', async () => {
       const page = vscode.page;
-      const expected = pali(['caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--quiet']).trim();
+      // int4 (auto on a CPU) differs a little between runtimes: onnxruntime-node's MatMulNBits rounds
+      // activations to int8 (accuracy_level 4), WebAssembly's computes in float32. At fp32 they agree
+      // exactly (test/cli). So the caption is the CLI's on the same WebAssembly runtime.
+      const expected = pali(['caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--runtime', 'wasm', '--quiet']).trim();
       await runCommand(page, 'PaliGemma: Describe Image');
       await pickQuickItem(page, 'photo.png');
       const caption = describeFrame(page).locator('article.result[data-action="caption"]').first();
       await caption.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 180_000 });
-      // The same greedy caption from onnxruntime-web as from onnxruntime-node.
       assert.equal((await caption.locator('p.text').textContent())?.trim(), expected);
       await page.locator('.statusbar-item', { hasText: 'PaliGemma: ready · wasm' }).waitFor();
       await page.locator('.statusbar-item', { hasText: 'PaliGemma' }).first().hover();
