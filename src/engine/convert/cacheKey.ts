@@ -6,8 +6,8 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-/** Bump when the graphs we write change, so old conversions are not reused (2: MatMulNBits accuracy_level 4; 3: int4 q/k/v and gate/up stacked). */
-export const CONVERTER_VERSION = '3';
+/** Bump when the graphs we write change, so old conversions are not reused (2: MatMulNBits accuracy_level 4). */
+export const CONVERTER_VERSION = '2';
 
 function fileDigest(file: string, stampDir: string): string {
   const stat = fs.statSync(file);

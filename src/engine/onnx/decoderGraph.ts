@@ -20,7 +20,7 @@
 import { loadWeight, type Checkpoint } from '../checkpoint/checkpoint.js';
 import { GEMMA_LINEAR_PARTS, textNames } from '../checkpoint/weightNames.js';
 import { GraphBuilder } from './graphBuilder.js';
-import { activation, cast, linear, precisionOf, reshape, rmsNorm, softcap, stackedLinear, transpose, type WeightDtype } from './layers.js';
+import { activation, cast, linear, precisionOf, reshape, rmsNorm, softcap, transpose, type WeightDtype } from './layers.js';
 import type { WeightStore } from './weightStore.js';
 
 export type DecoderVariant = 'merged' | 'masked';
@@ -122,20 +122,12 @@ export function buildDecoder(
       const [out, inp] = shapes[part];
       return linear(g, x, `${prefix}.${part.replace(/\.weight$/, '')}`, w(part, [out, inp]), out, inp, dtype);
     };
-    // Projections of one input (q, k, v; gate, up): one kernel for int4 weights (layers.ts stackedLinear).
-    const projectTogether = (x: string, name: string, parts: (typeof GEMMA_LINEAR_PARTS)[number][]) =>
-      stackedLinear(g, x, `${prefix}.${name}`, parts.map((part) => ({
-        name: `${prefix}.${part.replace(/\.weight$/, '')}`,
-        weight: w(part, shapes[part]),
-        outFeatures: shapes[part][0],
-      })), H, dtype);
 
     // Attention with grouped KV heads: queries [B, KV, G, S, hd] against keys [B, KV, 1, T, hd].
     const normed = norm(hidden, 'input_layernorm');
-    const [qProjected, kProjected, vProjected] = projectTogether(normed, 'self_attn.qkv_proj', ['self_attn.q_proj.weight', 'self_attn.k_proj.weight', 'self_attn.v_proj.weight']);
-    const q = rotate(transpose(g, reshape(g, qProjected!, [0, 0, heads, headDim]), [0, 2, 1, 3]));
-    const k = rotate(transpose(g, reshape(g, kProjected!, [0, 0, kvHeads, headDim]), [0, 2, 1, 3]));
-    const v = transpose(g, reshape(g, vProjected!, [0, 0, kvHeads, headDim]), [0, 2, 1, 3]);
+    const q = rotate(transpose(g, reshape(g, project(normed, 'self_attn.q_proj.weight'), [0, 0, heads, headDim]), [0, 2, 1, 3]));
+    const k = rotate(transpose(g, reshape(g, project(normed, 'self_attn.k_proj.weight'), [0, 0, kvHeads, headDim]), [0, 2, 1, 3]));
+    const v = transpose(g, reshape(g, project(normed, 'self_attn.v_proj.weight'), [0, 0, kvHeads, headDim]), [0, 2, 1, 3]);
     const keys = g.op('Concat', [pastKeys[i]!, k], { axis: 2 });
     const values = g.op('Concat', [pastValues[i]!, v], { axis: 2 });
     g.output(keys, `present.${i}.key`, precision, ['batch_size', kvHeads, 'total_sequence_length', headDim]);
@@ -158,9 +150,8 @@ export function buildDecoder(
 
     // Gated MLP: down(act(gate(x)) * up(x)), with Gemma 2's extra norms around it.
     const mlpInput = norm(hidden, generation === 2 ? 'pre_feedforward_layernorm' : 'post_attention_layernorm');
-    const [gateProjected, upProjected] = projectTogether(mlpInput, 'mlp.gate_up_proj', ['mlp.gate_proj.weight', 'mlp.up_proj.weight']);
-    const gate = activation(g, gateProjected!, text.hidden_activation, precision);
-    let mlpOut = project(g.op('Mul', [gate, upProjected!]), 'mlp.down_proj.weight');
+    const gate = activation(g, project(mlpInput, 'mlp.gate_proj.weight'), text.hidden_activation, precision);
+    let mlpOut = project(g.op('Mul', [gate, project(mlpInput, 'mlp.up_proj.weight')]), 'mlp.down_proj.weight');
     if (generation === 2) mlpOut = norm(mlpOut, 'post_feedforward_layernorm');
     hidden = g.op('Add', [hidden, mlpOut]);
   }

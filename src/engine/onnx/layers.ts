@@ -75,37 +75,6 @@ export function linear(
   return y;
 }
 
-/**
- * Several linear layers over the same input (q, k and v; gate and up), each y_i = x W_i^T. With int4
- * weights they run as one MatMulNBits over the stacked rows, then Split: a decode step then streams those
- * weights in one larger kernel instead of several small ones. The result is exactly the separate layers':
- * int4 blocks are per row, and MatMulNBits computes each output column on its own. Other dtypes keep one
- * MatMul per layer, so their graphs stay as they are.
- */
-export function stackedLinear(
-  g: GraphBuilder,
-  x: string,
-  name: string,
-  parts: { name: string; weight: () => Float32Array; outFeatures: number }[],
-  inFeatures: number,
-  dtype: WeightDtype,
-): string[] {
-  if (dtype !== 'int4') return parts.map((part) => linear(g, x, part.name, part.weight, part.outFeatures, inFeatures, dtype));
-  const total = parts.reduce((sum, part) => sum + part.outFeatures, 0);
-  const stacked = () => {
-    const out = new Float32Array(total * inFeatures);
-    let offset = 0;
-    for (const part of parts) {
-      out.set(part.weight(), offset);
-      offset += part.outFeatures * inFeatures;
-    }
-    return out;
-  };
-  const y = linear(g, x, name, stacked, total, inFeatures, 'int4');
-  const sizes = g.int64s(parts.map((part) => part.outFeatures));
-  return g.node('Split', [y, sizes], { axis: -1 }, parts.map((part) => `${part.name}_out`));
-}
-
 export function layerNorm(g: GraphBuilder, x: string, name: string, weight: Float32Array, bias: Float32Array, eps: number): string {
   const w = g.weight(`${name}.weight`, weight, [weight.length]);
   const b = g.weight(`${name}.bias`, bias, [bias.length]);

@@ -1,10 +1,9 @@
 /** int4 block quantization: our packing is what com.microsoft MatMulNBits reads. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../../../src/engine/onnx/graphBuilder.js';
-import { linear, stackedLinear } from '../../../src/engine/onnx/layers.js';
+import { linear } from '../../../src/engine/onnx/layers.js';
 import { quantizeInt4 } from '../../../src/engine/onnx/quantize.js';
 import { InlineWeightStore } from '../../../src/engine/onnx/weightStore.js';
 import { SeededRandom } from '../../../src/engine/random.js';
@@ -65,25 +64,4 @@ test('MatMulNBits in onnxruntime computes x W^T with our packed weights', async 
       assert.ok(difference <= bound, `output ${row},${o}: |difference| ${difference} > ${bound}`);
     }
   }
-});
-
-test('int4 projections of one input stacked into one MatMulNBits give exactly the separate layers\' outputs', async () => {
-  const random = new SeededRandom(9, 'stacked');
-  const k = 96;
-  const parts = [40, 8, 8].map((n, i) => ({ name: `part${i}`, outFeatures: n, data: Float32Array.from({ length: n * k }, () => random.uniform(-0.5, 0.5)) }));
-  const build = (stacked: boolean) => {
-    const g = new GraphBuilder('stacked', new InlineWeightStore());
-    const x = g.input('x', 'float32', [1, 3, k]);
-    const outputs = stacked
-      ? stackedLinear(g, x, 'qkv', parts.map((p) => ({ name: p.name, weight: () => p.data, outFeatures: p.outFeatures })), k, 'int4')
-      : parts.map((p) => linear(g, x, p.name, () => p.data, p.outFeatures, k, 'int4'));
-    outputs.forEach((output, i) => g.output(output, `y${i}`, 'float32', [1, 3, parts[i]!.outFeatures]));
-    return g.toModelBytes();
-  };
-  const input = new ort.Tensor('float32', Float32Array.from({ length: 3 * k }, () => random.uniform(-1, 1)), [1, 3, k]);
-  const stackedGraph = build(true);
-  const kernels = onnx.ModelProto.decode(stackedGraph).graph!.node!.filter((node) => node.opType === 'MatMulNBits');
-  assert.equal(kernels.length, 1);
-  const [stacked, separate] = await Promise.all([stackedGraph, build(false)].map(async (bytes) => (await ort.InferenceSession.create(bytes)).run({ x: input })));
-  for (let i = 0; i < parts.length; i++) assert.deepEqual(stacked![`y${i}`]!.data, separate![`y${i}`]!.data);
 });
