@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { readPaliGemmaConfig } from '../src/engine/checkpoint/config.js';
-import { convertCheckpoint, defaultCacheRoot } from '../src/engine/convert/convert.js';
+import { convertCheckpoint } from '../src/engine/convert/convert.js';
 import { componentFile, type Component, type ModelDtype } from '../src/engine/convert/layout.js';
 import { findEmbeddingTable } from '../src/engine/runtime/tokenEmbeddings.js';
 import { loadTokenizer } from '../src/engine/text/tokenizer.js';
@@ -132,21 +132,12 @@ async function main(): Promise<void> {
   const measureFloors = (): Floors => JSON.parse(runChild('floors.ts', [path.join(dir, 'config.json'), dtype, String(prefix), String(decodeBytes), String(vocab)]));
   const floorsBefore = measureFloors();
 
-  // One load first, not measured: it writes what a first load writes once (the packed weight copies of
-  // runtime/prepackedGraphs.ts), so that "cold" below means files not in the page cache, as after a reboot.
-  log('preparing (a first load writes the packed weight copies once) ...');
-  runChild('measure.ts', ['ours', dir, dtype, image, '1']);
-  const prepackedRoot = path.join(defaultCacheRoot(), 'prepacked');
-  const packedCopies = fs.existsSync(prepackedRoot)
-    ? fs.readdirSync(prepackedRoot, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name))
-    : [];
-  const pageCacheFiles = [...allFiles, ...packedCopies];
 
   const processes: Record<Engine, ProcessFigures[]> = { ours: [], 'transformers.js': [] };
   // Round 0 loads cold; then warm rounds, the engines alternating (a b a b) so that drift hits both.
   for (let round = 0; round <= runs; round++) {
     for (const engine of ENGINES) {
-      if (round === 0) dropFromPageCache(pageCacheFiles);
+      if (round === 0) dropFromPageCache(allFiles);
       else readIntoPageCache(allFiles);
       log(`${engine}, ${round === 0 ? 'cold' : `warm run ${round}/${runs}`} ...`);
       processes[engine].push(JSON.parse(runChild('measure.ts', [engine, dir, dtype, image, values.tokens!])));

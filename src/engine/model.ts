@@ -8,7 +8,7 @@ import type * as ort from 'onnxruntime-node';
 import { dtypeForDevice, type DtypeChoice } from '../common/dtypes.js';
 import { readJsonFile } from './checkpoint/checkpoint.js';
 import { readPaliGemmaConfig, type PaliGemmaConfig } from './checkpoint/config.js';
-import { convertCheckpoint, defaultCacheRoot } from './convert/convert.js';
+import { convertCheckpoint } from './convert/convert.js';
 import { DTYPE_SUFFIX, type Component, type ModelDtype } from './convert/layout.js';
 import { UserError } from './errors.js';
 import { readImageProcessorConfig, type ImageProcessorConfig } from './image/preprocess.js';
@@ -35,8 +35,6 @@ export interface PaliGemmaModel {
   eosTokenIds: Set<number>;
   device: Device;
   deviceFallbacks: DeviceAttempt[];
-  /** For CPU sessions: whether their packed weights were mapped from disk, packed and saved, or packed. */
-  packedWeights: Record<string, 'mapped' | 'saved' | 'packed'>;
   dtype: ModelDtype;
   /** Token ids -> embeddings: rows read from the table on disk, or the export's embedding session. */
   embeddings: TokenEmbeddings;
@@ -106,8 +104,7 @@ export async function loadModel(modelDir: string, options: LoadOptions): Promise
     return files;
   };
   options.onProgress?.('loading the model');
-  const cacheRoot = options.cacheRoot ?? defaultCacheRoot();
-  const { device, sessions, fallbacks, packedWeights } = await createSessionsOnDevice(filesFor, options.device, cacheRoot);
+  const { device, sessions, fallbacks } = await createSessionsOnDevice(filesFor, options.device);
   const { dir, dtype, masked, table } = chosen!;
   const embeddings = table ? openEmbeddingTable(table) : sessionEmbeddings(sessions.embed_tokens!);
   const config = readPaliGemmaConfig(readJsonFile(path.join(dir, 'config.json'), 'config'));
@@ -124,7 +121,6 @@ export async function loadModel(modelDir: string, options: LoadOptions): Promise
     eosTokenIds: new Set(config.eos_token_ids),
     device,
     deviceFallbacks: fallbacks,
-    packedWeights,
     dtype,
     embeddings,
     sessions: { vision: sessions.vision_encoder!, decoder: sessions.decoder! },

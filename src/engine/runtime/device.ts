@@ -8,7 +8,6 @@ import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { UserError } from '../errors.js';
 import { onnxRuntime, runtimeKind } from './onnxRuntime.js';
-import { createCpuSession, type PrepackedSession } from './prepackedGraphs.js';
 
 export type DeviceChoice = 'auto' | 'cpu' | 'cuda' | 'webgpu';
 /** What ran: a choice, or the WebAssembly CPU backend of onnxruntime-web. */
@@ -93,8 +92,7 @@ export interface DeviceAttempt {
 export async function createSessionsOnDevice(
   filesFor: (device: Device) => Record<string, string>,
   choice: DeviceChoice,
-  cacheRoot: string,
-): Promise<{ device: Device; sessions: Record<string, ort.InferenceSession>; fallbacks: DeviceAttempt[]; packedWeights: Record<string, PrepackedSession['source']> }> {
+): Promise<{ device: Device; sessions: Record<string, ort.InferenceSession>; fallbacks: DeviceAttempt[] }> {
   const fallbacks: DeviceAttempt[] = [];
   for (const device of candidateDevices(choice)) {
     const unavailable = choice === 'auto' ? deviceUnavailableReason(device) : null;
@@ -104,18 +102,11 @@ export async function createSessionsOnDevice(
     }
     const files = filesFor(device);
     const sessions: Record<string, ort.InferenceSession> = {};
-    const packedWeights: Record<string, PrepackedSession['source']> = {};
     try {
       for (const [name, file] of Object.entries(files)) {
-        if (device === 'cpu' && runtimeKind() === 'native') {
-          const created = await createCpuSession(file, sessionOptions(device, file), cacheRoot);
-          sessions[name] = created.session;
-          packedWeights[name] = created.source;
-        } else {
-          sessions[name] = await onnxRuntime().InferenceSession.create(file, sessionOptions(device, file));
-        }
+        sessions[name] = await onnxRuntime().InferenceSession.create(file, sessionOptions(device, file));
       }
-      return { device, sessions, fallbacks, packedWeights };
+      return { device, sessions, fallbacks };
     } catch (error) {
       await Promise.all(Object.values(sessions).map((s) => s.release().catch(() => {})));
       fallbacks.push({ device, error: error instanceof Error ? error.message.split('\n')[0]! : String(error) });
