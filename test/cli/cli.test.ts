@@ -12,6 +12,7 @@ import { openCheckpoint } from '../../src/engine/checkpoint/checkpoint.js';
 import { decodeImageFile } from '../../src/engine/image/decode.js';
 import { imageToPixelValues, readImageProcessorConfig } from '../../src/engine/image/preprocess.js';
 import { tempDir, writeGradientPng } from '../helpers/fixtures.js';
+import { cosineSimilarity } from '../helpers/numbers.js';
 import { referenceGreedy, referenceImageFeatures } from '../reference/paligemmaReference.js';
 
 const CLI = path.join(__dirname, '..', '..', 'dist', 'pali.js');
@@ -115,14 +116,7 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
       assert.equal(fp16.output.generated_ids[0], fp32.output.generated_ids[0]);
 
       // 4-bit weights: close in direction, not in value.
-      let dot = 0, na = 0, nb = 0;
-      fp32.logits.forEach((a, i) => {
-        const b = int4.logits[i]!;
-        dot += a * b;
-        na += a * a;
-        nb += b * b;
-      });
-      const cosine = dot / Math.sqrt(na * nb);
+      const cosine = cosineSimilarity(fp32.logits, int4.logits);
       assert.ok(cosine > 0.6 && cosine < 1 - 1e-9, `int4 cosine similarity ${cosine}`);
       assert.ok(int4.output.generated_ids.length > 0);
 
@@ -154,14 +148,7 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
         const raw = fs.readFileSync(file);
         return new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
       };
-      const [a, b] = [read(fp32Logits), read(int4Logits)];
-      let dot = 0, na = 0, nb = 0;
-      a.forEach((x, i) => {
-        dot += x * b[i]!;
-        na += x * x;
-        nb += b[i]! * b[i]!;
-      });
-      const cosine = dot / Math.sqrt(na * nb);
+      const cosine = cosineSimilarity(read(fp32Logits), read(int4Logits));
       assert.ok(cosine > 0.6 && cosine < 1 - 1e-9, `wasm int4 cosine similarity ${cosine}`);
     });
 

@@ -41,6 +41,7 @@ export class EngineClient implements vscode.Disposable {
   private modelKey: string | undefined;
   private loading: Promise<ModelInfo> | undefined;
   private warming: Promise<void> | undefined;
+  private warmUpFailedFor: string | undefined;
   private busyCount = 0;
   private stopped = false;
   private readonly crashPolicy = new CrashPolicy();
@@ -83,13 +84,21 @@ export class EngineClient implements vscode.Disposable {
    */
   warmUp(reason: string): void {
     const settings = this.settings();
+    const key = modelKeyOf(settings);
     if (!settings.modelPath || this.state === 'stopped' || this.warming || this.loading) return;
-    if (this.model && this.modelKey === modelKeyOf(settings)) return;
+    // Diagnostics call this on every edit: a model that failed to load is not retried in the background
+    // until its settings change (a request still tries, and reports the error).
+    if ((this.model && this.modelKey === key) || this.warmUpFailedFor === key) return;
     this.log.info(`loading the model ahead of use: ${reason}`);
     const source = new vscode.CancellationTokenSource();
     this.warming = this.ensureModel(source.token, { quiet: true }).then(
-      () => undefined,
-      (error) => this.log.info(`background load did not finish: ${error instanceof Error ? error.message : String(error)}`),
+      () => {
+        this.warmUpFailedFor = undefined;
+      },
+      (error) => {
+        this.warmUpFailedFor = key;
+        this.log.info(`background load did not finish: ${error instanceof Error ? error.message : String(error)}`);
+      },
     ).finally(() => {
       this.warming = undefined;
       source.dispose();
