@@ -86,6 +86,14 @@ function componentFiles(dir: string, dtype: ModelDtype): { files: Record<string,
   return { files, masked: masked !== null };
 }
 
+/** The model folder's other files: config, tokenizer and the image processor's settings. */
+async function readModelFiles(dir: string): Promise<{ config: PaliGemmaConfig; tokenizer: PaliTokenizer; imageProcessor: ImageProcessorConfig }> {
+  const config = readPaliGemmaConfig(readJsonFile(path.join(dir, 'config.json'), 'config'));
+  const tokenizer = await loadTokenizer(dir);
+  const preprocessor = readJsonFile(path.join(dir, 'preprocessor_config.json'), 'image processor config');
+  return { config, tokenizer, imageProcessor: readImageProcessorConfig(preprocessor, config.vision.image_size) };
+}
+
 export async function loadModel(modelDir: string, options: LoadOptions): Promise<PaliGemmaModel> {
   const isExport = isOnnxExport(modelDir);
   // The dtype may depend on the device (`auto`), so the graphs are found, or converted once into the
@@ -106,17 +114,23 @@ export async function loadModel(modelDir: string, options: LoadOptions): Promise
   options.onProgress?.('loading the model');
   const { device, sessions, fallbacks } = await createSessionsOnDevice(filesFor, options.device);
   const { dir, dtype, masked, table } = chosen!;
-  const embeddings = table ? openEmbeddingTable(table) : sessionEmbeddings(sessions.embed_tokens!);
-  const config = readPaliGemmaConfig(readJsonFile(path.join(dir, 'config.json'), 'config'));
-  const tokenizer = await loadTokenizer(dir);
-  const imageTokenId = tokenizer.tokenToId('<image>') ?? config.image_token_index;
-  const preprocessorRaw = readJsonFile(path.join(dir, 'preprocessor_config.json'), 'image processor config');
+  let modelFiles: Awaited<ReturnType<typeof readModelFiles>>;
+  let embeddings: TokenEmbeddings;
+  try {
+    modelFiles = await readModelFiles(dir);
+    embeddings = table ? openEmbeddingTable(table) : sessionEmbeddings(sessions.embed_tokens!);
+  } catch (error) {
+    // A broken config or tokenizer must not leave the sessions' memory behind in a long-lived engine.
+    await Promise.all(Object.values(sessions).map((s) => s.release().catch(() => {})));
+    throw error;
+  }
+  const { config, tokenizer, imageProcessor } = modelFiles;
   return {
     dir,
     config,
     tokenizer,
-    imageProcessor: readImageProcessorConfig(preprocessorRaw, config.vision.image_size),
-    imageTokenId,
+    imageProcessor,
+    imageTokenId: tokenizer.tokenToId('<image>') ?? config.image_token_index,
     bosTokenId: tokenizer.tokenToId(tokenizer.bosToken) ?? config.bos_token_id,
     eosTokenIds: new Set(config.eos_token_ids),
     device,
