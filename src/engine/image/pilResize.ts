@@ -107,19 +107,38 @@ export function pilResize(
   let currentWidth = width;
   let currentHeight = height;
 
+  // Every sum is of integers far below 2^53, so it is exact in any order: the loops below are ordered
+  // for memory access, and still give Pillow's int32 results.
   if (outWidth !== width) {
     const { kernelSize, bounds, weights } = precomputeCoefficients(width, outWidth, filter);
     const out = new Uint8Array(outWidth * height * channels);
+    let o = 0;
     for (let y = 0; y < height; y++) {
       const row = y * width * channels;
       for (let xx = 0; xx < outWidth; xx++) {
-        const xmin = bounds[xx * 2]!;
+        const start = row + bounds[xx * 2]! * channels;
         const count = bounds[xx * 2 + 1]!;
         const kernel = xx * kernelSize;
+        if (channels === 3) {
+          // RGB, the only layout the pipeline resizes: one pass over the taps for the three channels.
+          let r = HALF;
+          let g = HALF;
+          let b = HALF;
+          for (let x = 0, p = start; x < count; x++, p += 3) {
+            const weight = weights[kernel + x]!;
+            r += current[p]! * weight;
+            g += current[p + 1]! * weight;
+            b += current[p + 2]! * weight;
+          }
+          out[o++] = clip8(r);
+          out[o++] = clip8(g);
+          out[o++] = clip8(b);
+          continue;
+        }
         for (let c = 0; c < channels; c++) {
           let sum = HALF;
-          for (let x = 0; x < count; x++) sum += current[row + (xmin + x) * channels + c]! * weights[kernel + x]!;
-          out[(y * outWidth + xx) * channels + c] = clip8(sum);
+          for (let x = 0, p = start + c; x < count; x++, p += channels) sum += current[p]! * weights[kernel + x]!;
+          out[o++] = clip8(sum);
         }
       }
     }
@@ -129,18 +148,22 @@ export function pilResize(
 
   if (outHeight !== currentHeight) {
     const { kernelSize, bounds, weights } = precomputeCoefficients(currentHeight, outHeight, filter);
-    const out = new Uint8Array(currentWidth * outHeight * channels);
+    const rowLength = currentWidth * channels;
+    const out = new Uint8Array(rowLength * outHeight);
+    const sums = new Float64Array(rowLength);
     for (let yy = 0; yy < outHeight; yy++) {
       const ymin = bounds[yy * 2]!;
       const count = bounds[yy * 2 + 1]!;
       const kernel = yy * kernelSize;
-      for (let x = 0; x < currentWidth; x++) {
-        for (let c = 0; c < channels; c++) {
-          let sum = HALF;
-          for (let y = 0; y < count; y++) sum += current[((ymin + y) * currentWidth + x) * channels + c]! * weights[kernel + y]!;
-          out[(yy * currentWidth + x) * channels + c] = clip8(sum);
-        }
+      // Whole input rows, one tap at a time: sequential reads instead of a column walk per output pixel.
+      sums.fill(HALF);
+      for (let y = 0; y < count; y++) {
+        const weight = weights[kernel + y]!;
+        const source = (ymin + y) * rowLength;
+        for (let i = 0; i < rowLength; i++) sums[i] += current[source + i]! * weight;
       }
+      const target = yy * rowLength;
+      for (let i = 0; i < rowLength; i++) out[target + i] = clip8(sums[i]!);
     }
     current = out;
     currentHeight = outHeight;
