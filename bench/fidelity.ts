@@ -1,7 +1,8 @@
 /**
  * `npm run bench:fidelity`: how far int4 and fp16 move the logits from fp32 on the forged full-size model.
  * fp32 generates greedily (EOS suppressed) and records every step's logits; each other dtype then runs the
- * same tokens (teacher forcing) and is compared step by step: cosine similarity and top-1 agreement.
+ * same tokens (teacher forcing) and is compared step by step: cosine similarity and top-1 agreement. The
+ * image features (the vision tower's output, whose weights are 8-bit in int4 models) are compared too.
  * Options: --preset NAME (paligemma-3b-224), --model DIR, --steps N (256), --dtypes int4,fp16, --json.
  * Each dtype runs in its own process, so only one model is in memory at a time.
  */
@@ -25,10 +26,23 @@ interface Comparison {
   cosine_mean: number;
   cosine_min: number;
   top1_agreement: number;
+  image_features_cosine: number;
+}
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let j = 0; j < a.length; j++) {
+    dot += a[j]! * b[j]!;
+    na += a[j]! ** 2;
+    nb += b[j]! ** 2;
+  }
+  return dot / Math.sqrt(na * nb);
 }
 
 /** Runs `steps` decoder steps; with `forcedIds` the tokens are given, else chosen greedily (never <eos>). */
-async function runSteps(modelDir: string, dtype: ModelDtype, image: string, steps: number, forcedIds: number[] | null, onLogits: (step: number, logits: Float32Array) => void): Promise<number[]> {
+async function runSteps(modelDir: string, dtype: ModelDtype, image: string, steps: number, forcedIds: number[] | null, onLogits: (step: number, logits: Float32Array) => void): Promise<{ ids: number[]; features: Float32Array }> {
   const model = await loadModel(modelDir, { dtype, device: 'cpu' });
   try {
     const encoded = await encodeImage(model, image);
@@ -43,7 +57,7 @@ async function runSteps(modelDir: string, dtype: ModelDtype, image: string, step
       ids.push(next);
       if (i + 1 < steps) step = await runDecoder(model, await embedTokens(model, [next]), 1, step.cache, promptIds.length);
     }
-    return ids;
+    return { ids, features: encoded.features };
   } finally {
     await model.release();
   }
@@ -52,27 +66,20 @@ async function runSteps(modelDir: string, dtype: ModelDtype, image: string, step
 async function child(mode: string, modelDir: string, dtype: ModelDtype, image: string, steps: number, file: string): Promise<void> {
   if (mode === 'reference') {
     const fd = fs.openSync(file, 'w');
-    const ids = await runSteps(modelDir, dtype, image, steps, null, (_, logits) => fs.writeSync(fd, new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength)));
+    const { ids, features } = await runSteps(modelDir, dtype, image, steps, null, (_, logits) => fs.writeSync(fd, new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength)));
     fs.closeSync(fd);
     fs.writeFileSync(`${file}.ids.json`, JSON.stringify(ids));
+    fs.writeFileSync(`${file}.features.bin`, features);
     return;
   }
   const ids = JSON.parse(fs.readFileSync(`${file}.ids.json`, 'utf8')) as number[];
   const fd = fs.openSync(file, 'r');
   const cosines: number[] = [];
   let agree = 0;
-  await runSteps(modelDir, dtype, image, steps, ids, (i, logits) => {
+  const { features } = await runSteps(modelDir, dtype, image, steps, ids, (i, logits) => {
     const reference = new Float32Array(logits.length);
     fs.readSync(fd, new Uint8Array(reference.buffer), 0, reference.byteLength, i * reference.byteLength);
-    let dot = 0;
-    let na = 0;
-    let nb = 0;
-    for (let j = 0; j < logits.length; j++) {
-      dot += reference[j]! * logits[j]!;
-      na += reference[j]! ** 2;
-      nb += logits[j]! ** 2;
-    }
-    cosines.push(dot / Math.sqrt(na * nb));
+    cosines.push(cosine(reference, logits));
     if (argmax(reference) === argmax(logits)) agree++;
   });
   fs.closeSync(fd);
@@ -82,6 +89,7 @@ async function child(mode: string, modelDir: string, dtype: ModelDtype, image: s
     cosine_mean: cosines.reduce((a, b) => a + b, 0) / cosines.length,
     cosine_min: Math.min(...cosines),
     top1_agreement: agree / steps,
+    image_features_cosine: cosine(new Float32Array(new Uint8Array(fs.readFileSync(`${file}.features.bin`)).buffer), features),
   };
   process.stdout.write(JSON.stringify(result) + '\n');
 }
@@ -118,9 +126,10 @@ async function main(): Promise<void> {
       return;
     }
     console.log(`\n${modelDir}, "${PROMPT}", logits against fp32 over the same ${values.steps} tokens`);
-    console.log(`${'dtype'.padEnd(8)}${'cosine mean'.padStart(14)}${'cosine min'.padStart(14)}${'top-1 agreement'.padStart(18)}`);
+    console.log(`${'dtype'.padEnd(8)}${'cosine mean'.padStart(14)}${'cosine min'.padStart(14)}${'top-1 agreement'.padStart(18)}${'image features'.padStart(17)}`);
     for (const c of comparisons) {
-      console.log(`${c.dtype.padEnd(8)}${c.cosine_mean.toFixed(5).padStart(14)}${c.cosine_min.toFixed(5).padStart(14)}${(100 * c.top1_agreement).toFixed(1).padStart(17)}%`);
+      const row = [c.cosine_mean.toFixed(5).padStart(14), c.cosine_min.toFixed(5).padStart(14), `${(100 * c.top1_agreement).toFixed(1)}%`.padStart(18), c.image_features_cosine.toFixed(6).padStart(17)];
+      console.log(`${c.dtype.padEnd(8)}${row.join('')}`);
     }
   } finally {
     fs.rmSync(path.dirname(file), { recursive: true, force: true });

@@ -11,7 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { readPaliGemmaConfig, type PaliGemmaConfig } from '../src/engine/checkpoint/config.js';
 import type { ModelDtype } from '../src/engine/convert/layout.js';
 import { GraphBuilder } from '../src/engine/onnx/graphBuilder.js';
-import { INT4_ACCURACY_LEVEL, linear } from '../src/engine/onnx/layers.js';
+import { MATMUL_NBITS_ACCURACY_LEVEL, linear } from '../src/engine/onnx/layers.js';
 import { InlineWeightStore } from '../src/engine/onnx/weightStore.js';
 import { sessionOptions } from '../src/engine/runtime/device.js';
 
@@ -88,7 +88,7 @@ async function timeInt4Matvec(K: number, N: number, runs: number): Promise<numbe
   const scales = new Float32Array(N * blocks).fill(0.01);
   const zeros = new Uint8Array(N * Math.ceil(blocks / 2)).fill(0x88);
   const y = g.microsoftOp('MatMulNBits', [x, g.weight('q', packed, [N, blocks, 16], 'uint8'), g.weight('s', scales, [N * blocks]), g.weight('z', zeros, [zeros.length], 'uint8')], {
-    K, N, bits: 4, block_size: 32, accuracy_level: INT4_ACCURACY_LEVEL,
+    K, N, bits: 4, block_size: 32, accuracy_level: MATMUL_NBITS_ACCURACY_LEVEL,
   });
   g.output(y, 'y', 'float32', [1, 1, N]);
   const session = await ort.InferenceSession.create(g.toModelBytes(), sessionOptions('cpu'));

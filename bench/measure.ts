@@ -3,7 +3,8 @@
  * first question about an image, then a second question about the same image, and prints one JSON line.
  * Usage: node --import tsx bench/measure.ts ours|transformers.js DIR DTYPE IMAGE TOKENS
  */
-import { componentFile, type Component, type ModelDtype } from '../src/engine/convert/layout.js';
+import { componentDtype, type Component, type ModelDtype } from '../src/engine/convert/layout.js';
+import type { WeightDtype } from '../src/engine/onnx/layers.js';
 import { loadModel } from '../src/engine/model.js';
 import { encodeImage, generate } from '../src/engine/pipeline.js';
 import { loadTransformers } from '../src/engine/text/tokenizer.js';
@@ -70,11 +71,11 @@ async function ours(dir: string, dtype: ModelDtype): Promise<Engine> {
   };
 }
 
-/** transformers.js names a component's dtype by its file suffix: '' fp32, _fp16 fp16, _q4 q4. */
+/** transformers.js names a component's dtype by its file suffix: '' fp32, _fp16 fp16, _q4 q4, _quantized q8. */
 function transformersJsDtypes(dtype: ModelDtype): Record<string, string> {
   const components: Component[] = ['vision_encoder', 'embed_tokens', 'decoder_model_merged'];
-  const names: Record<string, string> = { '': 'fp32', _fp16: 'fp16', _q4: 'q4' };
-  return Object.fromEntries(components.map((c) => [c, names[/(_fp16|_q4)?\.onnx$/.exec(componentFile(c, dtype))![1] ?? '']!]));
+  const names: Record<WeightDtype, string> = { fp32: 'fp32', fp16: 'fp16', int4: 'q4', int8: 'q8' };
+  return Object.fromEntries(components.map((c) => [c, names[componentDtype(c, dtype)]]));
 }
 
 async function transformersJs(dir: string, dtype: ModelDtype): Promise<Engine> {

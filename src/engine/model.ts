@@ -9,7 +9,7 @@ import { dtypeForDevice, type DtypeChoice } from '../common/dtypes.js';
 import { readJsonFile } from './checkpoint/checkpoint.js';
 import { readPaliGemmaConfig, type PaliGemmaConfig } from './checkpoint/config.js';
 import { convertCheckpoint } from './convert/convert.js';
-import { DTYPE_SUFFIX, type Component, type ModelDtype } from './convert/layout.js';
+import { componentFile, type Component, type ModelDtype } from './convert/layout.js';
 import { UserError } from './errors.js';
 import { readImageProcessorConfig, type ImageProcessorConfig } from './image/preprocess.js';
 import { createSessionsOnDevice, type Device, type DeviceAttempt, type DeviceChoice } from './runtime/device.js';
@@ -55,11 +55,10 @@ function isOnnxExport(dir: string): boolean {
     !fs.existsSync(path.join(dir, 'model.safetensors.index.json'));
 }
 
-/** The file for a component: the requested dtype's, else float32 (vision and embeddings stay float32). */
+/** The file for a component: the dtype's (convert/layout.ts), else float32, which an export may hold alone. */
 function findComponent(dir: string, component: Component, dtype: ModelDtype): string | null {
-  for (const suffix of [DTYPE_SUFFIX[dtype], '']) {
-    const file = path.join(dir, 'onnx', `${component}${suffix}.onnx`);
-    if (fs.existsSync(file)) return file;
+  for (const file of [componentFile(component, dtype), componentFile(component, 'fp32')]) {
+    if (fs.existsSync(path.join(dir, file))) return path.join(dir, file);
   }
   return null;
 }

@@ -105,7 +105,7 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
       const fp16 = run('fp16');
       const int4 = run('int4');
       const cacheDir = fs.readdirSync(path.join(env.PALI_CACHE_DIR, 'onnx'))[0]!;
-      for (const file of ['decoder_model_merged_fp16.onnx', 'decoder_model_masked_fp16.onnx', 'decoder_model_merged_q4.onnx']) {
+      for (const file of ['decoder_model_merged_fp16.onnx', 'decoder_model_masked_fp16.onnx', 'decoder_model_merged_q4.onnx', 'vision_encoder_quantized.onnx']) {
         assert.ok(fs.existsSync(path.join(env.PALI_CACHE_DIR, 'onnx', cacheDir, 'onnx', file)), file);
       }
 

@@ -14,7 +14,7 @@ import type { GraphBuilder } from '../onnx/graphBuilder.js';
 import { buildVisionEncoder } from '../onnx/visionGraph.js';
 import { ExternalWeightStore, InlineWeightStore, type WeightStore } from '../onnx/weightStore.js';
 import { checkpointKey } from './cacheKey.js';
-import { componentFile, type Component, type ModelDtype } from './layout.js';
+import { componentDtype, componentFile, type Component, type ModelDtype } from './layout.js';
 
 export interface ConvertOptions {
   modelDir: string;
@@ -91,7 +91,9 @@ export function convertCheckpoint(options: ConvertOptions): ConvertResult {
       progress(`converting ${component}`);
       const store = makeStore(checkpoint, component, vocabSize, dataFile, tempDir);
       if (store instanceof ExternalWeightStore) externalData[path.basename(file)] = 1;
-      const builder = component === 'vision_encoder' ? buildVisionEncoder(checkpoint, store) : buildEmbedTokens(checkpoint, store, vocabSize);
+      const builder = component === 'vision_encoder'
+        ? buildVisionEncoder(checkpoint, store, componentDtype(component, options.dtype) === 'int8' ? 'int8' : 'fp32')
+        : buildEmbedTokens(checkpoint, store, vocabSize);
       writeGraphs([builder], store, [file], tempDir, outDir);
       written.push(component);
     }

@@ -4,9 +4,10 @@
  */
 import { f32ToF16 } from '../checkpoint/dtypes.js';
 import { CAST_TO, type ElementType, type GraphBuilder } from './graphBuilder.js';
-import { quantizeInt4, type QuantizedWeight } from './quantize.js';
+import { quantizeBlockwise, zeroPointBytesPerRow, type QuantizationBits, type QuantizedWeight } from './quantize.js';
 
-export type WeightDtype = 'fp32' | 'fp16' | 'int4';
+/** int8 is block-quantized like int4 (MatMulNBits, 8 bits), for the vision tower of int4 models. */
+export type WeightDtype = 'fp32' | 'fp16' | 'int4' | 'int8';
 
 /** The element type activations flow in: float16 only for fp16 weights. */
 export type Precision = 'float32' | 'float16';
@@ -34,11 +35,14 @@ export function transpose2d(data: Float32Array, rows: number, cols: number): Flo
  * kernel quantize each block of activations to int8 and use integer dot products (VNNI/AVX-512 or
  * NEON dot), where 0 dequantizes the weights to float32 first. Measured in `npm run bench`.
  */
-export const INT4_ACCURACY_LEVEL = 4;
+export const MATMUL_NBITS_ACCURACY_LEVEL = 4;
+
+/** The block of K that shares one scale and zero point in MatMulNBits weights. */
+export const QUANTIZATION_BLOCK = 32;
 
 /**
  * A linear layer y = x W^T (+ b) from HF's weight layout W [out, in]. fp32 stores W^T for MatMul;
- * int4 uses MatMulNBits with block size 32.
+ * int4 and int8 use MatMulNBits with blocks of 32.
  */
 export function linear(
   g: GraphBuilder,
@@ -51,14 +55,8 @@ export function linear(
   bias?: () => Float32Array,
 ): string {
   let y: string;
-  if (dtype === 'int4') {
-    let quantized: QuantizedWeight | undefined;
-    const q = () => (quantized ??= quantizeInt4(weight(), outFeatures, inFeatures, 32));
-    const blocksPerRow = Math.ceil(inFeatures / 32);
-    const packed = g.weight(`${name}.qweight`, () => q().packed, [outFeatures, blocksPerRow, 16], 'uint8');
-    const scales = g.weight(`${name}.scales`, () => q().scales, [outFeatures * blocksPerRow]);
-    const zeros = g.weight(`${name}.zero_points`, () => q().zeroPoints, [outFeatures * Math.ceil(blocksPerRow / 2)], 'uint8');
-    y = g.microsoftOp('MatMulNBits', [x, packed, scales, zeros], { K: inFeatures, N: outFeatures, bits: 4, block_size: 32, accuracy_level: INT4_ACCURACY_LEVEL });
+  if (dtype === 'int4' || dtype === 'int8') {
+    y = blockQuantizedLinear(g, x, name, weight, outFeatures, inFeatures, dtype === 'int4' ? 4 : 8);
   } else if (dtype === 'fp16') {
     const w = g.weight(`${name}.weight_t_fp16`, () => f32ToF16(transpose2d(weight(), outFeatures, inFeatures)), [inFeatures, outFeatures], 'float16');
     y = g.op('MatMul', [x, w]);
@@ -73,6 +71,16 @@ export function linear(
     y = g.op('Add', [y, b]);
   }
   return y;
+}
+
+function blockQuantizedLinear(g: GraphBuilder, x: string, name: string, weight: () => Float32Array, N: number, K: number, bits: QuantizationBits): string {
+  let quantized: QuantizedWeight | undefined;
+  const q = () => (quantized ??= quantizeBlockwise(weight(), N, K, bits, QUANTIZATION_BLOCK));
+  const blocksPerRow = Math.ceil(K / QUANTIZATION_BLOCK);
+  const packed = g.weight(`${name}.qweight`, () => q().packed, [N, blocksPerRow, (QUANTIZATION_BLOCK * bits) / 8], 'uint8');
+  const scales = g.weight(`${name}.scales`, () => q().scales, [N * blocksPerRow]);
+  const zeros = g.weight(`${name}.zero_points`, () => q().zeroPoints, [N * zeroPointBytesPerRow(blocksPerRow, bits)], 'uint8');
+  return g.microsoftOp('MatMulNBits', [x, packed, scales, zeros], { K, N, bits, block_size: QUANTIZATION_BLOCK, accuracy_level: MATMUL_NBITS_ACCURACY_LEVEL });
 }
 
 export function layerNorm(g: GraphBuilder, x: string, name: string, weight: Float32Array, bias: Float32Array, eps: number): string {

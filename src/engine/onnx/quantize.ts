@@ -1,25 +1,42 @@
 /**
- * Block-wise 4-bit weight quantization in the layout of com.microsoft's MatMulNBits: for a weight W [N, K]
- * (HF's [out, in]), each row is cut into blocks of `blockSize` along K; each block gets a float scale and a
- * 4-bit zero point, values are stored two per byte, low nibble first. Dequantized: (q - zero) * scale.
+ * Block-wise weight quantization in the layout of com.microsoft's MatMulNBits: for a weight W [N, K] (HF's
+ * [out, in]), each row is cut into blocks of `blockSize` along K; each block gets a float scale and an
+ * unsigned zero point of `bits` bits. 4-bit values and zero points are stored two per byte, low nibble
+ * first; 8-bit ones one per byte. Dequantized: (q - zero) * scale.
  */
 
+export type QuantizationBits = 4 | 8;
+
 export interface QuantizedWeight {
-  /** [N, blocksPerRow, blockSize / 2] */
+  bits: QuantizationBits;
+  /** [N, blocksPerRow, blockSize * bits / 8] */
   packed: Uint8Array;
   /** [N * blocksPerRow] */
   scales: Float32Array;
-  /** [N * ceil(blocksPerRow / 2)], two zero points per byte, low nibble first. */
+  /** [N * ceil(blocksPerRow * bits / 8)] */
   zeroPoints: Uint8Array;
   blocksPerRow: number;
 }
 
-export function quantizeInt4(weight: Float32Array, n: number, k: number, blockSize = 32): QuantizedWeight {
+/** Bytes of zero points per row: MatMulNBits packs them as tightly as the values. */
+export function zeroPointBytesPerRow(blocksPerRow: number, bits: QuantizationBits): number {
+  return Math.ceil((blocksPerRow * bits) / 8);
+}
+
+/** Writes `value` as the `index`-th `bits`-wide field of `bytes` (fields never straddle a byte). */
+function putField(bytes: Uint8Array, byteOffset: number, index: number, value: number, bits: QuantizationBits): void {
+  const perByte = 8 / bits;
+  const byte = byteOffset + Math.floor(index / perByte);
+  bytes[byte] = bytes[byte]! | (value << ((index % perByte) * bits));
+}
+
+export function quantizeBlockwise(weight: Float32Array, n: number, k: number, bits: QuantizationBits, blockSize = 32): QuantizedWeight {
+  const levels = 2 ** bits - 1;
   const blocksPerRow = Math.ceil(k / blockSize);
-  const bytesPerBlock = blockSize / 2;
+  const bytesPerBlock = (blockSize * bits) / 8;
   const packed = new Uint8Array(n * blocksPerRow * bytesPerBlock);
   const scales = new Float32Array(n * blocksPerRow);
-  const zeroBytesPerRow = Math.ceil(blocksPerRow / 2);
+  const zeroBytesPerRow = zeroPointBytesPerRow(blocksPerRow, bits);
   const zeroPoints = new Uint8Array(n * zeroBytesPerRow);
   for (let row = 0; row < n; row++) {
     for (let block = 0; block < blocksPerRow; block++) {
@@ -33,19 +50,17 @@ export function quantizeInt4(weight: Float32Array, n: number, k: number, blockSi
         if (w < min) min = w;
         if (w > max) max = w;
       }
-      const scale = (max - min) / 15 || 1;
-      const zero = Math.min(15, Math.max(0, Math.round(-min / scale)));
+      const scale = (max - min) / levels || 1;
+      const zero = Math.min(levels, Math.max(0, Math.round(-min / scale)));
       const blockIndex = row * blocksPerRow + block;
       scales[blockIndex] = scale;
-      const zeroByte = row * zeroBytesPerRow + (block >> 1);
-      zeroPoints[zeroByte] = zeroPoints[zeroByte]! | (zero << ((block & 1) * 4));
+      putField(zeroPoints, row * zeroBytesPerRow, block, zero, bits);
       for (let i = 0; i < blockSize; i++) {
         const source = start + i;
-        const q = source < end ? Math.min(15, Math.max(0, Math.round(weight[source]! / scale) + zero)) : zero;
-        const byte = blockIndex * bytesPerBlock + (i >> 1);
-        packed[byte] = packed[byte]! | (q << ((i & 1) * 4));
+        const q = source < end ? Math.min(levels, Math.max(0, Math.round(weight[source]! / scale) + zero)) : zero;
+        putField(packed, blockIndex * bytesPerBlock, i, q, bits);
       }
     }
   }
-  return { packed, scales, zeroPoints, blocksPerRow };
+  return { bits, packed, scales, zeroPoints, blocksPerRow };
 }

@@ -3,14 +3,15 @@
  * SigLIP (patch conv with bias, learned positions, pre-LayerNorm blocks with a tanh-GELU MLP,
  * post_layernorm, no pooling head), then PaliGemma's linear projector, then the division by
  * sqrt(text hidden size) that HF applies to image features before they meet the text embeddings.
+ * `dtype` is the weights of every linear layer (fp32, or int8 for int4 models); the rest stays float32.
  */
 import { loadWeight, type Checkpoint } from '../checkpoint/checkpoint.js';
 import { projectorNames, visionNames } from '../checkpoint/weightNames.js';
 import { GraphBuilder } from './graphBuilder.js';
-import { activation, layerNorm, linear, reshape, transpose } from './layers.js';
+import { activation, layerNorm, linear, reshape, transpose, type WeightDtype } from './layers.js';
 import type { WeightStore } from './weightStore.js';
 
-export function buildVisionEncoder(checkpoint: Checkpoint, store: WeightStore): GraphBuilder {
+export function buildVisionEncoder(checkpoint: Checkpoint, store: WeightStore, dtype: Extract<WeightDtype, 'fp32' | 'int8'> = 'fp32'): GraphBuilder {
   const { vision, text, num_image_tokens: N } = checkpoint.config;
   const g = new GraphBuilder('vision_encoder', store);
   const D = vision.hidden_size;
@@ -33,7 +34,7 @@ export function buildVisionEncoder(checkpoint: Checkpoint, store: WeightStore): 
     const w = (part: string, shape: number[]) => weight(visionNames.layer(i, part), shape);
     const prefix = `vision.layers.${i}`;
     const project = (x: string, part: string) =>
-      linear(g, x, `${prefix}.${part}`, () => w(`self_attn.${part}.weight`, [D, D]), D, D, 'fp32', () => w(`self_attn.${part}.bias`, [D]));
+      linear(g, x, `${prefix}.${part}`, () => w(`self_attn.${part}.weight`, [D, D]), D, D, dtype, () => w(`self_attn.${part}.bias`, [D]));
 
     // Self-attention over all patches (no mask), scaled by head_dim^-0.5 as SiglipAttention does.
     const normed = layerNorm(g, hidden, `${prefix}.layer_norm1`, w('layer_norm1.weight', [D]), w('layer_norm1.bias', [D]), vision.layer_norm_eps);
@@ -48,8 +49,8 @@ export function buildVisionEncoder(checkpoint: Checkpoint, store: WeightStore): 
     // MLP: fc1 -> GELU -> fc2.
     const normed2 = layerNorm(g, hidden, `${prefix}.layer_norm2`, w('layer_norm2.weight', [D]), w('layer_norm2.bias', [D]), vision.layer_norm_eps);
     const I = vision.intermediate_size;
-    const up = linear(g, normed2, `${prefix}.fc1`, () => w('mlp.fc1.weight', [I, D]), I, D, 'fp32', () => w('mlp.fc1.bias', [I]));
-    const down = linear(g, activation(g, up, vision.hidden_act), `${prefix}.fc2`, () => w('mlp.fc2.weight', [D, I]), D, I, 'fp32', () => w('mlp.fc2.bias', [D]));
+    const up = linear(g, normed2, `${prefix}.fc1`, () => w('mlp.fc1.weight', [I, D]), I, D, dtype, () => w('mlp.fc1.bias', [I]));
+    const down = linear(g, activation(g, up, vision.hidden_act), `${prefix}.fc2`, () => w('mlp.fc2.weight', [D, I]), D, I, dtype, () => w('mlp.fc2.bias', [D]));
     hidden = g.op('Add', [hidden, down]);
   }
 
@@ -58,7 +59,7 @@ export function buildVisionEncoder(checkpoint: Checkpoint, store: WeightStore): 
   // PaliGemma's projector, then image_features / sqrt(text hidden size) in float32 (Gemma later multiplies
   // all input embeddings, these included, by sqrt(hidden size)).
   const E = checkpoint.config.projection_dim;
-  const projected = linear(g, hidden, 'multi_modal_projector.linear', () => weight(projectorNames.weight, [E, D]), E, D, 'fp32', () => weight(projectorNames.bias, [E]));
+  const projected = linear(g, hidden, 'multi_modal_projector.linear', () => weight(projectorNames.weight, [E, D]), E, D, dtype, () => weight(projectorNames.bias, [E]));
   const features = g.op('Div', [projected, g.scalar(Math.fround(Math.sqrt(text.hidden_size)))]);
   g.output(features, 'image_features', 'float32', ['batch_size', N, E]);
   return g;
