@@ -40,13 +40,17 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
         for (const [name, t] of Object.entries(emptyCache(model).tensors)) tensors[name] = new ort.Tensor('float32', new Float32Array(0), [batch, ...t.dims.slice(1)]);
         return tensors;
       };
-      const run = async (embeds: Float32Array, batch: number, bias: Float32Array) => {
+      // The masks of a batch: full attention, and Gemma 2's sliding window where the graph takes one.
+      const run = async (embeds: Float32Array, batch: number, bias: (window: number | null) => Float32Array) => {
         const sequence = embeds.length / H / batch;
         const outputs = await model.sessions.decoder.run({
           inputs_embeds: new ort.Tensor('float32', embeds, [batch, sequence, H]),
           // HF's PaliGemma numbers positions by cache slot (padding included); RoPE only sees differences.
           position_ids: new ort.Tensor('int64', BigInt64Array.from({ length: batch * sequence }, (_, i) => BigInt((i % sequence) + 1)), [batch, sequence]),
-          attention_bias: new ort.Tensor('float32', bias, [batch, 1, sequence, sequence]),
+          attention_bias: new ort.Tensor('float32', bias(null), [batch, 1, sequence, sequence]),
+          ...(model.sessions.decoder.inputNames.includes('sliding_attention_bias')
+            ? { sliding_attention_bias: new ort.Tensor('float32', bias(model.config.text.sliding_window), [batch, 1, sequence, sequence]) }
+            : {}),
           ...cache(batch),
         });
         return outputs.logits!.data as Float32Array;
@@ -55,10 +59,10 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
       const padded = new Float32Array(2 * length * H);
       padded.set(embedsA, padA * H);
       padded.set(embedsB, length * H);
-      const batched = await run(padded, 2, paddedPrefixLmBias([{ padding: padA, prefixLength: idsA.length }, { padding: 0, prefixLength: idsB.length }], 0, length));
+      const batched = await run(padded, 2, (window) => paddedPrefixLmBias([{ padding: padA, prefixLength: idsA.length }, { padding: 0, prefixLength: idsB.length }], 0, length, window));
       const vocab = batched.length / 2;
-      const aloneA = await run(embedsA, 1, prefixLmBias(idsA.length, 0, idsA.length));
-      const aloneB = await run(embedsB, 1, prefixLmBias(idsB.length, 0, idsB.length));
+      const aloneA = await run(embedsA, 1, (window) => prefixLmBias(idsA.length, 0, idsA.length, window));
+      const aloneB = await run(embedsB, 1, (window) => prefixLmBias(idsB.length, 0, idsB.length, window));
       assert.ok(maxAbsDiff(batched.subarray(0, vocab), aloneA) < 1e-4, `row A differs by ${maxAbsDiff(batched.subarray(0, vocab), aloneA)}`);
       assert.ok(maxAbsDiff(batched.subarray(vocab), aloneB) < 1e-5);
     });

@@ -176,10 +176,12 @@ export function referenceLogits(checkpoint: Checkpoint, imageFeatures: Matrix, i
       }
       return out;
     });
+  // Newest HF: the prefix block attends both ways on every layer, whatever the distance; elsewhere the
+  // mask is causal, and on sliding layers also windowed (key j visible to query i when i - j < window).
   const visible = (i: number, j: number, layer: number) => {
-    const allowed = j <= i || (i < prefixLength && j < prefixLength);
+    if (i < prefixLength && j < prefixLength) return true;
     const sliding = generation === 2 && text.layer_types[layer] === 'sliding_attention' && text.sliding_window !== null;
-    return allowed && !(sliding && i - j >= text.sliding_window!);
+    return j <= i && !(sliding && i - j >= text.sliding_window!);
   };
 
   for (let l = 0; l < text.num_hidden_layers; l++) {

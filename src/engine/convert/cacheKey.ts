@@ -6,8 +6,11 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-/** Bump when the graphs we write change, so old conversions are not reused (2: MatMulNBits accuracy_level 4). */
-export const CONVERTER_VERSION = '2';
+/**
+ * Bump when the graphs we write change, so old conversions are not reused (2: MatMulNBits accuracy_level 4;
+ * 3: Gemma 2's sliding window no longer splits the prefix, and the masked decoder takes its own mask for it).
+ */
+export const CONVERTER_VERSION = '3';
 
 function fileDigest(file: string, stampDir: string): string {
   const stat = fs.statSync(file);

@@ -10,8 +10,11 @@
  *   and returns the logits of the last position only, which spares the full-vocabulary logits of every
  *   prompt position (4 GB at 896 px).
  *
- * Gemma 2's sliding window (on layers whose layer_type is sliding_attention) is applied inside both
- * graphs from absolute cache positions, as HF masks key j for query i when i - j >= sliding_window.
+ * Gemma 2's sliding window (on layers whose layer_type is sliding_attention) follows newest HF: pairs
+ * inside the prefix attend both ways whatever their distance, and elsewhere key j is hidden from query i
+ * when i - j >= sliding_window. The masked graph takes that mask as a second input,
+ * `sliding_attention_bias` (runtime/attentionBias.ts builds both). The merged graph applies the window
+ * itself, from cache positions, to every chunk but the first: its first chunk is the whole prefix.
  *
  * With fp16 weights, activations, inputs_embeds and the KV cache are float16, as HF runs a float16 model;
  * RMSNorm, the RoPE tables and the attention softmax (with its mask) stay float32 as HF computes them, and
@@ -68,9 +71,10 @@ export function buildDecoder(
 
   const embeds = g.input('inputs_embeds', precision, ['batch_size', 'sequence_length', H]);
   const positionIds = g.input('position_ids', 'int64', ['batch_size', 'sequence_length']);
-  const attentionBias = variant === 'masked'
-    ? g.input('attention_bias', 'float32', ['batch_size', 1, 'sequence_length', 'total_sequence_length'])
-    : null;
+  const hasSlidingLayers = text.layer_types.includes('sliding_attention') && text.sliding_window !== null;
+  const biasInput = (name: string) => g.input(name, 'float32', ['batch_size', 1, 'sequence_length', 'total_sequence_length']);
+  const attentionBias = variant === 'masked' ? biasInput('attention_bias') : null;
+  const slidingBias = variant === 'masked' && hasSlidingLayers ? biasInput('sliding_attention_bias') : null;
   const pastKeys: string[] = [];
   const pastValues: string[] = [];
   for (let i = 0; i < text.num_hidden_layers; i++) {
@@ -96,11 +100,14 @@ export function buildDecoder(
     return g.op('Add', [g.op('Mul', [x, cos]), g.op('Mul', [rotated, sin])]);
   };
 
-  // Sliding-window mask from absolute cache positions: query i = past + s may not see key j when i - j >= W.
-  const slidingMask = text.layer_types.includes('sliding_attention') && text.sliding_window !== null
-    ? buildSlidingMask(g, embeds, pastKeys[0]!, text.sliding_window)
-    : null;
-  const biasForAllHeads = attentionBias ? g.op('Unsqueeze', [attentionBias, g.int64s([2])]) : null;
+  // [B, 1, S, T] -> [B, 1, 1, S, T]: one mask for every KV head and group.
+  const forAllHeads = (bias: string | null) => (bias ? g.op('Unsqueeze', [bias, g.int64s([2])]) : null);
+  const fullMask = forAllHeads(attentionBias);
+  const slidingMask = slidingBias
+    ? forAllHeads(slidingBias)
+    : variant === 'merged' && hasSlidingLayers
+      ? buildSlidingMask(g, embeds, pastKeys[0]!, text.sliding_window!)
+      : null;
 
   const scaling = generation === 2 ? (text.query_pre_attn_scalar as number) ** -0.5 : headDim ** -0.5;
   const eps = text.rms_norm_eps;
@@ -139,8 +146,8 @@ export function buildDecoder(
     if (generation === 2 && text.attn_logit_softcapping !== null) scores = softcap(g, scores, text.attn_logit_softcapping, precision);
     // The mask and softmax run in float32 (HF's softmax(dtype=float32)); a float16 mask would overflow.
     if (precision === 'float16') scores = cast(g, scores, 'float32');
-    if (biasForAllHeads) scores = g.op('Add', [scores, biasForAllHeads]);
-    if (slidingMask && text.layer_types[i] === 'sliding_attention') scores = g.op('Add', [scores, slidingMask]);
+    const mask = text.layer_types[i] === 'sliding_attention' && slidingMask ? slidingMask : fullMask;
+    if (mask) scores = g.op('Add', [scores, mask]);
     const probabilities = inPrecision(g.op('Softmax', [scores], { axis: -1 }));
     const attended = g.op('MatMul', [probabilities, g.op('Unsqueeze', [values, g.int64s([2])])]);
     const merged = reshape(g, transpose(g, reshape(g, attended, [0, heads, -1, headDim]), [0, 2, 1, 3]), [0, 0, heads * headDim]);
@@ -180,6 +187,10 @@ function lmHeadName(checkpoint: Checkpoint): string {
   return textNames.lmHead;
 }
 
+/**
+ * The merged graph's window: query i = past + s may not see key j when i - j >= W, unless the chunk starts
+ * the cache (past = 0). That chunk is the whole prefix, which attends both ways whatever the distance.
+ */
 function buildSlidingMask(g: GraphBuilder, embeds: string, pastKey: string, window: number): string {
   const scalarAt = (shapeOf: string, axis: number) =>
     g.op('Squeeze', [g.op('Slice', [g.op('Shape', [shapeOf]), g.int64s([axis]), g.int64s([axis + 1])]), g.int64s([0])]);
@@ -189,6 +200,7 @@ function buildSlidingMask(g: GraphBuilder, embeds: string, pastKey: string, wind
   const queryPositions = g.op('Unsqueeze', [g.op('Range', [past, total, one]), g.int64s([1])]);
   const keyPositions = g.op('Unsqueeze', [g.op('Range', [g.scalar(0, 'int64'), total, one]), g.int64s([0])]);
   const distance = g.op('Sub', [queryPositions, keyPositions]);
-  const outside = g.op('GreaterOrEqual', [distance, g.scalar(window, 'int64')]);
+  const afterPrefix = g.op('Greater', [past, g.scalar(0, 'int64')]);
+  const outside = g.op('And', [g.op('GreaterOrEqual', [distance, g.scalar(window, 'int64')]), afterPrefix]);
   return g.op('Where', [outside, g.scalar(MASKED_BIAS), g.scalar(0)]);
 }

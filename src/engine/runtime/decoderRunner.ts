@@ -58,7 +58,11 @@ export async function runDecoder(
     ...cache.tensors,
   };
   if (model.maskedDecoder) {
-    feeds.attention_bias = tensor('float32', prefixLmBias(prefixLength, cache.length, sequenceLength), [1, 1, sequenceLength, total]);
+    const shape = [1, 1, sequenceLength, total];
+    feeds.attention_bias = tensor('float32', prefixLmBias(prefixLength, cache.length, sequenceLength), shape);
+    if (model.sessions.decoder.inputNames.includes('sliding_attention_bias')) {
+      feeds.sliding_attention_bias = tensor('float32', prefixLmBias(prefixLength, cache.length, sequenceLength, model.config.text.sliding_window), shape);
+    }
   } else if (sequenceLength > 1 && cache.length < prefixLength && cache.length + sequenceLength !== prefixLength) {
     throw new Error('the merged decoder can only run the whole prefix, or chunks after it');
   }
