@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import sharp from 'sharp';
 import { openCheckpoint } from '../../src/engine/checkpoint/checkpoint.js';
 import { loadModel, type PaliGemmaModel } from '../../src/engine/model.js';
 import { encodeImage, generate } from '../../src/engine/pipeline.js';
@@ -32,6 +33,28 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
       const pixels = imageToPixelValues(await decodeImageFile(image), model.imageProcessor);
       const reference = referenceImageFeatures(openCheckpoint(path.join(root, preset)), pixels);
       assert.ok(maxAbsDiff(encoded.features, reference.flatMap((row) => [...row])) < 1e-5);
+    });
+
+    test('an image with transparency gives the logits of its pixels with alpha dropped (HF convert_rgb)', async () => {
+      const width = 40;
+      const height = 30;
+      const rgba = new Uint8Array(width * height * 4);
+      for (let i = 0; i < width * height; i++) {
+        // Transparent pixels store black here: compositing them on white would change the image.
+        rgba.set(i % 4 === 0 ? [0, 0, 0, 0] : [(i * 7) % 256, (i * 13) % 256, (i * 3) % 256, i % 4 === 1 ? 60 : 255], i * 4);
+      }
+      const raw = { raw: { width, height, channels: 4 as const } };
+      const withAlpha = path.join(root, 'alpha.png');
+      const withoutAlpha = path.join(root, 'no-alpha.png');
+      await sharp(Buffer.from(rgba), raw).png().toFile(withAlpha);
+      await sharp(Buffer.from(rgba), raw).removeAlpha().png().toFile(withoutAlpha);
+      const logits = async (file: string) =>
+        (await generate(model, await encodeImage(model, file), 'caption en', { maxNewTokens: 1, keepFirstLogits: true })).firstLogits!;
+      assert.deepEqual(await logits(withAlpha), await logits(withoutAlpha));
+      // On white, the same image is another image: the check above can tell them apart.
+      const onWhite = path.join(root, 'on-white.png');
+      await sharp(Buffer.from(rgba), raw).flatten({ background: '#ffffff' }).png().toFile(onWhite);
+      assert.ok(maxAbsDiff(await logits(withAlpha), await logits(onWhite)) > 1e-4);
     });
 
     test('first-step logits agree within 1e-4 and greedy ids equal the uncached reference', async () => {

@@ -1,7 +1,9 @@
 /**
- * Decodes an image file with sharp into 8-bit RGB as HF's image loading sees it: EXIF orientation applied,
- * the first frame of animations, transparency composited on white, and no ICC conversion (PIL ignores
- * embedded profiles, so the reference pixels are the file's own).
+ * Decodes an image file with sharp into 8-bit RGB as HF's image loading sees it: EXIF orientation applied
+ * (as `load_image` does), the first frame of animations, and no ICC conversion (PIL ignores embedded
+ * profiles, so the reference pixels are the file's own). Transparency is dropped and the stored colours
+ * kept, as SiglipImageProcessor's `convert_rgb` (PIL's `convert("RGB")`) does. SVG, which PIL cannot
+ * read, has no stored colours under its transparent areas: it is composited on white instead.
  */
 import * as fs from 'node:fs';
 import sharp from 'sharp';
@@ -40,12 +42,14 @@ export async function decodeImageFile(file: string, options: DecodeOptions = {})
 export async function decodeImageBytes(bytes: Uint8Array, label: string, options: DecodeOptions = {}): Promise<RgbImage> {
   if (bytes.byteLength === 0) throw new UserError(`image ${label} is empty`);
   try {
-    const { data, info } = await sharp(bytes, {
+    const image = sharp(bytes, {
       limitInputPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS,
       ignoreIcc: true,
       pages: 1,
       failOn: 'error',
-    })
+    });
+    const isSvg = (await image.metadata()).format === 'svg';
+    const { data, info } = await image
       .rotate()
       .toColourspace('srgb')
       .ensureAlpha()
@@ -53,14 +57,7 @@ export async function decodeImageBytes(bytes: Uint8Array, label: string, options
       .toBuffer({ resolveWithObject: true });
     const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     const count = info.width * info.height;
-    let opaque = true;
-    for (let i = 3; i < pixels.length; i += 4) {
-      if (pixels[i] !== 255) {
-        opaque = false;
-        break;
-      }
-    }
-    if (!opaque) return { width: info.width, height: info.height, rgb: compositeOnWhite(pixels, count) };
+    if (isSvg) return { width: info.width, height: info.height, rgb: compositeOnWhite(pixels, count) };
     const rgb = new Uint8Array(count * 3);
     for (let i = 0; i < count; i++) {
       rgb[i * 3] = pixels[i * 4]!;

@@ -172,8 +172,8 @@ export function pilResize(
 }
 
 /**
- * Pillow's Image.alpha_composite of RGBA pixels over opaque white, as HF's convert_to_rgb does for images
- * with transparency (libImaging/AlphaComposite.c, 7-bit precision, rounded division by 255).
+ * Pillow's Image.alpha_composite of RGBA pixels over opaque white (libImaging/AlphaComposite.c, 7-bit
+ * precision, rounded division by 255): how we flatten SVGs, which have no colour under transparency.
  */
 export function compositeOnWhite(rgba: Uint8Array, pixelCount: number): Uint8Array {
   const rgb = new Uint8Array(pixelCount * 3);

@@ -36,6 +36,21 @@ describe('decoding', () => {
     assert.deepEqual([...image.rgb.subarray(9 * 3, 9 * 3 + 3)], [255, 255, 255]);
   });
 
+  test('transparency is dropped and the stored colours kept, as PIL\'s convert("RGB")', async () => {
+    // Transparent pixels that store black, half-transparent ones that store colours, and opaque ones.
+    const width = 6;
+    const height = 4;
+    const rgba = new Uint8Array(width * height * 4);
+    for (let i = 0; i < width * height; i++) {
+      rgba.set(i % 3 === 0 ? [0, 0, 0, 0] : i % 3 === 1 ? [200, 40, 90, 128] : [10, 250, 30, 255], i * 4);
+    }
+    const png = await sharp(Buffer.from(rgba), { raw: { width, height, channels: 4 } }).png().toBuffer();
+    const withoutAlpha = await sharp(Buffer.from(rgba), { raw: { width, height, channels: 4 } }).removeAlpha().png().toBuffer();
+    const decoded = await decodeImageBytes(png, 'alpha.png');
+    assert.deepEqual([...decoded.rgb.subarray(0, 9)], [0, 0, 0, 200, 40, 90, 10, 250, 30]);
+    assert.deepEqual(decoded.rgb, (await decodeImageBytes(withoutAlpha, 'rgb.png')).rgb);
+  });
+
   test('EXIF orientation is applied (orientation 6 turns a 12x8 image into 8x12)', async () => {
     const rotated = await sharp({ create: { width: 12, height: 8, channels: 3, background: RED } }).jpeg().withMetadata({ orientation: 6 }).toBuffer();
     const image = await decodeImageBytes(rotated, 'rotated.jpg');
