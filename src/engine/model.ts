@@ -7,9 +7,9 @@ import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { dtypeForDevice, type DtypeChoice } from '../common/dtypes.js';
 import { readJsonFile } from './checkpoint/checkpoint.js';
-import { readPaliGemmaConfig, type PaliGemmaConfig } from './checkpoint/config.js';
+import { endTokenIds, readPaliGemmaConfig, type PaliGemmaConfig } from './checkpoint/config.js';
 import { convertCheckpoint } from './convert/convert.js';
-import { componentFile, type Component, type ModelDtype } from './convert/layout.js';
+import { componentFile, WEIGHT_SUFFIX, type Component, type ModelDtype } from './convert/layout.js';
 import { UserError } from './errors.js';
 import { readImageProcessorConfig, type ImageProcessorConfig } from './image/preprocess.js';
 import { createSessionsOnDevice, type Device, type DeviceAttempt, type DeviceChoice } from './runtime/device.js';
@@ -55,12 +55,14 @@ function isOnnxExport(dir: string): boolean {
     !fs.existsSync(path.join(dir, 'model.safetensors.index.json'));
 }
 
-/** The file for a component: the dtype's (convert/layout.ts), else float32, which an export may hold alone. */
+/**
+ * The file for a component: ours for the dtype (convert/layout.ts); else the dtype's suffix on every
+ * component, as onnx-community exports name their files (vision_encoder_q4.onnx); else float32.
+ */
 function findComponent(dir: string, component: Component, dtype: ModelDtype): string | null {
-  for (const file of [componentFile(component, dtype), componentFile(component, 'fp32')]) {
-    if (fs.existsSync(path.join(dir, file))) return path.join(dir, file);
-  }
-  return null;
+  const candidates = [componentFile(component, dtype), `onnx/${component}${WEIGHT_SUFFIX[dtype]}.onnx`, componentFile(component, 'fp32')];
+  const found = candidates.find((file) => fs.existsSync(path.join(dir, file)));
+  return found ? path.join(dir, found) : null;
 }
 
 function activationTypeOf(decoder: ort.InferenceSession): 'float32' | 'float16' {
@@ -85,12 +87,15 @@ function componentFiles(dir: string, dtype: ModelDtype): { files: Record<string,
   return { files, masked: masked !== null };
 }
 
-/** The model folder's other files: config, tokenizer and the image processor's settings. */
-async function readModelFiles(dir: string): Promise<{ config: PaliGemmaConfig; tokenizer: PaliTokenizer; imageProcessor: ImageProcessorConfig }> {
+/** The model folder's other files: config, generation config, tokenizer and the image processor's settings. */
+async function readModelFiles(dir: string): Promise<{ config: PaliGemmaConfig; endTokens: number[]; tokenizer: PaliTokenizer; imageProcessor: ImageProcessorConfig }> {
   const config = readPaliGemmaConfig(readJsonFile(path.join(dir, 'config.json'), 'config'));
+  const generationFile = path.join(dir, 'generation_config.json');
+  const generationConfig = fs.existsSync(generationFile) ? readJsonFile(generationFile, 'generation config') : null;
+  const endTokens = endTokenIds(generationConfig, config, generationFile);
   const tokenizer = await loadTokenizer(dir);
   const preprocessor = readJsonFile(path.join(dir, 'preprocessor_config.json'), 'image processor config');
-  return { config, tokenizer, imageProcessor: readImageProcessorConfig(preprocessor, config.vision.image_size) };
+  return { config, endTokens, tokenizer, imageProcessor: readImageProcessorConfig(preprocessor, config.vision.image_size) };
 }
 
 export async function loadModel(modelDir: string, options: LoadOptions): Promise<PaliGemmaModel> {
@@ -123,7 +128,7 @@ export async function loadModel(modelDir: string, options: LoadOptions): Promise
     await Promise.all(Object.values(sessions).map((s) => s.release().catch(() => {})));
     throw error;
   }
-  const { config, tokenizer, imageProcessor } = modelFiles;
+  const { config, endTokens, tokenizer, imageProcessor } = modelFiles;
   return {
     dir,
     config,
@@ -131,7 +136,7 @@ export async function loadModel(modelDir: string, options: LoadOptions): Promise
     imageProcessor,
     imageTokenId: tokenizer.tokenToId('<image>') ?? config.image_token_index,
     bosTokenId: tokenizer.tokenToId(tokenizer.bosToken) ?? config.bos_token_id,
-    eosTokenIds: new Set(config.eos_token_ids),
+    eosTokenIds: new Set(endTokens),
     device,
     deviceFallbacks: fallbacks,
     dtype,

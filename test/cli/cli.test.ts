@@ -164,6 +164,15 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
       const fromExport = pali(['generate', '--model', exportDir, ...args], env);
       assert.equal(fromExport.code, 0, fromExport.stderr);
       assert.deepEqual(JSON.parse(fromExport.stdout).generated_ids, fromCheckpoint.generated_ids);
+
+      // A q4 export as the model picker downloads it: every component named `_q4`, and nothing else.
+      const onnxDir = path.join(exportDir, 'onnx');
+      fs.renameSync(path.join(onnxDir, 'vision_encoder_quantized.onnx'), path.join(onnxDir, 'vision_encoder_q4.onnx'));
+      fs.renameSync(path.join(onnxDir, 'embed_tokens.onnx'), path.join(onnxDir, 'embed_tokens_q4.onnx'));
+      for (const file of fs.readdirSync(onnxDir)) if (!file.includes('_q4')) fs.rmSync(path.join(onnxDir, file));
+      const withQ4Names = pali(['generate', '--model', exportDir, '--dtype', 'int4', ...args], env);
+      assert.equal(withQ4Names.code, 0, withQ4Names.stderr);
+      assert.deepEqual(JSON.parse(withQ4Names.stdout).generated_ids, fromCheckpoint.generated_ids);
     });
 
     test('the shortcuts use PALI_MODEL; detect prints boxes', () => {
