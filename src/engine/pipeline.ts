@@ -62,10 +62,22 @@ export async function encodeImage(model: PaliGemmaModel, image: string | RgbImag
   return { width: rgb.width, height: rgb.height, features, timings: { preprocess_ms: preprocessed - start, vision_ms: now() - preprocessed } };
 }
 
-/** `<image>` x N, `<bos>`, the prompt and "\n", as ids: PaliGemmaProcessor's prefix. */
+const IMAGE_TOKEN = '<image>';
+
+/**
+ * PaliGemmaProcessor's prefix as ids: `<image>` x N, `<bos>`, the prompt and "\n". A prompt that already
+ * holds the `<image>` token has it expanded in place, with `<bos>` after it, as the processor does
+ * (text before the image stays before it). We pass one image, so the prompt may hold one `<image>` at most.
+ */
 export function buildPromptIds(model: PaliGemmaModel, prompt: string): number[] {
   const imageIds = new Array<number>(model.config.num_image_tokens).fill(model.imageTokenId);
-  return [...imageIds, model.bosTokenId, ...model.tokenizer.encode(`${prompt}\n`)];
+  const parts = prompt.split(IMAGE_TOKEN);
+  if (parts.length > 2) {
+    throw new UserError(`the prompt holds ${parts.length - 1} ${IMAGE_TOKEN} tokens, but one image is given: use one at most`);
+  }
+  const [before, after] = parts.length === 2 ? parts : ['', prompt];
+  const textIds = (text: string) => (text ? model.tokenizer.encode(text) : []);
+  return [...textIds(before!), ...imageIds, model.bosTokenId, ...model.tokenizer.encode(`${after}\n`)];
 }
 
 /** Embeds token ids, then puts image features in place of the <image> tokens, in order (HF's masked_scatter). */

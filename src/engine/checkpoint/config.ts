@@ -59,7 +59,7 @@ export interface PaliGemmaConfig {
   raw: Record<string, unknown>;
 }
 
-type Json = Record<string, unknown>;
+export type Json = Record<string, unknown>;
 
 const SIGLIP_DEFAULTS = {
   hidden_size: 768,
@@ -152,10 +152,8 @@ function readVision(raw: Json | undefined, projectionDim: number): VisionConfig 
   if (vision.image_size % vision.patch_size !== 0) {
     throw new UserError(`vision_config.image_size ${vision.image_size} is not a multiple of patch_size ${vision.patch_size}`);
   }
-  if (pick(source, 'vision_use_head', false)) {
-    // PaliGemma never uses SigLIP's pooling head; a checkpoint that asks for it is not a PaliGemma.
-    throw new UserError('vision_config.vision_use_head is true: PaliGemma checkpoints use no pooling head');
-  }
+  // vision_use_head may be true: HF then builds SigLIP's pooling head and loads its weights, but PaliGemma
+  // reads the last hidden state, never the pooled output. We ignore the head and its weights alike.
   return vision;
 }
 
@@ -274,4 +272,18 @@ export function readPaliGemmaConfig(raw: Json): PaliGemmaConfig {
     num_image_tokens: (vision.image_size / vision.patch_size) ** 2,
     raw,
   };
+}
+
+/**
+ * The tokens that end generation, as HF's `generate` finds them: generation_config.json's eos_token_id (an
+ * int or a list) when the file gives one, else config.json's.
+ */
+export function endTokenIds(generationConfig: Json | null, config: PaliGemmaConfig, file = 'generation_config.json'): number[] {
+  const eos = generationConfig?.eos_token_id;
+  if (eos === undefined || eos === null) return config.eos_token_ids;
+  const ids = Array.isArray(eos) ? eos : [eos];
+  if (ids.length === 0 || !ids.every((id) => Number.isInteger(id) && (id as number) >= 0)) {
+    throw new UserError(`${file}: eos_token_id must be a token id or a list of them, not ${JSON.stringify(eos)}`);
+  }
+  return ids as number[];
 }

@@ -106,10 +106,9 @@ describe('configs that are not PaliGemma', () => {
   const rejects = (raw: Record<string, unknown>, pattern: RegExp) =>
     assert.throws(() => readPaliGemmaConfig(raw), (error) => isUserError(error) && pattern.test((error as Error).message));
 
-  test('another model_type, text model or vision head is a user error', () => {
+  test('another model_type, text model or projection size is a user error', () => {
     rejects({ model_type: 'llava' }, /not a PaliGemma checkpoint/);
     rejects({ model_type: 'paligemma', text_config: { model_type: 'llama' } }, /not supported/);
-    rejects({ ...PALIGEMMA_3B_224, vision_config: { ...PALIGEMMA_3B_224.vision_config, vision_use_head: true } }, /pooling head/);
     rejects({ ...PALIGEMMA_3B_224, projection_dim: 1024 }, /projection_dim/);
   });
 });
