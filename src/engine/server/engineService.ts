@@ -82,11 +82,13 @@ export class EngineService {
       if (!model || !this.modelInfo) throw new UserError('no model is loaded: choose one with "PaliGemma: Select Model"');
       const prompt = 'prompt' in params.task ? params.task.prompt : taskPromptOrUserError(params.task);
       const { bytes, label } = readImageSource(params);
-      const key = `${this.modelInfo.onnxDir}:${createHash('sha256').update(bytes).digest('hex')}`;
+      const maxPixels = params.maxImagePixels ?? this.options.maxImagePixels;
+      // The limit is part of the key: features cached under a higher limit must not answer a lower one.
+      const key = `${this.modelInfo.onnxDir}:${maxPixels ?? ''}:${createHash('sha256').update(bytes).digest('hex')}`;
       let encoded = this.features.get(key);
       const cachedImage = encoded !== undefined;
       if (!encoded) {
-        encoded = await encodeImage(model, await decodeImageBytes(bytes, label, { maxPixels: this.options.maxImagePixels }));
+        encoded = await encodeImage(model, await decodeImageBytes(bytes, label, { maxPixels }));
         this.features.set(key, encoded);
       }
       const streamId = params.streamId;

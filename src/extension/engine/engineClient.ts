@@ -106,14 +106,15 @@ export class EngineClient implements vscode.Disposable {
   }
 
   /** Generates for an image; streamed pieces go to `onPiece`. Cancelling the token cancels in the engine. */
-  async generate(params: Omit<GenerateParams, 'streamId'>, token: vscode.CancellationToken, onPiece?: (piece: string) => void): Promise<GenerateResultMessage> {
+  async generate(params: Omit<GenerateParams, 'streamId' | 'maxImagePixels'>, token: vscode.CancellationToken, onPiece?: (piece: string) => void): Promise<GenerateResultMessage> {
     const running = await this.ensureModel(token);
+    const { maxImagePixels } = this.settings();
     const streamId = randomUUID();
     if (onPiece) this.pieceListeners.set(streamId, onPiece);
     this.busyCount++;
     this.setState('busy');
     try {
-      return await running.connection.sendRequest(GenerateRequest, { ...params, streamId }, token);
+      return await running.connection.sendRequest(GenerateRequest, { ...params, maxImagePixels, streamId }, token);
     } catch (error) {
       throw this.translate(error, token, running);
     } finally {

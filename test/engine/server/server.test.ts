@@ -86,4 +86,15 @@ describe('pali serve', () => {
     const status = await connection.sendRequest(StatusRequest);
     assert.equal(status.pid, child.pid);
   });
+
+  test('maxImagePixels refuses a larger image, even one whose features are cached', async () => {
+    const request = (maxImagePixels?: number) =>
+      connection.sendRequest(GenerateRequest, { image: { path: image }, task: { task: 'caption', language: 'en' }, maxNewTokens: 2, maxImagePixels });
+    assert.equal((await request()).imageWidth, 80); // cached now
+    await assert.rejects(
+      request(80 * 64 - 1),
+      (error) => error instanceof ResponseError && error.code === USER_ERROR_CODE && /image\.png is too large \(over 5119 pixels\)/.test(error.message),
+    );
+    assert.equal((await request(80 * 64)).imageWidth, 80);
+  });
 });
