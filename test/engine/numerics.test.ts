@@ -12,7 +12,8 @@ import { loadModel, type PaliGemmaModel } from '../../src/engine/model.js';
 import { encodeImage, generate } from '../../src/engine/pipeline.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../helpers/fixtures.js';
 import { maxAbsDiff } from '../helpers/numbers.js';
-import { referenceGreedy, referenceImageFeatures } from '../reference/paligemmaReference.js';
+import { referenceGreedy, referenceImageFeatures, referenceLogits } from '../reference/paligemmaReference.js';
+import { argmax } from '../../src/engine/generate/sampling.js';
 
 for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
   describe(`${preset}: ONNX graphs match the float64 reference`, () => {
@@ -69,6 +70,14 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
       assert.ok(diff < 1e-4, `max |logit difference| ${diff}`);
       assert.deepEqual(result.generated_ids, reference.ids);
       assert.ok(new Set(result.generated_ids).size > 1, 'greedy output should not repeat one token');
+
+      // Gemma 2's final soft-capping is kept (a deliberate deviation from newest HF): it moves the logits
+      // but, being monotonic, never the greedy choice.
+      if (model.config.text.final_logit_softcapping !== null) {
+        const uncapped = referenceLogits(checkpoint, features, result.prompt_ids, result.prompt_ids.length, model.imageTokenId, false).at(-1)!;
+        assert.ok(maxAbsDiff(result.firstLogits!, uncapped) > 1e-3, 'the cap is applied');
+        assert.equal(argmax(result.firstLogits!), argmax(Float32Array.from(uncapped)));
+      }
     });
   });
 }

@@ -140,7 +140,15 @@ export function referenceImageFeatures(checkpoint: Checkpoint, pixels: Float32Ar
  * attend to each other both ways (PaliGemma's prefix); later positions attend causally. Position ids
  * start at 1.
  */
-export function referenceLogits(checkpoint: Checkpoint, imageFeatures: Matrix, ids: number[], prefixLength: number, imageTokenId: number): Matrix {
+export function referenceLogits(
+  checkpoint: Checkpoint,
+  imageFeatures: Matrix,
+  ids: number[],
+  prefixLength: number,
+  imageTokenId: number,
+  // Gemma 2's final soft-capping, as trained; newest HF's PaliGemma skips it (README: deliberate deviations).
+  finalSoftcapping = true,
+): Matrix {
   const { text, generation } = checkpoint.config;
   const H = text.hidden_size;
   const embedEntry = checkpoint.tensors.get('language_model.model.embed_tokens.weight')!;
@@ -227,7 +235,7 @@ export function referenceLogits(checkpoint: Checkpoint, imageFeatures: Matrix, i
   }
   x = rmsNorm(x, w('language_model.model.norm.weight', [H]), eps);
   const logits = linear(x, embed, V);
-  if (generation === 2 && text.final_logit_softcapping !== null) {
+  if (generation === 2 && text.final_logit_softcapping !== null && finalSoftcapping) {
     const cap = text.final_logit_softcapping;
     return logits.map((row) => row.map((v) => Math.tanh(v / cap) * cap));
   }
