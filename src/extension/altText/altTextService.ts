@@ -4,13 +4,16 @@
  */
 import * as vscode from 'vscode';
 import { altTextRequest, toAltText, type ImagePurpose } from '../../common/altText/purpose.js';
+import { SharedWork } from '../../common/sharedWork.js';
+import { signalOf, tokenOf } from '../cancellation.js';
 import type { Settings } from '../config.js';
 import type { EngineClient } from '../engine/engineClient.js';
 import { locateImage, locationKey, readImage, type ImageLocation } from './imageLocation.js';
 
 export class AltTextService implements vscode.Disposable {
   private readonly suggestions = new Map<string, string>();
-  private readonly pending = new Map<string, Promise<string>>();
+  /** One generation per image and purpose, shared by everyone who asks for it (common/sharedWork.ts). */
+  private readonly work = new SharedWork<string>();
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChange = this.changed.event;
 
@@ -34,7 +37,7 @@ export class AltTextService implements vscode.Disposable {
 
   isPending(document: vscode.TextDocument, src: string | undefined, purpose: ImagePurpose = 'informative'): boolean {
     const key = this.key(document, src, purpose);
-    return key ? this.pending.has(key) : false;
+    return key ? this.work.isRunning(key) : false;
   }
 
   /** Generates (or returns the cached) alt text for an image. Decorative images get "". */
@@ -46,19 +49,24 @@ export class AltTextService implements vscode.Disposable {
     if (!key) throw new Error(location.kind === 'unavailable' ? location.reason : vscode.l10n.t('Cannot find this image.'));
     const cached = this.suggestions.get(key);
     if (cached !== undefined) return cached;
-    let work = this.pending.get(key);
-    if (!work) {
-      work = (async () => {
-        const image = await readImage(location, token);
-        const result = await this.engine.generate({ image, task: request, maxNewTokens: this.settings().maxNewTokens }, token);
-        const text = toAltText(result.text);
-        this.suggestions.set(key, text);
-        this.changed.fire();
-        return text;
-      })().finally(() => this.pending.delete(key));
-      this.pending.set(key, work);
+    const caller = signalOf(token);
+    try {
+      return await this.work.run(key, caller.signal, async (signal) => {
+        const shared = tokenOf(signal);
+        try {
+          const image = await readImage(location, shared.token);
+          const result = await this.engine.generate({ image, task: request, maxNewTokens: this.settings().maxNewTokens }, shared.token);
+          const text = toAltText(result.text);
+          this.suggestions.set(key, text);
+          this.changed.fire();
+          return text;
+        } finally {
+          shared.dispose();
+        }
+      });
+    } finally {
+      caller.dispose();
     }
-    return work;
   }
 
   clear(): void {
