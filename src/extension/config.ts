@@ -30,7 +30,7 @@ const SEVERITIES: Record<string, vscode.DiagnosticSeverity> = {
   hint: vscode.DiagnosticSeverity.Hint,
 };
 
-export function readSettings(): Settings {
+function readSettings(): Settings {
   const config = vscode.workspace.getConfiguration('paligemma');
   return {
     modelPath: config.get<string>('modelPath', ''),
@@ -48,11 +48,64 @@ export function readSettings(): Settings {
   };
 }
 
-export function onSettingsChanged(listener: (settings: Settings) => void): vscode.Disposable {
-  return vscode.Disposable.from(
-    vscode.workspace.onDidChangeConfiguration((event) => {
-      if (event.affectsConfiguration('paligemma')) listener(readSettings());
-    }),
-    vscode.workspace.onDidGrantWorkspaceTrust(() => listener(readSettings())),
-  );
+/** Settings whose change needs a new engine process: the model it holds, its weights, device and Node. */
+const ENGINE_KEYS: (keyof Settings)[] = ['modelPath', 'dtype', 'device', 'nodePath'];
+
+export interface SettingsChange {
+  previous: Settings;
+  current: Settings;
+  /** The fields whose values changed (none when only the trust state did). */
+  changed: Set<keyof Settings>;
+  /** True when the engine must restart to honour the change (ENGINE_KEYS). */
+  needsEngineRestart: boolean;
+}
+
+/**
+ * The settings, read once and kept up to date; everyone else reads `get()` and listens to
+ * `onDidChange`, which fires after the new values are in place. One listener on VS Code's configuration
+ * and trust events, so that no feature can see an old snapshot or run before another's refresh.
+ */
+export class SettingsStore implements vscode.Disposable {
+  private current = readSettings();
+  private ignored: string[] = [];
+  private readonly changed = new vscode.EventEmitter<SettingsChange>();
+  readonly onDidChange = this.changed.event;
+  private readonly subscriptions: vscode.Disposable[];
+
+  constructor() {
+    this.subscriptions = [
+      this.changed,
+      vscode.workspace.onDidChangeConfiguration((event) => {
+        if (event.affectsConfiguration('paligemma')) this.refresh();
+      }),
+      // Trust brings the workspace's restricted settings into effect.
+      vscode.workspace.onDidGrantWorkspaceTrust(() => {
+        this.ignored = [];
+        this.refresh();
+      }),
+    ];
+  }
+
+  readonly get = (): Settings => this.current;
+
+  /** The restricted settings that this untrusted workspace sets and VS Code ignores (restrictedMode.ts). */
+  get ignoredForTrust(): string[] {
+    return this.ignored;
+  }
+
+  setIgnoredForTrust(keys: string[]): void {
+    this.ignored = keys;
+    this.refresh();
+  }
+
+  private refresh(): void {
+    const previous = this.current;
+    this.current = readSettings();
+    const changed = new Set((Object.keys(previous) as (keyof Settings)[]).filter((key) => previous[key] !== this.current[key]));
+    this.changed.fire({ previous, current: this.current, changed, needsEngineRestart: ENGINE_KEYS.some((key) => changed.has(key)) });
+  }
+
+  dispose(): void {
+    vscode.Disposable.from(...this.subscriptions).dispose();
+  }
 }

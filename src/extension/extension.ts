@@ -12,7 +12,7 @@ import { AltHoverProvider } from './altText/altHover.js';
 import { registerAltPrefetch } from './altText/altPrefetch.js';
 import { AltTextService } from './altText/altTextService.js';
 import { ALT_TEXT_SELECTOR } from './altText/documentReferences.js';
-import { onSettingsChanged, readSettings, type Settings } from './config.js';
+import { SettingsStore } from './config.js';
 import { DESCRIBE_VIEW_TYPE, DescribePanel } from './describe/describePanel.js';
 import type { PanelState } from './describe/panelMessages.js';
 import { EngineClient } from './engine/engineClient.js';
@@ -31,8 +31,8 @@ export interface ExtensionApi {
 }
 
 export function activate(context: vscode.ExtensionContext): ExtensionApi {
-  let settings: Settings = readSettings();
-  const getSettings = () => settings;
+  const settings = new SettingsStore();
+  const getSettings = settings.get;
   const log = vscode.window.createOutputChannel('PaliGemma', { log: true });
   const engine = new EngineClient(
     path.join(context.extensionPath, 'dist', 'pali.js'),
@@ -44,18 +44,17 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
   const insertionTargets = new InsertionTargets();
   const insertionTarget = () => insertionTargets.current();
   const describeDeps = { context, engine, settings: getSettings, insertionTarget };
-  let ignoredForTrust: string[] = [];
 
   context.subscriptions.push(
+    settings,
     log,
     engine,
     altText,
     insertionTargets,
-    createStatusBar(engine, getSettings, () => ignoredForTrust),
-    onSettingsChanged((next) => {
-      const modelChanged = next.modelPath !== settings.modelPath || next.language !== settings.language;
-      settings = next;
-      if (modelChanged) altText.clear();
+    createStatusBar(engine, settings),
+    settings.onDidChange((change) => {
+      if (change.changed.has('modelPath') || change.changed.has('language')) altText.clear();
+      void engine.settingsChanged(change);
     }),
     vscode.commands.registerCommand('paligemma.describeImage', async (uri?: vscode.Uri) => {
       const image = uri instanceof vscode.Uri ? uri : activeImageUri() ?? (await pickImage(vscode.l10n.t('Describe Image')));
@@ -67,11 +66,11 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
     vscode.commands.registerCommand('paligemma.ocrImageIntoEditor', (uri?: vscode.Uri) => ocrImageIntoEditor(engine, getSettings, insertionTarget, uri)),
     registerOcrPaste(engine, getSettings),
     // An image in an open document means a hover or quick fix may follow: load the model ahead of it.
-    registerAltDiagnostics(getSettings, (document) => engine.warmUp(`images in ${path.basename(document.uri.path)}`)),
+    registerAltDiagnostics(settings, (document) => engine.warmUp(`images in ${path.basename(document.uri.path)}`)),
     vscode.languages.registerHoverProvider(ALT_TEXT_SELECTOR, new AltHoverProvider(altText)),
     vscode.languages.registerCodeActionsProvider(ALT_TEXT_SELECTOR, new AltCodeActionProvider(altText), { providedCodeActionKinds: AltCodeActionProvider.kinds }),
     registerAltCommands(altText),
-    registerAltPrefetch(altText, getSettings),
+    registerAltPrefetch(altText, settings),
     vscode.commands.registerCommand('paligemma.selectModel', () => selectModel(context)),
     vscode.commands.registerCommand('paligemma.setHuggingFaceToken', () => setHuggingFaceToken(context.secrets)),
     vscode.commands.registerCommand('paligemma.restartEngine', () => engine.restart()),
@@ -81,7 +80,7 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
   );
 
   void ignoredRestrictedSettings().then((ignored) => {
-    ignoredForTrust = ignored;
+    settings.setIgnoredForTrust(ignored);
     if (!ignored.length) return;
     const manage = vscode.l10n.t('Manage Workspace Trust');
     void vscode.window.showWarningMessage(
@@ -89,7 +88,6 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
       manage,
     ).then((choice) => choice && vscode.commands.executeCommand('workbench.trust.manage'));
   });
-  context.subscriptions.push(vscode.workspace.onDidGrantWorkspaceTrust(() => (ignoredForTrust = [])));
   return { engine };
 }
 

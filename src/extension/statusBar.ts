@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { DtypeChoice, ModelDtype } from '../protocol.js';
-import type { Settings } from './config.js';
+import type { SettingsStore } from './config.js';
 import type { EngineClient } from './engine/engineClient.js';
 
 const ICONS: Record<EngineClient['state'], string> = {
@@ -14,12 +14,12 @@ const ICONS: Record<EngineClient['state'], string> = {
   stopped: '$(error)',
 };
 
-export function createStatusBar(engine: EngineClient, settings: () => Settings, ignoredForTrust: () => string[]): vscode.Disposable {
+export function createStatusBar(engine: EngineClient, settings: SettingsStore): vscode.Disposable {
   const item = vscode.window.createStatusBarItem('paligemma.status', vscode.StatusBarAlignment.Right, 100);
   item.name = vscode.l10n.t('PaliGemma');
   item.command = 'paligemma.statusMenu';
   const update = (): void => {
-    const current = settings();
+    const current = settings.get();
     const model = engine.model ? path.basename(engine.model.modelDir) : current.modelPath ? path.basename(current.modelPath) : vscode.l10n.t('no model');
     const stateText: Record<EngineClient['state'], string> = {
       off: vscode.l10n.t('off'),
@@ -40,15 +40,15 @@ export function createStatusBar(engine: EngineClient, settings: () => Settings, 
     if (device) tooltip.appendMarkdown(`${vscode.l10n.t('Device')}: ${device}\n\n`);
     if (engine.runtimeLabel) tooltip.appendMarkdown(`${vscode.l10n.t('Runtime')}: ${engine.runtimeLabel}\n\n`);
     for (const note of engine.notes) tooltip.appendMarkdown(`- ${note}\n`);
-    if (ignoredForTrust().length) {
-      tooltip.appendMarkdown(`\n$(shield) ${vscode.l10n.t('Restricted Mode: ignored the workspace\'s {0}', ignoredForTrust().join(', '))}\n`);
+    if (settings.ignoredForTrust.length) {
+      tooltip.appendMarkdown(`\n$(shield) ${vscode.l10n.t('Restricted Mode: ignored the workspace\'s {0}', settings.ignoredForTrust.join(', '))}\n`);
     }
     item.tooltip = tooltip;
     item.backgroundColor = engine.state === 'stopped' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
     item.show();
   };
   update();
-  return vscode.Disposable.from(item, engine.onDidChangeState(update), vscode.workspace.onDidChangeConfiguration(update), vscode.workspace.onDidGrantWorkspaceTrust(update));
+  return vscode.Disposable.from(item, engine.onDidChangeState(update), settings.onDidChange(update));
 }
 
 /** Which weights run, and why when `auto` chose them. */

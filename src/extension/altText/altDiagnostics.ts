@@ -4,19 +4,21 @@
  */
 import * as vscode from 'vscode';
 import { checkAltText } from '../../common/altText/altRules.js';
-import type { Settings } from '../config.js';
+import { SUPPORTED_LANGUAGES } from '../../common/altText/findReferences.js';
+import type { SettingsStore } from '../config.js';
+import { altProblemMessage } from './altMessages.js';
 import { referencesIn, toRange } from './documentReferences.js';
 
 export const DIAGNOSTIC_SOURCE = 'PaliGemma';
-const SUPPORTED = new Set(['markdown', 'html', 'javascriptreact', 'typescriptreact']);
+const SUPPORTED = new Set<string>(SUPPORTED_LANGUAGES);
 
 /** `onImages` hears of each document in which diagnostics found image references (a hover may follow). */
-export function registerAltDiagnostics(settings: () => Settings, onImages: (document: vscode.TextDocument) => void): vscode.Disposable {
+export function registerAltDiagnostics(settings: SettingsStore, onImages: (document: vscode.TextDocument) => void): vscode.Disposable {
   const collection = vscode.languages.createDiagnosticCollection('paligemma.altText');
   const timers = new Map<string, NodeJS.Timeout>();
   const update = (document: vscode.TextDocument) => {
     if (!SUPPORTED.has(document.languageId)) return;
-    const current = settings();
+    const current = settings.get();
     if (!current.diagnostics) {
       collection.delete(document.uri);
       return;
@@ -30,7 +32,7 @@ export function registerAltDiagnostics(settings: () => Settings, onImages: (docu
       const where = reference.alt.kind === 'literal' && reference.alt.valueRange.end > reference.alt.valueRange.start
         ? reference.alt.valueRange
         : reference.range;
-      const diagnostic = new vscode.Diagnostic(toRange(document, where.start, where.end), problem.message, current.severity);
+      const diagnostic = new vscode.Diagnostic(toRange(document, where.start, where.end), altProblemMessage(problem, reference), current.severity);
       diagnostic.source = DIAGNOSTIC_SOURCE;
       diagnostic.code = problem.code;
       diagnostics.push(diagnostic);
@@ -48,8 +50,8 @@ export function registerAltDiagnostics(settings: () => Settings, onImages: (docu
     vscode.workspace.onDidOpenTextDocument(update),
     vscode.workspace.onDidChangeTextDocument((event) => schedule(event.document)),
     vscode.workspace.onDidCloseTextDocument((document) => collection.delete(document.uri)),
-    vscode.workspace.onDidChangeConfiguration((event) => {
-      if (event.affectsConfiguration('paligemma.altText')) vscode.workspace.textDocuments.forEach(update);
+    settings.onDidChange(({ changed }) => {
+      if (changed.has('diagnostics') || changed.has('severity')) vscode.workspace.textDocuments.forEach(update);
     }),
     { dispose: () => timers.forEach(clearTimeout) },
   );

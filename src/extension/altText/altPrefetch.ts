@@ -4,17 +4,17 @@
  */
 import * as vscode from 'vscode';
 import { checkAltText } from '../../common/altText/altRules.js';
-import { onSettingsChanged, type Settings } from '../config.js';
+import type { SettingsStore } from '../config.js';
 import type { AltTextService } from './altTextService.js';
 import { referencesIn, toRange } from './documentReferences.js';
 
-export function registerAltPrefetch(service: AltTextService, settings: () => Settings): vscode.Disposable {
+export function registerAltPrefetch(service: AltTextService, settings: SettingsStore): vscode.Disposable {
   let source: vscode.CancellationTokenSource | undefined;
   let timer: NodeJS.Timeout | undefined;
   const run = async (editor: vscode.TextEditor | undefined) => {
     source?.cancel();
-    const mode = settings().prefetch;
-    if (!editor || mode === 'off' || !settings().modelPath) return;
+    const { prefetch: mode, modelPath } = settings.get();
+    if (!editor || mode === 'off' || !modelPath) return;
     const current = (source = new vscode.CancellationTokenSource());
     const document = editor.document;
     const wanted = referencesIn(document).filter((reference) => {
@@ -38,7 +38,7 @@ export function registerAltPrefetch(service: AltTextService, settings: () => Set
     vscode.window.onDidChangeActiveTextEditor(schedule),
     vscode.window.onDidChangeTextEditorVisibleRanges((event) => schedule(event.textEditor)),
     // Turning prefetch on (or choosing a model) should fill the editor in view, not wait for a scroll.
-    onSettingsChanged(() => schedule(vscode.window.activeTextEditor)),
+    settings.onDidChange(() => schedule(vscode.window.activeTextEditor)),
     { dispose: () => { clearTimeout(timer); source?.cancel(); } },
   );
 }

@@ -11,7 +11,7 @@ import {
   GenerateRequest, LoadModelRequest, ProgressNotification, REQUEST_CANCELLED_CODE, SelfTestRequest, TextPieceNotification, USER_ERROR_CODE,
   type GenerateParams, type GenerateResultMessage, type ModelInfo, type SelfTestResult,
 } from '../../protocol.js';
-import type { Settings } from '../config.js';
+import type { Settings, SettingsChange } from '../config.js';
 import { CrashPolicy } from './crashPolicy.js';
 import { engineRuntimes, type EngineRuntime } from './runtimes.js';
 
@@ -303,6 +303,17 @@ export class EngineClient implements vscode.Disposable {
       void vscode.window.showErrorMessage(vscode.l10n.t('The PaliGemma engine crashed 5 times in 3 minutes and was stopped.'), restart, vscode.l10n.t('Show Log'))
         .then((choice) => (choice === restart ? this.restart() : choice ? this.log.show() : undefined));
     }
+  }
+
+  /**
+   * A running engine cannot honour a new model, dtype, device or Node: it restarts, and the model loads
+   * again with the next request (or ahead of it, as warm-up decides).
+   */
+  async settingsChanged(change: SettingsChange): Promise<void> {
+    if (!change.needsEngineRestart || !this.running) return;
+    this.log.info(`settings changed (${[...change.changed].join(', ')}): restarting the engine`);
+    this.warmUpFailedFor = undefined;
+    await this.restart();
   }
 
   async restart(): Promise<void> {
