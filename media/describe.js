@@ -174,9 +174,9 @@
         break;
       }
       case 'error': {
-        let entry = state.entries.find((e) => e.id === message.id);
-        if (!entry) state.entries.push((entry = { id: message.id, action: 'caption', text: '', done: true }));
-        Object.assign(entry, { error: message.message, done: true });
+        // Every request's 'start' comes first, so its entry exists (unless trimmed away since).
+        const entry = state.entries.find((e) => e.id === message.id);
+        if (entry) Object.assign(entry, { error: message.message, done: true });
         break;
       }
     }

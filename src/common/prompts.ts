@@ -29,9 +29,11 @@ export function taskPrompt(request: TaskRequest): string {
     case 'answer':
       if (!text) throw new Error('answer needs a question');
       return `answer ${language} ${text}`;
-    case 'detect':
-      if (!text) throw new Error('detect needs at least one object name');
-      return `detect ${normaliseObjectList(text)}`;
+    case 'detect': {
+      const objects = normaliseObjectList(text);
+      if (!objects) throw new Error('detect needs at least one object name');
+      return `detect ${objects}`;
+    }
     case 'segment':
       if (!text) throw new Error('segment needs an object name');
       return `segment ${text}`;

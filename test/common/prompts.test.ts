@@ -10,6 +10,8 @@ test('task prompts follow PaliGemma\'s formats', () => {
   assert.equal(taskPrompt({ task: 'detect', text: 'cat;dog , bird' }), 'detect cat ; dog ; bird');
   assert.equal(taskPrompt({ task: 'segment', text: 'car' }), 'segment car');
   assert.throws(() => taskPrompt({ task: 'answer', text: ' ' }), /question/);
+  // Separators alone name no object.
+  assert.throws(() => taskPrompt({ task: 'detect', text: ' ; , ' }), /at least one object name/);
 });
 
 test('object lists drop empty entries', () => {

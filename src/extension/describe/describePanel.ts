@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { taskPrompt, type TaskRequest } from '../../common/prompts.js';
+import type { TaskRequest } from '../../common/prompts.js';
 import type { ImageSource } from '../../protocol.js';
 import type { Settings } from '../config.js';
 import { EngineError, type EngineClient } from '../engine/engineClient.js';
@@ -160,12 +160,8 @@ export class DescribePanel {
     const source = new vscode.CancellationTokenSource();
     this.running = source;
     const task = this.request(action, text);
-    try {
-      taskPrompt(task);
-    } catch (error) {
-      this.post({ type: 'error', id, message: error instanceof Error ? error.message : String(error) });
-      return;
-    }
+    // The engine checks the task (its error is the only check): the webview shows its answer, or its
+    // error, under this request's entry.
     this.post({ type: 'start', id, action, question: text });
     const started = Date.now();
     try {
