@@ -55,17 +55,17 @@ async function ours(dir: string, dtype: ModelDtype): Promise<Engine> {
       features.set(image, encoded);
       const result = await generate(model, encoded, prompt, { maxNewTokens: tokens, minNewTokens: tokens });
       const endToEndMs = now() - begin;
-      const firstTokenMs = endToEndMs - result.timings.decode_ms;
-      const preprocessMs = cached ? 0 : encoded.timings.preprocess_ms;
-      const visionMs = cached ? 0 : encoded.timings.vision_ms;
+      const firstTokenMs = endToEndMs - result.timings.decodeMs;
+      const preprocessMs = cached ? 0 : encoded.timings.preprocessMs;
+      const visionMs = cached ? 0 : encoded.timings.visionMs;
       return {
         preprocessMs,
         visionMs,
         prefillMs: firstTokenMs - preprocessMs - visionMs,
         firstTokenMs,
-        decodeTokensPerS: ((result.generated_ids.length - 1) * 1000) / Math.max(result.timings.decode_ms, 1e-9),
+        decodeTokensPerS: ((result.generatedIds.length - 1) * 1000) / Math.max(result.timings.decodeMs, 1e-9),
         endToEndMs,
-        ids: result.generated_ids,
+        ids: result.generatedIds,
       };
     },
   };

@@ -4,11 +4,11 @@
  */
 import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
 import type { DetectedBox } from './common/locTokens.js';
+import type { DeviceChoice } from './common/devices.js';
 import type { DtypeChoice, ModelDtype } from './common/dtypes.js';
 import type { TaskRequest } from './common/prompts.js';
 
-export type { DtypeChoice, ModelDtype };
-export type DeviceChoice = 'auto' | 'cpu' | 'cuda' | 'webgpu';
+export type { DeviceChoice, DtypeChoice, ModelDtype };
 
 export interface LoadModelParams {
   /** A Hugging Face checkpoint folder or an onnx-community export. */
@@ -56,7 +56,7 @@ export interface GenerateResultMessage {
   device: string;
   /** True when the image's features came from the engine's cache (a second question about one image). */
   cachedImage: boolean;
-  timings: { preprocess_ms: number; vision_ms: number; prefill_ms: number; decode_ms: number; tokens_per_s: number };
+  timings: { preprocessMs: number; visionMs: number; prefillMs: number; decodeMs: number; tokensPerS: number };
 }
 
 export interface EngineStatus {

@@ -17,7 +17,7 @@ export interface EncodedImage {
   height: number;
   /** [num_image_tokens, hidden] float32: the projector's output divided by sqrt(hidden). */
   features: Float32Array;
-  timings: { preprocess_ms: number; vision_ms: number };
+  timings: { preprocessMs: number; visionMs: number };
 }
 
 export interface GenerateOptions {
@@ -35,10 +35,10 @@ export interface GenerateOptions {
 
 export interface GenerateResult {
   text: string;
-  generated_ids: number[];
-  prompt_ids: number[];
+  generatedIds: number[];
+  promptIds: number[];
   device: string;
-  timings: { preprocess_ms: number; vision_ms: number; prefill_ms: number; decode_ms: number; tokens_per_s: number };
+  timings: { preprocessMs: number; visionMs: number; prefillMs: number; decodeMs: number; tokensPerS: number };
   firstLogits?: Float32Array;
 }
 
@@ -59,7 +59,7 @@ export async function encodeImage(model: PaliGemmaModel, image: string | RgbImag
   const preprocessed = now();
   const outputs = await model.sessions.vision.run({ pixel_values: tensor('float32', pixels, [1, 3, height, width]) });
   const features = new Float32Array(outputs.image_features!.data as Float32Array);
-  return { width: rgb.width, height: rgb.height, features, timings: { preprocess_ms: preprocessed - start, vision_ms: now() - preprocessed } };
+  return { width: rgb.width, height: rgb.height, features, timings: { preprocessMs: preprocessed - start, visionMs: now() - preprocessed } };
 }
 
 const IMAGE_TOKEN = '<image>';
@@ -141,14 +141,14 @@ export async function generate(model: PaliGemmaModel, image: EncodedImage, promp
   const decodeMs = now() - decodeStart;
   return {
     text: model.tokenizer.decode(generated),
-    generated_ids: generated,
-    prompt_ids: promptIds,
+    generatedIds: generated,
+    promptIds: promptIds,
     device: model.device,
     timings: {
       ...image.timings,
-      prefill_ms: prefillMs,
-      decode_ms: decodeMs,
-      tokens_per_s: decodeMs > 0 ? (decodeSteps * 1000) / decodeMs : 0,
+      prefillMs: prefillMs,
+      decodeMs: decodeMs,
+      tokensPerS: decodeMs > 0 ? (decodeSteps * 1000) / decodeMs : 0,
     },
     firstLogits,
   };

@@ -65,16 +65,16 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
       const { imageToPixelValues } = await import('../../src/engine/image/preprocess.js');
       const { decodeImageFile } = await import('../../src/engine/image/decode.js');
       const features = referenceImageFeatures(checkpoint, imageToPixelValues(await decodeImageFile(image), model.imageProcessor));
-      const reference = referenceGreedy(checkpoint, features, result.prompt_ids, 6, model.imageTokenId, model.eosTokenIds);
+      const reference = referenceGreedy(checkpoint, features, result.promptIds, 6, model.imageTokenId, model.eosTokenIds);
       const diff = maxAbsDiff(result.firstLogits!, reference.stepLogits[0]!);
       assert.ok(diff < 1e-4, `max |logit difference| ${diff}`);
-      assert.deepEqual(result.generated_ids, reference.ids);
-      assert.ok(new Set(result.generated_ids).size > 1, 'greedy output should not repeat one token');
+      assert.deepEqual(result.generatedIds, reference.ids);
+      assert.ok(new Set(result.generatedIds).size > 1, 'greedy output should not repeat one token');
 
       // Gemma 2's final soft-capping is kept (a deliberate deviation from newest HF): it moves the logits
       // but, being monotonic, never the greedy choice.
       if (model.config.text.final_logit_softcapping !== null) {
-        const uncapped = referenceLogits(checkpoint, features, result.prompt_ids, result.prompt_ids.length, model.imageTokenId, false).at(-1)!;
+        const uncapped = referenceLogits(checkpoint, features, result.promptIds, result.promptIds.length, model.imageTokenId, false).at(-1)!;
         assert.ok(maxAbsDiff(result.firstLogits!, uncapped) > 1e-3, 'the cap is applied');
         assert.equal(argmax(result.firstLogits!), argmax(Float32Array.from(uncapped)));
       }

@@ -27,7 +27,7 @@ describe('PaliGemmaProcessor: a prompt that already holds <image>', () => {
     const encoded = await encodeImage(model, image);
     const options = { maxNewTokens: 4 };
     const withToken = await generate(model, encoded, '<image>caption en', options);
-    assert.deepEqual(withToken.generated_ids, (await generate(model, encoded, 'caption en', options)).generated_ids);
+    assert.deepEqual(withToken.generatedIds, (await generate(model, encoded, 'caption en', options)).generatedIds);
   });
 
   test('text before <image> stays before it, and <bos> follows the image tokens', () => {
@@ -59,7 +59,7 @@ describe('end tokens come from generation_config.json, else config.json', () => 
   const greedy = async () => {
     const model = await loadModel(tiny.checkpointDir, { dtype: 'fp32', device: 'cpu', cacheRoot: tiny.cacheRoot });
     try {
-      return { ids: (await generate(model, await encodeImage(model, image), 'caption en', { maxNewTokens: 5 })).generated_ids, eos: model.eosTokenIds };
+      return { ids: (await generate(model, await encodeImage(model, image), 'caption en', { maxNewTokens: 5 })).generatedIds, eos: model.eosTokenIds };
     } finally {
       await model.release();
     }

@@ -33,9 +33,9 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
         try {
           // The <image> placeholder up front keeps transformers.js from warning that it had to add it.
           const inputs = await processor(await transformers.RawImage.read(image), `<image>${prompt}`);
-          assert.deepEqual(Array.from(inputs.input_ids.data as BigInt64Array, Number), ours.prompt_ids);
+          assert.deepEqual(Array.from(inputs.input_ids.data as BigInt64Array, Number), ours.promptIds);
           const output = (await theirs.generate({ ...inputs, max_new_tokens: 12, do_sample: false })) as { data: BigInt64Array };
-          assert.deepEqual(Array.from(output.data, Number).slice(ours.prompt_ids.length), ours.generated_ids);
+          assert.deepEqual(Array.from(output.data, Number).slice(ours.promptIds.length), ours.generatedIds);
         } finally {
           await theirs.dispose();
         }

@@ -103,15 +103,15 @@ async function runPrompt(
     }
     const boxes = extra.detect ? locTokensToBoxes(result.text, encoded.width, encoded.height) : undefined;
     if (json) {
-      const { firstLogits: _firstLogits, ...fields } = result;
-      io.out(JSON.stringify(boxes ? { ...fields, boxes } : fields) + '\n');
+      const output = generateJson(result);
+      io.out(JSON.stringify(boxes ? { ...output, boxes } : output) + '\n');
     } else if (boxes) {
       io.out(`${result.text}\n`);
       for (const b of boxes) io.out(`${b.label || '(no label)'}\t${[b.xMin, b.yMin, b.xMax, b.yMax].map((v) => v.toFixed(1)).join('\t')}\n`);
     } else {
       io.out('\n');
     }
-    if (chatty) io.err(`pali: ${result.generated_ids.length} tokens on ${result.device} (${model.dtype}), ${result.timings.tokens_per_s.toFixed(1)} tokens/s`);
+    if (chatty) io.err(`pali: ${result.generatedIds.length} tokens on ${result.device} (${model.dtype}), ${result.timings.tokensPerS.toFixed(1)} tokens/s`);
   } finally {
     await model.release();
   }
@@ -167,4 +167,22 @@ export async function convertCommand(argv: string[], io: Io): Promise<void> {
     onProgress: io.interactive ? (message) => io.err(`pali: ${message}`) : undefined,
   });
   io.out(`${result.written.length ? 'converted' : 'already converted'}: ${result.dir}\n`);
+}
+
+/** `--json`'s contract (snake_case, as scripts already parse it), from the pipeline's camelCase result. */
+function generateJson(result: GenerateResult) {
+  const { timings } = result;
+  return {
+    text: result.text,
+    generated_ids: result.generatedIds,
+    prompt_ids: result.promptIds,
+    device: result.device,
+    timings: {
+      preprocess_ms: timings.preprocessMs,
+      vision_ms: timings.visionMs,
+      prefill_ms: timings.prefillMs,
+      decode_ms: timings.decodeMs,
+      tokens_per_s: timings.tokensPerS,
+    },
+  };
 }

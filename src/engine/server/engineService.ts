@@ -1,7 +1,7 @@
 /**
  * What the engine process offers its client: load a model, then generate for an image and a task, with
  * streamed text, cancellation, one request at a time and cached image features. Transport-free: the
- * JSON-RPC server (server.ts) wires it to vscode-jsonrpc, and tests call it directly.
+ * JSON-RPC server (server.ts) wires it to vscode-jsonrpc; tests drive it through a real `pali serve`.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -103,10 +103,10 @@ export class EngineService {
         boxes: isDetect ? locTokensToBoxes(result.text, encoded.width, encoded.height) : undefined,
         imageWidth: encoded.width,
         imageHeight: encoded.height,
-        generatedIds: result.generated_ids,
+        generatedIds: result.generatedIds,
         device: result.device,
         cachedImage,
-        timings: cachedImage ? { ...result.timings, preprocess_ms: 0, vision_ms: 0 } : result.timings,
+        timings: cachedImage ? { ...result.timings, preprocessMs: 0, visionMs: 0 } : result.timings,
       };
     }, signal);
   }
