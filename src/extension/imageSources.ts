@@ -4,13 +4,12 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { IMAGE_EXTENSIONS } from '../common/imageFiles.js';
 import type { ImageSource } from '../protocol.js';
-
-export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'gif', 'webp', 'bmp', 'tif', 'tiff', 'avif', 'svg'];
 const IMAGE_GLOB = `**/*.{${IMAGE_EXTENSIONS.join(',')}}`;
 
 export function isImageUri(uri: vscode.Uri): boolean {
-  return IMAGE_EXTENSIONS.includes(path.extname(uri.path).slice(1).toLowerCase());
+  return (IMAGE_EXTENSIONS as readonly string[]).includes(path.extname(uri.path).slice(1).toLowerCase());
 }
 
 /** The image shown in the active editor tab (VS Code's image preview is a custom editor). */
@@ -54,7 +53,7 @@ export async function pickImage(title: string): Promise<vscode.Uri | undefined> 
   quickPick.dispose();
   if (!choice) return undefined;
   if (choice.browse) {
-    const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { [vscode.l10n.t('Images')]: IMAGE_EXTENSIONS }, title });
+    const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { [vscode.l10n.t('Images')]: [...IMAGE_EXTENSIONS] }, title });
     return picked?.[0];
   }
   return choice.uri;

@@ -5,8 +5,7 @@
  */
 import { parse } from 'jsonc-parser';
 import * as vscode from 'vscode';
-
-export const RESTRICTED_KEYS = ['paligemma.modelPath', 'paligemma.nodePath', 'paligemma.allowRemoteImages'];
+import { RESTRICTED_KEYS } from './restrictedKeys.js';
 
 async function readJsonc(uri: vscode.Uri): Promise<Record<string, unknown> | undefined> {
   try {

@@ -6,17 +6,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
+import { DEVICE_CHOICES, type DeviceChoice } from '../../common/devices.js';
 import { UserError } from '../errors.js';
 import { onnxRuntime, runtimeKind } from './onnxRuntime.js';
 
-export type DeviceChoice = 'auto' | 'cpu' | 'cuda' | 'webgpu';
+export type { DeviceChoice };
 /** What ran: a choice, or the WebAssembly CPU backend of onnxruntime-web. */
 export type Device = Exclude<DeviceChoice, 'auto'> | 'wasm';
 
-export const DEVICE_CHOICES: DeviceChoice[] = ['auto', 'cpu', 'cuda', 'webgpu'];
-
 export function parseDevice(value: string): DeviceChoice {
-  if ((DEVICE_CHOICES as string[]).includes(value)) return value as DeviceChoice;
+  if ((DEVICE_CHOICES as readonly string[]).includes(value)) return value as DeviceChoice;
   throw new UserError(`unknown device "${value}": choose one of ${DEVICE_CHOICES.join(', ')}`);
 }
 

@@ -1,0 +1,6 @@
+/**
+ * The image file extensions the engine decodes (sharp: PNG, JPEG, GIF, WebP, BMP, TIFF, AVIF, SVG), in one
+ * place: file pickers, the explorer's and preview's menus (package.json's when-clauses) and alt-text checks.
+ */
+export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'gif', 'webp', 'bmp', 'tif', 'tiff', 'avif', 'svg'] as const;
+
