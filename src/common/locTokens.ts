@@ -1,7 +1,7 @@
 /**
  * PaliGemma's detection output: each object is four <locYYYY> tokens (y_min, x_min, y_max, x_max, each in
- * 1024 bins over the image) followed by its label, objects separated by " ; ". Pure, so both the engine
- * and the webview's box drawing use the same parsing.
+ * 1024 bins over the image) followed by its label, objects separated by " ; ". Pure: the engine parses
+ * boxes with it, and the extension and the webview receive them already in image pixels.
  */
 
 export interface DetectedBox {

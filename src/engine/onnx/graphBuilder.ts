@@ -1,7 +1,7 @@
 /**
  * A small builder over onnx-proto's generated ModelProto classes: named inputs and outputs with symbolic
- * dimensions, nodes that return their output names, and initializers from a WeightStore. The model files
- * that graphs/*.ts describe are written through it.
+ * dimensions, nodes that return their output names, and initializers from a WeightStore. The graphs that
+ * visionGraph.ts and decoderGraph.ts describe (and the bench's floor graphs) are written through it.
  */
 import * as fs from 'node:fs';
 import { onnx } from 'onnx-proto';

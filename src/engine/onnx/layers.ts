@@ -1,6 +1,7 @@
 /**
- * The building blocks that SigLIP and Gemma share, written with plain ONNX ops in float32 so that every
- * runtime (ORT CPU, CUDA, WebGPU, WASM) runs them, with the same operation order as HF's PyTorch code.
+ * The building blocks that SigLIP and Gemma share, with the same operation order as HF's PyTorch code:
+ * plain ONNX ops that every runtime (ORT CPU, CUDA, WebGPU, WASM) runs, in float32 or float16, plus
+ * com.microsoft's MatMulNBits for 4- and 8-bit weights.
  */
 import { f32ToF16 } from '../checkpoint/dtypes.js';
 import { CAST_TO, type ElementType, type GraphBuilder } from './graphBuilder.js';

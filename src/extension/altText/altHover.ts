@@ -4,6 +4,7 @@
  */
 import * as vscode from 'vscode';
 import { checkAltText } from '../../common/altText/altRules.js';
+import { altProblemMessage } from './altMessages.js';
 import type { AltTextService } from './altTextService.js';
 import { referenceAt, toRange } from './documentReferences.js';
 
@@ -34,7 +35,7 @@ export class AltHoverProvider implements vscode.HoverProvider {
       markdown.appendMarkdown(`$(loading~spin) ${vscode.l10n.t('Generating… hover again in a moment.')}`);
     } else {
       const problem = checkAltText(reference);
-      if (problem) markdown.appendMarkdown(`${escapeMarkdown(problem.message)}\n\n`);
+      if (problem) markdown.appendMarkdown(`${escapeMarkdown(altProblemMessage(problem, reference))}\n\n`);
       markdown.appendMarkdown(`[$(sparkle) ${vscode.l10n.t('Generate alt text')}](${commandLink('paligemma.generateAltText', args)})`);
     }
     return new vscode.Hover(markdown, toRange(document, reference.range.start, reference.range.end));
