@@ -12,6 +12,7 @@ import { CancellationTokenSource, ResponseError, StreamMessageReader, StreamMess
 import {
   GenerateRequest, LoadModelRequest, REQUEST_CANCELLED_CODE, StatusRequest, TextPieceNotification, USER_ERROR_CODE,
 } from '../../../src/protocol.js';
+import { locTokensToBoxes } from '../../../src/common/locTokens.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../../helpers/fixtures.js';
 
 const CLI = path.join(__dirname, '..', '..', '..', 'dist', 'pali.js');
@@ -59,9 +60,11 @@ describe('pali serve', () => {
   });
 
   test('detect returns boxes scaled to the image', async () => {
-    const result = await connection.sendRequest(GenerateRequest, { image: { path: image }, task: { task: 'detect', text: 'cat ; dog' }, maxNewTokens: 16 });
-    assert.ok(Array.isArray(result.boxes));
-    for (const box of result.boxes!) assert.ok(box.xMax <= 80 && box.yMax <= 64);
+    // 64 tokens: this tiny model (seed 5) answers this image with <loc> quadruples by then.
+    const result = await connection.sendRequest(GenerateRequest, { image: { path: image }, task: { task: 'detect', text: 'cat ; dog' }, maxNewTokens: 64 });
+    assert.ok(result.boxes!.length > 0, `no boxes in ${JSON.stringify(result.text)}`);
+    assert.deepEqual(result.boxes, locTokensToBoxes(result.text, 80, 64));
+    for (const box of result.boxes!) assert.ok(box.xMax <= 80 && box.yMax <= 64 && box.xMin >= 0 && box.yMin >= 0);
   });
 
   test('a cancelled request stops between decode steps and the next one succeeds', async () => {
