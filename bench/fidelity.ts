@@ -11,10 +11,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { ModelDtype } from '../src/engine/convert/layout.js';
+import type { ModelDtype } from '../src/engine/paligemma/components.js';
 import { loadModel } from '../src/engine/model.js';
-import { embedPrefix, embedTokens, encodeImage, buildPromptIds } from '../src/engine/pipeline.js';
-import { emptyCache, runDecoder } from '../src/engine/runtime/decoderRunner.js';
+import { embedPrefix, embedTokens, encodeImage, buildPromptIds } from '../src/engine/paligemma/inputs.js';
+import { emptyCache, runDecoder } from '../src/engine/paligemma/decoderRunner.js';
 import { argmax } from '../src/engine/generate/sampling.js';
 import { benchModelDir, screenshotFile } from './benchFiles.js';
 

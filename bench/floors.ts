@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { readPaliGemmaConfig, type PaliGemmaConfig } from '../src/engine/checkpoint/config.js';
-import type { ModelDtype } from '../src/engine/convert/layout.js';
+import type { ModelDtype } from '../src/engine/paligemma/components.js';
 import { GraphBuilder } from '../src/engine/onnx/graphBuilder.js';
 import { MATMUL_NBITS_ACCURACY_LEVEL, linear } from '../src/engine/onnx/layers.js';
 import { InlineWeightStore } from '../src/engine/onnx/weightStore.js';

@@ -3,10 +3,11 @@
  * first question about an image, then a second question about the same image, and prints one JSON line.
  * Usage: node --import tsx bench/measure.ts ours|transformers.js DIR DTYPE IMAGE TOKENS
  */
-import { componentDtype, type Component, type ModelDtype } from '../src/engine/convert/layout.js';
+import { componentDtype, type Component, type ModelDtype } from '../src/engine/paligemma/components.js';
 import type { WeightDtype } from '../src/engine/onnx/layers.js';
 import { loadModel } from '../src/engine/model.js';
-import { encodeImage, generate } from '../src/engine/pipeline.js';
+import { encodeImage } from '../src/engine/paligemma/inputs.js';
+import { generate } from '../src/engine/generate/generate.js';
 import { loadTransformers } from '../src/engine/text/tokenizer.js';
 
 export const FIRST_PROMPT = 'caption en';

@@ -9,11 +9,11 @@ import { dtypeForDevice, type DtypeChoice } from '../common/dtypes.js';
 import { readJsonFile } from './checkpoint/checkpoint.js';
 import { endTokenIds, readPaliGemmaConfig, type PaliGemmaConfig } from './checkpoint/config.js';
 import { convertCheckpoint } from './convert/convert.js';
-import { componentFile, WEIGHT_SUFFIX, type Component, type ModelDtype } from './convert/layout.js';
+import { componentFile, WEIGHT_SUFFIX, type Component, type ModelDtype } from './paligemma/components.js';
 import { UserError } from './errors.js';
 import { readImageProcessorConfig, type ImageProcessorConfig } from './image/preprocess.js';
 import { createSessionsOnDevice, type Device, type DeviceAttempt, type DeviceChoice } from './runtime/device.js';
-import { findEmbeddingTable, openEmbeddingTable, sessionEmbeddings, type TokenEmbeddings } from './runtime/tokenEmbeddings.js';
+import { findEmbeddingTable, openEmbeddingTable, sessionEmbeddings, type TokenEmbeddings } from './paligemma/tokenEmbeddings.js';
 import { loadTokenizer, type PaliTokenizer } from './text/tokenizer.js';
 
 export interface LoadOptions {

@@ -7,9 +7,9 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { loadModel, type PaliGemmaModel } from '../../src/engine/model.js';
-import { buildPromptIds, embedPrefix, encodeImage } from '../../src/engine/pipeline.js';
-import { paddedPrefixLmBias, prefixLmBias } from '../../src/engine/runtime/attentionBias.js';
-import { emptyCache } from '../../src/engine/runtime/decoderRunner.js';
+import { buildPromptIds, embedPrefix, encodeImage } from '../../src/engine/paligemma/inputs.js';
+import { paddedPrefixLmBias, prefixLmBias } from '../../src/engine/paligemma/prefixLmMask.js';
+import { emptyCache } from '../../src/engine/paligemma/decoderRunner.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../helpers/fixtures.js';
 import { maxAbsDiff } from '../helpers/numbers.js';
 

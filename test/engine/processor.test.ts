@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isUserError } from '../../src/engine/errors.js';
 import { loadModel, type PaliGemmaModel } from '../../src/engine/model.js';
-import { buildPromptIds, encodeImage, generate } from '../../src/engine/pipeline.js';
+import { buildPromptIds, encodeImage } from '../../src/engine/paligemma/inputs.js';
+import { generate } from '../../src/engine/generate/generate.js';
 import { forgeTiny, tempDir, writeGradientPng, type TinyModel } from '../helpers/fixtures.js';
 
 describe('PaliGemmaProcessor: a prompt that already holds <image>', () => {

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadModel, type PaliGemmaModel } from '../../src/engine/model.js';
-import { encodeImage, generate } from '../../src/engine/pipeline.js';
+import { encodeImage } from '../../src/engine/paligemma/inputs.js';
+import { generate } from '../../src/engine/generate/generate.js';
 import { loadTransformers } from '../../src/engine/text/tokenizer.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../helpers/fixtures.js';
 

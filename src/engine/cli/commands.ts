@@ -13,7 +13,8 @@ import { forgeCheckpoint } from '../forge/forge.js';
 import { PRESETS } from '../forge/presets.js';
 import { loadModel } from '../model.js';
 import { decodeImageFile } from '../image/decode.js';
-import { encodeImage, generate, type GenerateResult } from '../pipeline.js';
+import { encodeImage } from '../paligemma/inputs.js';
+import { generate, type GenerateResult } from '../generate/generate.js';
 import { likeliestDevice, parseDevice } from '../runtime/device.js';
 import { decimal, integer, parse, text, type Options } from './args.js';
 

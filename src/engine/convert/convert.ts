@@ -9,12 +9,10 @@ import * as path from 'node:path';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.js';
 import { textNames } from '../checkpoint/weightNames.js';
 import { UserError } from '../errors.js';
-import { buildDecoder, buildEmbedTokens } from '../onnx/decoderGraph.js';
 import type { GraphBuilder } from '../onnx/graphBuilder.js';
-import { buildVisionEncoder } from '../onnx/visionGraph.js';
 import { ExternalWeightStore, InlineWeightStore, type WeightStore } from '../onnx/weightStore.js';
+import { COMPONENTS, componentDtype, componentFile, WEIGHT_GROUPS, type Component, type ModelDtype } from '../paligemma/components.js';
 import { checkpointKey } from './cacheKey.js';
-import { componentDtype, componentFile, type Component, type ModelDtype } from './layout.js';
 
 export interface ConvertOptions {
   modelDir: string;
@@ -83,32 +81,17 @@ export function convertCheckpoint(options: ConvertOptions): ConvertResult {
   const pending = (component: Component) => !fs.existsSync(path.join(outDir, componentFile(component, options.dtype)));
   const tempDir = fs.mkdtempSync(path.join(outDir, '.converting-'));
   try {
-    for (const component of ['vision_encoder', 'embed_tokens'] as const) {
-      const file = componentFile(component, options.dtype);
-      const dataFile = `${path.basename(file)}_data`;
-      if (fs.existsSync(path.join(outDir, 'onnx', dataFile))) externalData[path.basename(file)] = 1;
-      if (!pending(component)) continue;
-      progress(`converting ${component}`);
-      const store = makeStore(checkpoint, component, vocabSize, dataFile, tempDir);
-      if (store instanceof ExternalWeightStore) externalData[path.basename(file)] = 1;
-      const builder = component === 'vision_encoder'
-        ? buildVisionEncoder(checkpoint, store, componentDtype(component, options.dtype) === 'int8' ? 'int8' : 'fp32')
-        : buildEmbedTokens(checkpoint, store, vocabSize);
-      writeGraphs([builder], store, [file], tempDir, outDir);
-      written.push(component);
-    }
-    const decoders = ['decoder_model_merged', 'decoder_model_masked'] as const;
-    const mergedFile = componentFile('decoder_model_merged', options.dtype);
-    const dataFile = `${path.basename(mergedFile)}_data`;
-    if (fs.existsSync(path.join(outDir, 'onnx', dataFile))) externalData[path.basename(mergedFile)] = 1;
-    if (decoders.some(pending)) {
-      progress(`converting the ${checkpoint.config.text.model_type} decoder (${options.dtype})`);
-      const store = makeStore(checkpoint, 'decoder_model_merged', vocabSize, dataFile, tempDir);
-      if (store instanceof ExternalWeightStore) externalData[path.basename(mergedFile)] = 1;
-      const weightDtype = options.dtype;
-      const builders = decoders.map((variant) => buildDecoder(checkpoint, store, variant === 'decoder_model_merged' ? 'merged' : 'masked', weightDtype, vocabSize));
-      writeGraphs(builders, store, decoders.map((d) => componentFile(d, options.dtype)), tempDir, outDir);
-      written.push(...decoders);
+    for (const group of WEIGHT_GROUPS) {
+      const files = group.map((component) => componentFile(component, options.dtype));
+      const dataFile = `${path.basename(files[0]!)}_data`;
+      if (fs.existsSync(path.join(outDir, 'onnx', dataFile))) externalData[path.basename(files[0]!)] = 1;
+      if (!group.some(pending)) continue;
+      progress(`converting ${group.join(' and ')} (${componentDtype(group[0]!, options.dtype)})`);
+      const store = makeStore(checkpoint, group[0]!, vocabSize, dataFile, tempDir);
+      if (store instanceof ExternalWeightStore) externalData[path.basename(files[0]!)] = 1;
+      const builders = group.map((component) => COMPONENTS[component].build(checkpoint, store, componentDtype(component, options.dtype), vocabSize));
+      writeGraphs(builders, store, files, tempDir, outDir);
+      written.push(...group);
     }
   } finally {
     fs.rmSync(tempDir, { recursive: true, force: true });

@@ -11,7 +11,8 @@ import type { EngineStatus, GenerateParams, GenerateResultMessage, LoadModelPara
 import { UserError } from '../errors.js';
 import { decodeImageBytes } from '../image/decode.js';
 import { loadModel, type PaliGemmaModel } from '../model.js';
-import { encodeImage, generate } from '../pipeline.js';
+import { encodeImage } from '../paligemma/inputs.js';
+import { generate } from '../generate/generate.js';
 import { FeatureCache } from './featureCache.js';
 import { RequestQueue } from './requestQueue.js';
 

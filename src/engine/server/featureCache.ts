@@ -2,7 +2,7 @@
  * Image features by image content and model, so that a second question about the same image (the panel's
  * Ask box) skips decoding and the vision encoder. Least recently used entries go first.
  */
-import type { EncodedImage } from '../pipeline.js';
+import type { EncodedImage } from '../paligemma/inputs.js';
 
 export class FeatureCache {
   private readonly entries = new Map<string, EncodedImage>();

@@ -2,7 +2,7 @@
  * Runs requests one at a time (one model, one set of sessions, bounded memory), in arrival order. A request
  * cancelled while it waits never starts.
  */
-import { abortError } from '../pipeline.js';
+import { abortError } from '../generate/generate.js';
 
 export class RequestQueue {
   private tail: Promise<unknown> = Promise.resolve();

@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { readSafetensorsHeader, readTensorBytes, writeSafetensors, type SafetensorsDtype, type TensorToWrite } from '../../../src/engine/checkpoint/safetensors.js';
 import { loadModel } from '../../../src/engine/model.js';
-import { encodeImage, generate } from '../../../src/engine/pipeline.js';
+import { encodeImage } from '../../../src/engine/paligemma/inputs.js';
+import { generate } from '../../../src/engine/generate/generate.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../../helpers/fixtures.js';
 
 /** SiglipMultiheadAttentionPoolingHead's parameters for hidden size D and MLP size I. */

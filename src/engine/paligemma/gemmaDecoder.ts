@@ -22,14 +22,12 @@
  */
 import { loadWeight, type Checkpoint } from '../checkpoint/checkpoint.js';
 import { GEMMA_LINEAR_PARTS, textNames } from '../checkpoint/weightNames.js';
-import { GraphBuilder } from './graphBuilder.js';
-import { activation, cast, linear, precisionOf, reshape, rmsNorm, softcap, transpose, type WeightDtype } from './layers.js';
-import type { WeightStore } from './weightStore.js';
+import { GraphBuilder } from '../onnx/graphBuilder.js';
+import { activation, cast, linear, precisionOf, reshape, rmsNorm, softcap, transpose, type WeightDtype } from '../onnx/layers.js';
+import type { WeightStore } from '../onnx/weightStore.js';
+import { slidingWindowInGraph } from './prefixLmMask.js';
 
 export type DecoderVariant = 'merged' | 'masked';
-
-/** What masked attention adds; finite so that masked rows never produce NaN. */
-export const MASKED_BIAS = -1e9;
 
 export function buildEmbedTokens(checkpoint: Checkpoint, store: WeightStore, vocabSize: number): GraphBuilder {
   const H = checkpoint.config.text.hidden_size;
@@ -106,7 +104,7 @@ export function buildDecoder(
   const slidingMask = slidingBias
     ? forAllHeads(slidingBias)
     : variant === 'merged' && hasSlidingLayers
-      ? buildSlidingMask(g, embeds, pastKeys[0]!, text.sliding_window!)
+      ? slidingWindowInGraph(g, embeds, pastKeys[0]!, text.sliding_window!)
       : null;
 
   const scaling = generation === 2 ? (text.query_pre_attn_scalar as number) ** -0.5 : headDim ** -0.5;
@@ -185,22 +183,4 @@ function lmHeadName(checkpoint: Checkpoint): string {
   const tied = (textConfig.tie_word_embeddings ?? raw.tie_word_embeddings ?? true) !== false;
   if (tied || !checkpoint.tensors.has(textNames.lmHead)) return textNames.embedTokens;
   return textNames.lmHead;
-}
-
-/**
- * The merged graph's window: query i = past + s may not see key j when i - j >= W, unless the chunk starts
- * the cache (past = 0). That chunk is the whole prefix, which attends both ways whatever the distance.
- */
-function buildSlidingMask(g: GraphBuilder, embeds: string, pastKey: string, window: number): string {
-  const scalarAt = (shapeOf: string, axis: number) =>
-    g.op('Squeeze', [g.op('Slice', [g.op('Shape', [shapeOf]), g.int64s([axis]), g.int64s([axis + 1])]), g.int64s([0])]);
-  const past = scalarAt(pastKey, 2);
-  const total = g.op('Add', [past, scalarAt(embeds, 1)]);
-  const one = g.scalar(1, 'int64');
-  const queryPositions = g.op('Unsqueeze', [g.op('Range', [past, total, one]), g.int64s([1])]);
-  const keyPositions = g.op('Unsqueeze', [g.op('Range', [g.scalar(0, 'int64'), total, one]), g.int64s([0])]);
-  const distance = g.op('Sub', [queryPositions, keyPositions]);
-  const afterPrefix = g.op('Greater', [past, g.scalar(0, 'int64')]);
-  const outside = g.op('And', [g.op('GreaterOrEqual', [distance, g.scalar(window, 'int64')]), afterPrefix]);
-  return g.op('Where', [outside, g.scalar(MASKED_BIAS), g.scalar(0)]);
 }

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
 import type * as ort from 'onnxruntime-node';
 import { UserError } from '../errors.js';
-import { tensor } from './onnxRuntime.js';
+import { tensor } from '../runtime/onnxRuntime.js';
 
 export interface TokenEmbeddings {
   /** [ids.length, hidden] float32. */

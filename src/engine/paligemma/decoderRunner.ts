@@ -5,8 +5,8 @@
 import type * as ort from 'onnxruntime-node';
 import { f32ToF16 } from '../checkpoint/dtypes.js';
 import type { PaliGemmaModel } from '../model.js';
-import { prefixLmBias } from './attentionBias.js';
-import { tensor } from './onnxRuntime.js';
+import { maskFeeds } from './prefixLmMask.js';
+import { tensor } from '../runtime/onnxRuntime.js';
 
 export interface DecoderCache {
   /** past_key_values.{i}.key/value, [1, KV, length, head_dim]. */
@@ -58,11 +58,8 @@ export async function runDecoder(
     ...cache.tensors,
   };
   if (model.maskedDecoder) {
-    const shape = [1, 1, sequenceLength, total];
-    feeds.attention_bias = tensor('float32', prefixLmBias(prefixLength, cache.length, sequenceLength), shape);
-    if (model.sessions.decoder.inputNames.includes('sliding_attention_bias')) {
-      feeds.sliding_attention_bias = tensor('float32', prefixLmBias(prefixLength, cache.length, sequenceLength, model.config.text.sliding_window), shape);
-    }
+    const sliding = model.sessions.decoder.inputNames.includes('sliding_attention_bias') ? model.config.text.sliding_window : null;
+    Object.assign(feeds, maskFeeds(prefixLength, cache.length, sequenceLength, sliding));
   } else if (sequenceLength > 1 && cache.length < prefixLength && cache.length + sequenceLength !== prefixLength) {
     throw new Error('the merged decoder can only run the whole prefix, or chunks after it');
   }

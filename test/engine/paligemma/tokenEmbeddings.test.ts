@@ -9,10 +9,10 @@ import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { openCheckpoint } from '../../../src/engine/checkpoint/checkpoint.js';
 import { textNames } from '../../../src/engine/checkpoint/weightNames.js';
-import { buildEmbedTokens } from '../../../src/engine/onnx/decoderGraph.js';
+import { buildEmbedTokens } from '../../../src/engine/paligemma/gemmaDecoder.js';
 import { GraphBuilder } from '../../../src/engine/onnx/graphBuilder.js';
 import { ExternalWeightStore, InlineWeightStore } from '../../../src/engine/onnx/weightStore.js';
-import { findEmbeddingTable, openEmbeddingTable, sessionEmbeddings } from '../../../src/engine/runtime/tokenEmbeddings.js';
+import { findEmbeddingTable, openEmbeddingTable, sessionEmbeddings } from '../../../src/engine/paligemma/tokenEmbeddings.js';
 import { forgeTiny, tempDir } from '../../helpers/fixtures.js';
 
 const root = tempDir('token-embeddings');

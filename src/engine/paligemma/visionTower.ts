@@ -7,11 +7,13 @@
  */
 import { loadWeight, type Checkpoint } from '../checkpoint/checkpoint.js';
 import { projectorNames, visionNames } from '../checkpoint/weightNames.js';
-import { GraphBuilder } from './graphBuilder.js';
-import { activation, layerNorm, linear, reshape, transpose, type WeightDtype } from './layers.js';
-import type { WeightStore } from './weightStore.js';
+import { GraphBuilder } from '../onnx/graphBuilder.js';
+import { activation, layerNorm, linear, reshape, transpose, type WeightDtype } from '../onnx/layers.js';
+import type { WeightStore } from '../onnx/weightStore.js';
 
-export function buildVisionEncoder(checkpoint: Checkpoint, store: WeightStore, dtype: Extract<WeightDtype, 'fp32' | 'int8'> = 'fp32'): GraphBuilder {
+export function buildVisionEncoder(checkpoint: Checkpoint, store: WeightStore, dtype: WeightDtype = 'fp32'): GraphBuilder {
+  // Activations here are float32 throughout: float16 or 4-bit weights would need another graph.
+  if (dtype !== 'fp32' && dtype !== 'int8') throw new Error(`the vision tower stores fp32 or int8 weights, not ${dtype}`);
   const { vision, text, num_image_tokens: N } = checkpoint.config;
   const g = new GraphBuilder('vision_encoder', store);
   const D = vision.hidden_size;
