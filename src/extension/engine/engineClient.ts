@@ -3,16 +3,16 @@
  * activation; checked with a self test on each runtime in turn; restarted after a crash until 5 crashes in
  * 3 minutes; talked to over vscode-jsonrpc, with VS Code's cancellation tokens sent as $/cancelRequest.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
-import { IPCMessageReader, IPCMessageWriter, ResponseError, createMessageConnection, type MessageConnection } from 'vscode-jsonrpc/node';
+import { ResponseError } from 'vscode-jsonrpc/node';
 import {
-  GenerateRequest, LoadModelRequest, ProgressNotification, REQUEST_CANCELLED_CODE, SelfTestRequest, TextPieceNotification, USER_ERROR_CODE,
-  type GenerateParams, type GenerateResultMessage, type ModelInfo, type SelfTestResult,
+  GenerateRequest, LoadModelRequest, ProgressNotification, REQUEST_CANCELLED_CODE, USER_ERROR_CODE,
+  type GenerateParams, type GenerateResultMessage, type ModelInfo,
 } from '../../protocol.js';
 import type { Settings, SettingsChange } from '../config.js';
 import { CrashPolicy } from './crashPolicy.js';
+import { EngineProcess } from './engineProcess.js';
 import { engineRuntimes, type EngineRuntime } from './runtimes.js';
 
 export type EngineState = 'off' | 'starting' | 'loading' | 'ready' | 'busy' | 'stopped';
@@ -24,15 +24,9 @@ export class EngineError extends Error {
   }
 }
 
-const SELF_TEST_TIMEOUT_MS = 60_000;
-
 interface Running {
-  child: ChildProcess;
-  connection: MessageConnection;
+  engine: EngineProcess;
   runtime: EngineRuntime;
-  selfTest: SelfTestResult;
-  /** The connection closed: the process died or is about to. */
-  closed: boolean;
 }
 
 export class EngineClient implements vscode.Disposable {
@@ -47,7 +41,6 @@ export class EngineClient implements vscode.Disposable {
   private readonly crashPolicy = new CrashPolicy();
   /** Runtimes whose engine died loading a model, left out of later starts until Restart Engine. */
   private readonly crashedWhileLoading = new Set<string>();
-  private readonly pieceListeners = new Map<string, (piece: string) => void>();
   private readonly stateChanged = new vscode.EventEmitter<void>();
   readonly onDidChangeState = this.stateChanged.event;
   state: EngineState = 'off';
@@ -63,7 +56,7 @@ export class EngineClient implements vscode.Disposable {
   ) {}
 
   get pid(): number | undefined {
-    return this.running?.child.pid;
+    return this.running?.engine.pid;
   }
 
   get runtimeLabel(): string | undefined {
@@ -110,15 +103,15 @@ export class EngineClient implements vscode.Disposable {
     const running = await this.ensureModel(token);
     const { maxImagePixels } = this.settings();
     const streamId = randomUUID();
-    if (onPiece) this.pieceListeners.set(streamId, onPiece);
+    const stopListening = onPiece ? running.engine.onTextPieces(streamId, onPiece) : undefined;
     this.busyCount++;
     this.setState('busy');
     try {
-      return await running.connection.sendRequest(GenerateRequest, { ...params, maxImagePixels, streamId }, token);
+      return await running.engine.connection.sendRequest(GenerateRequest, { ...params, maxImagePixels, streamId }, token);
     } catch (error) {
       throw this.translate(error, token, running);
     } finally {
-      this.pieceListeners.delete(streamId);
+      stopListening?.();
       if (--this.busyCount === 0 && this.running === running) this.setState('ready');
     }
   }
@@ -130,7 +123,7 @@ export class EngineClient implements vscode.Disposable {
     }
     if (error instanceof ResponseError && error.code === USER_ERROR_CODE) return new EngineError(error.message, 'user');
     // A dying engine closes the connection (failing this request) before its exit event arrives.
-    const died = !this.running || (running && (running.closed || running.child.exitCode !== null || running.child.signalCode !== null));
+    const died = !this.running || running?.engine.gone;
     if (died) return new EngineError(vscode.l10n.t('The PaliGemma engine stopped while working on this request. Try again: it restarts automatically.'), 'crashed');
     return new EngineError(error instanceof Error ? error.message : String(error), 'internal');
   }
@@ -185,10 +178,10 @@ export class EngineClient implements vscode.Disposable {
         : { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('PaliGemma'), cancellable: true },
       async (progress, progressToken) => {
         this.setState('loading');
-        const listener = running.connection.onNotification(ProgressNotification, ({ message }) => progress.report({ message }));
+        const listener = running.engine.connection.onNotification(ProgressNotification, ({ message }) => progress.report({ message }));
         try {
           progress.report({ message: vscode.l10n.t('loading the model') });
-          const info = await running.connection.sendRequest(LoadModelRequest, { modelDir: settings.modelPath, dtype: settings.dtype, device: settings.device }, progressToken);
+          const info = await running.engine.connection.sendRequest(LoadModelRequest, { modelDir: settings.modelPath, dtype: settings.dtype, device: settings.device }, progressToken);
           this.model = info;
           this.modelKey = key;
           for (const fallback of info.fallbacks) this.note(`device ${fallback.device} not used: ${fallback.error}`);
@@ -226,9 +219,18 @@ export class EngineClient implements vscode.Disposable {
     const failures: string[] = [];
     for (const runtime of this.runtimesToTry()) {
       try {
-        const running = await this.startOn(runtime);
+        const engine = await EngineProcess.start({
+          enginePath: this.enginePath,
+          command: runtime.command,
+          env: runtime.env,
+          cacheDir: this.cacheDir,
+          onStderrLine: (line) => this.log.info(`[engine] ${line}`),
+        });
+        engine.onExit((code, signal) => this.onExit(engine, code, signal));
+        const running: Running = { engine, runtime };
         this.running = running;
-        this.log.info(`engine pid ${running.child.pid} on ${runtime.label}: Node ${running.selfTest.node}, onnxruntime ${running.selfTest.onnxruntime} (${running.selfTest.backends.join(', ')})`);
+        const { selfTest } = engine;
+        this.log.info(`engine pid ${engine.pid} on ${runtime.label}: Node ${selfTest.node}, onnxruntime ${selfTest.onnxruntime} (${selfTest.backends.join(', ')})`);
         if (failures.length) this.note(`engine runs on ${runtime.label} because ${failures.join('; ')}`);
         this.setState('ready');
         return running;
@@ -242,51 +244,8 @@ export class EngineClient implements vscode.Disposable {
     throw new EngineError(vscode.l10n.t('The PaliGemma engine could not start: {0}', failures.join('; ')), 'internal');
   }
 
-  private startOn(runtime: EngineRuntime): Promise<Running> {
-    return new Promise<Running>((resolve, reject) => {
-      const child = spawn(runtime.command, [this.enginePath, 'serve', '--ipc'], {
-        env: { ...process.env, ...runtime.env, PALI_CACHE_DIR: this.cacheDir },
-        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      });
-      let settled = false;
-      child.stderr!.setEncoding('utf8');
-      child.stderr!.on('data', (chunk: string) => {
-        for (const line of chunk.split('\n')) if (line.trim()) this.log.info(`[engine] ${line}`);
-      });
-      const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
-      connection.onNotification(TextPieceNotification, ({ streamId, piece }) => this.pieceListeners.get(streamId)?.(piece));
-      const state = { closed: false };
-      connection.onClose(() => (state.closed = true));
-      connection.listen();
-      const fail = (why: string) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        connection.dispose();
-        child.kill();
-        reject(new Error(why));
-      };
-      const timer = setTimeout(() => fail('no answer within a minute'), SELF_TEST_TIMEOUT_MS);
-      child.once('error', (error) => fail(error.message));
-      child.once('exit', (code, signal) => {
-        if (!settled) fail(`exited with ${signal ?? `code ${code}`}`);
-        else this.onExit(child, code, signal);
-      });
-      connection.sendRequest(SelfTestRequest).then(
-        (selfTest) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          resolve(Object.assign(state, { child, connection, runtime, selfTest }));
-        },
-        (error: unknown) => fail(error instanceof Error ? error.message : String(error)),
-      );
-    });
-  }
-
-  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
-    if (this.running?.child !== child) return; // an intentional stop
-    this.running.connection.dispose();
+  private onExit(engine: EngineProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.running?.engine !== engine) return; // an intentional stop
     this.running = undefined;
     this.model = undefined;
     this.modelKey = undefined;
@@ -330,8 +289,7 @@ export class EngineClient implements vscode.Disposable {
     this.model = undefined;
     this.modelKey = undefined;
     if (running) {
-      running.connection.dispose();
-      running.child.kill();
+      running.engine.kill();
     }
     this.setState(this.stopped ? 'stopped' : 'off');
   }
