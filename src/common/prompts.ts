@@ -13,6 +13,19 @@ export interface TaskRequest {
   text?: string;
 }
 
+/** The verbs the Describe panel and the CLI offer, and the task behind each (`ask` is PaliGemma's `answer`). */
+export const VERB_TASKS = { caption: 'caption', describe: 'describe', ocr: 'ocr', ask: 'answer', detect: 'detect' } as const satisfies Record<string, Task>;
+
+export type Verb = keyof typeof VERB_TASKS;
+
+/** The request behind a verb: the language where the task takes one, the text where it needs one. */
+export function requestForVerb(verb: Verb, language: string | undefined, text?: string): TaskRequest {
+  const task = VERB_TASKS[verb];
+  if (task === 'ocr') return { task };
+  if (task === 'detect') return { task, text };
+  return task === 'answer' ? { task, language, text } : { task, language };
+}
+
 /** The prompt text the model was trained on for each task (big_vision's PaliGemma prompt formats). */
 export function taskPrompt(request: TaskRequest): string {
   const language = request.language?.trim() || 'en';

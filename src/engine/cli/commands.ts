@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import { DTYPE_CHOICES, dtypeForDevice, parseDtypeChoice, type DtypeChoice } from '../../common/dtypes.js';
 import { locTokensToBoxes } from '../../common/locTokens.js';
-import { taskPrompt, type TaskRequest } from '../../common/prompts.js';
+import { requestForVerb, taskPrompt } from '../../common/prompts.js';
 import type { SafetensorsDtype } from '../checkpoint/safetensors.js';
 import { convertCheckpoint } from '../convert/convert.js';
 import { UserError } from '../errors.js';
@@ -132,11 +132,7 @@ export async function taskCommand(task: 'caption' | 'ocr' | 'ask' | 'detect', ar
   const { values, positionals } = parse(argv, { ...MODEL_OPTIONS, lang: { type: 'string' }, long: { type: 'boolean' } });
   const [image, question] = positionals;
   if (!image) throw new UserError(`${task} needs an image file: pali ${task} FILE${task === 'ask' || task === 'detect' ? ' TEXT' : ''}`);
-  const request: TaskRequest =
-    task === 'caption' ? { task: values.long ? 'describe' : 'caption', language: text(values.lang) }
-    : task === 'ocr' ? { task: 'ocr' }
-    : task === 'ask' ? { task: 'answer', language: text(values.lang), text: question }
-    : { task: 'detect', text: question };
+  const request = requestForVerb(task === 'caption' && values.long ? 'describe' : task, text(values.lang), question);
   if ((task === 'ask' || task === 'detect') && !question?.trim()) {
     throw new UserError(task === 'ask' ? 'ask needs a question: pali ask FILE "what is this?"' : 'detect needs objects: pali detect FILE "cat ; dog"');
   }

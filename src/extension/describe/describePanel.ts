@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { TaskRequest } from '../../common/prompts.js';
+import { requestForVerb, VERB_TASKS } from '../../common/prompts.js';
 import type { ImageSource } from '../../protocol.js';
 import type { Settings } from '../config.js';
 import { EngineError, type EngineClient } from '../engine/engineClient.js';
@@ -137,29 +137,14 @@ export class DescribePanel {
     await insertText(target.document, target.position, text);
   }
 
-  private request(action: PanelAction, text?: string): TaskRequest {
-    const language = this.deps.settings().language;
-    switch (action) {
-      case 'caption':
-        return { task: 'caption', language };
-      case 'describe':
-        return { task: 'describe', language };
-      case 'ocr':
-        return { task: 'ocr' };
-      case 'ask':
-        return { task: 'answer', language, text };
-      case 'detect':
-        return { task: 'detect', text };
-    }
-  }
-
   private async run(action: PanelAction, text?: string): Promise<void> {
-    if (!this.image) return;
+    // The webview's message is data: only the verbs the panel offers run.
+    if (!this.image || !Object.hasOwn(VERB_TASKS, action)) return;
     const id = ++this.requestId;
     this.running?.cancel();
     const source = new vscode.CancellationTokenSource();
     this.running = source;
-    const task = this.request(action, text);
+    const task = requestForVerb(action, this.deps.settings().language, text);
     // The engine checks the task (its error is the only check): the webview shows its answer, or its
     // error, under this request's entry.
     this.post({ type: 'start', id, action, question: text });

@@ -1,7 +1,8 @@
 /** Messages between the Describe panel's webview (media/describe.js) and its host. */
 import type { DetectedBox } from '../../common/locTokens.js';
+import type { Verb } from '../../common/prompts.js';
 
-export type PanelAction = 'caption' | 'describe' | 'ocr' | 'ask' | 'detect';
+export type PanelAction = Verb;
 
 export type ToWebview =
   | { type: 'image'; dataUrl: string; name: string }
