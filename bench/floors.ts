@@ -9,14 +9,14 @@
 import * as fs from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { readPaliGemmaConfig, type PaliGemmaConfig } from '../src/engine/checkpoint/config.js';
-import type { ModelDtype } from '../src/engine/paligemma/components.js';
+import { componentDtype, type ModelDtype } from '../src/engine/paligemma/components.js';
 import { GraphBuilder } from '../src/engine/onnx/graphBuilder.js';
-import { MATMUL_NBITS_ACCURACY_LEVEL, linear } from '../src/engine/onnx/layers.js';
+import { MATMUL_NBITS_ACCURACY_LEVEL, linear, type WeightDtype } from '../src/engine/onnx/layers.js';
 import { InlineWeightStore } from '../src/engine/onnx/weightStore.js';
 import { sessionOptions } from '../src/engine/runtime/device.js';
 
 export interface Floors {
-  /** GFLOP/s of a float32 MatMul of the vision tower's MLP shape. */
+  /** GFLOP/s of the vision tower's linear layer (its dtype: int8 for int4 models) at its MLP shape. */
   visionGemmGflops: number;
   /** GFLOP/s of the decoder's linear layer (its dtype) at the prefill's shape. */
   prefillGemmGflops: number;
@@ -58,7 +58,7 @@ async function bestMs(session: ort.InferenceSession, feeds: Record<string, ort.T
 }
 
 /** One linear layer y = x W^T, built by the engine's own `linear`, run at [1, M, K] x [N, K]. */
-async function timeLinear(M: number, K: number, N: number, dtype: ModelDtype, runs: number): Promise<number> {
+async function timeLinear(M: number, K: number, N: number, dtype: WeightDtype, runs: number): Promise<number> {
   const g = new GraphBuilder('floor', new InlineWeightStore());
   const x = g.input('x', 'float32', [1, M, K]);
   const weight = () => {
@@ -101,7 +101,7 @@ async function timeInt4Matvec(K: number, N: number, runs: number): Promise<numbe
 
 export async function measureFloors(config: PaliGemmaConfig, dtype: ModelDtype, prefixLength: number, decodeBytes: number, vocab: number): Promise<Floors> {
   const { vision, text } = config;
-  const visionMs = await timeLinear(config.num_image_tokens, vision.hidden_size, vision.intermediate_size, 'fp32', 5);
+  const visionMs = await timeLinear(config.num_image_tokens, vision.hidden_size, vision.intermediate_size, componentDtype('vision_encoder', dtype), 5);
   const visionGemmGflops = (2 * config.num_image_tokens * vision.hidden_size * vision.intermediate_size) / visionMs / 1e6;
   const prefillMs = await timeLinear(prefixLength, text.hidden_size, text.intermediate_size, dtype, 5);
   const prefillGemmGflops = (2 * prefixLength * text.hidden_size * text.intermediate_size) / prefillMs / 1e6;

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { readPaliGemmaConfig } from '../src/engine/checkpoint/config.js';
 import { convertCheckpoint } from '../src/engine/convert/convert.js';
-import { componentFile, type Component, type ModelDtype } from '../src/engine/paligemma/components.js';
+import { componentDtype, componentFile, type Component, type ModelDtype } from '../src/engine/paligemma/components.js';
 import { findEmbeddingTable } from '../src/engine/paligemma/tokenEmbeddings.js';
 import { loadTokenizer } from '../src/engine/text/tokenizer.js';
 import { benchModelDir, screenshotFile } from './benchFiles.js';
@@ -201,7 +201,8 @@ function printTable(report: { dtype: string; model: string; tokens: number; runs
   }
   const f = report.floors;
   console.log('\nfloors of this machine (onnxruntime-node, same run; the better of before and after the engines)');
-  console.log(`  GEMM, vision shape (fp32)         ${f.visionGemmGflops.toFixed(1)} GFLOP/s`);
+  const visionDtype = componentDtype('vision_encoder', report.dtype as ModelDtype);
+  console.log(`  GEMM, vision shape (${visionDtype})${' '.repeat(Math.max(0, 13 - visionDtype.length))}${f.visionGemmGflops.toFixed(1)} GFLOP/s`);
   console.log(`  GEMM, prefill shape (${report.dtype})${' '.repeat(Math.max(0, 12 - report.dtype.length))}${f.prefillGemmGflops.toFixed(1)} GFLOP/s`);
   console.log(`  weight streaming (1-row product)  ${f.streamingGBps.toFixed(1)} GB/s`);
   console.log(`  compute floor, vision + prefill   ${f.computeFloorMs.toFixed(0)} ms; ours takes ${report.closeness.first_token_over_compute_floor!.toFixed(2)}x that to the first token`);
