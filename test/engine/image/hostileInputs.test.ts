@@ -1,0 +1,104 @@
+/**
+ * More than 500 hostile or broken image inputs, generated here from real encoded images
+ * (test/helpers/hostileImages.ts), through the engine's decoding and preprocessing: each one gives either
+ * a usable image or one clear line that names it, never a crash, a hang over 10 s, another kind of error,
+ * or a byte of a file that the input points at.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { decodeImageBytes, type RgbImage } from '../../../src/engine/image/decode.js';
+import { imageToPixelValues, readImageProcessorConfig } from '../../../src/engine/image/preprocess.js';
+import { isUserError } from '../../../src/engine/errors.js';
+import { tempDir } from '../../helpers/fixtures.js';
+import { hostileImages, type HostileInput } from '../../helpers/hostileImages.js';
+
+const LIMIT_MS = 10_000;
+const processor = readImageProcessorConfig({ do_resize: true, resample: 3, size: { height: 224, width: 224 }, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5], do_rescale: true, rescale_factor: 1 / 255, do_normalize: true }, 224);
+
+type Outcome = { kind: 'image'; image: RgbImage; ms: number } | { kind: 'error'; message: string; ms: number };
+
+async function attempt(input: HostileInput, maxPixels?: number): Promise<Outcome> {
+  const start = performance.now();
+  try {
+    const image = await decodeImageBytes(input.bytes, input.name, { maxPixels });
+    // The rest of the engine's preprocessing must cope too (a 1 x 100000 image resized to 224 x 224).
+    const pixels = imageToPixelValues(image, processor);
+    assert.equal(pixels.length, 3 * 224 * 224);
+    assert.ok(pixels.every(Number.isFinite), `${input.name}: non-finite pixel values`);
+    return { kind: 'image', image, ms: performance.now() - start };
+  } catch (error) {
+    // Anything but our one-line user error is a defect (a TypeError, an assertion, a raw libvips dump).
+    assert.ok(isUserError(error), `${input.name}: ${error instanceof Error ? error.stack : String(error)}`);
+    return { kind: 'error', message: (error as Error).message, ms: performance.now() - start };
+  }
+}
+
+describe('hostile image inputs', () => {
+  const dir = tempDir('hostile');
+  let corpus: Awaited<ReturnType<typeof hostileImages>>;
+  const outcomes = new Map<string, Outcome>();
+  before(async () => {
+    corpus = await hostileImages(dir);
+    for (const input of corpus.inputs) outcomes.set(input.name, await attempt(input));
+  });
+  after(() => outcomes.clear());
+
+  test('at least 500 inputs, each an image or one clear line that names it, none slower than 10 s', (t) => {
+    assert.ok(corpus.inputs.length >= 500, `${corpus.inputs.length} inputs`);
+    let images = 0;
+    let slowestRejection = { name: '', ms: 0 };
+    for (const input of corpus.inputs) {
+      const outcome = outcomes.get(input.name)!;
+      assert.ok(outcome.ms < LIMIT_MS, `${input.name} took ${outcome.ms.toFixed(0)} ms`);
+      if (outcome.kind === 'image') {
+        images++;
+        assert.notEqual(input.expect, 'error', `${input.name} should be refused`);
+        assert.ok(outcome.image.width >= 1 && outcome.image.height >= 1);
+        assert.equal(outcome.image.rgb.length, outcome.image.width * outcome.image.height * 3);
+      } else {
+        assert.notEqual(input.expect, 'image', `${input.name}: ${outcome.message}`);
+        assert.ok(!outcome.message.includes('\n'), `${input.name}: more than one line: ${outcome.message}`);
+        assert.ok(outcome.message.includes(input.name), `${input.name}: the message does not name it: ${outcome.message}`);
+        if (outcome.ms > slowestRejection.ms) slowestRejection = { name: input.name, ms: outcome.ms };
+      }
+    }
+    t.diagnostic(`${corpus.inputs.length} inputs: ${images} images, ${corpus.inputs.length - images} clear errors; slowest rejection ${slowestRejection.name} in ${slowestRejection.ms.toFixed(0)} ms`);
+  });
+
+  test('bombs are refused by their declared size, before decoding', () => {
+    for (const name of ['bomb-100000x100000.png', 'bomb-65500x65500.jpg', 'huge-canvas.svg']) {
+      const outcome = outcomes.get(name)!;
+      assert.equal(outcome.kind, 'error', name);
+      assert.match((outcome as { message: string }).message, /too large/, name);
+    }
+  });
+
+  test('an animated GIF of 3000 frames gives its first frame', () => {
+    const outcome = outcomes.get('animated-3000-frames.gif')!;
+    assert.equal(outcome.kind, 'image');
+    assert.deepEqual([(outcome as { image: RgbImage }).image.width, (outcome as { image: RgbImage }).image.height], [8, 8]);
+  });
+
+  test('an SVG gets no data from the files or URLs it points at', () => {
+    // The secret PNG is pure red; the SVGs' own pixels are white.
+    const drawsRed = (image: RgbImage) => image.rgb.some((v, i) => i % 3 === 0 && v === 255 && image.rgb[i + 1] === 0 && image.rgb[i + 2] === 0);
+    const control = outcomes.get('data-url.svg')!;
+    assert.ok(control.kind === 'image' && drawsRed(control.image), 'the same PNG carried in the SVG is drawn');
+    for (const name of ['file-href.svg', 'xlink-file-href.svg', 'relative-href.svg']) {
+      const outcome = outcomes.get(name)!;
+      if (outcome.kind === 'image') assert.ok(!drawsRed(outcome.image), `${name} drew the secret file`);
+    }
+    // The external entity is not expanded: the text renders as the empty entity would, or the SVG fails.
+    const withEntity = outcomes.get('xxe.svg')!;
+    if (withEntity.kind === 'image') assert.ok(withEntity.image.rgb.every((v) => v === 255), 'xxe.svg rendered text from the secret file');
+  });
+
+  test('maxImagePixels is honoured for every format', async () => {
+    for (const input of corpus.inputs.filter((i) => i.name.startsWith('valid.'))) {
+      const outcome = await attempt(input, 64 * 48 - 1);
+      assert.equal(outcome.kind, 'error', input.name);
+      assert.match((outcome as { message: string }).message, new RegExp(`${input.name.replace('.', '\\.')} is too large \\(over 3071 pixels\\)`));
+      assert.equal((await attempt(input, 64 * 48)).kind, 'image', input.name);
+    }
+  });
+});
