@@ -11,6 +11,7 @@ import { describe, test } from 'node:test';
 import { openCheckpoint } from '../../src/engine/checkpoint/checkpoint.js';
 import { decodeImageFile } from '../../src/engine/image/decode.js';
 import { imageToPixelValues, readImageProcessorConfig } from '../../src/engine/image/preprocess.js';
+import { hostileImages } from '../helpers/hostileImages.js';
 import { tempDir, writeGradientPng } from '../helpers/fixtures.js';
 import { cosineSimilarity } from '../helpers/numbers.js';
 import { referenceGreedy, referenceImageFeatures } from '../reference/paligemmaReference.js';
@@ -229,6 +230,50 @@ describe('bad input: one line on stderr, exit 1, never a stack trace', () => {
     fs.writeFileSync(broken, 'not a jpeg at all');
     assertOneLineError(pali(['generate', '--model', model, '--image', broken, '--prompt', 'ocr'], env), /broken\.jpg/);
     assertOneLineError(pali(['caption', path.join(root, 'missing.png'), '--model', model], env), /missing\.png/);
+  });
+
+  test('hostile images from the generated corpus, and --max-image-pixels', async () => {
+    const { inputs } = await hostileImages(root);
+    const sample = ['empty.png', 'truncated-15of30.jpeg', 'bomb-100000x100000.png', 'billion-laughs.svg', 'text-named.png', '0x0.png'];
+    for (const name of sample) {
+      const file = path.join(root, name);
+      fs.writeFileSync(file, inputs.find((input) => input.name === name)!.bytes);
+      assertOneLineError(pali(['caption', file, '--model', model], env), new RegExp(name.replace(/\./g, '\\.')));
+    }
+    assertOneLineError(pali(['caption', image, '--model', model, '--max-image-pixels', '399'], env), /ok\.png is too large \(over 399 pixels\)/);
+    assertOneLineError(pali(['caption', image, '--model', model, '--max-image-pixels', '0'], env), /--max-image-pixels/);
+    assert.equal(pali(['caption', image, '--model', model, '--max-image-pixels', '400', '--max-new-tokens', '2'], env).code, 0);
+  });
+
+  test('prompts and parameters: answered, or refused in one line before any work', () => {
+    const run = (...args: string[]) => pali(['generate', '--model', model, '--image', image, '--json', ...args], env);
+    const answered = (result: ReturnType<typeof run>, tokens?: number) => {
+      assert.equal(result.code, 0, result.stderr);
+      const output = JSON.parse(result.stdout);
+      if (tokens !== undefined) assert.equal(output.generated_ids.length, tokens);
+      return output;
+    };
+    // An empty prompt is PaliGemma's prefix with no task text; control characters are text like any other
+    // (NUL cannot travel in argv; the server takes it, as any JSON string).
+    answered(run('--prompt', '', '--max-new-tokens', '3'), 3);
+    answered(run('--prompt', 'caption en\u0001\u0007\u001b[31m\r', '--max-new-tokens', '3'), 3);
+    answered(run('--prompt', 'ocr', '--max-new-tokens', '1'), 1);
+    assertOneLineError(run('--prompt', 'ocr', '--max-new-tokens', '0'), /--max-new-tokens must be an integer of at least 1/);
+    assertOneLineError(run('--prompt', 'ocr', '--max-new-tokens', '1e9'), /max_new_tokens \(1000000000\) exceed the model's 8192 positions/);
+    // A 100 kB prompt: too long for a command line (onnxruntime-node crashes on those), and too many tokens.
+    const long = 'answer en ' + 'why '.repeat(25_000);
+    assertOneLineError(run('--prompt', long, '--max-new-tokens', '4'), /the command line is \d+ characters long .*--prompt-file/);
+    const promptFile = path.join(root, 'long-prompt.txt');
+    fs.writeFileSync(promptFile, `${long}\n`);
+    assertOneLineError(run('--prompt-file', promptFile, '--max-new-tokens', '4'), /the prompt \(\d+ tokens with the image\) and max_new_tokens \(4\) exceed the model's 8192 positions/);
+    fs.writeFileSync(promptFile, 'caption en\n');
+    assert.deepEqual(answered(run('--prompt-file', promptFile, '--max-new-tokens', '2')).prompt_ids, answered(run('--prompt', 'caption en', '--max-new-tokens', '2')).prompt_ids);
+    assertOneLineError(run('--prompt', 'ocr', '--temperature=-1'), /--temperature must be a non-negative number/);
+    assertOneLineError(run('--prompt', 'ocr', '--temperature', 'NaN'), /--temperature/);
+    assertOneLineError(run('--prompt', 'ocr', '--temperature', '0.7', '--top-p', '0'), /top_p must be above 0 and at most 1, not 0/);
+    assertOneLineError(run('--prompt', 'ocr', '--temperature', '0.7', '--top-p', '1.5'), /top_p must be above 0 and at most 1, not 1\.5/);
+    assertOneLineError(run('--prompt', 'ocr', '--temperature', '0.7', '--top-k=-3'), /--top-k must be an integer of at least 0/);
+    answered(run('--prompt', 'ocr', '--temperature', '1e6', '--top-k', '1', '--seed', '9', '--max-new-tokens', '2'), 2);
   });
 
   test('bad flags and commands', () => {

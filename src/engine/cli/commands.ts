@@ -32,6 +32,7 @@ const MODEL_OPTIONS: Options = {
   device: { type: 'string' },
   'cache-dir': { type: 'string' },
   'max-new-tokens': { type: 'string' },
+  'max-image-pixels': { type: 'string' },
   json: { type: 'boolean' },
   temperature: { type: 'string' },
   'top-k': { type: 'string' },
@@ -74,13 +75,14 @@ async function runPrompt(
   selectRuntime(text(values.runtime));
   const dtype = parseModelDtype(text(values.dtype));
   const device = parseDevice(text(values.device) ?? 'auto');
-  const maxNewTokens = integer(values['max-new-tokens'], 'max-new-tokens', 64);
+  const maxNewTokens = integer(values['max-new-tokens'], 'max-new-tokens', 64, 1);
   const temperature = decimal(values.temperature, 'temperature', 0);
   const sampling = temperature > 0
     ? { temperature, topK: integer(values['top-k'], 'top-k', 0), topP: decimal(values['top-p'], 'top-p', 1), seed: integer(values.seed, 'seed', 0) }
     : undefined;
+  const maxPixels = values['max-image-pixels'] === undefined ? undefined : integer(values['max-image-pixels'], 'max-image-pixels', 0, 1);
   // Decode the image before loading the model: a bad image fails in milliseconds, not after a conversion.
-  const rgb = await decodeImageFile(image);
+  const rgb = await decodeImageFile(image, { maxPixels });
   const model = await loadModel(modelDir(values), {
     dtype,
     device,
@@ -119,11 +121,13 @@ async function runPrompt(
 }
 
 export async function generateCommand(argv: string[], io: Io): Promise<void> {
-  const { values } = parse(argv, { ...MODEL_OPTIONS, image: { type: 'string' }, prompt: { type: 'string' }, 'logits-out': { type: 'string' } });
+  const { values } = parse(argv, { ...MODEL_OPTIONS, image: { type: 'string' }, prompt: { type: 'string' }, 'prompt-file': { type: 'string' }, 'logits-out': { type: 'string' } });
   const image = text(values.image);
-  const prompt = text(values.prompt);
+  const promptFile = text(values['prompt-file']);
   if (!image) throw new UserError('generate needs --image FILE');
-  if (prompt === undefined) throw new UserError('generate needs --prompt TEXT (for example "caption en")');
+  if (promptFile !== undefined && values.prompt !== undefined) throw new UserError('pass --prompt or --prompt-file, not both');
+  const prompt = promptFile === undefined ? text(values.prompt) : readPromptFile(promptFile);
+  if (prompt === undefined) throw new UserError('generate needs --prompt TEXT (for example "caption en") or --prompt-file FILE');
   await runPrompt(values, image, prompt, io, { logitsOut: text(values['logits-out']) });
 }
 
@@ -182,4 +186,13 @@ function generateJson(result: GenerateResult) {
       tokens_per_s: timings.tokensPerS,
     },
   };
+}
+
+/** A prompt from a file, or from standard input for `-`, without the final newline an editor adds. */
+function readPromptFile(file: string): string {
+  try {
+    return fs.readFileSync(file === '-' ? 0 : file, 'utf8').replace(/\r?\n$/, '');
+  } catch (error) {
+    throw new UserError(`cannot read the prompt file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
 }

@@ -2,7 +2,7 @@
  * `pali`: the engine's command line. User errors print one line, `pali: <what is wrong and what to do>`,
  * and exit 1; nothing prints a stack trace unless PALI_DEBUG is set.
  */
-import { describeError, isUserError } from '../errors.js';
+import { describeError, isUserError, UserError } from '../errors.js';
 import { startServer } from '../server/server.js';
 import { convertCommand, forgeCommand, generateCommand, taskCommand, type Io } from './commands.js';
 
@@ -11,8 +11,9 @@ const HELP = `pali: PaliGemma on your machine
   pali forge --preset tiny|tiny-paligemma2|paligemma-3b-224|paligemma-3b-448|paligemma-3b-896|paligemma2-3b-224
              --seed N --out DIR [--dtype f32|bf16|f16]
   pali convert --model DIR [--dtype auto|int4|fp16|fp32] [--cache-dir DIR]
-  pali generate --model DIR --image FILE --prompt TEXT [--max-new-tokens N] [--dtype auto|int4|fp16|fp32]
+  pali generate --model DIR --image FILE --prompt TEXT|--prompt-file FILE|- [--max-new-tokens N] [--dtype auto|int4|fp16|fp32]
                 [--device auto|cpu|cuda|webgpu] [--runtime native|wasm] [--json] [--logits-out FILE]
+                [--max-image-pixels N]
                 [--temperature T --top-k K --top-p P --seed S]
   pali caption FILE [--long] [--lang en]
   pali ocr FILE
@@ -25,9 +26,20 @@ The shortcuts take the model from --model or PALI_MODEL. Converted models are ca
 $PALI_CACHE_DIR (default ~/.cache/paligemma-local).
 `;
 
+/**
+ * onnxruntime-node 1.30 crashes (SIGSEGV, a deep recursion in libonnxruntime) when the process's command
+ * line is around 24,000 characters or more, before any model is run; measured here. Refuse long command
+ * lines in one line instead: long prompts go through --prompt-file.
+ */
+const COMMAND_LINE_LIMIT = 16_384;
+
 export async function main(argv: string[], io: Io): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    const length = argv.reduce((sum, arg) => sum + arg.length + 1, 0);
+    if (length > COMMAND_LINE_LIMIT) {
+      throw new UserError(`the command line is ${length} characters long (at most ${COMMAND_LINE_LIMIT}): pass a long prompt with --prompt-file FILE, or - for standard input`);
+    }
     switch (command) {
       case 'forge':
         await forgeCommand(rest, io);

@@ -2,6 +2,7 @@
  * The decode loop: prefill the prefix, then pick one token at a time (greedy or sampled) until an end
  * token or the limit, streaming text as it forms. The CLI and the engine server both call it.
  */
+import { UserError } from '../errors.js';
 import type { PaliGemmaModel } from '../model.js';
 import { emptyCache, runDecoder } from '../paligemma/decoderRunner.js';
 import { buildPromptIds, embedPrefix, embedTokens, type EncodedImage } from '../paligemma/inputs.js';
@@ -39,6 +40,24 @@ export function abortError(): Error {
   return error;
 }
 
+/**
+ * Refuses what no model run can answer, as HF's generate does, before any work: fewer than one new token,
+ * more positions than the model has (a 100 kB prompt, max_new_tokens 1e9), or sampling values outside
+ * their range.
+ */
+function checkRequest(model: PaliGemmaModel, promptLength: number, options: GenerateOptions): void {
+  const { maxNewTokens, sampling } = options;
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new UserError(`max_new_tokens must be a whole number of at least 1, not ${maxNewTokens}`);
+  const positions = model.config.text.max_position_embeddings;
+  if (promptLength + maxNewTokens > positions) {
+    throw new UserError(`the prompt (${promptLength} tokens with the image) and max_new_tokens (${maxNewTokens}) exceed the model's ${positions} positions`);
+  }
+  if (!sampling) return;
+  if (!Number.isFinite(sampling.temperature) || sampling.temperature < 0) throw new UserError(`temperature must be a number of at least 0, not ${sampling.temperature}`);
+  if (!Number.isInteger(sampling.topK) || sampling.topK < 0) throw new UserError(`top_k must be a whole number of at least 0, not ${sampling.topK}`);
+  if (!(sampling.topP > 0 && sampling.topP <= 1)) throw new UserError(`top_p must be above 0 and at most 1, not ${sampling.topP}`);
+}
+
 /** Generates the answer (the suffix) for `prompt` about an encoded image. */
 export async function generate(model: PaliGemmaModel, image: EncodedImage, prompt: string, options: GenerateOptions): Promise<GenerateResult> {
   const throwIfAborted = () => {
@@ -46,6 +65,7 @@ export async function generate(model: PaliGemmaModel, image: EncodedImage, promp
   };
   throwIfAborted();
   const promptIds = buildPromptIds(model, prompt);
+  checkRequest(model, promptIds.length, options);
   const prefixEmbeds = await embedPrefix(model, promptIds, image);
 
   const prefillStart = now();

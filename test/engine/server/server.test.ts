@@ -14,6 +14,7 @@ import {
 } from '../../../src/protocol.js';
 import { locTokensToBoxes } from '../../../src/common/locTokens.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../../helpers/fixtures.js';
+import { hostileImages } from '../../helpers/hostileImages.js';
 
 const CLI = path.join(__dirname, '..', '..', '..', 'dist', 'pali.js');
 
@@ -99,5 +100,51 @@ describe('pali serve', () => {
       (error) => error instanceof ResponseError && error.code === USER_ERROR_CODE && /image\.png is too large \(over 5119 pixels\)/.test(error.message),
     );
     assert.equal((await request(80 * 64)).imageWidth, 80);
+  });
+
+  test('hostile images: each pasted one gets a result or one clear error line, and the server stays up', async () => {
+    const { inputs } = await hostileImages(root);
+    // Every kind of input in the corpus, a few of each.
+    const sample = inputs.filter((input, i) => !/^(flipped|truncated)-/.test(input.name) || i % 9 === 0);
+    let errors = 0;
+    for (const input of sample) {
+      const request = connection.sendRequest(GenerateRequest, { image: { base64: Buffer.from(input.bytes).toString('base64'), name: input.name }, task: { task: 'caption', language: 'en' }, maxNewTokens: 1 });
+      try {
+        assert.ok((await request).imageWidth >= 1, input.name);
+        assert.notEqual(input.expect, 'error', `${input.name} should be refused`);
+      } catch (error) {
+        assert.ok(error instanceof ResponseError && error.code === USER_ERROR_CODE, `${input.name}: ${String(error)}`);
+        assert.ok(!error.message.includes('\n') && error.message.includes(input.name), `${input.name}: ${error.message}`);
+        errors++;
+      }
+    }
+    assert.ok(errors > 10 && errors < sample.length, `${errors} errors of ${sample.length}`);
+    assert.equal((await connection.sendRequest(StatusRequest)).pid, child.pid);
+  });
+
+  test('100 requests at once: all answered, user requests ahead of prefetch, arrival order within each', async () => {
+    const images = await Promise.all([0, 1, 2, 3].map(async (phase) => fs.readFileSync(await writeGradientPng(path.join(root, `load-${phase}.png`), 40 + phase, 30, phase)).toString('base64')));
+    const finished: { index: number; priority: 'user' | 'background' }[] = [];
+    const requests = Array.from({ length: 100 }, (_, index) => {
+      const priority = index % 3 === 2 ? 'background' as const : 'user' as const;
+      const task = priority === 'background' ? { task: 'caption' as const, language: 'en' } : index % 3 === 0 ? { task: 'caption' as const, language: 'en' } : { task: 'ocr' as const };
+      return connection.sendRequest(GenerateRequest, { image: { base64: images[index % 4]!, name: `load-${index}.png` }, task, maxNewTokens: 2, priority })
+        .then((result) => {
+          finished.push({ index, priority });
+          return result;
+        });
+    });
+    const results = await Promise.all(requests);
+    assert.equal(results.length, 100);
+    assert.ok(results.every((r) => r.generatedIds.length >= 1));
+    // The first request may start before the others arrive; after it, no prefetch finishes before a user request.
+    const rest = finished.filter((f) => f.index !== finished[0]!.index);
+    const lastUser = rest.map((f) => f.priority).lastIndexOf('user');
+    const firstBackground = rest.map((f) => f.priority).indexOf('background');
+    assert.ok(lastUser < firstBackground, `a prefetch finished at ${firstBackground}, a user request at ${lastUser}`);
+    for (const priority of ['user', 'background']) {
+      const order = rest.filter((f) => f.priority === priority).map((f) => f.index);
+      assert.deepEqual(order, [...order].sort((a, b) => a - b), `${priority} requests in arrival order`);
+    }
   });
 });
