@@ -40,6 +40,8 @@ export interface GenerateParams {
   /** A task (caption, ocr, answer, detect, ...) or a raw prompt. */
   task: TaskRequest | { prompt: string };
   maxNewTokens?: number;
+  /** `background` (hover prefetch) waits behind every user request; `user` is the default. */
+  priority?: 'user' | 'background';
   /** Images with more pixels are refused before decoding (the paligemma.maxImagePixels setting). */
   maxImagePixels?: number;
   /** Chosen by the client so that streamed pieces can be matched to this request. */

@@ -109,7 +109,7 @@ export class EngineService {
         cachedImage,
         timings: cachedImage ? { ...result.timings, preprocessMs: 0, visionMs: 0 } : result.timings,
       };
-    }, signal);
+    }, signal, params.priority ?? 'user');
   }
 
   async unload(): Promise<void> {

@@ -26,7 +26,7 @@ export function registerAltPrefetch(service: AltTextService, settings: SettingsS
     for (const reference of wanted) {
       if (current.token.isCancellationRequested) return;
       if (service.cached(document, reference.src) !== undefined) continue;
-      await service.suggest(document, reference.src, 'informative', current.token).catch(() => undefined);
+      await service.suggest(document, reference.src, 'informative', current.token, 'background').catch(() => undefined);
     }
   };
   const schedule = (editor: vscode.TextEditor | undefined) => {

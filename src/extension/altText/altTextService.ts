@@ -41,7 +41,7 @@ export class AltTextService implements vscode.Disposable {
   }
 
   /** Generates (or returns the cached) alt text for an image. Decorative images get "". */
-  async suggest(document: vscode.TextDocument, src: string | undefined, purpose: ImagePurpose, token: vscode.CancellationToken): Promise<string> {
+  async suggest(document: vscode.TextDocument, src: string | undefined, purpose: ImagePurpose, token: vscode.CancellationToken, priority: 'user' | 'background' = 'user'): Promise<string> {
     const request = altTextRequest(purpose, this.settings().language);
     if (!request) return '';
     const location = locateImage(document, src, this.settings());
@@ -55,7 +55,8 @@ export class AltTextService implements vscode.Disposable {
         const shared = tokenOf(signal);
         try {
           const image = await readImage(location, shared.token);
-          const result = await this.engine.generate({ image, task: request, maxNewTokens: this.settings().maxNewTokens }, shared.token);
+          // Work that a prefetch started stays in the background lane; a user asking for it still joins it.
+          const result = await this.engine.generate({ image, task: request, maxNewTokens: this.settings().maxNewTokens, priority }, shared.token);
           const text = toAltText(result.text);
           this.suggestions.set(key, text);
           this.changed.fire();
