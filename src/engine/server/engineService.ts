@@ -14,7 +14,8 @@ import { loadModel, type PaliGemmaModel } from '../model.js';
 import { encodeImage } from '../paligemma/inputs.js';
 import { generate } from '../generate/generate.js';
 import { FeatureCache } from './featureCache.js';
-import { RequestQueue } from './requestQueue.js';
+import { IdleCollector } from './idleCollector.js';
+import { RequestQueue, type Priority } from './requestQueue.js';
 
 export interface EngineEvents {
   progress(message: string): void;
@@ -28,12 +29,25 @@ export class EngineService {
   private modelInfo: ModelInfo | null = null;
   private loading = false;
   private readonly queue = new RequestQueue();
+  private readonly idle = new IdleCollector();
   private readonly features = new FeatureCache();
 
   constructor(
     private readonly events: EngineEvents,
     private readonly options: { cacheRoot?: string; maxImagePixels?: number } = {},
   ) {}
+
+  /** Queues one request; the heap is collected once the engine has been idle a while after it. */
+  private serve<T>(work: () => Promise<T>, signal?: AbortSignal, priority: Priority = 'user'): Promise<T> {
+    return this.queue.run(async () => {
+      this.idle.requestStarted();
+      try {
+        return await work();
+      } finally {
+        this.idle.requestEnded();
+      }
+    }, signal, priority);
+  }
 
   status(): EngineStatus {
     return {
@@ -45,7 +59,7 @@ export class EngineService {
   }
 
   loadModel(params: LoadModelParams, signal?: AbortSignal): Promise<ModelInfo> {
-    return this.queue.run(async () => {
+    return this.serve(async () => {
       const current = this.modelInfo;
       if (current && current.modelDir === params.modelDir && current.dtypeChoice === params.dtype &&
         (params.device === 'auto' || current.device === params.device)) return current;
@@ -78,7 +92,7 @@ export class EngineService {
   }
 
   generate(params: GenerateParams, signal?: AbortSignal): Promise<GenerateResultMessage> {
-    return this.queue.run(async () => {
+    return this.serve(async () => {
       const model = this.model;
       if (!model || !this.modelInfo) throw new UserError('no model is loaded: choose one with "PaliGemma: Select Model"');
       const prompt = 'prompt' in params.task ? params.task.prompt : taskPromptOrUserError(params.task);
