@@ -4,7 +4,7 @@
  * contract against the float64 reference; the shortcuts; and one-line errors for bad input.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
@@ -223,6 +223,100 @@ describe('bad input: one line on stderr, exit 1, never a stack trace', () => {
     const weights = path.join(truncated, 'model.safetensors');
     fs.truncateSync(weights, Math.floor(fs.statSync(weights).size / 2));
     assertOneLineError(pali(['generate', '--model', truncated, '--image', image, '--prompt', 'ocr'], env), /safetensors/);
+  });
+
+  /** A copy of the tiny model whose safetensors header `edit` rewrites (the data stays as it was). */
+  const withHeader = (name: string, edit: (header: Record<string, { dtype: string; shape: number[]; data_offsets: number[] }>) => void) => {
+    const dir = path.join(root, name);
+    fs.cpSync(model, dir, { recursive: true });
+    const file = path.join(dir, 'model.safetensors');
+    const bytes = fs.readFileSync(file);
+    const headerLength = Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
+    edit(header);
+    const text = Buffer.from(JSON.stringify(header));
+    const length = Buffer.alloc(8);
+    length.writeBigUInt64LE(BigInt(text.length));
+    fs.writeFileSync(file, Buffer.concat([length, text, bytes.subarray(8 + headerLength)]));
+    return dir;
+  };
+  const firstTensor = (header: Record<string, unknown>) => Object.keys(header).find((key) => key !== '__metadata__')!;
+
+  test('corrupt weights: a header that lies about offsets or dtypes, an index naming a missing shard', () => {
+    const generate = (dir: string) => pali(['generate', '--model', dir, '--image', image, '--prompt', 'ocr'], env);
+    const pastEnd = withHeader('lying-offsets', (header) => {
+      const entry = header[firstTensor(header)]!;
+      entry.data_offsets = [entry.data_offsets[0]!, entry.data_offsets[0]! + 1_000_000_000];
+    });
+    assertOneLineError(generate(pastEnd), /lying-offsets\/model\.safetensors.*lies past the end of the file/);
+    const wrongDtype = withHeader('lying-dtype', (header) => {
+      header[firstTensor(header)]!.dtype = 'F16';
+    });
+    assertOneLineError(generate(wrongDtype), /lying-dtype\/model\.safetensors.*bytes for shape .* in F16/);
+    const unknownDtype = withHeader('unknown-dtype', (header) => {
+      header[firstTensor(header)]!.dtype = 'I8';
+    });
+    assertOneLineError(generate(unknownDtype), /unknown-dtype\/model\.safetensors.*I8/);
+    const sharded = path.join(root, 'missing-shard');
+    fs.cpSync(model, sharded, { recursive: true });
+    const names = Object.keys(JSON.parse(fs.readFileSync(path.join(sharded, 'model.safetensors')).subarray(8, 8 + Number(fs.readFileSync(path.join(sharded, 'model.safetensors')).readBigUInt64LE(0))).toString('utf8'))).filter((n) => n !== '__metadata__');
+    fs.renameSync(path.join(sharded, 'model.safetensors'), path.join(sharded, 'model-00001-of-00002.safetensors'));
+    const weightMap = Object.fromEntries(names.map((n, i) => [n, i === 0 ? 'model-00002-of-00002.safetensors' : 'model-00001-of-00002.safetensors']));
+    fs.writeFileSync(path.join(sharded, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+    assertOneLineError(generate(sharded), /model-00002-of-00002\.safetensors/);
+  });
+
+  test('a config with impossible sizes, and a missing or broken tokenizer', () => {
+    const generate = (dir: string) => pali(['generate', '--model', dir, '--image', image, '--prompt', 'ocr'], env);
+    const variant = (name: string, change: (dir: string) => void) => {
+      const dir = path.join(root, name);
+      fs.cpSync(model, dir, { recursive: true });
+      change(dir);
+      return dir;
+    };
+    const editConfig = (edit: (config: Record<string, any>) => void) => (dir: string) => {
+      const config = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+      edit(config);
+      fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
+    };
+    assertOneLineError(generate(variant('negative-layers', editConfig((c) => (c.text_config.num_hidden_layers = -1)))), /num_hidden_layers/);
+    assertOneLineError(generate(variant('odd-heads', editConfig((c) => (c.vision_config.num_attention_heads = 5)))), /vision_config\.hidden_size 32 does not split into 5 attention heads/);
+    assertOneLineError(generate(variant('negative-size', editConfig((c) => (c.text_config.hidden_size = -64)))), /hidden_size/);
+    assertOneLineError(generate(variant('shapes-differ', editConfig((c) => (c.text_config.intermediate_size = 96)))), /intermediate_size|shape/);
+    assertOneLineError(generate(variant('no-tokenizer', (dir) => fs.rmSync(path.join(dir, 'tokenizer.json')))), /tokenizer/);
+    assertOneLineError(generate(variant('broken-tokenizer', (dir) => fs.writeFileSync(path.join(dir, 'tokenizer.json'), '{ "model": '))), /tokenizer/);
+  });
+
+  test('a conversion killed at any moment never leaves a cache that is used half-written', async () => {
+    const generate = (cache: string) => pali(['generate', '--model', model, '--image', image, '--prompt', 'ocr', '--max-new-tokens', '4', '--json', '--dtype', 'fp32'], { PALI_CACHE_DIR: cache });
+    const reference = JSON.parse(generate(path.join(root, 'clean-cache')).stdout);
+    const temporaryFolders = (cache: string) => {
+      const onnxDir = path.join(cache, 'onnx');
+      if (!fs.existsSync(onnxDir)) return [];
+      return fs.readdirSync(onnxDir).filter((d) => d !== 'stamps').flatMap((d) => fs.readdirSync(path.join(onnxDir, d)).filter((name) => name.startsWith('.converting-')));
+    };
+    let killedMidway = 0;
+    // Kill before the conversion starts, the moment its temporary folder appears (plus a few ms), and late.
+    for (const [i, moment] of ['start', 0, 2, 5, 10, 'late'].entries()) {
+      const cache = path.join(root, `killed-${i}`);
+      const child = spawn(process.execPath, [CLI, 'convert', '--model', model, '--dtype', 'fp32'], { env: { ...process.env, PALI_CACHE_DIR: cache }, stdio: 'ignore' });
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      if (moment === 'start') await new Promise((resolve) => setTimeout(resolve, 5));
+      else if (moment === 'late') await new Promise((resolve) => setTimeout(resolve, 2000));
+      else {
+        for (let waited = 0; waited < 5000 && !temporaryFolders(cache).length && child.exitCode === null; waited++) await new Promise((resolve) => setTimeout(resolve, 1));
+        await new Promise((resolve) => setTimeout(resolve, moment as number));
+      }
+      child.kill('SIGKILL');
+      await exited;
+      if (temporaryFolders(cache).length) killedMidway++;
+      const after = generate(cache);
+      assert.equal(after.code, 0, `killed at ${moment}: ${after.stderr}`);
+      assert.deepEqual(JSON.parse(after.stdout).generated_ids, reference.generated_ids, `killed at ${moment}`);
+      // The killed process's temporary folder is gone once a later conversion has run.
+      assert.deepEqual(temporaryFolders(cache), [], `killed at ${moment}`);
+    }
+    assert.ok(killedMidway >= 2, `${killedMidway} kills landed in the middle of a conversion`);
   });
 
   test('a broken image and a missing one', () => {

@@ -131,6 +131,15 @@ function pick<T>(source: Json, key: string, fallback: T): T {
   return value === undefined || value === null ? fallback : (value as T);
 }
 
+/** A size (layers, heads, widths): a whole number of at least 1, or the config cannot describe a model. */
+function size(source: Json, key: string, fallback: number, section: string): number {
+  const value = pick<unknown>(source, key, fallback);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new UserError(`config.json: ${section}.${key} must be a whole number of at least 1, not ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
 function readVision(raw: Json | undefined, projectionDim: number): VisionConfig {
   const source = raw ?? PALIGEMMA_VISION_WHEN_ABSENT;
   const modelType = pick(source, 'model_type', 'siglip_vision_model');
@@ -138,17 +147,20 @@ function readVision(raw: Json | undefined, projectionDim: number): VisionConfig 
     throw new UserError(`vision_config.model_type "${String(modelType)}" is not supported: PaliGemma uses SigLIP`);
   }
   const vision: VisionConfig = {
-    hidden_size: pick(source, 'hidden_size', SIGLIP_DEFAULTS.hidden_size),
-    intermediate_size: pick(source, 'intermediate_size', SIGLIP_DEFAULTS.intermediate_size),
-    num_hidden_layers: pick(source, 'num_hidden_layers', SIGLIP_DEFAULTS.num_hidden_layers),
-    num_attention_heads: pick(source, 'num_attention_heads', SIGLIP_DEFAULTS.num_attention_heads),
-    num_channels: pick(source, 'num_channels', SIGLIP_DEFAULTS.num_channels),
-    image_size: pick(source, 'image_size', SIGLIP_DEFAULTS.image_size),
-    patch_size: pick(source, 'patch_size', SIGLIP_DEFAULTS.patch_size),
+    hidden_size: size(source, 'hidden_size', SIGLIP_DEFAULTS.hidden_size, 'vision_config'),
+    intermediate_size: size(source, 'intermediate_size', SIGLIP_DEFAULTS.intermediate_size, 'vision_config'),
+    num_hidden_layers: size(source, 'num_hidden_layers', SIGLIP_DEFAULTS.num_hidden_layers, 'vision_config'),
+    num_attention_heads: size(source, 'num_attention_heads', SIGLIP_DEFAULTS.num_attention_heads, 'vision_config'),
+    num_channels: size(source, 'num_channels', SIGLIP_DEFAULTS.num_channels, 'vision_config'),
+    image_size: size(source, 'image_size', SIGLIP_DEFAULTS.image_size, 'vision_config'),
+    patch_size: size(source, 'patch_size', SIGLIP_DEFAULTS.patch_size, 'vision_config'),
     hidden_act: pick(source, 'hidden_act', SIGLIP_DEFAULTS.hidden_act),
     layer_norm_eps: pick(source, 'layer_norm_eps', SIGLIP_DEFAULTS.layer_norm_eps),
     projection_dim: projectionDim,
   };
+  if (vision.hidden_size % vision.num_attention_heads !== 0) {
+    throw new UserError(`config.json: vision_config.hidden_size ${vision.hidden_size} does not split into ${vision.num_attention_heads} attention heads`);
+  }
   if (vision.image_size % vision.patch_size !== 0) {
     throw new UserError(`vision_config.image_size ${vision.image_size} is not a multiple of patch_size ${vision.patch_size}`);
   }
@@ -174,20 +186,20 @@ function readText(raw: Json | undefined): TextConfig {
   if (modelType === 'gemma') {
     // GemmaConfig: hidden_activation wins over hidden_act when set; both default to the tanh GELU.
     const activation = pick(source, 'hidden_activation', pick(source, 'hidden_act', GEMMA_DEFAULTS.hidden_act));
-    const layers: number = pick(source, 'num_hidden_layers', GEMMA_DEFAULTS.num_hidden_layers);
+    const layers = size(source, 'num_hidden_layers', GEMMA_DEFAULTS.num_hidden_layers, 'text_config');
     return validateText({
       model_type: 'gemma',
-      vocab_size: pick(source, 'vocab_size', GEMMA_DEFAULTS.vocab_size),
-      hidden_size: pick(source, 'hidden_size', GEMMA_DEFAULTS.hidden_size),
-      intermediate_size: pick(source, 'intermediate_size', GEMMA_DEFAULTS.intermediate_size),
+      vocab_size: size(source, 'vocab_size', GEMMA_DEFAULTS.vocab_size, 'text_config'),
+      hidden_size: size(source, 'hidden_size', GEMMA_DEFAULTS.hidden_size, 'text_config'),
+      intermediate_size: size(source, 'intermediate_size', GEMMA_DEFAULTS.intermediate_size, 'text_config'),
       num_hidden_layers: layers,
-      num_attention_heads: pick(source, 'num_attention_heads', GEMMA_DEFAULTS.num_attention_heads),
-      num_key_value_heads: pick(source, 'num_key_value_heads', GEMMA_DEFAULTS.num_key_value_heads),
-      head_dim: pick(source, 'head_dim', GEMMA_DEFAULTS.head_dim),
+      num_attention_heads: size(source, 'num_attention_heads', GEMMA_DEFAULTS.num_attention_heads, 'text_config'),
+      num_key_value_heads: size(source, 'num_key_value_heads', GEMMA_DEFAULTS.num_key_value_heads, 'text_config'),
+      head_dim: size(source, 'head_dim', GEMMA_DEFAULTS.head_dim, 'text_config'),
       hidden_activation: activation,
       rms_norm_eps: pick(source, 'rms_norm_eps', GEMMA_DEFAULTS.rms_norm_eps),
       rope_theta: ropeTheta(source, GEMMA_DEFAULTS.rope_theta),
-      max_position_embeddings: pick(source, 'max_position_embeddings', GEMMA_DEFAULTS.max_position_embeddings),
+      max_position_embeddings: size(source, 'max_position_embeddings', GEMMA_DEFAULTS.max_position_embeddings, 'text_config'),
       query_pre_attn_scalar: null,
       attn_logit_softcapping: null,
       final_logit_softcapping: null,
@@ -196,23 +208,23 @@ function readText(raw: Json | undefined): TextConfig {
     });
   }
   if (modelType === 'gemma2') {
-    const layers: number = pick(source, 'num_hidden_layers', GEMMA2_DEFAULTS.num_hidden_layers);
+    const layers = size(source, 'num_hidden_layers', GEMMA2_DEFAULTS.num_hidden_layers, 'text_config');
     // Gemma2Config: layer i slides when (i + 1) is odd, i.e. layers 0, 2, 4, ... unless layer_types is given.
     const layerTypes = pick<LayerType[] | null>(source, 'layer_types', null) ??
       Array.from({ length: layers }, (_, i) => ((i + 1) % 2 ? 'sliding_attention' : 'full_attention') as LayerType);
     return validateText({
       model_type: 'gemma2',
-      vocab_size: pick(source, 'vocab_size', GEMMA2_DEFAULTS.vocab_size),
-      hidden_size: pick(source, 'hidden_size', GEMMA2_DEFAULTS.hidden_size),
-      intermediate_size: pick(source, 'intermediate_size', GEMMA2_DEFAULTS.intermediate_size),
+      vocab_size: size(source, 'vocab_size', GEMMA2_DEFAULTS.vocab_size, 'text_config'),
+      hidden_size: size(source, 'hidden_size', GEMMA2_DEFAULTS.hidden_size, 'text_config'),
+      intermediate_size: size(source, 'intermediate_size', GEMMA2_DEFAULTS.intermediate_size, 'text_config'),
       num_hidden_layers: layers,
-      num_attention_heads: pick(source, 'num_attention_heads', GEMMA2_DEFAULTS.num_attention_heads),
-      num_key_value_heads: pick(source, 'num_key_value_heads', GEMMA2_DEFAULTS.num_key_value_heads),
-      head_dim: pick(source, 'head_dim', GEMMA2_DEFAULTS.head_dim),
+      num_attention_heads: size(source, 'num_attention_heads', GEMMA2_DEFAULTS.num_attention_heads, 'text_config'),
+      num_key_value_heads: size(source, 'num_key_value_heads', GEMMA2_DEFAULTS.num_key_value_heads, 'text_config'),
+      head_dim: size(source, 'head_dim', GEMMA2_DEFAULTS.head_dim, 'text_config'),
       hidden_activation: pick(source, 'hidden_activation', GEMMA2_DEFAULTS.hidden_activation),
       rms_norm_eps: pick(source, 'rms_norm_eps', GEMMA2_DEFAULTS.rms_norm_eps),
       rope_theta: ropeTheta(source, GEMMA2_DEFAULTS.rope_theta),
-      max_position_embeddings: pick(source, 'max_position_embeddings', GEMMA2_DEFAULTS.max_position_embeddings),
+      max_position_embeddings: size(source, 'max_position_embeddings', GEMMA2_DEFAULTS.max_position_embeddings, 'text_config'),
       query_pre_attn_scalar: pick(source, 'query_pre_attn_scalar', GEMMA2_DEFAULTS.query_pre_attn_scalar),
       // null in a config means "off" for these three, so only an absent key takes the default.
       attn_logit_softcapping: keyOr(source, 'attn_logit_softcapping', GEMMA2_DEFAULTS.attn_logit_softcapping),

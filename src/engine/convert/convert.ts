@@ -58,7 +58,32 @@ function writeGraphs(builders: GraphBuilder[], store: WeightStore, files: string
   builders.forEach((builder, i) => builder.save(path.join(tempDir, path.basename(files[i]!))));
   store.close();
   fs.mkdirSync(path.join(outDir, 'onnx'), { recursive: true });
-  for (const name of fs.readdirSync(tempDir)) fs.renameSync(path.join(tempDir, name), path.join(outDir, 'onnx', name));
+  // A graph's presence marks its component as converted, so its external data goes into place first: a
+  // process killed between the renames leaves data without a graph (converted again), never the reverse.
+  const names = fs.readdirSync(tempDir).sort((a, b) => Number(a.endsWith('.onnx')) - Number(b.endsWith('.onnx')));
+  for (const name of names) fs.renameSync(path.join(tempDir, name), path.join(outDir, 'onnx', name));
+}
+
+const TEMP_PREFIX = '.converting-';
+
+/** Removes the temporary folders of conversions whose process died (killed, out of memory, power cut). */
+function removeAbandonedConversions(outDir: string): void {
+  for (const name of fs.readdirSync(outDir)) {
+    if (!name.startsWith(TEMP_PREFIX)) continue;
+    // Folders without a pid come from older versions, which never left one behind on purpose.
+    const pid = Number(/^\.converting-(\d+)-/.exec(name)?.[1]);
+    if (pid && isAlive(pid)) continue;
+    fs.rmSync(path.join(outDir, name), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function makeStore(checkpoint: Checkpoint, component: Component, vocabSize: number, dataFile: string, tempDir: string): WeightStore {
@@ -79,7 +104,8 @@ export function convertCheckpoint(options: ConvertOptions): ConvertResult {
   const externalData: Record<string, number> = {};
   const written: Component[] = [];
   const pending = (component: Component) => !fs.existsSync(path.join(outDir, componentFile(component, options.dtype)));
-  const tempDir = fs.mkdtempSync(path.join(outDir, '.converting-'));
+  removeAbandonedConversions(outDir);
+  const tempDir = fs.mkdtempSync(path.join(outDir, `${TEMP_PREFIX}${process.pid}-`));
   try {
     for (const group of WEIGHT_GROUPS) {
       const files = group.map((component) => componentFile(component, options.dtype));
