@@ -18,3 +18,10 @@ export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/** What a cancelled request rejects with (the server answers it as cancelled, the CLI exits 130). */
+export function abortError(): Error {
+  const error = new Error('the request was cancelled');
+  error.name = 'AbortError';
+  return error;
+}

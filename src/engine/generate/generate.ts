@@ -2,7 +2,7 @@
  * The decode loop: prefill the prefix, then pick one token at a time (greedy or sampled) until an end
  * token or the limit, streaming text as it forms. The CLI and the engine server both call it.
  */
-import { UserError } from '../errors.js';
+import { abortError, UserError } from '../errors.js';
 import type { PaliGemmaModel } from '../model.js';
 import { emptyCache, runDecoder } from '../paligemma/decoderRunner.js';
 import { buildPromptIds, embedPrefix, embedTokens, type EncodedImage } from '../paligemma/inputs.js';
@@ -33,12 +33,6 @@ export interface GenerateResult {
 }
 
 const now = () => performance.now();
-
-export function abortError(): Error {
-  const error = new Error('the request was cancelled');
-  error.name = 'AbortError';
-  return error;
-}
 
 /**
  * Refuses what no model run can answer, as HF's generate does, before any work: fewer than one new token,
@@ -71,6 +65,7 @@ export async function generate(model: PaliGemmaModel, image: EncodedImage, promp
   const prefillStart = now();
   let step = await runDecoder(model, prefixEmbeds, promptIds.length, emptyCache(model), promptIds.length);
   const prefillMs = now() - prefillStart;
+  throwIfAborted();
   const firstLogits = options.keepFirstLogits ? step.logits.slice() : undefined;
 
   const random = options.sampling ? new SeededRandom(options.sampling.seed, 'sampling') : null;

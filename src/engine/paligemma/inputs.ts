@@ -2,7 +2,7 @@
  * PaliGemma's inputs: the image through preprocessing and the vision tower to its features, the prompt to
  * PaliGemmaProcessor's ids, and both to the prefix embeddings that the decoder takes.
  */
-import { UserError } from '../errors.js';
+import { abortError, UserError } from '../errors.js';
 import { decodeImageFile, type DecodeOptions, type RgbImage } from '../image/decode.js';
 import { imageToPixelValues } from '../image/preprocess.js';
 import type { PaliGemmaModel } from '../model.js';
@@ -18,16 +18,25 @@ export interface EncodedImage {
 
 const now = () => performance.now();
 
-/** Decodes and preprocesses an image file, then runs the vision encoder once. */
-export async function encodeImage(model: PaliGemmaModel, image: string | RgbImage, decodeOptions?: DecodeOptions): Promise<EncodedImage> {
+/**
+ * Decodes and preprocesses an image file, then runs the vision encoder once. `signal` is checked between
+ * the stages (an ONNX Runtime run cannot be interrupted): a cancelled request stops after preprocessing.
+ */
+export async function encodeImage(model: PaliGemmaModel, image: string | RgbImage, decodeOptions?: DecodeOptions, signal?: AbortSignal): Promise<EncodedImage> {
   const start = now();
   const rgb = typeof image === 'string' ? await decodeImageFile(image, decodeOptions) : image;
   const pixels = imageToPixelValues(rgb, model.imageProcessor);
   const { width, height } = model.imageProcessor;
   const preprocessed = now();
+  throwIfAborted(signal);
   const outputs = await model.sessions.vision.run({ pixel_values: tensor('float32', pixels, [1, 3, height, width]) });
+  throwIfAborted(signal);
   const features = new Float32Array(outputs.image_features!.data as Float32Array);
   return { width: rgb.width, height: rgb.height, features, timings: { preprocessMs: preprocessed - start, visionMs: now() - preprocessed } };
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortError();
 }
 
 const IMAGE_TOKEN = '<image>';

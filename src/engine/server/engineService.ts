@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { locTokensToBoxes } from '../../common/locTokens.js';
 import { taskPrompt } from '../../common/prompts.js';
 import type { EngineStatus, GenerateParams, GenerateResultMessage, LoadModelParams, ModelInfo } from '../../protocol.js';
-import { UserError } from '../errors.js';
+import { abortError, UserError } from '../errors.js';
 import { decodeImageBytes } from '../image/decode.js';
 import { loadModel, type PaliGemmaModel } from '../model.js';
 import { encodeImage } from '../paligemma/inputs.js';
@@ -91,7 +91,15 @@ export class EngineService {
     }, signal);
   }
 
+  /**
+   * Answers a cancelled request at once; its work stops at the next stage boundary or decode step (an ONNX
+   * Runtime run cannot be interrupted), and the queue starts the next request only then.
+   */
   generate(params: GenerateParams, signal?: AbortSignal): Promise<GenerateResultMessage> {
+    return untilAborted(this.generateQueued(params, signal), signal);
+  }
+
+  private generateQueued(params: GenerateParams, signal?: AbortSignal): Promise<GenerateResultMessage> {
     return this.serve(async () => {
       const model = this.model;
       if (!model || !this.modelInfo) throw new UserError('no model is loaded: choose one with "PaliGemma: Select Model"');
@@ -103,7 +111,7 @@ export class EngineService {
       let encoded = this.features.get(key);
       const cachedImage = encoded !== undefined;
       if (!encoded) {
-        encoded = await encodeImage(model, await decodeImageBytes(bytes, label, { maxPixels }));
+        encoded = await encodeImage(model, await decodeImageBytes(bytes, label, { maxPixels }), undefined, signal);
         this.features.set(key, encoded);
       }
       const streamId = params.streamId;
@@ -153,4 +161,15 @@ function readImageSource(params: GenerateParams): { bytes: Buffer; label: string
     }
   }
   return { bytes: Buffer.from(params.image.base64, 'base64'), label: params.image.name };
+}
+
+/** `work`, or an AbortError as soon as `signal` aborts, whichever comes first. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError());
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
