@@ -3,7 +3,8 @@
 // @ts-check
 (function () {
   const vscode = acquireVsCodeApi();
-  const strings = /** @type {Record<string, string>} */ (window.PALIGEMMA_STRINGS);
+  // The host puts the UI strings in a data attribute: the CSP allows no inline script.
+  const strings = /** @type {Record<string, string>} */ (JSON.parse(document.body.dataset.strings ?? '{}'));
   const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
   /** @type {{ image?: { dataUrl: string, name: string }, entries: Array<{ id: number, action: string, question?: string, text: string, error?: string, done: boolean, boxes?: any[], imageWidth?: number, imageHeight?: number, meta?: string }> }} */

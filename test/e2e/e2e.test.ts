@@ -571,6 +571,16 @@ describe('the extension in a real VS Code', () => {
       await caption.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 120_000 });
       assert.equal((await caption.locator('p.text').textContent())?.trim(), expected);
       await page.locator('.statusbar-item', { hasText: 'PaliGemma: ready · cpu · paligemma-3b-mix-224' }).waitFor();
+
+      // The token reached the download and nothing else: no VS Code log (our output channel and the
+      // engine's lines in it included), no line of code-server's or the browser's, not the webview.
+      const logFiles = fs.readdirSync(path.join(vscode.userData, 'logs'), { recursive: true, encoding: 'utf8' })
+        .map((name) => path.join(vscode.userData, 'logs', name))
+        .filter((file) => fs.statSync(file).isFile());
+      assert.ok(logFiles.some((file) => file.includes('PaliGemma')), `our output channel's log is among ${logFiles.length} files`);
+      for (const file of logFiles) assert.ok(!fs.readFileSync(file, 'utf8').includes(HUB_TOKEN), `the token is in ${file}`);
+      assert.ok(!logLines.some((line) => line.includes(HUB_TOKEN)), 'the token is in code-server\'s or the browser\'s output');
+      assert.ok(!(await describeFrame(page).locator('body').innerHTML()).includes(HUB_TOKEN), 'the token is in the webview');
     }));
 });
 

@@ -8,13 +8,13 @@
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { requestForVerb, VERB_TASKS } from '../../common/prompts.js';
+import { requestForVerb } from '../../common/prompts.js';
 import type { ImageSource } from '../../protocol.js';
 import type { Settings } from '../config.js';
 import { EngineError, type EngineClient } from '../engine/engineClient.js';
 import { toImageSource } from '../imageSources.js';
 import { insertText, type InsertionTarget } from '../textInsertion.js';
-import type { FromWebview, PanelAction, PanelState, ToWebview } from './panelMessages.js';
+import { parseFromWebview, type FromWebview, type PanelAction, type PanelState, type ToWebview } from './panelMessages.js';
 
 export const DESCRIBE_VIEW_TYPE = 'paligemma.describe';
 
@@ -68,7 +68,11 @@ export class DescribePanel {
     panel.webview.html = this.html();
     this.disposables.push(
       panel.onDidDispose(() => this.dispose()),
-      panel.webview.onDidReceiveMessage((message: FromWebview) => this.onMessage(message)),
+      // Messages are data from a page that shows untrusted content: malformed ones are dropped.
+      panel.webview.onDidReceiveMessage((raw: unknown) => {
+        const message = parseFromWebview(raw);
+        if (message) this.onMessage(message);
+      }),
     );
   }
 
@@ -138,8 +142,7 @@ export class DescribePanel {
   }
 
   private async run(action: PanelAction, text?: string): Promise<void> {
-    // The webview's message is data: only the verbs the panel offers run.
-    if (!this.image || !Object.hasOwn(VERB_TASKS, action)) return;
+    if (!this.image) return;
     const id = ++this.requestId;
     this.running?.cancel();
     const source = new vscode.CancellationTokenSource();
@@ -200,7 +203,7 @@ export class DescribePanel {
 <link rel="stylesheet" href="${media('describe.css')}">
 <title>${vscode.l10n.t('Describe Image')}</title>
 </head>
-<body>
+<body data-strings="${escapeAttribute(JSON.stringify(strings))}">
 <main>
   <section class="image-area" aria-label="${strings.image}">
     <div id="drop-zone" class="drop-zone" tabindex="0" role="button" aria-label="${strings.dropHint}">
@@ -225,7 +228,6 @@ export class DescribePanel {
   </section>
   <section aria-label="${strings.results}" aria-live="polite" id="results" class="results"></section>
 </main>
-<script nonce="${nonce}">window.PALIGEMMA_STRINGS = ${JSON.stringify(strings)};</script>
 <script nonce="${nonce}" type="module" src="${media('vendor', 'vscode-elements.js')}"></script>
 <script nonce="${nonce}" src="${media('describe.js')}"></script>
 </body>
@@ -241,4 +243,9 @@ export class DescribePanel {
 
 function webviewOptions(context: vscode.ExtensionContext): vscode.WebviewOptions & vscode.WebviewPanelOptions {
   return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(context.extensionUri, 'media')] };
+}
+
+/** Text for an HTML attribute value in double quotes. */
+function escapeAttribute(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
