@@ -5,7 +5,9 @@
 import * as vscode from 'vscode';
 import { decodeURIComponentSafe } from '../../common/altText/altRules.js';
 import type { ImageSource } from '../../protocol.js';
+import { signalOf } from '../cancellation.js';
 import type { Settings } from '../config.js';
+import { fetchImage } from './remoteImage.js';
 
 export type ImageLocation =
   | { kind: 'file'; uri: vscode.Uri }
@@ -36,33 +38,17 @@ export function locationKey(location: ImageLocation): string | undefined {
   return location.kind === 'file' ? location.uri.toString() : location.kind === 'remote' ? location.url : undefined;
 }
 
-const MAX_REMOTE_BYTES = 20 * 1024 * 1024;
-
 export async function readImage(location: ImageLocation, token: vscode.CancellationToken): Promise<ImageSource> {
   if (location.kind === 'unavailable') throw new Error(location.reason);
   if (location.kind === 'file') {
     if (location.uri.scheme === 'file') return { path: location.uri.fsPath };
     return { base64: Buffer.from(await vscode.workspace.fs.readFile(location.uri)).toString('base64'), name: location.uri.path };
   }
-  const controller = new AbortController();
-  const subscription = token.onCancellationRequested(() => controller.abort());
+  const caller = signalOf(token);
   try {
-    const response = await fetch(location.url, { signal: controller.signal });
-    if (!response.ok) throw new Error(vscode.l10n.t('{0} answered {1}', location.url, String(response.status)));
-    const tooLarge = () => new Error(vscode.l10n.t('{0} is larger than 20 MB', location.url));
-    if (Number(response.headers.get('content-length')) > MAX_REMOTE_BYTES) throw tooLarge();
-    // Read in chunks and stop at the limit: a server may send more than its length said, or no length.
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    const reader = response.body?.getReader();
-    for (let read = await reader?.read(); read && !read.done; read = await reader!.read()) {
-      total += read.value.byteLength;
-      if (total > MAX_REMOTE_BYTES) throw tooLarge();
-      chunks.push(read.value);
-    }
-    return { base64: Buffer.concat(chunks).toString('base64'), name: location.url };
+    // Size cap, time limit, and no redirect to another scheme or a private address (remoteImage.ts).
+    return { base64: Buffer.from(await fetchImage(location.url, { signal: caller.signal })).toString('base64'), name: location.url };
   } finally {
-    controller.abort();
-    subscription.dispose();
+    caller.dispose();
   }
 }
