@@ -63,6 +63,20 @@ describe('model downloads through @huggingface/hub', () => {
     assert.deepEqual(fs.readFileSync(path.join(destination, 'model.safetensors')), weights);
   });
 
+  test('a full disk is reported as such, nothing half-written is used, and the next attempt completes', { skip: !fs.existsSync('/dev/full') && 'needs /dev/full' }, async () => {
+    const destination = tempDir('disk-full');
+    // Every write to /dev/full fails with ENOSPC, as on a full disk.
+    fs.symlinkSync('/dev/full', path.join(destination, 'model.safetensors.part'));
+    await assert.rejects(
+      downloadRepo({ repo: 'google/tiny', destination, hubUrl, include: /\.(json|safetensors)$/ }),
+      (error) => error instanceof DownloadError && error.kind === 'disk-full' && /the disk is full: model\.safetensors needs about 1 MB more/.test(error.message),
+    );
+    assert.ok(!fs.existsSync(path.join(destination, 'model.safetensors')), 'no model file in use');
+    fs.rmSync(path.join(destination, 'model.safetensors.part'));
+    await downloadRepo({ repo: 'google/tiny', destination, hubUrl, include: /\.(json|safetensors)$/ });
+    assert.deepEqual(fs.readFileSync(path.join(destination, 'model.safetensors')), files.get('model.safetensors')!.bytes);
+  });
+
   test('a file whose sha256 differs from the hub\'s is deleted and reported', async () => {
     const destination = tempDir('checksum');
     files.get('model.safetensors')!.announcedSha = '0'.repeat(64);

@@ -20,7 +20,7 @@ export interface DownloadProgress {
 }
 
 export class DownloadError extends Error {
-  constructor(message: string, readonly kind: 'not-a-model' | 'missing' | 'size' | 'checksum') {
+  constructor(message: string, readonly kind: 'not-a-model' | 'missing' | 'size' | 'checksum' | 'disk-full') {
     super(message);
   }
 }
@@ -42,6 +42,17 @@ function abortError(): Error {
   const error = new Error('download cancelled');
   error.name = 'AbortError';
   return error;
+}
+
+/**
+ * A full disk as the user can act on it: what was being written, where, and that what arrived is kept
+ * (as a .part file, never used as the model) and resumes once there is room.
+ */
+function diskFullOr(error: Error, file: string, destination: string, bytesLeft: number): Error {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code !== 'ENOSPC' && code !== 'EDQUOT') return error;
+  const megabytes = Math.max(1, Math.ceil(bytesLeft / 2 ** 20));
+  return new DownloadError(`the disk is full: ${file} needs about ${megabytes} MB more in ${destination}. Free some space and download again; what arrived is kept and resumes`, 'disk-full');
 }
 
 async function sha256Of(file: string): Promise<string> {
@@ -82,12 +93,17 @@ export async function downloadRepo(options: DownloadOptions): Promise<void> {
     // The hub's blob fetches byte ranges on demand: slicing it resumes an interrupted download.
     const reader = blob.slice(resumeFrom).stream().getReader();
     const out = fs.createWriteStream(part, { flags: resumeFrom > 0 ? 'a' : 'w' });
+    // Write errors reach each write's callback below; without a listener the stream's 'error' event would
+    // also be thrown as an uncaught exception in the extension host.
+    out.on('error', () => {});
+    let written = resumeFrom;
     try {
       for (;;) {
         if (signal?.aborted) throw abortError();
         const { done: finished, value } = await reader.read();
         if (finished) break;
-        await new Promise<void>((resolve, reject) => out.write(value, (error) => (error ? reject(error) : resolve())));
+        await new Promise<void>((resolve, reject) => out.write(value, (error) => (error ? reject(diskFullOr(error, entry.path, destination, entry.size - written)) : resolve())));
+        written += value.byteLength;
         done += value.byteLength;
         const rate = (done - doneAtStart) / Math.max(0.001, (Date.now() - started) / 1000);
         report({ file: entry.path, phase: 'downloading', done, total, increment: value.byteLength, secondsLeft: rate > 0 ? Math.round((total - done) / rate) : undefined });
