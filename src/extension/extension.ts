@@ -11,6 +11,7 @@ import { registerAltDiagnostics } from './altText/altDiagnostics.js';
 import { AltHoverProvider } from './altText/altHover.js';
 import { registerAltPrefetch } from './altText/altPrefetch.js';
 import { AltTextService } from './altText/altTextService.js';
+import { OutsideConsent } from './altText/outsideConsent.js';
 import { ALT_TEXT_SELECTOR } from './altText/documentReferences.js';
 import { SettingsStore } from './config.js';
 import { DESCRIBE_VIEW_TYPE, DescribePanel } from './describe/describePanel.js';
@@ -40,7 +41,8 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
     getSettings,
     path.join(context.globalStorageUri.fsPath, 'cache'),
   );
-  const altText = new AltTextService(engine, getSettings);
+  const outsideConsent = new OutsideConsent(context.workspaceState);
+  const altText = new AltTextService(engine, getSettings, outsideConsent);
   const insertionTargets = new InsertionTargets();
   const insertionTarget = () => insertionTargets.current();
   const describeDeps = { context, engine, settings: getSettings, insertionTarget };
@@ -70,6 +72,9 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
     vscode.languages.registerHoverProvider(ALT_TEXT_SELECTOR, new AltHoverProvider(altText)),
     vscode.languages.registerCodeActionsProvider(ALT_TEXT_SELECTOR, new AltCodeActionProvider(altText), { providedCodeActionKinds: AltCodeActionProvider.kinds }),
     registerAltCommands(altText),
+    outsideConsent,
+    // From the hover of an image outside the workspace; not in the palette (it needs the image).
+    vscode.commands.registerCommand('paligemma.allowImageOutsideWorkspace', (uri: string) => outsideConsent.ask(vscode.Uri.parse(uri))),
     registerAltPrefetch(altText, settings),
     vscode.commands.registerCommand('paligemma.selectModel', () => selectModel(context)),
     vscode.commands.registerCommand('paligemma.setHuggingFaceToken', () => setHuggingFaceToken(context.secrets)),

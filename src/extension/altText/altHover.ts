@@ -20,7 +20,7 @@ export class AltHoverProvider implements vscode.HoverProvider {
     if (!reference || reference.alt.kind === 'dynamic' || reference.src === undefined) return undefined;
     const args = [document.uri.toString(), reference.range.start];
     const markdown = new vscode.MarkdownString(undefined, true);
-    markdown.isTrusted = { enabledCommands: ['paligemma.generateAltText', 'paligemma.insertAltText', 'workbench.action.openSettings'] };
+    markdown.isTrusted = { enabledCommands: ['paligemma.generateAltText', 'paligemma.insertAltText', 'paligemma.allowImageOutsideWorkspace', 'workbench.action.openSettings'] };
     markdown.appendMarkdown(`**${vscode.l10n.t('PaliGemma alt text')}**\n\n`);
     const location = this.service.locate(document, reference.src);
     const suggestion = this.service.cached(document, reference.src);
@@ -28,6 +28,7 @@ export class AltHoverProvider implements vscode.HoverProvider {
       // A link that could only fail is worse than none: say why, and where it can be changed.
       markdown.appendMarkdown(escapeMarkdown(location.reason));
       if (location.setting) markdown.appendMarkdown(`\n\n[$(settings-gear) ${vscode.l10n.t('Open setting')}](${commandLink('workbench.action.openSettings', [location.setting])})`);
+      if (location.outside) markdown.appendMarkdown(`\n\n[$(unlock) ${vscode.l10n.t('Allow reading this image')}](${commandLink('paligemma.allowImageOutsideWorkspace', [location.outside.toString()])})`);
     } else if (suggestion !== undefined) {
       markdown.appendMarkdown(`${vscode.l10n.t('Suggested')}: «${escapeMarkdown(suggestion)}»\n\n`);
       markdown.appendMarkdown(`[$(check) ${vscode.l10n.t('Insert alt text')}](${commandLink('paligemma.insertAltText', [...args, suggestion])})`);

@@ -9,6 +9,7 @@ import { signalOf, tokenOf } from '../cancellation.js';
 import type { Settings } from '../config.js';
 import type { EngineClient } from '../engine/engineClient.js';
 import { locateImage, locationKey, readImage, type ImageLocation } from './imageLocation.js';
+import type { OutsideConsent } from './outsideConsent.js';
 
 export class AltTextService implements vscode.Disposable {
   private readonly suggestions = new Map<string, string>();
@@ -17,16 +18,18 @@ export class AltTextService implements vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChange = this.changed.event;
 
-  constructor(private readonly engine: EngineClient, private readonly settings: () => Settings) {}
+  constructor(private readonly engine: EngineClient, private readonly settings: () => Settings, private readonly consent?: OutsideConsent) {
+    consent?.onDidChange(() => this.changed.fire());
+  }
 
   private key(document: vscode.TextDocument, src: string | undefined, purpose: ImagePurpose): string | undefined {
-    const location = locationKey(locateImage(document, src, this.settings()));
+    const location = locationKey(locateImage(document, src, this.settings(), this.consent));
     return location && `${purpose}:${this.settings().language}:${location}`;
   }
 
   /** Where the image of `src` is, or why it cannot be read. */
   locate(document: vscode.TextDocument, src: string | undefined): ImageLocation {
-    return locateImage(document, src, this.settings());
+    return locateImage(document, src, this.settings(), this.consent);
   }
 
   /** The cached suggestion, if any: what hovers show. */
@@ -44,7 +47,7 @@ export class AltTextService implements vscode.Disposable {
   async suggest(document: vscode.TextDocument, src: string | undefined, purpose: ImagePurpose, token: vscode.CancellationToken, priority: 'user' | 'background' = 'user'): Promise<string> {
     const request = altTextRequest(purpose, this.settings().language);
     if (!request) return '';
-    const location = locateImage(document, src, this.settings());
+    const location = locateImage(document, src, this.settings(), this.consent);
     const key = this.key(document, src, purpose);
     if (!key) throw new Error(location.kind === 'unavailable' ? location.reason : vscode.l10n.t('Cannot find this image.'));
     const cached = this.suggestions.get(key);

@@ -7,15 +7,19 @@ import { decodeURIComponentSafe } from '../../common/altText/altRules.js';
 import type { ImageSource } from '../../protocol.js';
 import { signalOf } from '../cancellation.js';
 import type { Settings } from '../config.js';
+import { realPathInside, type OutsideConsent } from './outsideConsent.js';
 import { fetchImage } from './remoteImage.js';
 
 export type ImageLocation =
   | { kind: 'file'; uri: vscode.Uri }
   | { kind: 'remote'; url: string }
-  /** `setting`: the setting that would make it available, where one would. */
-  | { kind: 'unavailable'; reason: string; setting?: string };
+  /**
+   * `setting`: the setting that would make it available, where one would; `outside`: a file outside the
+   * workspace, which the user may allow (outsideConsent.ts).
+   */
+  | { kind: 'unavailable'; reason: string; setting?: string; outside?: vscode.Uri };
 
-export function locateImage(document: vscode.TextDocument, src: string | undefined, settings: Settings): ImageLocation {
+export function locateImage(document: vscode.TextDocument, src: string | undefined, settings: Settings, consent?: OutsideConsent): ImageLocation {
   if (!src) return { kind: 'unavailable', reason: vscode.l10n.t('This reference has no image address.') };
   const trimmed = src.trim();
   if (/^https?:\/\//i.test(trimmed)) {
@@ -28,8 +32,11 @@ export function locateImage(document: vscode.TextDocument, src: string | undefin
   const folder = vscode.workspace.getWorkspaceFolder(document.uri);
   const base = path.startsWith('/') && folder ? folder.uri : vscode.Uri.joinPath(document.uri, '..');
   const uri = vscode.Uri.joinPath(base, path.startsWith('/') ? path.slice(1) : path);
-  if (folder && !uri.path.startsWith(folder.uri.path.endsWith('/') ? folder.uri.path : `${folder.uri.path}/`)) {
-    return { kind: 'unavailable', reason: vscode.l10n.t('{0} is outside the workspace.', trimmed) };
+  // Outside the folder by name (`..`), or by a symbolic link that leads out of it.
+  const outside = folder && (!uri.path.startsWith(folder.uri.path.endsWith('/') ? folder.uri.path : `${folder.uri.path}/`) ||
+    (uri.scheme === 'file' && folder.uri.scheme === 'file' && !realPathInside(uri.fsPath, folder.uri.fsPath)));
+  if (outside && !consent?.has(uri)) {
+    return { kind: 'unavailable', reason: vscode.l10n.t('{0} is outside the workspace: PaliGemma reads it only if you allow it.', trimmed), outside: uri };
   }
   return { kind: 'file', uri };
 }
