@@ -16,6 +16,8 @@ export interface LoadModelParams {
   /** `auto`: int4 on a CPU, fp16 on a GPU. */
   dtype: DtypeChoice;
   device: DeviceChoice;
+  /** The engine's memory limit in MB (paligemma.engineMemoryLimitGB); none when absent or 0. */
+  memoryLimitMB?: number;
 }
 
 export interface ModelInfo {
@@ -42,6 +44,8 @@ export interface GenerateParams {
   maxNewTokens?: number;
   /** `background` (hover prefetch) waits behind every user request; `user` is the default. */
   priority?: 'user' | 'background';
+  /** The engine's memory limit in MB, checked after the request; none when absent or 0. */
+  memoryLimitMB?: number;
   /** Images with more pixels are refused before decoding (the paligemma.maxImagePixels setting). */
   maxImagePixels?: number;
   /** Chosen by the client so that streamed pieces can be matched to this request. */
@@ -66,6 +70,8 @@ export interface EngineStatus {
   state: 'idle' | 'loading' | 'busy';
   model: ModelInfo | null;
   queued: number;
+  /** Resident memory and the JavaScript heap in use, MB. */
+  memory: { residentMB: number; heapMB: number };
 }
 
 export interface SelfTestResult {

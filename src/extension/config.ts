@@ -20,6 +20,7 @@ export interface Settings {
   ocrDefaultPaste: boolean;
   nodePath: string;
   maxImagePixels: number;
+  engineMemoryLimitGB: number;
   allowRemoteImages: boolean;
 }
 
@@ -44,6 +45,7 @@ function readSettings(): Settings {
     ocrDefaultPaste: config.get<boolean>('ocr.defaultPaste', false),
     nodePath: config.get<string>('nodePath', ''),
     maxImagePixels: config.get<number>('maxImagePixels', 100_000_000),
+    engineMemoryLimitGB: config.get<number>('engineMemoryLimitGB', 0),
     allowRemoteImages: config.get<boolean>('allowRemoteImages', false),
   };
 }

@@ -52,6 +52,10 @@ async function makeWorkspace(name: string): Promise<string> {
   await square(200, 30, 40).composite([{ input: Buffer.from('<svg width="96" height="64"><rect x="20" y="12" width="40" height="30" fill="white"/></svg>') }]).png().toFile(path.join(workspace, 'photo.png'));
   await square(240, 240, 240).composite([{ input: Buffer.from('<svg width="96" height="64"><text x="4" y="36" font-size="16">Hello OCR</text></svg>') }]).png().toFile(path.join(workspace, 'screenshot.png'));
   await square(120, 120, 120).png().toFile(path.join(workspace, 'divider.png'));
+  // An image beside the workspace, named through .. and through a symbolic link inside it.
+  await square(90, 200, 90).png().toFile(path.join(root, 'outside.png'));
+  fs.symlinkSync(path.join(root, 'outside.png'), path.join(workspace, 'linked.png'));
+  fs.writeFileSync(path.join(workspace, 'outside.md'), '# Outside\n\n![](../outside.png)\n\n![](linked.png)\n');
   await square(30, 90, 200).composite([{ input: Buffer.from('<svg width="96" height="64"><circle cx="48" cy="32" r="20" fill="yellow"/></svg>') }]).png().toFile(path.join(workspace, 'gallery.png'));
   await square(250, 250, 250).composite([{ input: Buffer.from('<svg width="96" height="64"><rect x="10" y="30" width="15" height="30" fill="blue"/><rect x="40" y="10" width="15" height="50" fill="green"/></svg>') }]).png().toFile(path.join(workspace, 'chart.png'));
   return workspace;
@@ -375,6 +379,27 @@ describe('the extension in a real VS Code', () => {
       }
     }));
 
+  test('4h. an image outside the workspace, through .. or a symbolic link, is read only once the user allows it', () =>
+    scenario(vscode, 'alt-text-outside', async () => {
+      const page = vscode.page;
+      await openFile(page, 'outside.md');
+      assert.match(await hoverText(page, '![](../outside.png)', 4), /outside the workspace.*Allow reading this image/s);
+      await page.keyboard.press('Escape');
+      assert.match(await hoverText(page, '![](linked.png)', 4), /outside the workspace.*Allow reading this image/s);
+      await page.locator('.monaco-hover-content a', { hasText: 'Allow reading this image' }).click();
+      // A modal dialog names the file; allowing it makes this one image readable.
+      const dialog = page.locator('.monaco-dialog-box');
+      await dialog.waitFor({ timeout: 10_000 });
+      assert.match((await dialog.textContent()) ?? '', /linked\.png/);
+      await dialog.locator('.monaco-button', { hasText: 'Allow' }).first().click();
+      await dialog.waitFor({ state: 'detached' });
+      await page.keyboard.press('Escape');
+      assert.match(await hoverText(page, '![](linked.png)', 4), /Generate alt text|Suggested/);
+      await page.keyboard.press('Escape');
+      assert.match(await hoverText(page, '![](../outside.png)', 4), /outside the workspace/);
+      await page.keyboard.press('Escape');
+    }));
+
   test('2. a question in the Ask box and a Detect request are answered; the boxes are drawn', () =>
     scenario(vscode, 'ask-detect', async () => {
       const page = vscode.page;
@@ -502,7 +527,7 @@ describe('the extension in a real VS Code', () => {
         await page.waitForTimeout(2000);
         await runCommand(page, 'PaliGemma: Describe Image');
         await pickQuickItem(page, 'chart.png');
-        const crashed = frame.locator('article.result.error', { hasText: 'stopped while working' });
+        const crashed = frame.locator('article.result.error', { hasText: 'killed while working on this request' });
         for (let attempt = 0; attempt < 4 && !(await crashed.count()); attempt++) {
           if (attempt > 0) await frame.locator('#describe').click();
           await page.locator('.statusbar-item', { hasText: 'PaliGemma: busy' }).waitFor({ timeout: 60_000 });

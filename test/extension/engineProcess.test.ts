@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CrashPolicy } from '../../src/extension/engine/crashPolicy.js';
-import { EngineProcess, type EngineProcessOptions } from '../../src/extension/engine/engineProcess.js';
+import { EngineProcess, type EngineProcessOptions, type ExitCause } from '../../src/extension/engine/engineProcess.js';
 import { GenerateRequest, LoadModelRequest } from '../../src/protocol.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../helpers/fixtures.js';
 
@@ -55,6 +55,7 @@ describe('EngineProcess on a real engine', () => {
     process.kill(engine.pid!, 'SIGKILL');
     const { code, signal } = await exited;
     assert.equal(signal, 'SIGKILL');
+    assert.equal(await engine.whyStopped(1000), 'killed');
     assert.equal(code, null);
     assert.equal(engine.gone, true);
     assert.equal(policy.shouldRestart(), true, 'first crash: restart');
@@ -73,6 +74,16 @@ describe('EngineProcess on a real engine', () => {
     for (let i = 0; i < 50 && isAlive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(isAlive(pid), false);
     assert.equal(reported, false);
+  });
+
+  test('an engine that runs out of memory says so when it stops', async () => {
+    // A small heap, then a message too large for it: V8 reports "heap out of memory" and aborts.
+    const engine = await start({ env: { NODE_OPTIONS: '--max-old-space-size=64' } });
+    const stopped = new Promise<ExitCause>((resolve) => engine.onExit((_code, _signal, cause) => resolve(cause)));
+    const huge = 'A'.repeat(200 * 2 ** 20);
+    await assert.rejects(engine.connection.sendRequest(GenerateRequest, { image: { base64: huge, name: 'huge.png' }, task: { task: 'ocr' } }));
+    assert.equal(await stopped, 'out-of-memory');
+    assert.equal(await engine.whyStopped(0), 'out-of-memory');
   });
 
   test('an engine that cannot start says why: no program, an early exit, no answer', async () => {

@@ -55,6 +55,7 @@ export class EngineService {
       state: this.loading ? 'loading' : this.queue.busy ? 'busy' : 'idle',
       model: this.modelInfo,
       queued: this.queue.queued,
+      memory: { residentMB: Math.round(process.memoryUsage.rss() / 2 ** 20), heapMB: Math.round(process.memoryUsage().heapUsed / 2 ** 20) },
     };
   }
 
@@ -84,6 +85,7 @@ export class EngineService {
           imageSize: model.config.vision.image_size,
         };
         this.modelInfo = info;
+        await this.enforceMemoryLimit(params.memoryLimitMB, 'loading the model');
         return info;
       } finally {
         this.loading = false;
@@ -120,6 +122,7 @@ export class EngineService {
         signal,
         onText: streamId ? (piece) => this.events.textPiece(streamId, piece) : undefined,
       });
+      await this.enforceMemoryLimit(params.memoryLimitMB, 'on this request');
       const isDetect = !('prompt' in params.task) && params.task.task === 'detect';
       return {
         text: result.text,
@@ -132,6 +135,18 @@ export class EngineService {
         timings: cachedImage ? { ...result.timings, preprocessMs: 0, visionMs: 0 } : result.timings,
       };
     }, signal, params.priority ?? 'user');
+  }
+
+  /**
+   * paligemma.engineMemoryLimitGB: over the limit, the model is unloaded (its memory returned) and the
+   * request refused with the figures, rather than the system running out of memory later.
+   */
+  private async enforceMemoryLimit(limitMB: number | undefined, during: string): Promise<void> {
+    if (!limitMB) return;
+    const usedMB = Math.round(process.memoryUsage.rss() / 2 ** 20);
+    if (usedMB <= limitMB) return;
+    await this.unload();
+    throw new UserError(`the engine used ${usedMB} MB ${during}, over its limit of ${limitMB} MB (paligemma.engineMemoryLimitGB): the model was unloaded. Raise the limit, or use int4 weights or a smaller model`);
   }
 
   async unload(): Promise<void> {

@@ -12,7 +12,7 @@ import {
 } from '../../protocol.js';
 import type { Settings, SettingsChange } from '../config.js';
 import { CrashPolicy } from './crashPolicy.js';
-import { EngineProcess } from './engineProcess.js';
+import { EngineProcess, type ExitCause } from './engineProcess.js';
 import { engineRuntimes, type EngineRuntime } from './runtimes.js';
 
 export type EngineState = 'off' | 'starting' | 'loading' | 'ready' | 'busy' | 'stopped';
@@ -99,17 +99,20 @@ export class EngineClient implements vscode.Disposable {
   }
 
   /** Generates for an image; streamed pieces go to `onPiece`. Cancelling the token cancels in the engine. */
-  async generate(params: Omit<GenerateParams, 'streamId' | 'maxImagePixels'>, token: vscode.CancellationToken, onPiece?: (piece: string) => void): Promise<GenerateResultMessage> {
+  async generate(params: Omit<GenerateParams, 'streamId' | 'maxImagePixels' | 'memoryLimitMB'>, token: vscode.CancellationToken, onPiece?: (piece: string) => void): Promise<GenerateResultMessage> {
     const running = await this.ensureModel(token);
-    const { maxImagePixels } = this.settings();
+    const { maxImagePixels, engineMemoryLimitGB } = this.settings();
     const streamId = randomUUID();
     const stopListening = onPiece ? running.engine.onTextPieces(streamId, onPiece) : undefined;
     this.busyCount++;
     this.setState('busy');
     try {
-      return await running.engine.connection.sendRequest(GenerateRequest, { ...params, maxImagePixels, streamId }, token);
+      return await running.engine.connection.sendRequest(GenerateRequest, { ...params, maxImagePixels, memoryLimitMB: Math.round(engineMemoryLimitGB * 1024), streamId }, token);
     } catch (error) {
-      throw this.translate(error, token, running);
+      const failure = this.translate(error, token, running);
+      // A request that died with its engine says why, once the process's exit has been read.
+      if (failure.kind === 'crashed') throw this.stoppedBecause(await running.engine.whyStopped(2000)) ?? failure;
+      throw failure;
     } finally {
       stopListening?.();
       if (--this.busyCount === 0 && this.running === running) this.setState('ready');
@@ -181,7 +184,7 @@ export class EngineClient implements vscode.Disposable {
         const listener = running.engine.connection.onNotification(ProgressNotification, ({ message }) => progress.report({ message }));
         try {
           progress.report({ message: vscode.l10n.t('loading the model') });
-          const info = await running.engine.connection.sendRequest(LoadModelRequest, { modelDir: settings.modelPath, dtype: settings.dtype, device: settings.device }, progressToken);
+          const info = await running.engine.connection.sendRequest(LoadModelRequest, { modelDir: settings.modelPath, dtype: settings.dtype, device: settings.device, memoryLimitMB: Math.round(settings.engineMemoryLimitGB * 1024) }, progressToken);
           this.model = info;
           this.modelKey = key;
           for (const fallback of info.fallbacks) this.note(`device ${fallback.device} not used: ${fallback.error}`);
@@ -226,7 +229,7 @@ export class EngineClient implements vscode.Disposable {
           cacheDir: this.cacheDir,
           onStderrLine: (line) => this.log.info(`[engine] ${line}`),
         });
-        engine.onExit((code, signal) => this.onExit(engine, code, signal));
+        engine.onExit((code, signal, cause) => this.onExit(engine, code, signal, cause));
         const running: Running = { engine, runtime };
         this.running = running;
         const { selfTest } = engine;
@@ -244,16 +247,30 @@ export class EngineClient implements vscode.Disposable {
     throw new EngineError(vscode.l10n.t('The PaliGemma engine could not start: {0}', failures.join('; ')), 'internal');
   }
 
-  private onExit(engine: EngineProcess, code: number | null, signal: NodeJS.Signals | null): void {
+  /** The request's error for an engine that stopped under it, when the cause is known and worth saying. */
+  private stoppedBecause(cause: ExitCause | undefined): EngineError | undefined {
+    if (cause === 'out-of-memory') {
+      return new EngineError(vscode.l10n.t('The PaliGemma engine ran out of memory on this request. Use int4 weights or a smaller model, or close other programs; it restarts with the next request.'), 'crashed');
+    }
+    if (cause === 'killed') {
+      return new EngineError(vscode.l10n.t('The PaliGemma engine was killed while working on this request (SIGKILL: the system does this when memory runs out). It restarts with the next request.'), 'crashed');
+    }
+    return undefined;
+  }
+
+  private onExit(engine: EngineProcess, code: number | null, signal: NodeJS.Signals | null, cause: ExitCause): void {
     if (this.running?.engine !== engine) return; // an intentional stop
     this.running = undefined;
     this.model = undefined;
     this.modelKey = undefined;
     const how = signal ? `signal ${signal}` : `exit code ${code}`;
-    this.log.error(`engine stopped unexpectedly (${how})`);
+    this.log.error(`engine stopped unexpectedly (${how}${cause === 'out-of-memory' ? ', out of memory' : ''})`);
     if (this.crashPolicy.shouldRestart()) {
       this.setState('off');
-      void vscode.window.showWarningMessage(vscode.l10n.t('The PaliGemma engine stopped unexpectedly ({0}). It restarts with the next request.', how), vscode.l10n.t('Show Log'))
+      const message = cause === 'out-of-memory'
+        ? vscode.l10n.t('The PaliGemma engine ran out of memory ({0}). Use int4 weights or a smaller model, or close other programs. It restarts with the next request.', how)
+        : vscode.l10n.t('The PaliGemma engine stopped unexpectedly ({0}). It restarts with the next request.', how);
+      void vscode.window.showWarningMessage(message, vscode.l10n.t('Show Log'))
         .then((choice) => choice && this.log.show());
     } else {
       this.stopped = true;

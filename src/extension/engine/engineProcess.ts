@@ -19,21 +19,55 @@ export interface EngineProcessOptions {
   selfTestTimeoutMs?: number;
 }
 
-export type ExitListener = (code: number | null, signal: NodeJS.Signals | null) => void;
+/** Why an engine stopped: out of memory (its own report on stderr), killed (SIGKILL: the system's OOM killer or a person), or another crash. */
+export type ExitCause = 'out-of-memory' | 'killed' | 'crashed';
+
+export type ExitListener = (code: number | null, signal: NodeJS.Signals | null, cause: ExitCause) => void;
+
+/** What V8 and ONNX Runtime print when an allocation fails. */
+const OUT_OF_MEMORY = /heap out of memory|Allocation failed|std::bad_alloc|Failed to allocate memory/i;
 
 const DEFAULT_SELF_TEST_TIMEOUT_MS = 60_000;
+
+/**
+ * The engine's environment beyond the runtime's. glibc gives each thread that allocates its own malloc
+ * arena; ONNX Runtime's threads made the engine's resident memory creep up over thousands of requests
+ * (about 5% per 1,000 after warm-up, measured by test/engine/server/soak.test.ts), and two arenas hold it
+ * near 1%. Other C libraries ignore the variable.
+ */
+export const ENGINE_ENV: Record<string, string> = { MALLOC_ARENA_MAX: '2' };
 
 export class EngineProcess {
   private exited = false;
   private connectionClosed = false;
   private readonly exitListeners: ExitListener[] = [];
   private readonly pieceListeners = new Map<string, (piece: string) => void>();
+  /** The engine wrote an allocation failure to stderr (V8's report is followed by a long stack trace). */
+  private reportedOutOfMemory = false;
 
   private constructor(
     private readonly child: ChildProcess,
     readonly connection: MessageConnection,
     readonly selfTest: SelfTestResult,
-  ) {}
+  ) {
+    this.causeKnown = new Promise((resolve) => (this.resolveCause = resolve));
+  }
+
+  /** Set once the process has exited after a successful start. */
+  exitCause: ExitCause | undefined;
+  private readonly causeKnown: Promise<ExitCause>;
+  private resolveCause: (cause: ExitCause) => void = () => {};
+
+  /** Why the process stopped, once it has (or undefined if it is still running after `waitMs`). */
+  async whyStopped(waitMs: number): Promise<ExitCause | undefined> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), waitMs)));
+    try {
+      return await Promise.race([this.causeKnown, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 
   get pid(): number | undefined {
     return this.child.pid;
@@ -66,12 +100,16 @@ export class EngineProcess {
   static start(options: EngineProcessOptions): Promise<EngineProcess> {
     return new Promise<EngineProcess>((resolve, reject) => {
       const child = spawn(options.command, [options.enginePath, 'serve', '--ipc'], {
-        env: { ...process.env, ...options.env, PALI_CACHE_DIR: options.cacheDir },
+        env: { ...process.env, ...ENGINE_ENV, ...options.env, PALI_CACHE_DIR: options.cacheDir },
         stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       });
       child.stderr!.setEncoding('utf8');
       child.stderr!.on('data', (chunk: string) => {
-        for (const line of chunk.split('\n')) if (line.trim()) options.onStderrLine?.(line);
+        for (const line of chunk.split('\n')) {
+          if (!line.trim()) continue;
+          options.onStderrLine?.(line);
+          if (engine && OUT_OF_MEMORY.test(line)) engine.reportedOutOfMemory = true;
+        }
       });
       const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
       let engine: EngineProcess | undefined;
@@ -93,11 +131,18 @@ export class EngineProcess {
       const timer = setTimeout(() => fail(`no answer to its self test within ${timeoutMs < 1000 ? `${timeoutMs} ms` : `${Math.round(timeoutMs / 1000)} s`}`), timeoutMs);
       child.once('error', (error) => fail(error.message));
       child.once('exit', (code, signal) => {
-        if (!settled) return fail(`exited with ${signal ?? `code ${code}`}`);
+        if (!settled) fail(`exited with ${signal ?? `code ${code}`}`);
+        else if (engine) engine.exited = true;
+      });
+      // 'close' comes after stderr has been read to its end: an out-of-memory report is in by then.
+      child.once('close', (code, signal) => {
         if (!engine) return;
         engine.exited = true;
         engine.connection.dispose();
-        for (const listener of engine.exitListeners) listener(code, signal);
+        const cause: ExitCause = engine.reportedOutOfMemory ? 'out-of-memory' : signal === 'SIGKILL' ? 'killed' : 'crashed';
+        engine.exitCause = cause;
+        engine.resolveCause(cause);
+        for (const listener of engine.exitListeners) listener(code, signal, cause);
       });
       connection.sendRequest(SelfTestRequest).then(
         (selfTest) => {

@@ -23,10 +23,12 @@ describe('pali serve', () => {
   let child: ChildProcess;
   let connection: MessageConnection;
   let image: string;
+  let checkpointDir: string;
   const pieces = new Map<string, string[]>();
 
   before(async () => {
     const tiny = forgeTiny(root, 'tiny', 5);
+    checkpointDir = tiny.checkpointDir;
     image = await writeGradientPng(path.join(root, 'image.png'), 80, 64);
     child = spawn(process.execPath, [CLI, 'serve', '--stdio'], { env: { ...process.env, PALI_CACHE_DIR: tiny.cacheRoot }, stdio: ['pipe', 'pipe', 'inherit'] });
     connection = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
@@ -146,5 +148,22 @@ describe('pali serve', () => {
       const order = rest.filter((f) => f.priority === priority).map((f) => f.index);
       assert.deepEqual(order, [...order].sort((a, b) => a - b), `${priority} requests in arrival order`);
     }
+  });
+
+  test('over its memory limit the engine unloads the model and says so; without the limit it serves again', async () => {
+    const request = (memoryLimitMB?: number) =>
+      connection.sendRequest(GenerateRequest, { image: { path: image }, task: { task: 'caption', language: 'en' }, maxNewTokens: 2, memoryLimitMB });
+    // The tiny model's engine uses far more than 20 MB (Node alone does).
+    await assert.rejects(
+      request(20),
+      (error) => error instanceof ResponseError && error.code === USER_ERROR_CODE && /the engine used \d+ MB on this request, over its limit of 20 MB \(paligemma\.engineMemoryLimitGB\): the model was unloaded/.test(error.message),
+    );
+    assert.equal((await connection.sendRequest(StatusRequest)).model, null);
+    await assert.rejects(
+      connection.sendRequest(LoadModelRequest, { modelDir: checkpointDir, dtype: 'fp32', device: 'cpu', memoryLimitMB: 20 }),
+      /over its limit of 20 MB/,
+    );
+    await connection.sendRequest(LoadModelRequest, { modelDir: checkpointDir, dtype: 'fp32', device: 'cpu', memoryLimitMB: 64 * 1024 });
+    assert.ok((await request(64 * 1024)).text.length > 0);
   });
 });
