@@ -319,6 +319,17 @@ describe('bad input: one line on stderr, exit 1, never a stack trace', () => {
     assert.ok(killedMidway >= 2, `${killedMidway} kills landed in the middle of a conversion`);
   });
 
+  test('a full disk during conversion: one line, nothing half-written in use, and the next run converts', () => {
+    const cache = path.join(root, 'full-disk-cache');
+    // PALI_FAULT=disk-full makes writing a graph fail with ENOSPC, after the first one is written.
+    assertOneLineError(pali(['convert', '--model', model, '--dtype', 'fp32'], { PALI_CACHE_DIR: cache, PALI_FAULT: 'disk-full' }), /the disk is full: converting .* needs up to \d+\.\d GB in .*full-disk-cache\. Free some space/);
+    const converted = path.join(cache, 'onnx', fs.readdirSync(path.join(cache, 'onnx')).find((d) => d !== 'stamps')!);
+    assert.deepEqual(fs.readdirSync(converted).filter((name) => name.startsWith('.converting-')), [], 'no temporary folder left');
+    assert.deepEqual(fs.readdirSync(path.join(converted, 'onnx')).filter((name) => name.endsWith('.onnx')), [], 'no graph in place');
+    const after = pali(['generate', '--model', model, '--image', image, '--prompt', 'ocr', '--max-new-tokens', '2', '--json', '--dtype', 'fp32'], { PALI_CACHE_DIR: cache });
+    assert.equal(after.code, 0, after.stderr);
+  });
+
   test('a broken image and a missing one', () => {
     const broken = path.join(root, 'broken.jpg');
     fs.writeFileSync(broken, 'not a jpeg at all');

@@ -55,13 +55,25 @@ function estimatedBytes(checkpoint: Checkpoint, component: Component, vocabSize:
 
 /** The decoder graphs share one weight store: the masked decoder reads the merged decoder's data file. */
 function writeGraphs(builders: GraphBuilder[], store: WeightStore, files: string[], tempDir: string, outDir: string): void {
-  builders.forEach((builder, i) => builder.save(path.join(tempDir, path.basename(files[i]!))));
+  builders.forEach((builder, i) => {
+    builder.save(path.join(tempDir, path.basename(files[i]!)));
+    failIfDiskFullInjected();
+  });
   store.close();
   fs.mkdirSync(path.join(outDir, 'onnx'), { recursive: true });
   // A graph's presence marks its component as converted, so its external data goes into place first: a
   // process killed between the renames leaves data without a graph (converted again), never the reverse.
   const names = fs.readdirSync(tempDir).sort((a, b) => Number(a.endsWith('.onnx')) - Number(b.endsWith('.onnx')));
   for (const name of names) fs.renameSync(path.join(tempDir, name), path.join(outDir, 'onnx', name));
+}
+
+/**
+ * Fault injection for the disk-full test (a test cannot fill a real disk portably): with PALI_FAULT=disk-full,
+ * writing a graph fails as a full disk makes it fail, after the first graph is written. Nothing sets it
+ * outside that test.
+ */
+function failIfDiskFullInjected(): void {
+  if (process.env.PALI_FAULT === 'disk-full') throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
 }
 
 const TEMP_PREFIX = '.converting-';
@@ -119,6 +131,12 @@ export function convertCheckpoint(options: ConvertOptions): ConvertResult {
       writeGraphs(builders, store, files, tempDir, outDir);
       written.push(...group);
     }
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOSPC' && code !== 'EDQUOT') throw error;
+    // Nothing half-written is left: the temporary folder goes (below) and no graph was renamed into place.
+    const neededGB = WEIGHT_GROUPS.flat().filter(pending).reduce((sum, c) => sum + estimatedBytes(checkpoint, c, vocabSize), 0) / 2 ** 30;
+    throw new UserError(`the disk is full: converting ${checkpoint.dir} needs up to ${neededGB.toFixed(1)} GB in ${cacheRoot}. Free some space, or set PALI_CACHE_DIR (or --cache-dir) to a disk with room`);
   } finally {
     fs.rmSync(tempDir, { recursive: true, force: true });
   }

@@ -67,7 +67,17 @@ test(`${REQUESTS - WARM_UP} requests after ${WARM_UP} to warm up: resident memor
   t.diagnostic(`growth after warm-up: ${(100 * growth).toFixed(1)}%`);
   assert.ok(growth < 0.05, `resident memory grew ${(100 * growth).toFixed(1)}% after warm-up`);
   assert.ok(curve.at(-1)!.heapMb <= baseline.heap + 1, `JavaScript heap in use ${baseline.heap} -> ${curve.at(-1)!.heapMb} MB`);
-  assert.ok(openFiles(pid) <= baseline.files, `open files ${baseline.files} -> ${openFiles(pid)}`);
+  // A descriptor the engine holds for a moment (libuv, a GC thread) is not a leak: take the least of a few looks.
+  const settledFiles = async () => {
+    let least = openFiles(pid);
+    for (let look = 0; look < 5 && least > baseline.files; look++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      least = Math.min(least, openFiles(pid));
+    }
+    return least;
+  };
+  const files = await settledFiles();
+  assert.ok(files <= baseline.files, `open files ${baseline.files} -> ${files}`);
   assert.ok(tempEntries() <= baseline.temp, `temp folder entries ${baseline.temp} -> ${tempEntries()}`);
   connection.dispose();
 });
