@@ -76,9 +76,16 @@ export class DescribePanel {
     );
   }
 
+  /**
+   * Messages sent before the webview's script has loaded would be lost (a request's 'start', so its result
+   * would have no entry to land in): they wait for its 'ready'.
+   */
   private post(message: ToWebview): void {
-    void this.panel.webview.postMessage(message);
+    if (this.waitingForWebview) this.waitingForWebview.push(message);
+    else void this.panel.webview.postMessage(message);
   }
+
+  private waitingForWebview: ToWebview[] | undefined = [];
 
   private async setImageFromUri(uri: vscode.Uri, caption: boolean): Promise<void> {
     const name = path.basename(uri.path);
@@ -111,9 +118,14 @@ export class DescribePanel {
 
   private onMessage(message: FromWebview): void {
     switch (message.type) {
-      case 'ready':
-        if (this.image) this.post({ type: 'image', dataUrl: this.image.dataUrl, name: this.image.name });
+      case 'ready': {
+        // The first 'ready' flushes what waited; a later one (the webview reloaded) needs the image again.
+        const waiting = this.waitingForWebview;
+        this.waitingForWebview = undefined;
+        if (waiting?.length) for (const message of waiting) this.post(message);
+        else if (this.image) this.post({ type: 'image', dataUrl: this.image.dataUrl, name: this.image.name });
         break;
+      }
       case 'run':
         void this.run(message.action, message.text);
         break;
