@@ -159,6 +159,8 @@ describe('the extension in a real VS Code', () => {
       const caption = frame.locator('article.result[data-action="caption"] p.text');
       await frame.locator('article.result[data-action="caption"] vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 120_000 });
       assert.equal((await caption.textContent())?.trim(), expected);
+      // The webview gets the image's bytes and name, never where it lives.
+      assert.ok(!(await frame.locator('html').innerHTML()).includes(workspace), 'the webview holds a file system path');
     }, 'describe-image.png'));
 
   test('8. the status bar goes ready -> busy -> ready around a request', () =>
@@ -645,23 +647,41 @@ describe('Runtime fallback', () => {
 
 describe('Restricted Mode', () => {
   let vscode: VsCode;
+  let workspace: string;
+  const marker = () => path.join(root, 'workspace-code-ran');
   before(async () => {
-    const workspace = await makeWorkspace('untrusted');
-    setWorkspaceSettings(workspace, { 'paligemma.modelPath': modelDir });
+    workspace = await makeWorkspace('untrusted');
+    // A node path that, if it ever ran, would leave a marker (and then work as Node, hiding nothing else).
+    const evilNode = path.join(workspace, '.vscode', 'node.sh');
+    fs.writeFileSync(evilNode, `#!/bin/sh\ntouch '${marker()}'\nexec node "$@"\n`, { mode: 0o755 });
+    setWorkspaceSettings(workspace, { 'paligemma.modelPath': hubModelDir, 'paligemma.nodePath': evilNode });
     fs.writeFileSync(path.join(workspace, 'remote.md'), `![](${imageServer.url}/banner.png)\n`);
-    // Allowed by the user, yet an untrusted folder must not make the editor fetch anything.
-    vscode = await launchVsCode({ cache, vsix, workspace, root, log, trust: true, settings: { 'paligemma.device': 'cpu', 'paligemma.allowRemoteImages': true } });
+    // The user's own model; remote images allowed by the user, yet an untrusted folder must not make the
+    // editor fetch anything. Engines on onnxruntime-node die loading the model (as in scenario 11), so
+    // every runtime would be tried, the workspace's node path among them if it were honoured.
+    vscode = await launchVsCode({
+      cache, vsix, workspace, root, log, trust: true,
+      settings: { 'paligemma.modelPath': modelDir, 'paligemma.device': 'cpu', 'paligemma.allowRemoteImages': true },
+      env: { PALI_FAULT: 'abort-native-load' },
+    });
   });
   after(() => vscode?.close());
 
-  test('7. in an untrusted folder the workspace\'s model path is ignored and the UI says why', () =>
+  test('7. in an untrusted folder the workspace\'s model and node paths are ignored, none of its code runs, and the UI says why', () =>
     scenario(vscode, 'untrusted', async () => {
       const page = vscode.page;
       await page.locator('.notifications-toasts', { hasText: 'Restricted Mode' }).waitFor({ timeout: 30_000 });
-      assert.ok((await notificationTexts(page)).some((t) => t.includes('paligemma.modelPath')));
+      const notice = (await notificationTexts(page)).find((t) => t.includes('Restricted Mode')) ?? '';
+      assert.match(notice, /paligemma\.modelPath/);
+      assert.match(notice, /paligemma\.nodePath/);
+      // The user's model answers (the workspace's is another seed), on the last runtime in line.
+      const expected = pali(['caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--runtime', 'wasm', '--quiet']).trim();
       await runCommand(page, 'PaliGemma: Describe Image');
       await pickQuickItem(page, 'photo.png');
-      await describeFrame(page).locator('article.result.error', { hasText: 'No PaliGemma model is selected' }).waitFor({ timeout: 30_000 });
+      const caption = describeFrame(page).locator('article.result[data-action="caption"]').first();
+      await caption.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 180_000 });
+      assert.equal((await caption.locator('p.text').textContent())?.trim(), expected);
+      assert.equal(fs.existsSync(marker()), false, 'the workspace\'s node path ran');
     }, 'restricted-mode.png'));
 
   test('7b. in an untrusted folder remote images are not fetched, even when the user allows them', () =>
