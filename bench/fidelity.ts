@@ -16,6 +16,7 @@ import { loadModel } from '../src/engine/model.js';
 import { embedPrefix, embedTokens, encodeImage, buildPromptIds } from '../src/engine/paligemma/inputs.js';
 import { emptyCache, runDecoder } from '../src/engine/paligemma/decoderRunner.js';
 import { argmax } from '../src/engine/generate/sampling.js';
+import { cosineSimilarity } from '../test/helpers/numbers.js';
 import { benchModelDir, screenshotFile } from './benchFiles.js';
 
 const PROMPT = 'caption en';
@@ -27,18 +28,6 @@ interface Comparison {
   cosine_min: number;
   top1_agreement: number;
   image_features_cosine: number;
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let j = 0; j < a.length; j++) {
-    dot += a[j]! * b[j]!;
-    na += a[j]! ** 2;
-    nb += b[j]! ** 2;
-  }
-  return dot / Math.sqrt(na * nb);
 }
 
 /** Runs `steps` decoder steps; with `forcedIds` the tokens are given, else chosen greedily (never <eos>). */
@@ -79,7 +68,7 @@ async function child(mode: string, modelDir: string, dtype: ModelDtype, image: s
   const { features } = await runSteps(modelDir, dtype, image, steps, ids, (i, logits) => {
     const reference = new Float32Array(logits.length);
     fs.readSync(fd, new Uint8Array(reference.buffer), 0, reference.byteLength, i * reference.byteLength);
-    cosines.push(cosine(reference, logits));
+    cosines.push(cosineSimilarity(reference, logits));
     if (argmax(reference) === argmax(logits)) agree++;
   });
   fs.closeSync(fd);
@@ -89,7 +78,7 @@ async function child(mode: string, modelDir: string, dtype: ModelDtype, image: s
     cosine_mean: cosines.reduce((a, b) => a + b, 0) / cosines.length,
     cosine_min: Math.min(...cosines),
     top1_agreement: agree / steps,
-    image_features_cosine: cosine(new Float32Array(new Uint8Array(fs.readFileSync(`${file}.features.bin`)).buffer), features),
+    image_features_cosine: cosineSimilarity(new Float32Array(new Uint8Array(fs.readFileSync(`${file}.features.bin`)).buffer), features),
   };
   process.stdout.write(JSON.stringify(result) + '\n');
 }

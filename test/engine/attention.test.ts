@@ -120,27 +120,10 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
       assert.deepEqual(fromMasked.dims, [1, 1, vocab]);
       assert.ok(maxAbsDiff(lastRow, fromMasked.data as Float32Array) < 1e-5);
     });
-  });
-
-  describe(`${preset}: sliding window`, () => {
-    const root = tempDir(`sliding-${preset}`);
-    let model: PaliGemmaModel;
-    let image: EncodedImage;
-    let merged: ort.InferenceSession;
-    before(async () => {
-      const tiny = forgeTiny(root, preset);
-      model = await loadModel(tiny.checkpointDir, { dtype: 'fp32', device: 'cpu', cacheRoot: tiny.cacheRoot });
-      image = await encodeImage(model, await writeGradientPng(path.join(root, 'image.png'), 64, 48));
-      merged = await ort.InferenceSession.create(path.join(model.dir, 'onnx', 'decoder_model_merged.onnx'));
-    });
-    after(async () => {
-      await model?.release();
-      await merged?.release();
-    });
 
     // Layer 0 slides in Gemma 2 (layer 1 does not): layer 1's key at a position is a function of what that
     // position attended to in layer 0, so it shows whether that position saw position 0.
-    test('pairs inside the prefix attend whatever their distance; later tokens only within the window', async (t) => {
+    test('sliding window: pairs inside the prefix attend whatever their distance; later tokens only within the window', async (t) => {
       const window = model.config.text.sliding_window;
       if (window === null) {
         // PaliGemma 1 has no window: its test is the prefix and causal checks above.
