@@ -1,14 +1,14 @@
 /**
  * A soak: 1,000 requests (captions, OCR and questions; 40 pasted images, so the feature cache both hits
- * and evicts) through one `pali serve` on the tiny model (in the extension's ENGINE_ENV), after 500 to warm up (JIT tiers, ORT's arena,
- * malloc's per-thread arenas: resident memory climbs about 7% over those). Over the 1,000 the engine's
- * resident memory grows by less than 5%, its JavaScript heap in use not at all (it is measured after the
- * engine's idle collection), and its open file descriptors and the temp folder do not grow.
+ * and evicts) through one `pali serve` on the tiny model, in the extension's ENGINE_ENV, after 500 to
+ * warm up (JIT tiers, ORT's arena, malloc's arenas: resident memory climbs about 7% over those). Over the
+ * 1,000 the engine's resident memory grows by less than 5%, its JavaScript heap in use not at all (it is
+ * measured after the engine's idle collection), and its open file descriptors and its temp folder do not
+ * grow.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { StreamMessageReader, StreamMessageWriter, createMessageConnection } from 'vscode-jsonrpc/node';
@@ -28,7 +28,6 @@ function residentKb(pid: number): number {
 }
 
 const openFiles = (pid: number) => fs.readdirSync(`/proc/${pid}/fd`).length;
-const tempEntries = () => fs.readdirSync(os.tmpdir()).length;
 
 let child: ChildProcess | undefined;
 after(() => child?.kill());
@@ -36,12 +35,17 @@ after(() => child?.kill());
 test(`${REQUESTS - WARM_UP} requests after ${WARM_UP} to warm up: resident memory grows under 5%, no descriptor or temp file leaks`, { skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
   const root = tempDir('soak');
   const tiny = forgeTiny(root, 'tiny', 4);
+  // The engine's own temp folder (TMPDIR, which Node and the native libraries honour): other processes on
+  // the machine may use the shared one meanwhile.
+  const engineTemp = path.join(root, 'engine-tmp');
+  fs.mkdirSync(engineTemp);
+  const tempEntries = () => fs.readdirSync(engineTemp).length;
   const images = await Promise.all(Array.from({ length: 40 }, async (_, i) => {
     const [width, height] = [24 + (i % 7) * 8, 20 + (i % 5) * 6];
     const png = await sharp(Buffer.from(gradientPixels(width, height, i * 17)), { raw: { width, height, channels: 3 } }).png().toBuffer();
     return png.toString('base64');
   }));
-  child = spawn(process.execPath, [...(process.env.SOAK_NODE_FLAGS ?? '').split(' ').filter(Boolean), CLI, 'serve', '--stdio'], { env: { ...process.env, ...ENGINE_ENV, PALI_CACHE_DIR: tiny.cacheRoot, PALI_IDLE_GC_MS: String(IDLE_MS) }, stdio: ['pipe', 'pipe', 'inherit'] });
+  child = spawn(process.execPath, [...(process.env.SOAK_NODE_FLAGS ?? '').split(' ').filter(Boolean), CLI, 'serve', '--stdio'], { env: { ...process.env, ...ENGINE_ENV, PALI_CACHE_DIR: tiny.cacheRoot, PALI_IDLE_GC_MS: String(IDLE_MS), TMPDIR: engineTemp }, stdio: ['pipe', 'pipe', 'inherit'] });
   const pid = child.pid!;
   const connection = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
   connection.listen();
