@@ -42,6 +42,8 @@ export interface GenerateParams {
   /** A task (caption, ocr, answer, detect, ...) or a raw prompt. */
   task: TaskRequest | { prompt: string };
   maxNewTokens?: number;
+  /** Sampling instead of greedy decoding (temperature above 0). */
+  sampling?: { temperature: number; topP: number; topK: number; seed: number };
   /** `background` (hover prefetch) waits behind every user request; `user` is the default. */
   priority?: 'user' | 'background';
   /** The engine's memory limit in MB, checked after the request; none when absent or 0. */
@@ -59,6 +61,10 @@ export interface GenerateResultMessage {
   imageWidth: number;
   imageHeight: number;
   generatedIds: number[];
+  /** Tokens of the prompt the model saw, image tokens included. */
+  promptTokens: number;
+  /** `stop`: an end token ended the answer; `length`: maxNewTokens did. */
+  finishReason: 'stop' | 'length';
   device: string;
   /** True when the image's features came from the engine's cache (a second question about one image). */
   cachedImage: boolean;

@@ -3,6 +3,7 @@
  * common/ vs src/ split): forge, convert, generate, and the shortcuts caption, ocr, ask and detect.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { DTYPE_CHOICES, dtypeForDevice, parseDtypeChoice, type DtypeChoice } from '../../common/dtypes.js';
 import { locTokensToBoxes } from '../../common/locTokens.js';
 import { requestForVerb, taskPrompt } from '../../common/prompts.js';
@@ -10,6 +11,7 @@ import type { SafetensorsDtype } from '../checkpoint/safetensors.js';
 import { convertCheckpoint } from '../convert/convert.js';
 import { UserError } from '../errors.js';
 import { forgeCheckpoint } from '../forge/forge.js';
+import { runOpenAiServer } from '../http/openaiServer.js';
 import { PRESETS } from '../forge/presets.js';
 import { loadModel } from '../model.js';
 import { decodeImageFile } from '../image/decode.js';
@@ -195,4 +197,30 @@ function readPromptFile(file: string): string {
   } catch (error) {
     throw new UserError(`cannot read the prompt file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
+}
+
+/** `pali serve --model DIR`: the OpenAI-compatible HTTP server (engine/http/openaiServer.ts). */
+export async function httpServeCommand(argv: string[], io: Io): Promise<void> {
+  const { values } = parse(argv, {
+    model: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, 'api-key': { type: 'string' },
+    dtype: { type: 'string' }, device: { type: 'string' }, 'cache-dir': { type: 'string' }, 'max-body-mb': { type: 'string' },
+  });
+  const model = modelDir(values);
+  const port = integer(values.port, 'port', 8000);
+  if (port > 65535) throw new UserError(`--port must be at most 65535, got ${port}`);
+  await runOpenAiServer(
+    {
+      modelDir: model,
+      modelName: path.basename(path.resolve(model)),
+      host: text(values.host) ?? '127.0.0.1',
+      port,
+      apiKey: text(values['api-key']) ?? (process.env.PALI_API_KEY || undefined),
+      maxBodyBytes: integer(values['max-body-mb'], 'max-body-mb', 32, 1) * 2 ** 20,
+      cacheRoot: text(values['cache-dir']),
+      onListening: (url) => io.err(`pali: serving ${path.basename(path.resolve(model))} at ${url}/v1`),
+    },
+    parseModelDtype(text(values.dtype)),
+    parseDevice(text(values.device) ?? 'auto'),
+    (line) => io.err(line),
+  );
 }

@@ -4,7 +4,7 @@
  */
 import { describeError, isUserError, UserError } from '../errors.js';
 import { startServer } from '../server/server.js';
-import { convertCommand, forgeCommand, generateCommand, taskCommand, type Io } from './commands.js';
+import { convertCommand, forgeCommand, generateCommand, httpServeCommand, taskCommand, type Io } from './commands.js';
 
 const HELP = `pali: PaliGemma on your machine
 
@@ -20,6 +20,9 @@ const HELP = `pali: PaliGemma on your machine
   pali ask FILE "question"
   pali detect FILE "cat ; dog"
   pali serve [--stdio|--ipc]     the engine's JSON-RPC server (what the VS Code extension runs)
+  pali serve --model DIR [--host 127.0.0.1] [--port 8000] [--api-key KEY]
+                                 an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/models);
+                                 PALI_API_KEY also sets the key
 
 --dtype auto (the default) runs int4 weights on a CPU and fp16 on a GPU; fp32 is the exact reference.
 The shortcuts take the model from --model or PALI_MODEL. Converted models are cached in
@@ -57,7 +60,13 @@ export async function main(argv: string[], io: Io): Promise<number> {
         await taskCommand(command, rest, io);
         return 0;
       case 'serve':
-        // Runs until the client closes the connection; stdout then belongs to the protocol.
+        // With a model: the OpenAI-compatible HTTP server, until SIGTERM.
+        if (rest.some((arg) => arg === '--model' || arg.startsWith('--model=') || arg === '--port')) {
+          await httpServeCommand(rest, io);
+          return 0;
+        }
+        // Otherwise the extension's JSON-RPC engine: runs until the client closes the connection; stdout
+        // then belongs to the protocol.
         startServer(rest.includes('--ipc') ? 'ipc' : 'stdio', { cacheRoot: process.env.PALI_CACHE_DIR });
         return await new Promise<number>(() => {});
       case undefined:

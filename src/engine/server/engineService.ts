@@ -119,6 +119,7 @@ export class EngineService {
       const streamId = params.streamId;
       const result = await generate(model, encoded, prompt, {
         maxNewTokens: params.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS,
+        sampling: params.sampling && params.sampling.temperature > 0 ? params.sampling : undefined,
         signal,
         onText: streamId ? (piece) => this.events.textPiece(streamId, piece) : undefined,
       });
@@ -130,6 +131,8 @@ export class EngineService {
         imageWidth: encoded.width,
         imageHeight: encoded.height,
         generatedIds: result.generatedIds,
+        promptTokens: result.promptIds.length,
+        finishReason: model.eosTokenIds.has(result.generatedIds.at(-1) ?? -1) ? 'stop' : 'length',
         device: result.device,
         cachedImage,
         timings: cachedImage ? { ...result.timings, preprocessMs: 0, visionMs: 0 } : result.timings,

@@ -1,0 +1,167 @@
+/**
+ * `pali serve --model DIR [--host H] [--port N] [--api-key KEY]`: the OpenAI-compatible HTTP API that vLLM
+ * serves, on hono: POST /v1/chat/completions (one user message with an image_url part as a data: URL and
+ * a text part holding the PaliGemma task prompt; streaming as server-sent events), GET /v1/models and
+ * GET /health. Requests go through the same EngineService (and its fair queue) as the extension's engine.
+ */
+import { randomUUID } from 'node:crypto';
+import { serve } from '@hono/node-server';
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { streamSSE } from 'hono/streaming';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { DeviceChoice, DtypeChoice, GenerateParams } from '../../protocol.js';
+import { isUserError } from '../errors.js';
+import { EngineService } from '../server/engineService.js';
+
+export interface OpenAiServerOptions {
+  modelDir: string;
+  /** The name clients pass as `model`, and /v1/models lists. */
+  modelName: string;
+  host: string;
+  port: number;
+  apiKey?: string;
+  maxBodyBytes: number;
+  cacheRoot?: string;
+  onListening?: (url: string) => void;
+}
+
+type ErrorType = 'invalid_request_error' | 'authentication_error' | 'server_error';
+
+/** OpenAI's error shape. */
+function openAiError(c: Context, status: ContentfulStatusCode, message: string, type: ErrorType = 'invalid_request_error', param: string | null = null) {
+  return c.json({ error: { message, type, param, code: null } }, status);
+}
+
+class RequestError extends Error {
+  constructor(message: string, readonly param: string | null = null) {
+    super(message);
+  }
+}
+
+interface ChatRequest {
+  params: Omit<GenerateParams, 'streamId'>;
+  stream: boolean;
+}
+
+/** The one user message's image (a data: URL) and task prompt, and the sampling parameters. */
+function parseChatRequest(body: unknown): ChatRequest {
+  if (typeof body !== 'object' || body === null) throw new RequestError('the body must be a JSON object');
+  const request = body as Record<string, unknown>;
+  const messages = request.messages;
+  if (!Array.isArray(messages) || messages.length === 0) throw new RequestError('messages must be a non-empty array', 'messages');
+  const users = messages.filter((m) => (m as { role?: unknown })?.role === 'user');
+  if (users.length !== 1) throw new RequestError('send exactly one user message: an image_url part and a text part with the task prompt', 'messages');
+  const content = (users[0] as { content?: unknown }).content;
+  if (!Array.isArray(content)) throw new RequestError('the user message\'s content must be an array of parts', 'messages');
+  const imageParts = content.filter((p) => (p as { type?: unknown })?.type === 'image_url');
+  const textParts = content.filter((p) => (p as { type?: unknown })?.type === 'text');
+  if (imageParts.length !== 1) throw new RequestError('the user message needs exactly one image_url part', 'messages');
+  if (textParts.length !== 1) throw new RequestError('the user message needs one text part: the PaliGemma task prompt, such as "caption en"', 'messages');
+  const url = (imageParts[0] as { image_url?: { url?: unknown } }).image_url?.url;
+  const dataUrl = typeof url === 'string' ? /^data:(image\/[\w.+-]+);base64,([A-Za-z0-9+/=\s]+)$/.exec(url) : null;
+  if (!dataUrl) throw new RequestError('image_url.url must be a data: URL of a base64 image (http(s) images are not fetched)', 'messages');
+  const prompt = (textParts[0] as { text?: unknown }).text;
+  if (typeof prompt !== 'string') throw new RequestError('the text part must hold a string', 'messages');
+  const number = (name: string, fallback: number) => {
+    const value = request[name];
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw new RequestError(`${name} must be a number`, name);
+    return value;
+  };
+  const maxTokens = number('max_tokens', number('max_completion_tokens', 64));
+  const temperature = number('temperature', 0);
+  const topP = number('top_p', 1);
+  const seed = number('seed', 0);
+  return {
+    params: {
+      image: { base64: dataUrl[2]!.replace(/\s/g, ''), name: `image.${dataUrl[1]!.split('/')[1]}` },
+      task: { prompt },
+      maxNewTokens: maxTokens,
+      sampling: temperature > 0 ? { temperature, topP, topK: 0, seed } : undefined,
+    },
+    stream: request.stream === true,
+  };
+}
+
+export function createOpenAiApp(service: EngineService, pieces: Map<string, (piece: string) => void>, options: OpenAiServerOptions): Hono {
+  const app = new Hono();
+  const created = Math.floor(Date.now() / 1000);
+  app.get('/health', (c) => c.json({ status: 'ok', model: options.modelName }));
+  app.use('/v1/*', async (c, next) => {
+    if (options.apiKey && c.req.header('authorization') !== `Bearer ${options.apiKey}`) {
+      return openAiError(c, 401, 'missing or wrong API key: send Authorization: Bearer KEY', 'authentication_error');
+    }
+    await next();
+  });
+  app.get('/v1/models', (c) => c.json({ object: 'list', data: [{ id: options.modelName, object: 'model', created, owned_by: 'pali' }] }));
+  app.post(
+    '/v1/chat/completions',
+    bodyLimit({ maxSize: options.maxBodyBytes, onError: (c) => openAiError(c, 413, `the request body is larger than ${options.maxBodyBytes} bytes`) }),
+    async (c) => {
+      let request: ChatRequest;
+      try {
+        request = parseChatRequest(await c.req.json());
+      } catch (error) {
+        return openAiError(c, 400, error instanceof RequestError ? error.message : 'the body is not valid JSON', 'invalid_request_error', error instanceof RequestError ? error.param : null);
+      }
+      const id = `chatcmpl-${randomUUID()}`;
+      const chunk = (delta: Record<string, string>, finish: string | null) =>
+        JSON.stringify({ id, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model: options.modelName, choices: [{ index: 0, delta, finish_reason: finish }] });
+      const controller = new AbortController();
+      c.req.raw.signal.addEventListener('abort', () => controller.abort());
+      if (request.stream) {
+        return streamSSE(c, async (sse) => {
+          const streamId = randomUUID();
+          const sent: Promise<void>[] = [sse.writeSSE({ data: chunk({ role: 'assistant', content: '' }, null) })];
+          pieces.set(streamId, (piece) => void sent.push(sse.writeSSE({ data: chunk({ content: piece }, null) })));
+          sse.onAbort(() => controller.abort());
+          try {
+            const result = await service.generate({ ...request.params, streamId }, controller.signal);
+            await Promise.all(sent);
+            await sse.writeSSE({ data: chunk({}, result.finishReason) });
+          } catch (error) {
+            await sse.writeSSE({ data: JSON.stringify({ error: { message: error instanceof Error ? error.message : String(error), type: isUserError(error) ? 'invalid_request_error' : 'server_error', param: null, code: null } }) });
+          } finally {
+            pieces.delete(streamId);
+          }
+          await sse.writeSSE({ data: '[DONE]' });
+        });
+      }
+      try {
+        const result = await service.generate(request.params, controller.signal);
+        return c.json({
+          id,
+          object: 'chat.completion',
+          created: Math.floor(Date.now() / 1000),
+          model: options.modelName,
+          choices: [{ index: 0, message: { role: 'assistant', content: result.text }, finish_reason: result.finishReason }],
+          usage: { prompt_tokens: result.promptTokens, completion_tokens: result.generatedIds.length, total_tokens: result.promptTokens + result.generatedIds.length },
+        });
+      } catch (error) {
+        if (isUserError(error)) return openAiError(c, 400, error.message);
+        return openAiError(c, 500, error instanceof Error ? error.message : String(error), 'server_error');
+      }
+    },
+  );
+  return app;
+}
+
+/** Loads the model, serves until SIGTERM or SIGINT, then lets in-flight requests finish and exits. */
+export async function runOpenAiServer(options: OpenAiServerOptions, dtype: DtypeChoice, device: DeviceChoice, log: (line: string) => void): Promise<void> {
+  const pieces = new Map<string, (piece: string) => void>();
+  const service = new EngineService({ progress: (message) => log(`pali: ${message}`), textPiece: (streamId, piece) => pieces.get(streamId)?.(piece) }, { cacheRoot: options.cacheRoot });
+  await service.loadModel({ modelDir: options.modelDir, dtype, device });
+  const app = createOpenAiApp(service, pieces, options);
+  const server = serve({ fetch: app.fetch, hostname: options.host, port: options.port }, (info) => options.onListening?.(`http://${options.host}:${info.port}`));
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      log('pali: stopping: finishing the requests in flight, refusing new ones');
+      // close() stops accepting connections and resolves once the open ones have ended.
+      server.close(() => resolve());
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  await service.unload();
+}

@@ -1,0 +1,109 @@
+/**
+ * `pali serve --model DIR`, the OpenAI-compatible HTTP API, driven by the official `openai` npm client:
+ * models, a chat completion (the engine's own answer), the same streamed, sampling with a seed, clear 4xx
+ * errors in OpenAI's shape, the API key, and a graceful stop on SIGTERM.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import OpenAI from 'openai';
+import { forgeTiny, tempDir, writeGradientPng } from '../../helpers/fixtures.js';
+
+const CLI = path.join(__dirname, '..', '..', '..', 'dist', 'pali.js');
+const KEY = 'test-key';
+
+describe('pali serve --model: the OpenAI-compatible API', () => {
+  const root = tempDir('openai');
+  let child: ChildProcess;
+  let baseURL: string;
+  let client: OpenAI;
+  let dataUrl: string;
+  let image: string;
+  let env: NodeJS.ProcessEnv;
+  let checkpointDir: string;
+  const stderr: string[] = [];
+
+  before(async () => {
+    const tiny = forgeTiny(root, 'tiny', 8);
+    checkpointDir = tiny.checkpointDir;
+    env = { ...process.env, PALI_CACHE_DIR: tiny.cacheRoot };
+    image = await writeGradientPng(path.join(root, 'image.png'), 60, 40);
+    dataUrl = `data:image/png;base64,${fs.readFileSync(image).toString('base64')}`;
+    child = spawn(process.execPath, [CLI, 'serve', '--model', checkpointDir, '--port', '0', '--api-key', KEY, '--dtype', 'fp32', '--device', 'cpu'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    baseURL = await new Promise<string>((resolve, reject) => {
+      child.stderr!.setEncoding('utf8');
+      child.stderr!.on('data', (chunk: string) => {
+        stderr.push(chunk);
+        const url = /serving tiny at (http:\/\/\S+\/v1)/.exec(stderr.join(''))?.[1];
+        if (url) resolve(url);
+      });
+      child.once('exit', (code) => reject(new Error(`pali serve exited with ${code}: ${stderr.join('')}`)));
+    });
+    client = new OpenAI({ baseURL, apiKey: KEY, maxRetries: 0 });
+  });
+  after(() => child?.kill('SIGKILL'));
+
+  const request = (prompt: string, extra: Partial<OpenAI.ChatCompletionCreateParamsNonStreaming> = {}): OpenAI.ChatCompletionCreateParamsNonStreaming => ({
+    model: 'tiny',
+    messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: dataUrl } }, { type: 'text', text: prompt }] }],
+    max_tokens: 6,
+    ...extra,
+  });
+
+  test('lists its model', async () => {
+    const models = await client.models.list();
+    assert.deepEqual(models.data.map((m) => m.id), ['tiny']);
+  });
+
+  test('answers a chat completion with the engine\'s own answer, streamed or not', async () => {
+    const expected = JSON.parse(spawnSync(process.execPath, [CLI, 'generate', '--model', checkpointDir, '--image', image, '--prompt', 'caption en', '--max-new-tokens', '6', '--dtype', 'fp32', '--device', 'cpu', '--json'], { env, encoding: 'utf8' }).stdout);
+    const completion = await client.chat.completions.create(request('caption en'));
+    assert.equal(completion.choices[0]!.message.content, expected.text);
+    assert.equal(completion.usage!.completion_tokens, expected.generated_ids.length);
+    assert.equal(completion.usage!.prompt_tokens, expected.prompt_ids.length);
+    assert.ok(['stop', 'length'].includes(completion.choices[0]!.finish_reason));
+    let streamed = '';
+    let finish: string | null = null;
+    for await (const chunk of await client.chat.completions.create({ ...request('caption en'), stream: true })) {
+      streamed += chunk.choices[0]?.delta.content ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    assert.equal(streamed, expected.text);
+    assert.equal(finish, completion.choices[0]!.finish_reason);
+  });
+
+  test('samples with temperature and top_p, the same for the same seed', async () => {
+    const sampled = (seed: number) => client.chat.completions.create(request('caption en', { temperature: 1.5, top_p: 0.9, seed }));
+    assert.equal((await sampled(3)).choices[0]!.message.content, (await sampled(3)).choices[0]!.message.content);
+  });
+
+  test('bad requests get 4xx in OpenAI\'s error shape; no key is 401', async () => {
+    await assert.rejects(client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'caption en' }] }), (error) => error instanceof OpenAI.BadRequestError && /content must be an array/.test(error.message));
+    const notAnImage = `data:image/png;base64,${Buffer.from('not a png').toString('base64')}`;
+    await assert.rejects(
+      client.chat.completions.create({ ...request('ocr'), messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: notAnImage } }, { type: 'text', text: 'ocr' }] }] }),
+      (error) => error instanceof OpenAI.BadRequestError && /cannot be decoded/.test(error.message),
+    );
+    await assert.rejects(
+      client.chat.completions.create({ ...request('ocr'), messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'http://127.0.0.1:9/x.png' } }, { type: 'text', text: 'ocr' }] }] }),
+      (error) => error instanceof OpenAI.BadRequestError && /data: URL/.test(error.message),
+    );
+    const huge = await fetch(`${baseURL}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: 'x'.repeat(33 * 2 ** 20) });
+    assert.equal(huge.status, 413);
+    assert.match((await huge.json()).error.message, /larger than/);
+    const keyless = new OpenAI({ baseURL, apiKey: 'wrong', maxRetries: 0 });
+    await assert.rejects(keyless.models.list(), (error) => error instanceof OpenAI.AuthenticationError);
+    assert.equal((await fetch(baseURL.replace(/\/v1$/, '/health'))).status, 200);
+  });
+
+  test('SIGTERM lets the request in flight finish, then the server exits', async () => {
+    const inFlight = client.chat.completions.create(request('caption en', { max_tokens: 32 }));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    assert.ok((await inFlight).choices[0]!.message.content !== undefined);
+    assert.equal(await exited, 0);
+  });
+});
