@@ -204,6 +204,7 @@ export async function httpServeCommand(argv: string[], io: Io): Promise<void> {
   const { values } = parse(argv, {
     model: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, 'api-key': { type: 'string' },
     dtype: { type: 'string' }, device: { type: 'string' }, 'cache-dir': { type: 'string' }, 'max-body-mb': { type: 'string' },
+    'allow-remote-images': { type: 'boolean' },
   });
   const model = modelDir(values);
   const port = integer(values.port, 'port', 8000);
@@ -216,6 +217,7 @@ export async function httpServeCommand(argv: string[], io: Io): Promise<void> {
       port,
       apiKey: text(values['api-key']) ?? (process.env.PALI_API_KEY || undefined),
       maxBodyBytes: integer(values['max-body-mb'], 'max-body-mb', 32, 1) * 2 ** 20,
+      allowRemoteImages: values['allow-remote-images'] === true,
       cacheRoot: text(values['cache-dir']),
       onListening: (url) => io.err(`pali: serving ${path.basename(path.resolve(model))} at ${url}/v1`),
     },

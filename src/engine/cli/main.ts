@@ -20,7 +20,7 @@ const HELP = `pali: PaliGemma on your machine
   pali ask FILE "question"
   pali detect FILE "cat ; dog"
   pali serve [--stdio|--ipc]     the engine's JSON-RPC server (what the VS Code extension runs)
-  pali serve --model DIR [--host 127.0.0.1] [--port 8000] [--api-key KEY]
+  pali serve --model DIR [--host 127.0.0.1] [--port 8000] [--api-key KEY] [--allow-remote-images]
                                  an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/models);
                                  PALI_API_KEY also sets the key
 

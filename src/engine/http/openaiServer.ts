@@ -11,6 +11,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { streamSSE } from 'hono/streaming';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { DeviceChoice, DtypeChoice, GenerateParams } from '../../protocol.js';
+import { fetchImage } from '../../common/remoteImage.js';
 import { isUserError } from '../errors.js';
 import { EngineService } from '../server/engineService.js';
 
@@ -22,6 +23,8 @@ export interface OpenAiServerOptions {
   port: number;
   apiKey?: string;
   maxBodyBytes: number;
+  /** Fetch http(s) image_url parts (with common/remoteImage.ts's limits); only data: URLs otherwise. */
+  allowRemoteImages?: boolean;
   cacheRoot?: string;
   onListening?: (url: string) => void;
 }
@@ -42,10 +45,12 @@ class RequestError extends Error {
 interface ChatRequest {
   params: Omit<GenerateParams, 'streamId'>;
   stream: boolean;
+  /** An http(s) image to fetch before generating, when remote images are allowed. */
+  remoteImage?: string;
 }
 
 /** The one user message's image (a data: URL) and task prompt, and the sampling parameters. */
-function parseChatRequest(body: unknown): ChatRequest {
+function parseChatRequest(body: unknown, allowRemoteImages: boolean): ChatRequest {
   if (typeof body !== 'object' || body === null) throw new RequestError('the body must be a JSON object');
   const request = body as Record<string, unknown>;
   const messages = request.messages;
@@ -60,7 +65,10 @@ function parseChatRequest(body: unknown): ChatRequest {
   if (textParts.length !== 1) throw new RequestError('the user message needs one text part: the PaliGemma task prompt, such as "caption en"', 'messages');
   const url = (imageParts[0] as { image_url?: { url?: unknown } }).image_url?.url;
   const dataUrl = typeof url === 'string' ? /^data:(image\/[\w.+-]+);base64,([A-Za-z0-9+/=\s]+)$/.exec(url) : null;
-  if (!dataUrl) throw new RequestError('image_url.url must be a data: URL of a base64 image (http(s) images are not fetched)', 'messages');
+  const remote = typeof url === 'string' && /^https?:\/\//i.test(url) ? url : undefined;
+  if (!dataUrl && !(remote && allowRemoteImages)) {
+    throw new RequestError(`image_url.url must be a data: URL of a base64 image${remote ? ' (http(s) images are fetched only with --allow-remote-images)' : ''}`, 'messages');
+  }
   const prompt = (textParts[0] as { text?: unknown }).text;
   if (typeof prompt !== 'string') throw new RequestError('the text part must hold a string', 'messages');
   const number = (name: string, fallback: number) => {
@@ -74,8 +82,9 @@ function parseChatRequest(body: unknown): ChatRequest {
   const topP = number('top_p', 1);
   const seed = number('seed', 0);
   return {
+    remoteImage: dataUrl ? undefined : remote,
     params: {
-      image: { base64: dataUrl[2]!.replace(/\s/g, ''), name: `image.${dataUrl[1]!.split('/')[1]}` },
+      image: dataUrl ? { base64: dataUrl[2]!.replace(/\s/g, ''), name: `image.${dataUrl[1]!.split('/')[1]}` } : { base64: '', name: remote! },
       task: { prompt },
       maxNewTokens: maxTokens,
       sampling: temperature > 0 ? { temperature, topP, topK: 0, seed } : undefined,
@@ -101,9 +110,17 @@ export function createOpenAiApp(service: EngineService, pieces: Map<string, (pie
     async (c) => {
       let request: ChatRequest;
       try {
-        request = parseChatRequest(await c.req.json());
+        request = parseChatRequest(await c.req.json(), options.allowRemoteImages === true);
       } catch (error) {
         return openAiError(c, 400, error instanceof RequestError ? error.message : 'the body is not valid JSON', 'invalid_request_error', error instanceof RequestError ? error.param : null);
+      }
+      if (request.remoteImage) {
+        try {
+          const bytes = await fetchImage(request.remoteImage, { signal: c.req.raw.signal });
+          request.params.image = { base64: Buffer.from(bytes).toString('base64'), name: request.remoteImage };
+        } catch (error) {
+          return openAiError(c, 400, error instanceof Error ? error.message : String(error), 'invalid_request_error', 'messages');
+        }
       }
       const id = `chatcmpl-${randomUUID()}`;
       const chunk = (delta: Record<string, string>, finish: string | null) =>

@@ -8,7 +8,7 @@ import type { ImageSource } from '../../protocol.js';
 import { signalOf } from '../cancellation.js';
 import type { Settings } from '../config.js';
 import { realPathInside, type OutsideConsent } from './outsideConsent.js';
-import { fetchImage } from './remoteImage.js';
+import { fetchImage } from '../../common/remoteImage.js';
 
 export type ImageLocation =
   | { kind: 'file'; uri: vscode.Uri }

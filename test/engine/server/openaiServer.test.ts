@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
@@ -88,7 +90,7 @@ describe('pali serve --model: the OpenAI-compatible API', () => {
     );
     await assert.rejects(
       client.chat.completions.create({ ...request('ocr'), messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'http://127.0.0.1:9/x.png' } }, { type: 'text', text: 'ocr' }] }] }),
-      (error) => error instanceof OpenAI.BadRequestError && /data: URL/.test(error.message),
+      (error) => error instanceof OpenAI.BadRequestError && /data: URL.*only with --allow-remote-images/.test(error.message),
     );
     const huge = await fetch(`${baseURL}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: 'x'.repeat(33 * 2 ** 20) });
     assert.equal(huge.status, 413);
@@ -105,5 +107,37 @@ describe('pali serve --model: the OpenAI-compatible API', () => {
     child.kill('SIGTERM');
     assert.ok((await inFlight).choices[0]!.message.content !== undefined);
     assert.equal(await exited, 0);
+  });
+});
+
+describe('pali serve --model --allow-remote-images', () => {
+  test('fetches an http image_url and answers as for the same image sent inline', async () => {
+    const root = tempDir('openai-remote');
+    const tiny = forgeTiny(root, 'tiny', 8);
+    const env = { ...process.env, PALI_CACHE_DIR: tiny.cacheRoot };
+    const image = await writeGradientPng(path.join(root, 'image.png'), 60, 40);
+    const images = http.createServer((_request, response) => void response.writeHead(200, { 'content-type': 'image/png' }).end(fs.readFileSync(image)));
+    await new Promise<void>((resolve) => images.listen(0, '127.0.0.1', resolve));
+    const child = spawn(process.execPath, [CLI, 'serve', '--model', tiny.checkpointDir, '--port', '0', '--allow-remote-images', '--dtype', 'fp32', '--device', 'cpu'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      const baseURL = await new Promise<string>((resolve) => {
+        let seen = '';
+        child.stderr!.setEncoding('utf8');
+        child.stderr!.on('data', (chunk: string) => {
+          seen += chunk;
+          const url = /serving tiny at (http:\/\/\S+\/v1)/.exec(seen)?.[1];
+          if (url) resolve(url);
+        });
+      });
+      const client = new OpenAI({ baseURL, apiKey: 'none', maxRetries: 0 });
+      const ask = (url: string) => client.chat.completions.create({ model: 'tiny', max_tokens: 6, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url } }, { type: 'text', text: 'caption en' }] }] });
+      const inline = await ask(`data:image/png;base64,${fs.readFileSync(image).toString('base64')}`);
+      const remote = await ask(`http://127.0.0.1:${(images.address() as AddressInfo).port}/image.png`);
+      assert.equal(remote.choices[0]!.message.content, inline.choices[0]!.message.content);
+      await assert.rejects(ask('http://127.0.0.1:1/missing.png'), (error) => error instanceof OpenAI.BadRequestError);
+    } finally {
+      child.kill('SIGKILL');
+      images.close();
+    }
   });
 });

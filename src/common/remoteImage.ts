@@ -1,5 +1,5 @@
 /**
- * Fetches a remote image for alt text, defensively: http(s) only, at most 20 MB, a time limit, and
+ * Fetches a remote image (alt text in the extension, image_url in `pali serve`), defensively: http(s) only, at most 20 MB, a time limit, and
  * redirects followed by hand so that none leads to another scheme (file:, data:) or, away from the server
  * the address named, to a private, loopback or link-local address (a page's image URL must not reach the
  * machine's own services or a cloud metadata endpoint).
