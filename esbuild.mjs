@@ -55,6 +55,8 @@ const builds = [
     entryPoints: { pali: 'src/engine/cli/main.ts' },
     outdir: 'dist',
     external: engineExternals,
+    // `pali alt-text` parses JSX/TSX with the same compiler chunk, loaded only when a JSX/TSX file is read.
+    plugins: [typescriptChunk],
     banner: { js: '#!/usr/bin/env node' },
   },
 ];

@@ -40,14 +40,23 @@ export function isPlaceholderAlt(alt: string, src: string | undefined): boolean 
   return normalised === file.base || normalised === file.stem || loose(normalised) === loose(file.stem);
 }
 
+/**
+ * The rules, chosen to agree with the linters people run (markdownlint MD045, axe-core's image-alt,
+ * input-image-alt and area-alt, eslint-plugin-jsx-a11y's alt-text) on missing alt text, and to go further on
+ * the placeholders they let through. test/cli/altTextLinters.test.ts runs them side by side.
+ */
 export function checkAltText(reference: ImageReference): AltProblem | null {
   const { alt } = reference;
   if (alt.kind === 'dynamic') return null;
+  // Hidden from assistive technology, or named by aria-label(ledby): nothing is read from alt.
+  if (reference.hidden || (reference.labelled && (alt.kind === 'missing' || !alt.value.trim()))) return null;
   if (alt.kind === 'missing') {
     return { code: 'alt-missing', message: `<${reference.tag}> has no alt text: screen readers will read its file name or nothing` };
   }
   const value = alt.value.trim();
   if (!value) {
+    // A button or a link region always needs a name: an empty alt is never decorative there.
+    if (reference.tag === 'input' || reference.tag === 'area') return { code: 'alt-missing', message: `<${reference.tag}> has empty alt text: say what it does` };
     if (reference.decorative) return null;
     if (reference.syntax === 'markdown') return { code: 'alt-missing', message: 'Image has no alt text' };
     return { code: 'alt-empty', message: 'Empty alt text hides this image from screen readers; describe it, or mark it as decorative' };

@@ -17,7 +17,17 @@ function attribute(element: Element, name: string): string | undefined {
 }
 
 export function isDecorativeMarkup(role: string | undefined, ariaHidden: string | undefined): boolean {
-  return role === 'presentation' || role === 'none' || ariaHidden === 'true';
+  const roles = role?.trim().toLowerCase().split(/\s+/) ?? [];
+  return roles[0] === 'presentation' || roles[0] === 'none' || isHiddenMarkup(ariaHidden);
+}
+
+export function isHiddenMarkup(ariaHidden: string | undefined): boolean {
+  return ariaHidden?.trim().toLowerCase() === 'true';
+}
+
+/** A non-empty aria-label or aria-labelledby, which gives the element its accessible name instead of alt. */
+export function isLabelledMarkup(ariaLabel: string | undefined, ariaLabelledBy: string | undefined): boolean {
+  return Boolean(ariaLabel?.trim() || ariaLabelledBy?.trim());
 }
 
 export function findHtmlReferences(text: string): ImageReference[] {
@@ -72,5 +82,7 @@ function toReference(element: Element, text: string): ImageReference | null {
     range: { start: startTag.startOffset, end: startTag.endOffset },
     alt,
     decorative: isDecorativeMarkup(attribute(element, 'role'), attribute(element, 'aria-hidden')),
+    hidden: isHiddenMarkup(attribute(element, 'aria-hidden')),
+    labelled: isLabelledMarkup(attribute(element, 'aria-label'), attribute(element, 'aria-labelledby')),
   };
 }

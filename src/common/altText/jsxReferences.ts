@@ -1,12 +1,13 @@
 /**
- * Images in JSX and TSX through the TypeScript compiler's parser: <img> and <Image> (Next.js and friends)
- * with a literal src. A dynamic src cannot be described, and a dynamic alt is never judged.
+ * Images in JSX and TSX through the TypeScript compiler's parser: <img> and <Image> (Next.js and friends),
+ * plus <input type="image"> and <area> as eslint-plugin-jsx-a11y checks them. A dynamic src cannot be
+ * described, and a dynamic alt is never judged.
  */
 import type * as TypeScript from 'typescript';
-import { isDecorativeMarkup } from './htmlReferences.js';
+import { isDecorativeMarkup, isHiddenMarkup } from './htmlReferences.js';
 import type { AltText, ImageReference } from './types.js';
 
-const IMAGE_TAGS = new Set(['img', 'Image']);
+const IMAGE_TAGS = new Set(['img', 'Image', 'area', 'input']);
 
 // The compiler is large: load it when the first JSX/TSX file is parsed, not when the extension activates.
 let typescript: typeof TypeScript | undefined;
@@ -48,6 +49,8 @@ function toReference(element: TypeScript.JsxSelfClosingElement | TypeScript.JsxO
   for (const property of element.attributes.properties) {
     if (ts().isJsxAttribute(property)) attributes.set(property.name.getText(source), property);
   }
+  if (tag === 'input' && literalText(attributes.get('type')?.initializer)?.toLowerCase() !== 'image') return null;
+  const literal = (name: string) => literalText(attributes.get(name)?.initializer);
   const src = literalText(attributes.get('src')?.initializer);
   const altAttribute = attributes.get('alt');
   let alt: AltText;
@@ -66,9 +69,16 @@ function toReference(element: TypeScript.JsxSelfClosingElement | TypeScript.JsxO
   return {
     syntax: 'jsx',
     tag,
-    src,
+    src: tag === 'area' ? undefined : src,
     range: { start: element.getStart(source), end: element.getEnd() },
     alt,
-    decorative: isDecorativeMarkup(literalText(attributes.get('role')?.initializer), literalText(attributes.get('aria-hidden')?.initializer)),
+    // An empty alt is React's way to say "decorative" (eslint-plugin-jsx-a11y asks for exactly that).
+    decorative: isDecorativeMarkup(literal('role'), literal('aria-hidden')) || (alt.kind === 'literal' && !alt.value.trim() && tag !== 'area' && tag !== 'input'),
+    hidden: isHiddenMarkup(literal('aria-hidden')),
+    // A dynamic label counts: it is there at run time, as the linters assume.
+    labelled: ['aria-label', 'aria-labelledby'].some((name) => {
+      const attribute = attributes.get(name);
+      return attribute !== undefined && (literalText(attribute.initializer)?.trim() ?? (attribute.initializer ? 'dynamic' : '')) !== '';
+    }),
   };
 }

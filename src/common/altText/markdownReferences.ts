@@ -80,6 +80,8 @@ export function findMarkdownReferences(text: string): ImageReference[] {
           range: { start, end },
           alt: { kind: 'literal', value, valueRange: { start: start + labelStart, end: start + labelEnd } },
           decorative: DECORATIVE_COMMENT.test(text.slice(end, end + 40)),
+          hidden: false,
+          labelled: false,
         });
         from = end;
       } else if (child.type === 'html_inline') {

@@ -26,4 +26,8 @@ export interface ImageReference {
   alt: AltText;
   /** Marked as decorative on purpose: role="presentation"/"none", aria-hidden, or <!-- decorative -->. */
   decorative: boolean;
+  /** aria-hidden="true": hidden from assistive technology, so it needs no alt (axe, markdownlint). */
+  hidden: boolean;
+  /** A non-empty aria-label or aria-labelledby names it instead of alt (axe, eslint-plugin-jsx-a11y). */
+  labelled: boolean;
 }

@@ -13,7 +13,7 @@ import { UserError } from '../errors.js';
 import { forgeCheckpoint } from '../forge/forge.js';
 import { runOpenAiServer } from '../http/openaiServer.js';
 import { PRESETS } from '../forge/presets.js';
-import { loadModel } from '../model.js';
+import { loadModel, type PaliGemmaModel } from '../model.js';
 import { decodeImageFile } from '../image/decode.js';
 import { encodeImage } from '../paligemma/inputs.js';
 import { generate, type GenerateResult } from '../generate/generate.js';
@@ -26,9 +26,11 @@ export interface Io {
   signal: AbortSignal;
   /** stderr is a terminal: progress and device notes are shown. */
   interactive: boolean;
+  /** Asks a yes/no question on the terminal; absent when standard input is not one. */
+  confirm?: (question: string) => Promise<boolean>;
 }
 
-const MODEL_OPTIONS: Options = {
+export const MODEL_OPTIONS: Options = {
   model: { type: 'string' },
   dtype: { type: 'string' },
   device: { type: 'string' },
@@ -64,6 +66,19 @@ function modelDir(values: Record<string, string | boolean | undefined>): string 
   return dir;
 }
 
+/** The model that --model (or PALI_MODEL), --dtype, --device, --runtime and --cache-dir name. */
+export async function loadModelFromArgs(values: Record<string, string | boolean | undefined>, io: Io, chatty: boolean): Promise<PaliGemmaModel> {
+  selectRuntime(text(values.runtime));
+  const model = await loadModel(modelDir(values), {
+    dtype: parseModelDtype(text(values.dtype)),
+    device: parseDevice(text(values.device) ?? 'auto'),
+    cacheRoot: text(values['cache-dir']),
+    onProgress: chatty ? (message) => io.err(`pali: ${message}`) : undefined,
+  });
+  if (chatty) for (const fallback of model.deviceFallbacks) io.err(`pali: ${fallback.device} not used: ${fallback.error}`);
+  return model;
+}
+
 async function runPrompt(
   values: Record<string, string | boolean | undefined>,
   image: string,
@@ -74,9 +89,6 @@ async function runPrompt(
   const json = values.json === true;
   // Progress goes to a terminal only: scripts and CI read stderr for the one-line error.
   const chatty = io.interactive && !json && !values.quiet;
-  selectRuntime(text(values.runtime));
-  const dtype = parseModelDtype(text(values.dtype));
-  const device = parseDevice(text(values.device) ?? 'auto');
   const maxNewTokens = integer(values['max-new-tokens'], 'max-new-tokens', 64, 1);
   const temperature = decimal(values.temperature, 'temperature', 0);
   const sampling = temperature > 0
@@ -85,14 +97,8 @@ async function runPrompt(
   const maxPixels = values['max-image-pixels'] === undefined ? undefined : integer(values['max-image-pixels'], 'max-image-pixels', 0, 1);
   // Decode the image before loading the model: a bad image fails in milliseconds, not after a conversion.
   const rgb = await decodeImageFile(image, { maxPixels });
-  const model = await loadModel(modelDir(values), {
-    dtype,
-    device,
-    cacheRoot: text(values['cache-dir']),
-    onProgress: chatty ? (message) => io.err(`pali: ${message}`) : undefined,
-  });
+  const model = await loadModelFromArgs(values, io, chatty);
   try {
-    if (chatty) for (const fallback of model.deviceFallbacks) io.err(`pali: ${fallback.device} not used: ${fallback.error}`);
     const encoded = await encodeImage(model, rgb);
     const streaming = !json && !extra.detect;
     const result: GenerateResult = await generate(model, encoded, prompt, {

@@ -2,8 +2,10 @@
  * `pali`: the engine's command line. User errors print one line, `pali: <what is wrong and what to do>`,
  * and exit 1; nothing prints a stack trace unless PALI_DEBUG is set.
  */
+import { createInterface } from 'node:readline/promises';
 import { describeError, isUserError, UserError } from '../errors.js';
 import { startServer } from '../server/server.js';
+import { altTextCommand } from './altTextCommand.js';
 import { convertCommand, forgeCommand, generateCommand, httpServeCommand, taskCommand, type Io } from './commands.js';
 
 const HELP = `pali: PaliGemma on your machine
@@ -19,6 +21,11 @@ const HELP = `pali: PaliGemma on your machine
   pali ocr FILE
   pali ask FILE "question"
   pali detect FILE "cat ; dog"
+  pali alt-text --check [--format text|json|sarif] [PATH...]
+                                 report images with missing, empty or placeholder alt text in Markdown,
+                                 HTML, JSX and TSX (respects .gitignore; exit 1 on findings); no model needed
+  pali alt-text --fix --model DIR [--yes] [--lang en] [PATH...]
+                                 write the model's alt text into those findings (shows the diff first)
   pali serve [--stdio|--ipc]     the engine's JSON-RPC server (what the VS Code extension runs)
   pali serve --model DIR [--host 127.0.0.1] [--port 8000] [--api-key KEY] [--allow-remote-images]
                                  an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/models);
@@ -59,6 +66,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
       case 'detect':
         await taskCommand(command, rest, io);
         return 0;
+      case 'alt-text':
+        return await altTextCommand(rest, io);
       case 'serve':
         // With a model: the OpenAI-compatible HTTP server, until SIGTERM.
         if (rest.some((arg) => arg === '--model' || arg.startsWith('--model=') || arg === '--port')) {
@@ -86,7 +95,17 @@ export async function main(argv: string[], io: Io): Promise<number> {
     }
     if (process.env.PALI_DEBUG && error instanceof Error) io.err(error.stack ?? error.message);
     io.err(isUserError(error) ? `pali: ${error.message}` : `pali: internal error: ${describeError(error).split('\n')[0]} (set PALI_DEBUG=1 for details)`);
-    return 1;
+    // A linter's convention: 1 means findings, so a check that could not run says 2.
+    return command === 'alt-text' ? 2 : 1;
+  }
+}
+
+async function askOnTerminal(question: string): Promise<boolean> {
+  const terminal = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await terminal.question(question)).trim());
+  } finally {
+    terminal.close();
   }
 }
 
@@ -98,6 +117,7 @@ if (require.main === module) {
     err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
     signal: controller.signal,
     interactive: process.stderr.isTTY === true || process.env.PALI_VERBOSE === '1',
+    confirm: process.stdin.isTTY ? askOnTerminal : undefined,
   }).then(
     (code) => {
       process.exitCode = code;

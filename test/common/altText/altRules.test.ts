@@ -31,3 +31,12 @@ test('model output becomes one clean sentence', () => {
   assert.equal(toAltText('  a cat\n on a mat <loc0001>'), 'A cat on a mat');
   assert.equal(toAltText(''), '');
 });
+
+test('the linters\' exemptions: hidden, aria-labelled, JSX alt="", and empty alt on controls', () => {
+  assert.deepEqual(codes('<img src="a.png" aria-hidden="true"><img src="a.png" aria-label="Logo"><img src="a.png" aria-labelledby="cap"><img src="a.png" aria-label=" ">', 'html'),
+    [null, null, null, 'alt-missing']);
+  assert.deepEqual(codes('<input type="image" src="go.png" alt=""><area href="/" alt=""><input type="text"><input type="image" src="go.png" alt="Search">', 'html'),
+    ['alt-missing', 'alt-missing', null]);
+  assert.deepEqual(codes('<><img src="/a.png" alt="" /><img src="/a.png" aria-label={label} /><input type="image" src="/go.png" /><input type="submit" /><area href="/" alt="" /></>', 'typescriptreact'),
+    [null, null, 'alt-missing', 'alt-missing']);
+});
