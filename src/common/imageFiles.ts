@@ -4,3 +4,9 @@
  */
 export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'gif', 'webp', 'bmp', 'tif', 'tiff', 'avif', 'svg'] as const;
 
+
+/** Does this path name an image file that the engine decodes? */
+export function isImageFile(file: string): boolean {
+  const dot = file.lastIndexOf('.');
+  return dot >= 0 && (IMAGE_EXTENSIONS as readonly string[]).includes(file.slice(dot + 1).toLowerCase());
+}

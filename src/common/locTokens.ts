@@ -34,3 +34,8 @@ export function locTokensToBoxes(text: string, imageWidth: number, imageHeight: 
   }
   return boxes;
 }
+
+/** Boxes for a detect request's answer; undefined for every other task (a raw prompt included). */
+export function boxesForTask(task: { task: string } | { prompt: string }, text: string, imageWidth: number, imageHeight: number): DetectedBox[] | undefined {
+  return 'task' in task && task.task === 'detect' ? locTokensToBoxes(text, imageWidth, imageHeight) : undefined;
+}

@@ -22,6 +22,8 @@ export interface Settings {
   maxImagePixels: number;
   engineMemoryLimitGB: number;
   allowRemoteImages: boolean;
+  backend: 'local' | 'remote';
+  remoteUrl: string;
 }
 
 const SEVERITIES: Record<string, vscode.DiagnosticSeverity> = {
@@ -47,6 +49,8 @@ function readSettings(): Settings {
     maxImagePixels: config.get<number>('maxImagePixels', 100_000_000),
     engineMemoryLimitGB: config.get<number>('engineMemoryLimitGB', 0),
     allowRemoteImages: config.get<boolean>('allowRemoteImages', false),
+    backend: config.get<string>('backend', 'local') === 'remote' ? 'remote' : 'local',
+    remoteUrl: config.get<string>('remote.url', ''),
   };
 }
 

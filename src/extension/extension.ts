@@ -16,7 +16,10 @@ import { ALT_TEXT_SELECTOR } from './altText/documentReferences.js';
 import { SettingsStore } from './config.js';
 import { DESCRIBE_VIEW_TYPE, DescribePanel } from './describe/describePanel.js';
 import type { PanelState } from './describe/panelMessages.js';
+import { BackendSwitch } from './engine/backendSwitch.js';
 import { EngineClient } from './engine/engineClient.js';
+import { RemoteBackend } from './engine/remoteBackend.js';
+import { setRemoteApiKey } from './engine/remoteApiKey.js';
 import { activeImageUri, pickImage } from './imageSources.js';
 import { selectModel, setHuggingFaceToken } from './models/selectModel.js';
 import { ocrImageIntoEditor } from './ocr/ocrCommand.js';
@@ -24,38 +27,46 @@ import { registerOcrPaste } from './ocr/ocrPasteProvider.js';
 import { ignoredRestrictedSettings } from './restrictedMode.js';
 import { createStatusBar, showStatusMenu } from './statusBar.js';
 import { InsertionTargets } from './textInsertion.js';
+import { registerImageTools } from './lmTools/imageTools.js';
+import { registerMcpDefinition } from './lmTools/mcpDefinition.js';
 import { registerWalkthroughCommands } from './walkthrough.js';
 
-/** The extension's API for other extensions and tests: the engine client. */
+/** The extension's API for other extensions and tests: the local engine client and the backend in use. */
 export interface ExtensionApi {
   engine: EngineClient;
+  backends: BackendSwitch;
 }
 
 export function activate(context: vscode.ExtensionContext): ExtensionApi {
   const settings = new SettingsStore();
   const getSettings = settings.get;
   const log = vscode.window.createOutputChannel('PaliGemma', { log: true });
-  const engine = new EngineClient(
-    path.join(context.extensionPath, 'dist', 'pali.js'),
-    log,
-    getSettings,
-    path.join(context.globalStorageUri.fsPath, 'cache'),
-  );
+  const cacheDir = path.join(context.globalStorageUri.fsPath, 'cache');
+  const engine = new EngineClient(path.join(context.extensionPath, 'dist', 'pali.js'), log, getSettings, cacheDir);
+  const remote = new RemoteBackend(getSettings, context.secrets, log);
+  const backends = new BackendSwitch(engine, remote, getSettings);
   const outsideConsent = new OutsideConsent(context.workspaceState);
-  const altText = new AltTextService(engine, getSettings, outsideConsent);
+  const altText = new AltTextService(backends, getSettings, outsideConsent);
   const insertionTargets = new InsertionTargets();
   const insertionTarget = () => insertionTargets.current();
-  const describeDeps = { context, engine, settings: getSettings, insertionTarget };
+  const describeDeps = { context, engine: backends, settings: getSettings, insertionTarget };
 
   context.subscriptions.push(
     settings,
     log,
     engine,
+    remote,
+    backends,
     altText,
     insertionTargets,
-    createStatusBar(engine, settings),
+    createStatusBar(backends, settings),
     settings.onDidChange((change) => {
-      if (change.changed.has('modelPath') || change.changed.has('language')) altText.clear();
+      const remoteChanged = change.changed.has('backend') || change.changed.has('remoteUrl');
+      if (change.changed.has('modelPath') || change.changed.has('language') || remoteChanged) altText.clear();
+      if (remoteChanged) {
+        remote.reset();
+        backends.changed();
+      }
       void engine.settingsChanged(change);
     }),
     vscode.commands.registerCommand('paligemma.describeImage', async (uri?: vscode.Uri) => {
@@ -65,10 +76,10 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
     vscode.window.registerWebviewPanelSerializer(DESCRIBE_VIEW_TYPE, {
       deserializeWebviewPanel: async (panel, state: PanelState | undefined) => DescribePanel.revive(panel, describeDeps, state),
     }),
-    vscode.commands.registerCommand('paligemma.ocrImageIntoEditor', (uri?: vscode.Uri) => ocrImageIntoEditor(engine, getSettings, insertionTarget, uri)),
-    registerOcrPaste(engine, getSettings),
+    vscode.commands.registerCommand('paligemma.ocrImageIntoEditor', (uri?: vscode.Uri) => ocrImageIntoEditor(backends, getSettings, insertionTarget, uri)),
+    registerOcrPaste(backends, getSettings),
     // An image in an open document means a hover or quick fix may follow: load the model ahead of it.
-    registerAltDiagnostics(settings, (document) => engine.warmUp(`images in ${path.basename(document.uri.path)}`)),
+    registerAltDiagnostics(settings, (document) => backends.warmUp(`images in ${path.basename(document.uri.path)}`)),
     vscode.languages.registerHoverProvider(ALT_TEXT_SELECTOR, new AltHoverProvider(altText)),
     vscode.languages.registerCodeActionsProvider(ALT_TEXT_SELECTOR, new AltCodeActionProvider(altText), { providedCodeActionKinds: AltCodeActionProvider.kinds }),
     registerAltCommands(altText),
@@ -78,10 +89,16 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
     registerAltPrefetch(altText, settings),
     vscode.commands.registerCommand('paligemma.selectModel', () => selectModel(context)),
     vscode.commands.registerCommand('paligemma.setHuggingFaceToken', () => setHuggingFaceToken(context.secrets)),
+    vscode.commands.registerCommand('paligemma.setRemoteApiKey', async () => {
+      if (await setRemoteApiKey(context.secrets)) remote.reset();
+    }),
     vscode.commands.registerCommand('paligemma.restartEngine', () => engine.restart()),
     vscode.commands.registerCommand('paligemma.showLog', () => log.show()),
     vscode.commands.registerCommand('paligemma.statusMenu', () => showStatusMenu(engine)),
     registerWalkthroughCommands(context, (uri) => DescribePanel.show(describeDeps, uri)),
+    // For agents: tools on this engine (no second model in memory), and `pali mcp` for MCP clients.
+    registerImageTools(backends, getSettings),
+    registerMcpDefinition(context, settings, cacheDir),
   );
 
   void ignoredRestrictedSettings().then((ignored) => {
@@ -93,7 +110,7 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
       manage,
     ).then((choice) => choice && vscode.commands.executeCommand('workbench.trust.manage'));
   });
-  return { engine };
+  return { engine, backends };
 }
 
 export function deactivate(): void {}

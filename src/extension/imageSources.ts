@@ -4,12 +4,12 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { IMAGE_EXTENSIONS } from '../common/imageFiles.js';
+import { IMAGE_EXTENSIONS, isImageFile } from '../common/imageFiles.js';
 import type { ImageSource } from '../protocol.js';
 const IMAGE_GLOB = `**/*.{${IMAGE_EXTENSIONS.join(',')}}`;
 
 export function isImageUri(uri: vscode.Uri): boolean {
-  return (IMAGE_EXTENSIONS as readonly string[]).includes(path.extname(uri.path).slice(1).toLowerCase());
+  return isImageFile(uri.path);
 }
 
 /** The image shown in the active editor tab (VS Code's image preview is a custom editor). */

@@ -3,9 +3,11 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { DtypeChoice, ModelDtype } from '../protocol.js';
 import type { SettingsStore } from './config.js';
-import type { EngineClient } from './engine/engineClient.js';
+import type { BackendSwitch } from './engine/backendSwitch.js';
+import type { RemoteBackend } from './engine/remoteBackend.js';
+import type { EngineState } from './engine/visionEngine.js';
 
-const ICONS: Record<EngineClient['state'], string> = {
+const ICONS: Record<EngineState, string> = {
   off: '$(circle-outline)',
   starting: '$(loading~spin)',
   loading: '$(loading~spin)',
@@ -14,14 +16,15 @@ const ICONS: Record<EngineClient['state'], string> = {
   stopped: '$(error)',
 };
 
-export function createStatusBar(engine: EngineClient, settings: SettingsStore): vscode.Disposable {
+export function createStatusBar(backends: BackendSwitch, settings: SettingsStore): vscode.Disposable {
   const item = vscode.window.createStatusBarItem('paligemma.status', vscode.StatusBarAlignment.Right, 100);
   item.name = vscode.l10n.t('PaliGemma');
   item.command = 'paligemma.statusMenu';
   const update = (): void => {
     const current = settings.get();
+    const engine = backends.local;
     const model = engine.model ? path.basename(engine.model.modelDir) : current.modelPath ? path.basename(current.modelPath) : vscode.l10n.t('no model');
-    const stateText: Record<EngineClient['state'], string> = {
+    const stateText: Record<EngineState, string> = {
       off: vscode.l10n.t('off'),
       starting: vscode.l10n.t('starting'),
       loading: vscode.l10n.t('loading'),
@@ -29,6 +32,10 @@ export function createStatusBar(engine: EngineClient, settings: SettingsStore): 
       busy: vscode.l10n.t('busy'),
       stopped: vscode.l10n.t('stopped'),
     };
+    if (backends.active !== engine) {
+      showRemote(item, backends.remote, stateText);
+      return;
+    }
     const device = engine.model?.device;
     // Downloaded models live in folders named owner--name: the name alone says which model it is.
     const shortModel = model.replace(/^[^-]+--/, '');
@@ -48,7 +55,31 @@ export function createStatusBar(engine: EngineClient, settings: SettingsStore): 
     item.show();
   };
   update();
-  return vscode.Disposable.from(item, engine.onDidChangeState(update), settings.onDidChange(update));
+  return vscode.Disposable.from(item, backends.onDidChangeState(update), settings.onDidChange(update));
+}
+
+/** The remote backend: which server, its model, and how fast it answered last (time to first token). */
+function showRemote(item: vscode.StatusBarItem, remote: RemoteBackend, stateText: Record<EngineState, string>): void {
+  let host = remote.url;
+  try {
+    host = new URL(remote.url).host;
+  } catch {
+    // shown as written: the request will say what is wrong with it
+  }
+  const timings = remote.lastTimings;
+  const speed = timings ? ` · ${(timings.firstTokenMs / 1000).toFixed(1)} s` : '';
+  item.text = `$(remote) PaliGemma: ${stateText[remote.state]} · ${host || vscode.l10n.t('no server')}${speed}`;
+  const tooltip = new vscode.MarkdownString(undefined, true);
+  tooltip.appendMarkdown(`**PaliGemma** — ${vscode.l10n.t('remote backend')}, ${stateText[remote.state]}\n\n`);
+  tooltip.appendMarkdown(`${vscode.l10n.t('Server')}: ${remote.url || vscode.l10n.t('not set (paligemma.remote.url)')}\n\n`);
+  if (remote.modelName) tooltip.appendMarkdown(`${vscode.l10n.t('Model')}: ${remote.modelName}\n\n`);
+  if (timings) {
+    tooltip.appendMarkdown(`${vscode.l10n.t('Last answer: first text after {0} s, done after {1} s', (timings.firstTokenMs / 1000).toFixed(2), (timings.totalMs / 1000).toFixed(2))}\n\n`);
+  }
+  if (remote.lastError) tooltip.appendMarkdown(`$(error) ${remote.lastError}\n\n`);
+  item.tooltip = tooltip;
+  item.backgroundColor = remote.state === 'stopped' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
+  item.show();
 }
 
 /** Which weights run, and why when `auto` chose them. */
@@ -61,7 +92,7 @@ function weightsLabel(dtype: ModelDtype, choice: DtypeChoice): string {
   return choice === 'auto' ? vscode.l10n.t('{0}, chosen automatically for this device', names[dtype]) : names[dtype];
 }
 
-export async function showStatusMenu(engine: EngineClient): Promise<void> {
+export async function showStatusMenu(engine: { pid: number | undefined }): Promise<void> {
   const items: (vscode.QuickPickItem & { command: string })[] = [
     { label: `$(file-media) ${vscode.l10n.t('Describe Image')}`, command: 'paligemma.describeImage' },
     { label: `$(library) ${vscode.l10n.t('Select Model')}`, command: 'paligemma.selectModel' },

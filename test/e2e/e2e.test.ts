@@ -4,7 +4,7 @@
  * test/e2e/artifacts/; passing ones leave one per feature in docs/screenshots/ for the README.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -117,6 +117,61 @@ async function serveImage(file: string): Promise<typeof imageServer> {
   return served;
 }
 
+/** Opens a fresh transcript.md with the cursor after "Text:", where OCR text goes; returns what the file must become. */
+async function openTranscript(vscode: VsCode, workspace: string): Promise<string> {
+  const expected = pali(['ocr', path.join(workspace, 'screenshot.png'), '--model', modelDir, '--device', 'cpu', '--max-new-tokens', '256', '--quiet']).replace(/\n$/, '');
+  fs.writeFileSync(path.join(workspace, 'transcript.md'), '# Transcript\n\nText:\n\nEnd.\n');
+  await openFile(vscode.page, 'transcript.md');
+  await clickText(vscode.page, 'Text:', 2);
+  await vscode.page.keyboard.press('End');
+  return `# Transcript\n\nText:${expected}\n\nEnd.\n`;
+}
+
+/** Hover -> "Generate alt text" -> hover again until the suggestion shows -> Ctrl+. -> Insert. */
+async function altTextFlowIn(vscode: VsCode, file: string, lineText: string, offset: number, shot?: string): Promise<string> {
+  const page = vscode.page;
+  await openFile(page, file);
+  let text = await hoverText(page, lineText, offset);
+  assert.match(text, /Suggested|Generate alt text/);
+  for (let attempt = 0; attempt < 60 && !/Suggested/.test(text); attempt++) {
+    // Another provider's hover part (TypeScript's) can re-render the hover under the click: when the
+    // link is still offered rather than "Generating…", click it again (the command is idempotent).
+    if (/Generate alt text/.test(text)) await page.locator('.monaco-hover-content a', { hasText: 'Generate alt text' }).click({ timeout: 5000 }).catch(() => undefined);
+    await page.keyboard.press('Escape');
+    await page.waitForTimeout(500);
+    text = await hoverText(page, lineText, offset);
+  }
+  const suggestion = /Suggested: «(.+?)»/.exec(text)?.[1];
+  assert.ok(suggestion, `hover text: ${text}`);
+  if (shot) await page.screenshot({ path: path.join(screenshots, shot) });
+  await page.keyboard.press('Escape');
+  // The quick-fix menu waits for every provider; a language server still starting (TypeScript on a
+  // busy 2-core machine) can hold it for a while, so ask again rather than wait forever.
+  const insert = page.locator('.action-widget .monaco-list-row', { hasText: 'Insert alt text' }).first();
+  for (let attempt = 0; attempt < 4 && !(await insert.isVisible()); attempt++) {
+    await page.keyboard.press('Escape');
+    await clickText(page, lineText, offset);
+    await page.keyboard.press('Control+.');
+    await insert.waitFor({ timeout: 20_000 }).catch(() => undefined);
+  }
+  await insert.click();
+  return suggestion;
+}
+
+/** Saves the active editor until the file on disk gives `src` the alt text `expected` (after `decode`). */
+async function waitForAltOnDiskIn(vscode: VsCode, workspace: string, file: string, language: string, src: string, expected: string, decode = (alt: string) => alt): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  let alt: string | undefined;
+  while (Date.now() < deadline) {
+    await saveActiveEditor(vscode.page);
+    const reference = findImageReferences(fs.readFileSync(path.join(workspace, file), 'utf8'), language).find((r) => r.src === src);
+    alt = reference?.alt.kind === 'literal' ? decode(reference.alt.value) : undefined;
+    if (alt === expected) return;
+    await vscode.page.waitForTimeout(250);
+  }
+  assert.equal(alt, expected, `alt text of ${src} in ${file}`);
+}
+
 describe('the extension in a real VS Code', () => {
   let vscode: VsCode;
   let workspace: string;
@@ -210,50 +265,9 @@ describe('the extension in a real VS Code', () => {
       await problems.filter({ hasText: 'alt-placeholder' }).first().waitFor();
     }, 'diagnostics.png'));
 
-  /** Hover -> "Generate alt text" -> hover again until the suggestion shows -> Ctrl+. -> Insert. */
-  async function altTextFlow(file: string, lineText: string, offset: number, shot?: string): Promise<string> {
-    const page = vscode.page;
-    await openFile(page, file);
-    let text = await hoverText(page, lineText, offset);
-    assert.match(text, /Suggested|Generate alt text/);
-    for (let attempt = 0; attempt < 60 && !/Suggested/.test(text); attempt++) {
-      // Another provider's hover part (TypeScript's) can re-render the hover under the click: when the
-      // link is still offered rather than "Generating…", click it again (the command is idempotent).
-      if (/Generate alt text/.test(text)) await page.locator('.monaco-hover-content a', { hasText: 'Generate alt text' }).click({ timeout: 5000 }).catch(() => undefined);
-      await page.keyboard.press('Escape');
-      await page.waitForTimeout(500);
-      text = await hoverText(page, lineText, offset);
-    }
-    const suggestion = /Suggested: «(.+?)»/.exec(text)?.[1];
-    assert.ok(suggestion, `hover text: ${text}`);
-    if (shot) await page.screenshot({ path: path.join(screenshots, shot) });
-    await page.keyboard.press('Escape');
-    // The quick-fix menu waits for every provider; a language server still starting (TypeScript on a
-    // busy 2-core machine) can hold it for a while, so ask again rather than wait forever.
-    const insert = page.locator('.action-widget .monaco-list-row', { hasText: 'Insert alt text' }).first();
-    for (let attempt = 0; attempt < 4 && !(await insert.isVisible()); attempt++) {
-      await page.keyboard.press('Escape');
-      await clickText(page, lineText, offset);
-      await page.keyboard.press('Control+.');
-      await insert.waitFor({ timeout: 20_000 }).catch(() => undefined);
-    }
-    await insert.click();
-    return suggestion;
-  }
-
-  /** Saves the active editor until the file on disk gives `src` the alt text `expected` (after `decode`). */
-  async function waitForAltOnDisk(file: string, language: string, src: string, expected: string, decode = (alt: string) => alt): Promise<void> {
-    const deadline = Date.now() + 30_000;
-    let alt: string | undefined;
-    while (Date.now() < deadline) {
-      await saveActiveEditor(vscode.page);
-      const reference = findImageReferences(fs.readFileSync(path.join(workspace, file), 'utf8'), language).find((r) => r.src === src);
-      alt = reference?.alt.kind === 'literal' ? decode(reference.alt.value) : undefined;
-      if (alt === expected) return;
-      await vscode.page.waitForTimeout(250);
-    }
-    assert.equal(alt, expected, `alt text of ${src} in ${file}`);
-  }
+  const altTextFlow = (file: string, lineText: string, offset: number, shot?: string) => altTextFlowIn(vscode, file, lineText, offset, shot);
+  const waitForAltOnDisk = (file: string, language: string, src: string, expected: string, decode?: (alt: string) => string) =>
+    waitForAltOnDiskIn(vscode, workspace, file, language, src, expected, decode);
 
   const decodeEntities = (text: string) => text.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&amp;/g, '&');
   const markdownUnescape = (text: string) => text.replace(/\\([\\[\]])/g, '$1');
@@ -497,23 +511,19 @@ describe('the extension in a real VS Code', () => {
   test('9. OCR Image into Editor, run on an image preview, inserts its text at the cursor of the last text editor', () =>
     scenario(vscode, 'ocr-command', async () => {
       const page = vscode.page;
-      const expected = pali(['ocr', path.join(workspace, 'screenshot.png'), '--model', modelDir, '--device', 'cpu', '--max-new-tokens', '256', '--quiet']).replace(/\n$/, '');
-      fs.writeFileSync(path.join(workspace, 'transcript.md'), '# Transcript\n\nText:\n\nEnd.\n');
-      await openFile(page, 'transcript.md');
-      await clickText(page, 'Text:', 2);
-      await page.keyboard.press('End');
+      const want = await openTranscript(vscode, workspace);
       await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'screenshot.png' }).first().dblclick();
       await page.locator('.tab.active', { hasText: 'screenshot.png' }).waitFor();
       await runCommand(page, 'PaliGemma: OCR Image into Editor');
       await openFile(page, 'transcript.md');
       const deadline = Date.now() + 60_000;
       let text = '';
-      while (Date.now() < deadline && text !== `# Transcript\n\nText:${expected}\n\nEnd.\n`) {
+      while (Date.now() < deadline && text !== want) {
         await page.waitForTimeout(250);
         await saveActiveEditor(page);
         text = fs.readFileSync(path.join(workspace, 'transcript.md'), 'utf8');
       }
-      assert.equal(text, `# Transcript\n\nText:${expected}\n\nEnd.\n`);
+      assert.equal(text, want);
     }));
 
   test('6. killing the engine mid-request shows a clear message, and the next request succeeds', () =>
@@ -609,6 +619,194 @@ describe('the extension in a real VS Code', () => {
       assert.ok(!logLines.some((line) => line.includes(HUB_TOKEN)), 'the token is in code-server\'s or the browser\'s output');
       assert.ok(!(await describeFrame(page).locator('body').innerHTML()).includes(HUB_TOKEN), 'the token is in the webview');
     }));
+});
+
+describe('Remote backend', () => {
+  let vscode: VsCode;
+  let workspace: string;
+  let server: ChildProcess;
+  let serverUrl: string;
+  const API_KEY = 'e2e-remote-key';
+  before(async () => {
+    workspace = await makeWorkspace('remote');
+    // The same model served by `pali serve` on loopback, as a team's GPU box would serve it (CPU here).
+    server = spawn(process.execPath, [path.join(repo, 'dist', 'pali.js'), 'serve', '--model', modelDir, '--port', '0', '--device', 'cpu', '--api-key', API_KEY],
+      { env: { ...process.env, PALI_CACHE_DIR: cacheDir }, stdio: ['ignore', 'ignore', 'pipe'] });
+    serverUrl = await new Promise<string>((resolve, reject) => {
+      let seen = '';
+      server.stderr!.setEncoding('utf8');
+      server.stderr!.on('data', (chunk: string) => {
+        seen += chunk;
+        const url = /serving \S+ at (http:\/\/\S+)\/v1/.exec(seen)?.[1];
+        if (url) resolve(url);
+      });
+      server.once('exit', (code) => reject(new Error(`pali serve exited with ${code}: ${seen}`)));
+    });
+    // No local model at all: every answer must come from the server.
+    vscode = await launchVsCode({
+      cache, vsix, workspace, root, log,
+      settings: { 'paligemma.backend': 'remote', 'paligemma.remote.url': serverUrl, 'paligemma.device': 'cpu' },
+    });
+  });
+  after(() => {
+    server?.kill('SIGKILL');
+    return vscode?.close();
+  });
+
+  test('R1. without the key the server refuses and says how to set it; with it, Describe Image shows `pali caption`\'s caption and the status bar the server and its speed', () =>
+    scenario(vscode, 'remote-describe', async () => {
+      const page = vscode.page;
+      const host = new URL(serverUrl).host;
+      await page.locator('.statusbar-item', { hasText: `PaliGemma: off · ${host}` }).waitFor({ timeout: 30_000 });
+      await runCommand(page, 'PaliGemma: Describe Image');
+      await pickQuickItem(page, 'photo.png');
+      const frame = describeFrame(page);
+      await frame.locator('article.result[data-action="caption"]', { hasText: 'Set Remote API Key' }).waitFor({ timeout: 60_000 });
+
+      await runCommand(page, 'PaliGemma: Set Remote API Key');
+      // The palette closes and the key's own box opens (a password box, titled for the server).
+      await page.locator('.quick-input-widget', { hasText: 'Remote PaliGemma server' }).waitFor();
+      const input = page.locator('.quick-input-widget input[type="password"]');
+      await input.fill(API_KEY);
+      await page.keyboard.press('Enter');
+      await input.waitFor({ state: 'hidden' });
+      const expected = pali(['caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--quiet']).trim();
+      await runCommand(page, 'PaliGemma: Describe Image');
+      await pickQuickItem(page, 'photo.png');
+      // The newest answer comes first.
+      const caption = frame.locator('article.result[data-action="caption"]').first();
+      await caption.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 120_000 });
+      assert.equal((await caption.locator('p.text').textContent())?.trim(), expected);
+      const status = page.locator('.statusbar-item', { hasText: new RegExp(`PaliGemma: ready · ${host.replace(/\./g, '\\.')} · \\d+\\.\\d s`) });
+      await status.waitFor({ timeout: 30_000 });
+      await status.hover();
+      const tooltip = page.locator('.monaco-hover-content', { hasText: 'remote backend' }).first();
+      await tooltip.waitFor();
+      assert.match((await tooltip.textContent()) ?? '', /Model: tiny-model[\s\S]*first text after \d+\.\d\d s/);
+    }, 'remote-backend.png'));
+
+  test('R2. OCR Image into Editor inserts the server\'s text at the cursor', () =>
+    scenario(vscode, 'remote-ocr', async () => {
+      const page = vscode.page;
+      const want = await openTranscript(vscode, workspace);
+      await runCommand(page, 'PaliGemma: OCR Image into Editor');
+      await pickQuickItem(page, 'screenshot.png');
+      const done = await waitUntil(page, async () => {
+        await saveActiveEditor(page);
+        return fs.readFileSync(path.join(workspace, 'transcript.md'), 'utf8') === want;
+      }, 60_000);
+      assert.ok(done, fs.readFileSync(path.join(workspace, 'transcript.md'), 'utf8'));
+    }));
+
+  test('R3. alt text: hover -> Generate -> Ctrl+. inserts the server\'s suggestion', () =>
+    scenario(vscode, 'remote-alt-text', async () => {
+      const expected = toAltText(pali(['caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--quiet']));
+      const suggestion = await altTextFlowIn(vscode, 'notes.md', '![](photo.png)', 4);
+      assert.equal(suggestion, expected);
+      await waitForAltOnDiskIn(vscode, workspace, 'notes.md', 'markdown', 'photo.png', suggestion, (text) => text.replace(/\\([\\[\]])/g, '$1'));
+    }));
+  test('R4. Generate Alt Text for Workspace: batches on the server with n/N progress, one reviewed edit, ignored and excluded files untouched', () =>
+    scenario(vscode, 'remote-workspace-alt-text', async () => {
+      const page = vscode.page;
+      fs.mkdirSync(path.join(workspace, 'ignored'));
+      fs.mkdirSync(path.join(workspace, 'excluded'));
+      fs.writeFileSync(path.join(workspace, '.gitignore'), 'ignored/\n');
+      fs.writeFileSync(path.join(workspace, 'ignored', 'skip.md'), '![](../photo.png)\n');
+      fs.writeFileSync(path.join(workspace, 'excluded', 'hidden.md'), '![](../photo.png)\n');
+      // Long answers make each image take a while, so that the progress (n/N, time left) is seen.
+      setWorkspaceSettings(workspace, { 'files.exclude': { excluded: true }, 'paligemma.maxNewTokens': 256 });
+      await page.waitForTimeout(1000);
+      // Exit code 1 means findings: read the JSON either way.
+      const check = () => JSON.parse(spawnSync(process.execPath, [path.join(repo, 'dist', 'pali.js'), 'alt-text', '--check', '--format', 'json', workspace], { encoding: 'utf8' }).stdout) as { path: string; ruleId: string }[];
+      // What the command cannot fix: empty alts (maybe decorative on purpose), excluded files, and images
+      // outside the workspace, which need the user's consent first (scenario 4h).
+      const unfixable = (f: { path: string; ruleId: string }) => f.ruleId === 'alt-empty' || f.path.includes('excluded/') || f.path.endsWith('outside.md');
+      const expectedFiles = new Set(check().filter((f) => !unfixable(f)).map((f) => path.basename(f.path)));
+      assert.ok(expectedFiles.size >= 3, [...expectedFiles].join());
+      await runCommand(page, 'PaliGemma: Generate Alt Text for Workspace');
+      await page.locator('.notifications-toasts', { hasText: /\d+\/\d+ · about/ }).first().waitFor({ timeout: 60_000 });
+      const panel = page.locator('.pane-body').filter({ has: page.locator('.monaco-button', { hasText: 'Apply' }) }).first();
+      await panel.waitFor({ timeout: 180_000 });
+      await page.screenshot({ path: path.join(screenshots, 'workspace-alt-text-preview.png') });
+      for (const file of expectedFiles) {
+        await panel.locator('.monaco-list-row', { hasText: file }).first().click();
+        await page.keyboard.press('Space');
+      }
+      await panel.locator('.monaco-button', { hasText: 'Apply' }).first().click();
+      await runCommand(page, 'File: Save All Files');
+      const done = await waitUntil(page, () => check().every(unfixable), 30_000);
+      assert.ok(done, JSON.stringify(check().filter((f) => !unfixable(f))));
+      assert.equal(fs.readFileSync(path.join(workspace, 'ignored', 'skip.md'), 'utf8'), '![](../photo.png)\n', '.gitignore is respected');
+      assert.equal(fs.readFileSync(path.join(workspace, 'excluded', 'hidden.md'), 'utf8'), '![](../photo.png)\n', 'files.exclude is respected');
+    }));
+});
+
+describe('Agents: language model tools and the MCP server', () => {
+  let vscode: VsCode;
+  let workspace: string;
+  before(async () => {
+    workspace = await makeWorkspace('agents');
+    // A test-only extension that calls tools through vscode.lm.invokeTool, as an agent does.
+    const toolCaller = path.join(root, 'tool-caller.vsix');
+    execFileSync(process.execPath, [path.join(repo, 'node_modules', '@vscode', 'vsce', 'vsce'), 'package', '--no-dependencies', '--allow-missing-repository', '--skip-license', '-o', toolCaller],
+      { cwd: path.join(__dirname, 'toolCaller'), stdio: 'pipe' });
+    vscode = await launchVsCode({
+      cache, vsix, workspace, root, log, extraVsix: [toolCaller],
+      settings: { 'paligemma.modelPath': modelDir, 'paligemma.device': 'cpu', 'chat.disableAIFeatures': false },
+    });
+  });
+  after(() => vscode?.close());
+
+  /** Runs the calls through the tool caller and returns what it wrote. */
+  async function callTools(calls: { tool: string; input: unknown }[]): Promise<{ tools: { name: string; tags: string[] }[]; results: { tool: string; text?: string; error?: string }[] }> {
+    const results = path.join(workspace, '.tool-results.json');
+    fs.rmSync(results, { force: true });
+    fs.writeFileSync(path.join(workspace, '.tool-calls.json'), JSON.stringify(calls));
+    await runCommand(vscode.page, 'Tool Caller: Run Tool Calls');
+    assert.ok(await waitUntil(vscode.page, () => fs.existsSync(results), 180_000), 'the tool caller wrote no results');
+    return JSON.parse(fs.readFileSync(results, 'utf8'));
+  }
+
+  test('A1. the three image tools answer through vscode.lm.invokeTool as `pali caption`, `pali ocr` and `pali ask` do', () =>
+    scenario(vscode, 'lm-tools', async () => {
+      const { tools, results } = await callTools([
+        { tool: 'paligemma_describeImage', input: { path: 'photo.png' } },
+        { tool: 'paligemma_readTextInImage', input: { path: path.join(workspace, 'screenshot.png') } },
+        { tool: 'paligemma_askAboutImage', input: { path: 'photo.png', question: 'what colour is the square?' } },
+        { tool: 'paligemma_describeImage', input: { path: '../outside.png' } },
+        { tool: 'paligemma_describeImage', input: { path: 'notes.md' } },
+      ]);
+      for (const name of ['paligemma_describeImage', 'paligemma_readTextInImage', 'paligemma_askAboutImage']) {
+        assert.ok(tools.some((t) => t.name === name && t.tags.includes('vision')), `${name} is listed in vscode.lm.tools`);
+      }
+      const cli = (args: string[]) => pali([...args, '--model', modelDir, '--device', 'cpu', '--quiet']).trim();
+      assert.equal(results[0]!.text, cli(['caption', path.join(workspace, 'photo.png')]));
+      assert.equal(results[1]!.text, cli(['ocr', path.join(workspace, 'screenshot.png'), '--max-new-tokens', '256']));
+      assert.equal(results[2]!.text, cli(['ask', path.join(workspace, 'photo.png'), 'what colour is the square?']));
+      assert.match(results[3]!.error ?? '', /outside the workspace/);
+      assert.match(results[4]!.error ?? '', /not an image file/);
+    }));
+
+  test('A2. the MCP server definition is listed, starts, and its tools answer', () =>
+    scenario(vscode, 'mcp-definition', async () => {
+      const page = vscode.page;
+      await runCommand(page, 'MCP: List Servers');
+      await pickQuickItem(page, 'PaliGemma (local vision)');
+      await pickQuickItem(page, 'Start Server');
+      // VS Code may ask once whether to trust a server that an extension offers.
+      const trust = page.locator('.monaco-dialog-box .monaco-button', { hasText: /^Trust/ }).first();
+      if (await trust.waitFor({ timeout: 5000 }).then(() => true, () => false)) await trust.click();
+      let checkTool: string | undefined;
+      await waitUntil(page, async () => {
+        const { tools } = await callTools([]);
+        checkTool = tools.find((t) => t.name.endsWith('check_alt_text'))?.name;
+        return checkTool !== undefined;
+      }, 60_000);
+      assert.ok(checkTool, 'the MCP server\'s tools reach vscode.lm.tools');
+      const { results } = await callTools([{ tool: checkTool, input: { paths: ['notes.md'] } }]);
+      const expected = spawnSync(process.execPath, [path.join(repo, 'dist', 'pali.js'), 'alt-text', '--check', 'notes.md'], { cwd: workspace, encoding: 'utf8' }).stdout.trim();
+      assert.equal(results[0]!.text?.trim(), expected);
+    }, 'mcp-server.png'));
 });
 
 describe('Runtime fallback', () => {

@@ -28,6 +28,8 @@ export interface LaunchOptions {
   env?: Record<string, string>;
   root: string;
   log: (line: string) => void;
+  /** More VSIX files to install beside ours (the test-only tool caller). */
+  extraVsix?: string[];
 }
 
 async function freePort(): Promise<number> {
@@ -46,7 +48,9 @@ export async function launchVsCode(options: LaunchOptions): Promise<VsCode> {
   const entry = path.join(options.cache, 'code-server', 'node_modules', 'code-server', 'out', 'node', 'entry.js');
   const userData = fs.mkdtempSync(path.join(options.root, 'user-'));
   const extensions = fs.mkdtempSync(path.join(options.root, 'extensions-'));
-  execFileSync(node, [entry, '--user-data-dir', userData, '--extensions-dir', extensions, '--install-extension', options.vsix], { stdio: 'pipe' });
+  for (const vsix of [options.vsix, ...(options.extraVsix ?? [])]) {
+    execFileSync(node, [entry, '--user-data-dir', userData, '--extensions-dir', extensions, '--install-extension', vsix], { stdio: 'pipe' });
+  }
   fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
   fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify({
     'security.workspace.trust.enabled': options.trust === true,

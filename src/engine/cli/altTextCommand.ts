@@ -15,7 +15,7 @@ import { UserError } from '../errors.js';
 import { generate } from '../generate/generate.js';
 import { decodeImageFile } from '../image/decode.js';
 import { encodeImage } from '../paligemma/inputs.js';
-import { parse, text } from './args.js';
+import { parse, text, type Values } from './args.js';
 import { loadModelFromArgs, MODEL_OPTIONS, type Io } from './commands.js';
 import packageJson from '../../../package.json';
 
@@ -47,7 +47,7 @@ export async function altTextCommand(argv: string[], io: Io): Promise<number> {
   return findings.length ? 1 : unreadable.length ? 2 : 0;
 }
 
-async function fix(files: FileFindings[], values: Record<string, string | boolean | undefined>, io: Io, cwd: string): Promise<number> {
+async function fix(files: FileFindings[], values: Values, io: Io, cwd: string): Promise<number> {
   const withFindings = files.filter((f) => f.findings.length);
   if (!withFindings.length) return 0;
   const model = await loadModelFromArgs(values, io, io.interactive);

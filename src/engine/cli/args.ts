@@ -4,29 +4,32 @@ import { UserError } from '../errors.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
-export function parse(argv: string[], options: Options): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+/** Parsed option values: a string, a flag, or the strings of an option given several times. */
+export type Values = Record<string, string | boolean | string[] | undefined>;
+
+export function parse(argv: string[], options: Options): { values: Values; positionals: string[] } {
   try {
     const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-    return { values: values as Record<string, string | boolean | undefined>, positionals };
+    return { values: values as Values, positionals };
   } catch (error) {
     throw new UserError(`${error instanceof Error ? error.message.split('\n')[0] : String(error)} (see pali --help)`);
   }
 }
 
-export function integer(value: string | boolean | undefined, name: string, fallback: number, min = 0): number {
+export function integer(value: string | boolean | string[] | undefined, name: string, fallback: number, min = 0): number {
   if (value === undefined) return fallback;
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed < min) throw new UserError(`--${name} must be an integer of at least ${min}, got "${String(value)}"`);
   return parsed;
 }
 
-export function decimal(value: string | boolean | undefined, name: string, fallback: number): number {
+export function decimal(value: string | boolean | string[] | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   const parsed = Number(value);
   if (!Number.isFinite(parsed) || parsed < 0) throw new UserError(`--${name} must be a non-negative number, got "${String(value)}"`);
   return parsed;
 }
 
-export function text(value: string | boolean | undefined): string | undefined {
+export function text(value: string | boolean | string[] | undefined): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }

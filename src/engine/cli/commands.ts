@@ -12,13 +12,14 @@ import { convertCheckpoint } from '../convert/convert.js';
 import { UserError } from '../errors.js';
 import { forgeCheckpoint } from '../forge/forge.js';
 import { runOpenAiServer } from '../http/openaiServer.js';
+import { runMcpServer } from '../mcp/mcpServer.js';
 import { PRESETS } from '../forge/presets.js';
 import { loadModel, type PaliGemmaModel } from '../model.js';
 import { decodeImageFile } from '../image/decode.js';
 import { encodeImage } from '../paligemma/inputs.js';
 import { generate, type GenerateResult } from '../generate/generate.js';
 import { likeliestDevice, parseDevice } from '../runtime/device.js';
-import { decimal, integer, parse, text, type Options } from './args.js';
+import { decimal, integer, parse, text, type Options, type Values } from './args.js';
 
 export interface Io {
   out: (text: string) => void;
@@ -60,14 +61,14 @@ function selectRuntime(value: string | undefined): void {
   process.env.PALI_RUNTIME = value;
 }
 
-function modelDir(values: Record<string, string | boolean | undefined>): string {
+function modelDir(values: Values): string {
   const dir = text(values.model) ?? process.env.PALI_MODEL;
   if (!dir) throw new UserError('no model: pass --model DIR or set PALI_MODEL to a PaliGemma checkpoint folder');
   return dir;
 }
 
 /** The model that --model (or PALI_MODEL), --dtype, --device, --runtime and --cache-dir name. */
-export async function loadModelFromArgs(values: Record<string, string | boolean | undefined>, io: Io, chatty: boolean): Promise<PaliGemmaModel> {
+export async function loadModelFromArgs(values: Values, io: Io, chatty: boolean): Promise<PaliGemmaModel> {
   selectRuntime(text(values.runtime));
   const model = await loadModel(modelDir(values), {
     dtype: parseModelDtype(text(values.dtype)),
@@ -80,7 +81,7 @@ export async function loadModelFromArgs(values: Record<string, string | boolean 
 }
 
 async function runPrompt(
-  values: Record<string, string | boolean | undefined>,
+  values: Values,
   image: string,
   prompt: string,
   io: Io,
@@ -205,12 +206,32 @@ function readPromptFile(file: string): string {
   }
 }
 
+/** `pali mcp`: the Model Context Protocol server over stdio (engine/mcp/mcpServer.ts). */
+export async function mcpCommand(argv: string[]): Promise<void> {
+  const { values } = parse(argv, {
+    model: { type: 'string' }, root: { type: 'string', multiple: true }, dtype: { type: 'string' }, device: { type: 'string' }, 'cache-dir': { type: 'string' },
+  });
+  const roots = ((values.root as unknown as string[] | undefined) ?? []).map((root) => path.resolve(root));
+  for (const root of roots) if (!fs.existsSync(root)) throw new UserError(`--root ${root}: no such folder`);
+  await runMcpServer({
+    // The model is needed by the image tools only: check_alt_text works without one.
+    modelDir: text(values.model) ?? (process.env.PALI_MODEL || undefined),
+    dtype: parseModelDtype(text(values.dtype)),
+    device: parseDevice(text(values.device) ?? 'auto'),
+    cacheRoot: text(values['cache-dir']),
+    roots,
+  });
+}
+
+/** Requests decoded together by `pali serve --model`; 1 turns batching off. Measured: npm run bench:serve. */
+const DEFAULT_MAX_BATCH = 8;
+
 /** `pali serve --model DIR`: the OpenAI-compatible HTTP server (engine/http/openaiServer.ts). */
 export async function httpServeCommand(argv: string[], io: Io): Promise<void> {
   const { values } = parse(argv, {
     model: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, 'api-key': { type: 'string' },
     dtype: { type: 'string' }, device: { type: 'string' }, 'cache-dir': { type: 'string' }, 'max-body-mb': { type: 'string' },
-    'allow-remote-images': { type: 'boolean' },
+    'allow-remote-images': { type: 'boolean' }, 'max-batch': { type: 'string' },
   });
   const model = modelDir(values);
   const port = integer(values.port, 'port', 8000);
@@ -224,6 +245,7 @@ export async function httpServeCommand(argv: string[], io: Io): Promise<void> {
       apiKey: text(values['api-key']) ?? (process.env.PALI_API_KEY || undefined),
       maxBodyBytes: integer(values['max-body-mb'], 'max-body-mb', 32, 1) * 2 ** 20,
       allowRemoteImages: values['allow-remote-images'] === true,
+      maxBatch: integer(values['max-batch'], 'max-batch', DEFAULT_MAX_BATCH, 1),
       cacheRoot: text(values['cache-dir']),
       onListening: (url) => io.err(`pali: serving ${path.basename(path.resolve(model))} at ${url}/v1`),
     },

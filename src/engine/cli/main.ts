@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline/promises';
 import { describeError, isUserError, UserError } from '../errors.js';
 import { startServer } from '../server/server.js';
 import { altTextCommand } from './altTextCommand.js';
-import { convertCommand, forgeCommand, generateCommand, httpServeCommand, taskCommand, type Io } from './commands.js';
+import { convertCommand, forgeCommand, generateCommand, httpServeCommand, mcpCommand, taskCommand, type Io } from './commands.js';
 
 const HELP = `pali: PaliGemma on your machine
 
@@ -26,8 +26,12 @@ const HELP = `pali: PaliGemma on your machine
                                  HTML, JSX and TSX (respects .gitignore; exit 1 on findings); no model needed
   pali alt-text --fix --model DIR [--yes] [--lang en] [PATH...]
                                  write the model's alt text into those findings (shows the diff first)
+  pali mcp [--model DIR] [--root DIR]...
+                                 a Model Context Protocol server over stdio for coding agents: describe_image,
+                                 read_text_in_image, ask_about_image, detect_objects, check_alt_text; files
+                                 only inside the client's roots, else --root, else the working folder
   pali serve [--stdio|--ipc]     the engine's JSON-RPC server (what the VS Code extension runs)
-  pali serve --model DIR [--host 127.0.0.1] [--port 8000] [--api-key KEY] [--allow-remote-images]
+  pali serve --model DIR [--host 127.0.0.1] [--port 8000] [--api-key KEY] [--allow-remote-images] [--max-batch 8]
                                  an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/models);
                                  PALI_API_KEY also sets the key
 
@@ -68,6 +72,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
         return 0;
       case 'alt-text':
         return await altTextCommand(rest, io);
+      case 'mcp':
+        // stdout belongs to the protocol until the client closes stdin.
+        await mcpCommand(rest);
+        return 0;
       case 'serve':
         // With a model: the OpenAI-compatible HTTP server, until SIGTERM.
         if (rest.some((arg) => arg === '--model' || arg.startsWith('--model=') || arg === '--port')) {

@@ -4,7 +4,7 @@
  */
 import { abortError, UserError } from '../errors.js';
 import type { PaliGemmaModel } from '../model.js';
-import { emptyCache, runDecoder } from '../paligemma/decoderRunner.js';
+import { emptyCache, runDecoder, type DecoderStep } from '../paligemma/decoderRunner.js';
 import { buildPromptIds, embedPrefix, embedTokens, type EncodedImage } from '../paligemma/inputs.js';
 import { SeededRandom } from '../random.js';
 import { argmax, sampleToken, type SamplingOptions } from './sampling.js';
@@ -52,58 +52,94 @@ function checkRequest(model: PaliGemmaModel, promptLength: number, options: Gene
   if (!(sampling.topP > 0 && sampling.topP <= 1)) throw new UserError(`top_p must be above 0 and at most 1, not ${sampling.topP}`);
 }
 
-/** Generates the answer (the suffix) for `prompt` about an encoded image. */
-export async function generate(model: PaliGemmaModel, image: EncodedImage, prompt: string, options: GenerateOptions): Promise<GenerateResult> {
-  const throwIfAborted = () => {
-    if (options.signal?.aborted) throw abortError();
-  };
-  throwIfAborted();
+/**
+ * One answer as it is built, token by token: the choice of each token (greedy or sampled, with HF's
+ * min_new_tokens), the streamed text, and when it ends. The single-request loop below and the batch decoder
+ * (batchDecoder.ts) both drive it, so a row of a batch picks exactly as a request alone does.
+ */
+export class Answer {
+  readonly generated: number[] = [];
+  private readonly random: SeededRandom | null;
+  private readonly stream: TextStream;
+  done = false;
+
+  constructor(private readonly model: PaliGemmaModel, private readonly options: GenerateOptions) {
+    this.random = options.sampling ? new SeededRandom(options.sampling.seed, 'sampling') : null;
+    this.stream = new TextStream((ids) => model.tokenizer.decode(ids));
+  }
+
+  /** Picks the next token from `logits`; returns it when the answer goes on, null when it has ended. */
+  next(logits: Float32Array): number | null {
+    // HF's MinNewTokensLengthLogitsProcessor: the end tokens' logits are -inf until the minimum is reached.
+    if (this.generated.length < (this.options.minNewTokens ?? 0)) for (const eos of this.model.eosTokenIds) logits[eos] = -Infinity;
+    const token = this.options.sampling && this.random ? sampleToken(logits, this.options.sampling, this.random) : argmax(logits);
+    // As HF's generate: <eos> ends the answer and is returned with it; max_new_tokens counts it.
+    this.generated.push(token);
+    if (this.model.eosTokenIds.has(token)) return this.end();
+    const piece = this.stream.push(this.generated);
+    if (piece) this.options.onText?.(piece);
+    return this.generated.length >= this.options.maxNewTokens ? this.end() : token;
+  }
+
+  private end(): null {
+    this.done = true;
+    const rest = this.stream.finish(this.generated);
+    if (rest) this.options.onText?.(rest);
+    return null;
+  }
+
+  get text(): string {
+    return this.model.tokenizer.decode(this.generated);
+  }
+}
+
+export interface Prefilled {
+  promptIds: number[];
+  /** The prefix's decoder output: the first token's logits and the KV cache. */
+  step: DecoderStep;
+  prefillMs: number;
+}
+
+/** Checks the request and runs the prefix through the decoder: the first half of every generation. */
+export async function prefill(model: PaliGemmaModel, image: EncodedImage, prompt: string, options: GenerateOptions): Promise<Prefilled> {
+  if (options.signal?.aborted) throw abortError();
   const promptIds = buildPromptIds(model, prompt);
   checkRequest(model, promptIds.length, options);
   const prefixEmbeds = await embedPrefix(model, promptIds, image);
+  const started = now();
+  const step = await runDecoder(model, prefixEmbeds, promptIds.length, emptyCache(model), promptIds.length);
+  return { promptIds, step, prefillMs: now() - started };
+}
 
-  const prefillStart = now();
-  let step = await runDecoder(model, prefixEmbeds, promptIds.length, emptyCache(model), promptIds.length);
-  const prefillMs = now() - prefillStart;
-  throwIfAborted();
-  const firstLogits = options.keepFirstLogits ? step.logits.slice() : undefined;
-
-  const random = options.sampling ? new SeededRandom(options.sampling.seed, 'sampling') : null;
-  const generated: number[] = [];
-  const pick = (logits: Float32Array) => {
-    // HF's MinNewTokensLengthLogitsProcessor: the end tokens' logits are -inf until the minimum is reached.
-    if (generated.length < (options.minNewTokens ?? 0)) for (const eos of model.eosTokenIds) logits[eos] = -Infinity;
-    return options.sampling && random ? sampleToken(logits, options.sampling, random) : argmax(logits);
-  };
-  const stream = new TextStream((ids) => model.tokenizer.decode(ids));
-  const decodeStart = now();
-  let decodeSteps = 0;
-  // As HF's generate: <eos> ends the answer and is returned with it; max_new_tokens counts it.
-  while (generated.length < options.maxNewTokens) {
-    const next = pick(step.logits);
-    generated.push(next);
-    if (model.eosTokenIds.has(next)) break;
-    const piece = stream.push(generated);
-    if (piece) options.onText?.(piece);
-    if (generated.length >= options.maxNewTokens) break;
-    throwIfAborted();
-    step = await runDecoder(model, await embedTokens(model, [next]), 1, step.cache, promptIds.length);
-    decodeSteps++;
-  }
-  const rest = stream.finish(generated);
-  if (rest) options.onText?.(rest);
-  const decodeMs = now() - decodeStart;
+export function resultOf(model: PaliGemmaModel, image: EncodedImage, prefilled: Prefilled, answer: Answer, decodeMs: number, decodeSteps: number, firstLogits?: Float32Array): GenerateResult {
   return {
-    text: model.tokenizer.decode(generated),
-    generatedIds: generated,
-    promptIds: promptIds,
+    text: answer.text,
+    generatedIds: answer.generated,
+    promptIds: prefilled.promptIds,
     device: model.device,
     timings: {
       ...image.timings,
-      prefillMs: prefillMs,
-      decodeMs: decodeMs,
+      prefillMs: prefilled.prefillMs,
+      decodeMs,
       tokensPerS: decodeMs > 0 ? (decodeSteps * 1000) / decodeMs : 0,
     },
     firstLogits,
   };
+}
+
+/** Generates the answer (the suffix) for `prompt` about an encoded image. */
+export async function generate(model: PaliGemmaModel, image: EncodedImage, prompt: string, options: GenerateOptions): Promise<GenerateResult> {
+  const prefilled = await prefill(model, image, prompt, options);
+  if (options.signal?.aborted) throw abortError();
+  const firstLogits = options.keepFirstLogits ? prefilled.step.logits.slice() : undefined;
+  const answer = new Answer(model, options);
+  const decodeStart = now();
+  let decodeSteps = 0;
+  let step = prefilled.step;
+  for (let token = answer.next(step.logits); token !== null; token = answer.next(step.logits)) {
+    if (options.signal?.aborted) throw abortError();
+    step = await runDecoder(model, await embedTokens(model, [token]), 1, step.cache, prefilled.promptIds.length);
+    decodeSteps++;
+  }
+  return resultOf(model, image, prefilled, answer, now() - decodeStart, decodeSteps, firstLogits);
 }

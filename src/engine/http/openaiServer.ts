@@ -25,6 +25,8 @@ export interface OpenAiServerOptions {
   maxBodyBytes: number;
   /** Fetch http(s) image_url parts (with common/remoteImage.ts's limits); only data: URLs otherwise. */
   allowRemoteImages?: boolean;
+  /** Requests decoded together (generate/batchDecoder.ts); 1 runs them one after another. */
+  maxBatch?: number;
   cacheRoot?: string;
   onListening?: (url: string) => void;
 }
@@ -45,6 +47,8 @@ class RequestError extends Error {
 interface ChatRequest {
   params: Omit<GenerateParams, 'streamId'>;
   stream: boolean;
+  /** stream_options.include_usage: a last chunk with the token counts, as OpenAI sends it. */
+  includeUsage: boolean;
   /** An http(s) image to fetch before generating, when remote images are allowed. */
   remoteImage?: string;
 }
@@ -90,7 +94,12 @@ function parseChatRequest(body: unknown, allowRemoteImages: boolean): ChatReques
       sampling: temperature > 0 ? { temperature, topP, topK: 0, seed } : undefined,
     },
     stream: request.stream === true,
+    includeUsage: (request.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true,
   };
+}
+
+function usageOf(result: { promptTokens: number; generatedIds: number[] }) {
+  return { prompt_tokens: result.promptTokens, completion_tokens: result.generatedIds.length, total_tokens: result.promptTokens + result.generatedIds.length };
 }
 
 export function createOpenAiApp(service: EngineService, pieces: Map<string, (piece: string) => void>, options: OpenAiServerOptions): Hono {
@@ -137,6 +146,9 @@ export function createOpenAiApp(service: EngineService, pieces: Map<string, (pie
             const result = await service.generate({ ...request.params, streamId }, controller.signal);
             await Promise.all(sent);
             await sse.writeSSE({ data: chunk({}, result.finishReason) });
+            if (request.includeUsage) {
+              await sse.writeSSE({ data: JSON.stringify({ id, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model: options.modelName, choices: [], usage: usageOf(result) }) });
+            }
           } catch (error) {
             await sse.writeSSE({ data: JSON.stringify({ error: { message: error instanceof Error ? error.message : String(error), type: isUserError(error) ? 'invalid_request_error' : 'server_error', param: null, code: null } }) });
           } finally {
@@ -153,7 +165,7 @@ export function createOpenAiApp(service: EngineService, pieces: Map<string, (pie
           created: Math.floor(Date.now() / 1000),
           model: options.modelName,
           choices: [{ index: 0, message: { role: 'assistant', content: result.text }, finish_reason: result.finishReason }],
-          usage: { prompt_tokens: result.promptTokens, completion_tokens: result.generatedIds.length, total_tokens: result.promptTokens + result.generatedIds.length },
+          usage: usageOf(result),
         });
       } catch (error) {
         if (isUserError(error)) return openAiError(c, 400, error.message);
@@ -167,7 +179,7 @@ export function createOpenAiApp(service: EngineService, pieces: Map<string, (pie
 /** Loads the model, serves until SIGTERM or SIGINT, then lets in-flight requests finish and exits. */
 export async function runOpenAiServer(options: OpenAiServerOptions, dtype: DtypeChoice, device: DeviceChoice, log: (line: string) => void): Promise<void> {
   const pieces = new Map<string, (piece: string) => void>();
-  const service = new EngineService({ progress: (message) => log(`pali: ${message}`), textPiece: (streamId, piece) => pieces.get(streamId)?.(piece) }, { cacheRoot: options.cacheRoot });
+  const service = new EngineService({ progress: (message) => log(`pali: ${message}`), textPiece: (streamId, piece) => pieces.get(streamId)?.(piece) }, { cacheRoot: options.cacheRoot, maxBatch: options.maxBatch });
   await service.loadModel({ modelDir: options.modelDir, dtype, device });
   const app = createOpenAiApp(service, pieces, options);
   const server = serve({ fetch: app.fetch, hostname: options.host, port: options.port }, (info) => options.onListening?.(`http://${options.host}:${info.port}`));

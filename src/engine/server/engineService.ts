@@ -5,14 +5,15 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { locTokensToBoxes } from '../../common/locTokens.js';
+import { boxesForTask } from '../../common/locTokens.js';
 import { taskPrompt } from '../../common/prompts.js';
 import type { EngineStatus, GenerateParams, GenerateResultMessage, LoadModelParams, ModelInfo } from '../../protocol.js';
 import { abortError, UserError } from '../errors.js';
 import { decodeImageBytes } from '../image/decode.js';
 import { loadModel, type PaliGemmaModel } from '../model.js';
-import { encodeImage } from '../paligemma/inputs.js';
-import { generate } from '../generate/generate.js';
+import { encodeImage, type EncodedImage } from '../paligemma/inputs.js';
+import { BatchDecoder } from '../generate/batchDecoder.js';
+import { generate, type GenerateResult } from '../generate/generate.js';
 import { FeatureCache } from './featureCache.js';
 import { IdleCollector } from './idleCollector.js';
 import { RequestQueue, type Priority } from './requestQueue.js';
@@ -31,10 +32,12 @@ export class EngineService {
   private readonly queue = new RequestQueue();
   private readonly idle = new IdleCollector();
   private readonly features = new FeatureCache();
+  /** With maxBatch above 1 and a masked decoder: requests decode together (generate/batchDecoder.ts). */
+  private batcher: { model: PaliGemmaModel; decoder: BatchDecoder } | undefined;
 
   constructor(
     private readonly events: EngineEvents,
-    private readonly options: { cacheRoot?: string; maxImagePixels?: number } = {},
+    private readonly options: { cacheRoot?: string; maxImagePixels?: number; maxBatch?: number } = {},
   ) {}
 
   /** Queues one request; the heap is collected once the engine has been idle a while after it. */
@@ -74,6 +77,8 @@ export class EngineService {
           onProgress: (message) => this.events.progress(message),
         });
         this.model = model;
+        const maxBatch = this.options.maxBatch ?? 1;
+        if (maxBatch > 1 && model.maskedDecoder) this.batcher = { model, decoder: new BatchDecoder(model, maxBatch, (work) => this.serve(work)) };
         const info: ModelInfo = {
           modelDir: params.modelDir,
           onnxDir: model.dir,
@@ -101,8 +106,9 @@ export class EngineService {
     return untilAborted(this.generateQueued(params, signal), signal);
   }
 
-  private generateQueued(params: GenerateParams, signal?: AbortSignal): Promise<GenerateResultMessage> {
-    return this.serve(async () => {
+  private async generateQueued(params: GenerateParams, signal?: AbortSignal): Promise<GenerateResultMessage> {
+    let batched: { result: Promise<GenerateResult>; model: PaliGemmaModel; encoded: EncodedImage; cachedImage: boolean } | undefined;
+    const single = await this.serve(async () => {
       const model = this.model;
       if (!model || !this.modelInfo) throw new UserError('no model is loaded: choose one with "PaliGemma: Select Model"');
       const prompt = 'prompt' in params.task ? params.task.prompt : taskPromptOrUserError(params.task);
@@ -117,27 +123,39 @@ export class EngineService {
         this.features.set(key, encoded);
       }
       const streamId = params.streamId;
-      const result = await generate(model, encoded, prompt, {
+      const options = {
         maxNewTokens: params.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS,
         sampling: params.sampling && params.sampling.temperature > 0 ? params.sampling : undefined,
         signal,
-        onText: streamId ? (piece) => this.events.textPiece(streamId, piece) : undefined,
-      });
-      await this.enforceMemoryLimit(params.memoryLimitMB, 'on this request');
-      const isDetect = !('prompt' in params.task) && params.task.task === 'detect';
-      return {
-        text: result.text,
-        boxes: isDetect ? locTokensToBoxes(result.text, encoded.width, encoded.height) : undefined,
-        imageWidth: encoded.width,
-        imageHeight: encoded.height,
-        generatedIds: result.generatedIds,
-        promptTokens: result.promptIds.length,
-        finishReason: model.eosTokenIds.has(result.generatedIds.at(-1) ?? -1) ? 'stop' : 'length',
-        device: result.device,
-        cachedImage,
-        timings: cachedImage ? { ...result.timings, preprocessMs: 0, visionMs: 0 } : result.timings,
+        onText: streamId ? (piece: string) => this.events.textPiece(streamId, piece) : undefined,
       };
+      if (this.batcher?.model === model) {
+        // Prefill now; decoding goes on in the batch, one queued step at a time (generate/batchDecoder.ts).
+        batched = { result: (await this.batcher.decoder.start(encoded, prompt, options)).result, model, encoded, cachedImage };
+        return undefined;
+      }
+      const result = await generate(model, encoded, prompt, options);
+      await this.enforceMemoryLimit(params.memoryLimitMB, 'on this request');
+      return this.resultMessage(model, params, encoded, cachedImage, result);
     }, signal, params.priority ?? 'user');
+    if (single) return single;
+    const { result, model, encoded, cachedImage } = batched!;
+    return this.resultMessage(model, params, encoded, cachedImage, await result);
+  }
+
+  private resultMessage(model: PaliGemmaModel, params: GenerateParams, encoded: EncodedImage, cachedImage: boolean, result: GenerateResult): GenerateResultMessage {
+    return {
+      text: result.text,
+      boxes: boxesForTask(params.task, result.text, encoded.width, encoded.height),
+      imageWidth: encoded.width,
+      imageHeight: encoded.height,
+      generatedIds: result.generatedIds,
+      promptTokens: result.promptIds.length,
+      finishReason: model.eosTokenIds.has(result.generatedIds.at(-1) ?? -1) ? 'stop' : 'length',
+      device: result.device,
+      cachedImage,
+      timings: cachedImage ? { ...result.timings, preprocessMs: 0, visionMs: 0 } : result.timings,
+    };
   }
 
   /**
@@ -157,6 +175,7 @@ export class EngineService {
     const model = this.model;
     this.model = null;
     this.modelInfo = null;
+    this.batcher = undefined;
     await model?.release();
   }
 }

@@ -8,6 +8,7 @@ import { checkAltText } from '../../common/altText/altRules.js';
 import { toWorkspaceEdit, pickPurpose } from './altCodeActions.js';
 import type { AltTextService } from './altTextService.js';
 import { referencesIn } from './documentReferences.js';
+import { generateAltTextForWorkspace } from './workspaceAltText.js';
 
 async function documentAndReference(uriText: string, start: number) {
   const document = await vscode.workspace.openTextDocument(vscode.Uri.parse(uriText));
@@ -99,5 +100,6 @@ export function registerAltCommands(service: AltTextService): vscode.Disposable 
     vscode.commands.registerCommand('paligemma.insertAltText', insert),
     vscode.commands.registerCommand('paligemma.altTextForPurpose', forPurpose),
     vscode.commands.registerCommand('paligemma.generateAllAltText', forAll),
+    vscode.commands.registerCommand('paligemma.generateAltTextForWorkspace', () => generateAltTextForWorkspace(service)),
   );
 }

@@ -7,7 +7,7 @@ import { altTextRequest, toAltText, type ImagePurpose } from '../../common/altTe
 import { SharedWork } from '../../common/sharedWork.js';
 import { signalOf, tokenOf } from '../cancellation.js';
 import type { Settings } from '../config.js';
-import type { EngineClient } from '../engine/engineClient.js';
+import type { VisionEngine } from '../engine/visionEngine.js';
 import { locateImage, locationKey, readImage, type ImageLocation } from './imageLocation.js';
 import type { OutsideConsent } from './outsideConsent.js';
 
@@ -18,7 +18,7 @@ export class AltTextService implements vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChange = this.changed.event;
 
-  constructor(private readonly engine: EngineClient, private readonly settings: () => Settings, private readonly consent?: OutsideConsent) {
+  constructor(private readonly engine: VisionEngine, private readonly settings: () => Settings, private readonly consent?: OutsideConsent) {
     consent?.onDidChange(() => this.changed.fire());
   }
 

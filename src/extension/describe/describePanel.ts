@@ -11,7 +11,8 @@ import * as vscode from 'vscode';
 import { requestForVerb } from '../../common/prompts.js';
 import type { ImageSource } from '../../protocol.js';
 import type { Settings } from '../config.js';
-import { EngineError, type EngineClient } from '../engine/engineClient.js';
+import { EngineError } from '../engine/engineClient.js';
+import type { VisionEngine } from '../engine/visionEngine.js';
 import { toImageSource } from '../imageSources.js';
 import { insertText, type InsertionTarget } from '../textInsertion.js';
 import { parseFromWebview, type FromWebview, type PanelAction, type PanelState, type ToWebview } from './panelMessages.js';
@@ -26,7 +27,7 @@ const MIME_BY_EXTENSION: Record<string, string> = {
 /** What the panel needs from the extension. */
 export interface DescribeDeps {
   context: vscode.ExtensionContext;
-  engine: EngineClient;
+  engine: VisionEngine;
   settings: () => Settings;
   /** Where Insert at Cursor puts text. */
   insertionTarget: () => InsertionTarget | undefined;

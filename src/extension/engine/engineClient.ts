@@ -8,14 +8,15 @@ import * as vscode from 'vscode';
 import { ResponseError } from 'vscode-jsonrpc/node';
 import {
   GenerateRequest, LoadModelRequest, ProgressNotification, REQUEST_CANCELLED_CODE, USER_ERROR_CODE,
-  type GenerateParams, type GenerateResultMessage, type ModelInfo,
+  type GenerateResultMessage, type ModelInfo,
 } from '../../protocol.js';
 import type { Settings, SettingsChange } from '../config.js';
 import { CrashPolicy } from './crashPolicy.js';
 import { EngineProcess, type ExitCause } from './engineProcess.js';
 import { engineRuntimes, type EngineRuntime } from './runtimes.js';
+import type { EngineGenerateParams, EngineState, VisionEngine } from './visionEngine.js';
 
-export type EngineState = 'off' | 'starting' | 'loading' | 'ready' | 'busy' | 'stopped';
+export type { EngineState } from './visionEngine.js';
 
 /** A failure to show the user as it is: a bad image, no model, a crashed engine. */
 export class EngineError extends Error {
@@ -29,7 +30,7 @@ interface Running {
   runtime: EngineRuntime;
 }
 
-export class EngineClient implements vscode.Disposable {
+export class EngineClient implements VisionEngine, vscode.Disposable {
   private running: Running | undefined;
   private starting: Promise<Running> | undefined;
   private modelKey: string | undefined;
@@ -99,7 +100,7 @@ export class EngineClient implements vscode.Disposable {
   }
 
   /** Generates for an image; streamed pieces go to `onPiece`. Cancelling the token cancels in the engine. */
-  async generate(params: Omit<GenerateParams, 'streamId' | 'maxImagePixels' | 'memoryLimitMB'>, token: vscode.CancellationToken, onPiece?: (piece: string) => void): Promise<GenerateResultMessage> {
+  async generate(params: EngineGenerateParams, token: vscode.CancellationToken, onPiece?: (piece: string) => void): Promise<GenerateResultMessage> {
     const running = await this.ensureModel(token);
     const { maxImagePixels, engineMemoryLimitGB } = this.settings();
     const streamId = randomUUID();

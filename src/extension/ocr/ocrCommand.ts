@@ -6,12 +6,13 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Settings } from '../config.js';
-import { EngineError, type EngineClient } from '../engine/engineClient.js';
+import { EngineError } from '../engine/engineClient.js';
+import type { VisionEngine } from '../engine/visionEngine.js';
 import { activeImageUri, pickImage, toImageSource } from '../imageSources.js';
 import { insertWhenReady, type InsertionTarget } from '../textInsertion.js';
 
 export async function ocrImageIntoEditor(
-  engine: EngineClient,
+  engine: VisionEngine,
   settings: () => Settings,
   insertionTarget: () => InsertionTarget | undefined,
   uri?: vscode.Uri,

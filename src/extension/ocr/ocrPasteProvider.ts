@@ -6,7 +6,7 @@
  */
 import * as vscode from 'vscode';
 import type { Settings } from '../config.js';
-import type { EngineClient } from '../engine/engineClient.js';
+import type { VisionEngine } from '../engine/visionEngine.js';
 
 export const OCR_PASTE_KIND = vscode.DocumentDropOrPasteEditKind.Empty.append('text', 'paligemma', 'ocr');
 const MARKDOWN_IMAGE_KIND = vscode.DocumentDropOrPasteEditKind.Empty.append('markdown', 'link');
@@ -18,7 +18,7 @@ class OcrPasteEdit extends vscode.DocumentPasteEdit {
 }
 
 export class OcrPasteProvider implements vscode.DocumentPasteEditProvider<OcrPasteEdit> {
-  constructor(private readonly engine: EngineClient, private readonly settings: () => Settings) {}
+  constructor(private readonly engine: VisionEngine, private readonly settings: () => Settings) {}
 
   async provideDocumentPasteEdits(
     _document: vscode.TextDocument,
@@ -52,7 +52,7 @@ export class OcrPasteProvider implements vscode.DocumentPasteEditProvider<OcrPas
   }
 }
 
-export function registerOcrPaste(engine: EngineClient, settings: () => Settings): vscode.Disposable {
+export function registerOcrPaste(engine: VisionEngine, settings: () => Settings): vscode.Disposable {
   return vscode.languages.registerDocumentPasteEditProvider({ pattern: '**' }, new OcrPasteProvider(engine, settings), {
     providedPasteEditKinds: [OCR_PASTE_KIND],
     pasteMimeTypes: ['image/*'],

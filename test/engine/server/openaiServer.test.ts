@@ -4,7 +4,7 @@
  * errors in OpenAI's shape, the API key, and a graceful stop on SIGTERM.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { forgeTiny, tempDir, writeGradientPng } from '../../helpers/fixtures.js';
+import { startPaliServe } from '../../helpers/paliServe.js';
 
 const CLI = path.join(__dirname, '..', '..', '..', 'dist', 'pali.js');
 const KEY = 'test-key';
@@ -25,7 +26,6 @@ describe('pali serve --model: the OpenAI-compatible API', () => {
   let image: string;
   let env: NodeJS.ProcessEnv;
   let checkpointDir: string;
-  const stderr: string[] = [];
 
   before(async () => {
     const tiny = forgeTiny(root, 'tiny', 8);
@@ -33,16 +33,7 @@ describe('pali serve --model: the OpenAI-compatible API', () => {
     env = { ...process.env, PALI_CACHE_DIR: tiny.cacheRoot };
     image = await writeGradientPng(path.join(root, 'image.png'), 60, 40);
     dataUrl = `data:image/png;base64,${fs.readFileSync(image).toString('base64')}`;
-    child = spawn(process.execPath, [CLI, 'serve', '--model', checkpointDir, '--port', '0', '--api-key', KEY, '--dtype', 'fp32', '--device', 'cpu'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    baseURL = await new Promise<string>((resolve, reject) => {
-      child.stderr!.setEncoding('utf8');
-      child.stderr!.on('data', (chunk: string) => {
-        stderr.push(chunk);
-        const url = /serving tiny at (http:\/\/\S+\/v1)/.exec(stderr.join(''))?.[1];
-        if (url) resolve(url);
-      });
-      child.once('exit', (code) => reject(new Error(`pali serve exited with ${code}: ${stderr.join('')}`)));
-    });
+    ({ child, baseURL } = await startPaliServe(checkpointDir, tiny.cacheRoot, ['--api-key', KEY]));
     client = new OpenAI({ baseURL, apiKey: KEY, maxRetries: 0 });
   });
   after(() => child?.kill('SIGKILL'));
@@ -114,21 +105,11 @@ describe('pali serve --model --allow-remote-images', () => {
   test('fetches an http image_url and answers as for the same image sent inline', async () => {
     const root = tempDir('openai-remote');
     const tiny = forgeTiny(root, 'tiny', 8);
-    const env = { ...process.env, PALI_CACHE_DIR: tiny.cacheRoot };
     const image = await writeGradientPng(path.join(root, 'image.png'), 60, 40);
     const images = http.createServer((_request, response) => void response.writeHead(200, { 'content-type': 'image/png' }).end(fs.readFileSync(image)));
     await new Promise<void>((resolve) => images.listen(0, '127.0.0.1', resolve));
-    const child = spawn(process.execPath, [CLI, 'serve', '--model', tiny.checkpointDir, '--port', '0', '--allow-remote-images', '--dtype', 'fp32', '--device', 'cpu'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const { child, baseURL } = await startPaliServe(tiny.checkpointDir, tiny.cacheRoot, ['--allow-remote-images']);
     try {
-      const baseURL = await new Promise<string>((resolve) => {
-        let seen = '';
-        child.stderr!.setEncoding('utf8');
-        child.stderr!.on('data', (chunk: string) => {
-          seen += chunk;
-          const url = /serving tiny at (http:\/\/\S+\/v1)/.exec(seen)?.[1];
-          if (url) resolve(url);
-        });
-      });
       const client = new OpenAI({ baseURL, apiKey: 'none', maxRetries: 0 });
       const ask = (url: string) => client.chat.completions.create({ model: 'tiny', max_tokens: 6, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url } }, { type: 'text', text: 'caption en' }] }] });
       const inline = await ask(`data:image/png;base64,${fs.readFileSync(image).toString('base64')}`);

@@ -1,0 +1,34 @@
+/**
+ * An image as the remote backend sends it: a data: URL, plus its size in the orientation the engine sees
+ * (EXIF rotations of 90 degrees swap width and height), so that detection boxes land in image pixels. Only
+ * the header is read (image-size): the extension host never decodes pixels.
+ */
+import { imageSize } from 'image-size';
+
+const MIME: Record<string, string> = {
+  png: 'image/png', jpg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp', bmp: 'image/bmp',
+  tiff: 'image/tiff', avif: 'image/avif', heif: 'image/heif', svg: 'image/svg+xml',
+};
+
+export interface ImagePayload {
+  dataUrl: string;
+  width: number;
+  height: number;
+}
+
+export function imagePayload(bytes: Uint8Array, name: string): ImagePayload {
+  let size: ReturnType<typeof imageSize>;
+  try {
+    size = imageSize(bytes);
+  } catch {
+    throw new Error(`${name} is not an image that PaliGemma can read (PNG, JPEG, GIF, WebP, BMP, TIFF, AVIF or SVG)`);
+  }
+  const mime = size.type ? MIME[size.type] : undefined;
+  if (!mime) throw new Error(`${name} is a ${size.type ?? 'unknown'} image, which PaliGemma cannot read`);
+  const swapped = (size.orientation ?? 1) >= 5;
+  return {
+    dataUrl: `data:${mime};base64,${Buffer.from(bytes).toString('base64')}`,
+    width: swapped ? size.height : size.width,
+    height: swapped ? size.width : size.height,
+  };
+}

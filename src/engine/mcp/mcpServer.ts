@@ -1,0 +1,192 @@
+/**
+ * `pali mcp`: the engine as a Model Context Protocol server over stdio, on the official SDK, so that coding
+ * agents can see images without sending them to a cloud model. Tools: describe_image, read_text_in_image,
+ * ask_about_image, detect_objects (boxes in image pixels) and check_alt_text (`pali alt-text --check`'s
+ * findings, no model needed). The model loads on the first image tool call, with progress notifications;
+ * cancellation from the client stops the request. Every tool answers text for the model and structured
+ * content matching its output schema; failures are one line with isError, as the CLI prints them.
+ */
+import * as fs from 'node:fs';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import { z } from 'zod';
+import type { TaskRequest } from '../../common/prompts.js';
+import type { DeviceChoice, DtypeChoice, GenerateResultMessage, ImageSource } from '../../protocol.js';
+import { checkPaths } from '../altCheck/findings.js';
+import { describeError, isUserError, UserError } from '../errors.js';
+import { EngineService } from '../server/engineService.js';
+import { confine, rootsFromUris } from './roots.js';
+import packageJson from '../../../package.json';
+
+type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+
+export interface McpOptions {
+  modelDir?: string;
+  dtype: DtypeChoice;
+  device: DeviceChoice;
+  cacheRoot?: string;
+  /** --root folders: where files may be read when the client declares no roots. */
+  roots: string[];
+}
+
+const image = z.object({
+  path: z.string().optional().describe('An image file (PNG, JPEG, GIF, WebP, BMP, TIFF, AVIF or SVG), absolute or relative to the first root'),
+  data: z.string().optional().describe('Or the image itself, base64-encoded'),
+  mimeType: z.string().optional().describe('With data: its type, for example image/png'),
+}).describe('The image: a path inside the workspace roots, or base64 data');
+const language = z.string().regex(/^[a-z]{2,3}(-[A-Za-z]{2,4})?$/).default('en').describe('Language code of the answer, for example en, fr, de');
+
+const textOutput = { text: z.string().describe('The model\'s answer'), imageWidth: z.number(), imageHeight: z.number() };
+const box = z.object({ xMin: z.number(), yMin: z.number(), xMax: z.number(), yMax: z.number() });
+
+export function createMcpServer(options: McpOptions): McpServer {
+  const server = new McpServer({ name: 'pali', version: packageJson.version });
+  /** The progress sink of the call that is loading the model or generating, if its client asked for one. */
+  let report: ((message: string) => void) | undefined;
+  const service = new EngineService({ progress: (message) => report?.(message), textPiece: (_id, piece) => report?.(`generated: ${piece}`) }, { cacheRoot: options.cacheRoot });
+  let loaded: Promise<unknown> | undefined;
+  let clientRoots: string[] | undefined;
+
+  server.server.setNotificationHandler(z.object({ method: z.literal('notifications/roots/list_changed') }).passthrough(), async () => {
+    clientRoots = undefined;
+  });
+
+  async function roots(): Promise<string[]> {
+    if (server.server.getClientCapabilities()?.roots) {
+      clientRoots ??= rootsFromUris((await server.server.listRoots()).roots.map((r) => r.uri));
+      if (clientRoots.length) return clientRoots;
+    }
+    return options.roots.length ? options.roots : [process.cwd()];
+  }
+
+  async function imageSource(argument: z.infer<typeof image>): Promise<ImageSource> {
+    if ((argument.path === undefined) === (argument.data === undefined)) throw new UserError('give the image as path or as data (base64), one of the two');
+    if (argument.data !== undefined) {
+      if (!/^[A-Za-z0-9+/=\s]+$/.test(argument.data)) throw new UserError('data must be base64 (without a data: prefix)');
+      return { base64: argument.data.replace(/\s/g, ''), name: `image.${(argument.mimeType ?? 'image/png').split('/')[1] ?? 'png'}` };
+    }
+    const file = confine(argument.path!, await roots());
+    if (!fs.existsSync(file)) throw new UserError(`${argument.path}: no such file`);
+    return { path: file };
+  }
+
+  function progressFor(extra: Extra): (message: string) => void {
+    const token = extra._meta?.progressToken;
+    let step = 0;
+    return (message) => {
+      if (token !== undefined) void extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: ++step, message } }).catch(() => undefined);
+    };
+  }
+
+  async function run(task: TaskRequest, argument: z.infer<typeof image>, extra: Extra, maxNewTokens = 64): Promise<GenerateResultMessage> {
+    const source = await imageSource(argument);
+    const modelDir = options.modelDir;
+    if (!modelDir) throw new UserError('no model: start pali mcp with --model DIR or set PALI_MODEL to a PaliGemma checkpoint folder');
+    report = progressFor(extra);
+    try {
+      loaded ??= service.loadModel({ modelDir, dtype: options.dtype, device: options.device }).catch((error) => {
+        loaded = undefined;
+        throw error;
+      });
+      await loaded;
+      return await service.generate({ image: source, task, maxNewTokens, streamId: String(extra.requestId) }, extra.signal);
+    } finally {
+      report = undefined;
+    }
+  }
+
+  /** A tool's body with one-line errors, as the CLI prints them. */
+  const tool = <T>(body: (args: T, extra: Extra) => Promise<CallToolResult>) => async (args: T, extra: Extra): Promise<CallToolResult> => {
+    try {
+      return await body(args, extra);
+    } catch (error) {
+      const message = extra.signal.aborted ? 'cancelled' : isUserError(error) ? error.message : `internal error: ${describeError(error).split('\n')[0]}`;
+      return { content: [{ type: 'text', text: `pali: ${message}` }], isError: true };
+    }
+  };
+  const answer = (result: GenerateResultMessage): CallToolResult => ({
+    content: [{ type: 'text', text: result.text }],
+    structuredContent: { text: result.text, imageWidth: result.imageWidth, imageHeight: result.imageHeight },
+  });
+
+  server.registerTool('describe_image', {
+    title: 'Describe an image',
+    description: 'Caption an image with PaliGemma, running locally: a short caption, or a longer description with length "long". Use it to see a screenshot, a diagram or a photo without sending it anywhere.',
+    inputSchema: { image, length: z.enum(['short', 'long']).default('short').describe('short: one caption; long: a few sentences'), language },
+    outputSchema: textOutput,
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  }, tool(async ({ image: argument, length, language: lang }, extra) =>
+    answer(await run({ task: length === 'long' ? 'describe' : 'caption', language: lang }, argument, extra, length === 'long' ? 160 : 64))));
+
+  server.registerTool('read_text_in_image', {
+    title: 'Read the text in an image (OCR)',
+    description: 'Read the text in an image (OCR) with PaliGemma, running locally: error dialogs, terminal screenshots, scanned notes.',
+    inputSchema: { image },
+    outputSchema: textOutput,
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  }, tool(async ({ image: argument }, extra) => answer(await run({ task: 'ocr' }, argument, extra, 256))));
+
+  server.registerTool('ask_about_image', {
+    title: 'Ask a question about an image',
+    description: 'Answer a short question about an image with PaliGemma, running locally ("what colour is the button?", "how many rows are there?"). Answers are short.',
+    inputSchema: { image, question: z.string().min(1).max(2000).describe('The question, in the given language'), language },
+    outputSchema: textOutput,
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  }, tool(async ({ image: argument, question, language: lang }, extra) => {
+    if (!question.trim()) throw new UserError('the question is empty');
+    return answer(await run({ task: 'answer', language: lang, text: question }, argument, extra));
+  }));
+
+  server.registerTool('detect_objects', {
+    title: 'Find objects in an image',
+    description: 'Find objects in an image with PaliGemma, running locally. Returns a box in image pixels (xMin, yMin, xMax, yMax, origin top left) for each object found; an empty list when none is.',
+    inputSchema: { image, labels: z.array(z.string().min(1)).min(1).max(20).describe('What to look for, for example ["cat", "dog"]') },
+    outputSchema: { objects: z.array(z.object({ label: z.string(), box })), imageWidth: z.number(), imageHeight: z.number() },
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  }, tool(async ({ image: argument, labels }, extra) => {
+    const result = await run({ task: 'detect', text: labels.map((l) => l.replace(/;/g, ' ').trim()).join(' ; ') }, argument, extra);
+    const objects = (result.boxes ?? []).map(({ label, ...rest }) => ({ label, box: rest }));
+    const lines = objects.map((o) => `${o.label || '(no label)'}: ${[o.box.xMin, o.box.yMin, o.box.xMax, o.box.yMax].map((v) => Math.round(v)).join(', ')}`);
+    return {
+      content: [{ type: 'text', text: objects.length ? `Found (xMin, yMin, xMax, yMax in pixels of a ${result.imageWidth}x${result.imageHeight} image):\n${lines.join('\n')}` : 'Nothing found.' }],
+      structuredContent: { objects, imageWidth: result.imageWidth, imageHeight: result.imageHeight },
+    };
+  }));
+
+  server.registerTool('check_alt_text', {
+    title: 'Check alt text',
+    description: 'Find images with missing, empty or placeholder alt text in Markdown, HTML, JSX and TSX files or folders (respecting .gitignore), as `pali alt-text --check` does. Needs no model.',
+    inputSchema: { paths: z.array(z.string()).min(1).describe('Files or folders inside the roots') },
+    outputSchema: {
+      findings: z.array(z.object({ path: z.string(), line: z.number(), column: z.number(), endLine: z.number(), endColumn: z.number(), ruleId: z.string(), message: z.string(), src: z.string().optional() })),
+      filesChecked: z.number(),
+    },
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  }, tool(async ({ paths }) => {
+    const allowed = await roots();
+    const files = paths.map((given) => confine(given, allowed));
+    const { files: checked } = checkPaths(files, allowed[0]);
+    const findings = checked.flatMap((f) => f.findings.map((x) => x.finding));
+    const text = findings.length ? findings.map((f) => `${f.path}:${f.line}:${f.column}: ${f.message} (${f.ruleId})`).join('\n') : `No findings in ${checked.length} files.`;
+    return { content: [{ type: 'text', text }], structuredContent: { findings, filesChecked: checked.length } };
+  }));
+
+  server.server.onclose = () => void service.unload();
+  return server;
+}
+
+/** Serves over stdin/stdout until the client closes them. */
+export async function runMcpServer(options: McpOptions): Promise<void> {
+  const server = createMcpServer(options);
+  const closed = new Promise<void>((resolve) => {
+    const previous = server.server.onclose;
+    server.server.onclose = () => {
+      previous?.();
+      resolve();
+    };
+  });
+  await server.connect(new StdioServerTransport());
+  await closed;
+}

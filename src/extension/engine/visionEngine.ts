@@ -1,0 +1,20 @@
+/**
+ * What the features need of a backend: generate for an image (streaming pieces), load ahead of time, and
+ * a state for the status bar. The local engine process (engineClient.ts) and a remote server
+ * (remoteBackend.ts) both provide it; backendSwitch.ts routes to the one the settings choose.
+ */
+import type * as vscode from 'vscode';
+import type { GenerateParams, GenerateResultMessage } from '../../protocol.js';
+
+export type EngineState = 'off' | 'starting' | 'loading' | 'ready' | 'busy' | 'stopped';
+
+/** What features send: the backend adds the per-request settings (image and memory limits, stream id). */
+export type EngineGenerateParams = Omit<GenerateParams, 'streamId' | 'maxImagePixels' | 'memoryLimitMB'>;
+
+export interface VisionEngine {
+  readonly state: EngineState;
+  readonly onDidChangeState: vscode.Event<void>;
+  /** Loads (or, for a server, reaches) the model because a feature is about to need it. */
+  warmUp(reason: string): void;
+  generate(params: EngineGenerateParams, token: vscode.CancellationToken, onPiece?: (piece: string) => void): Promise<GenerateResultMessage>;
+}

@@ -1,0 +1,22 @@
+// Test-only (the e2e suite installs it beside PaliGemma): reads .tool-calls.json in the workspace, calls each
+// tool through vscode.lm.invokeTool as an agent would, and writes the tools it sees and each call's text
+// parts (or error) to .tool-results.json.
+const vscode = require('vscode');
+
+exports.activate = (context) => {
+  context.subscriptions.push(vscode.commands.registerCommand('toolCaller.run', async () => {
+    const folder = vscode.workspace.workspaceFolders[0].uri;
+    const calls = JSON.parse(Buffer.from(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(folder, '.tool-calls.json'))).toString('utf8'));
+    const results = [];
+    for (const call of calls) {
+      try {
+        const result = await vscode.lm.invokeTool(call.tool, { input: call.input, toolInvocationToken: undefined }, new vscode.CancellationTokenSource().token);
+        results.push({ tool: call.tool, text: result.content.filter((part) => part instanceof vscode.LanguageModelTextPart).map((part) => part.value).join('') });
+      } catch (error) {
+        results.push({ tool: call.tool, error: error instanceof Error ? error.message : String(error) });
+      }
+    }
+    const tools = vscode.lm.tools.map((tool) => ({ name: tool.name, tags: tool.tags }));
+    await vscode.workspace.fs.writeFile(vscode.Uri.joinPath(folder, '.tool-results.json'), Buffer.from(JSON.stringify({ tools, results }, null, 2)));
+  }));
+};

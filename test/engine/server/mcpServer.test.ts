@@ -1,0 +1,142 @@
+/**
+ * `pali mcp` driven by the official MCP SDK's own client over stdio, with the tiny model: the tool list with
+ * schemas, each tool's structured result (answers equal to the CLI's), progress while loading, roots from the
+ * client and from --root, and one-line errors for bad input.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { ListRootsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { forgeTiny, tempDir, writeGradientPng } from '../../helpers/fixtures.js';
+
+const CLI = path.join(__dirname, '..', '..', '..', 'dist', 'pali.js');
+
+async function connect(args: string[], env: Record<string, string>, roots?: string[]): Promise<Client> {
+  const client = new Client({ name: 'pali-test', version: '1.0.0' }, { capabilities: roots ? { roots: { listChanged: true } } : {} });
+  if (roots) client.setRequestHandler(ListRootsRequestSchema, async () => ({ roots: roots.map((root) => ({ uri: pathToFileURL(root).href, name: path.basename(root) })) }));
+  await client.connect(new StdioClientTransport({ command: process.execPath, args: [CLI, 'mcp', ...args], env: { ...process.env, ...env } as Record<string, string>, stderr: 'pipe' }));
+  return client;
+}
+
+const text = (result: CallToolResult) => (result.content[0] as { text: string }).text;
+
+describe('pali mcp with the SDK\'s client', () => {
+  const root = tempDir('mcp');
+  const workspace = path.join(root, 'workspace');
+  let client: Client;
+  let model: string;
+  let env: Record<string, string>;
+  const cli = (args: string[]) => execFileSync(process.execPath, [CLI, ...args, '--model', model, '--dtype', 'fp32', '--device', 'cpu', '--quiet'], { env: { ...process.env, ...env }, encoding: 'utf8' });
+
+  before(async () => {
+    const tiny = forgeTiny(root, 'tiny', 4);
+    model = tiny.checkpointDir;
+    env = { PALI_CACHE_DIR: tiny.cacheRoot };
+    fs.mkdirSync(path.join(workspace, 'docs'), { recursive: true });
+    await writeGradientPng(path.join(workspace, 'shot.png'), 64, 40, 3);
+    fs.writeFileSync(path.join(workspace, 'docs', 'guide.md'), '# Guide\n\n![](../shot.png)\n\n![A gradient](../shot.png)\n');
+    await writeGradientPng(path.join(root, 'outside.png'), 20, 20, 1);
+    client = await connect(['--model', model, '--dtype', 'fp32', '--device', 'cpu'], env, [workspace]);
+  });
+  after(() => client?.close());
+
+  test('lists the five tools, each with a description and input and output schemas', async () => {
+    const { tools } = await client.listTools();
+    assert.deepEqual(tools.map((t) => t.name).sort(), ['ask_about_image', 'check_alt_text', 'describe_image', 'detect_objects', 'read_text_in_image']);
+    for (const tool of tools) {
+      assert.ok(tool.description && tool.description.length > 40, tool.name);
+      assert.equal(tool.inputSchema.type, 'object');
+      assert.ok(tool.outputSchema, `${tool.name} has an output schema`);
+      assert.equal(tool.annotations?.readOnlyHint, true);
+    }
+    const describe = tools.find((t) => t.name === 'describe_image')!;
+    assert.deepEqual(Object.keys(describe.inputSchema.properties!).sort(), ['image', 'language', 'length']);
+  });
+
+  test('describe_image answers as `pali caption`, with progress while the model loads', async () => {
+    const progress: string[] = [];
+    const result = await client.callTool({ name: 'describe_image', arguments: { image: { path: 'shot.png' } } }, undefined, {
+      onprogress: (p) => void progress.push(p.message ?? ''),
+    }) as CallToolResult;
+    assert.equal(result.isError, undefined, text(result));
+    const expected = cli(['caption', path.join(workspace, 'shot.png')]).trim();
+    assert.equal(text(result).trim(), expected);
+    assert.deepEqual(result.structuredContent, { text: (result.structuredContent as { text: string }).text, imageWidth: 64, imageHeight: 40 });
+    assert.ok(progress.some((m) => /loading the model/.test(m)), `progress: ${progress.join(' | ')}`);
+  });
+
+  test('read_text_in_image, ask_about_image and detect_objects answer as the CLI does; base64 data works as a path does', async () => {
+    const ocr = await client.callTool({ name: 'read_text_in_image', arguments: { image: { path: path.join(workspace, 'shot.png') } } }) as CallToolResult;
+    assert.equal(text(ocr), cli(['ocr', path.join(workspace, 'shot.png'), '--max-new-tokens', '256']).replace(/\n$/, ''));
+    const data = fs.readFileSync(path.join(workspace, 'shot.png')).toString('base64');
+    const ask = await client.callTool({ name: 'ask_about_image', arguments: { image: { data, mimeType: 'image/png' }, question: 'what is this?' } }) as CallToolResult;
+    assert.equal(text(ask), cli(['ask', path.join(workspace, 'shot.png'), 'what is this?']).replace(/\n$/, ''));
+    const detect = await client.callTool({ name: 'detect_objects', arguments: { image: { path: 'shot.png' }, labels: ['cat', 'dog'] } }) as CallToolResult;
+    const expected = JSON.parse(cli(['detect', path.join(workspace, 'shot.png'), 'cat ; dog', '--json'])) as { boxes: { label: string; xMin: number }[] };
+    const structured = detect.structuredContent as { objects: { label: string; box: { xMin: number } }[]; imageWidth: number };
+    assert.deepEqual(structured.objects.map((o) => [o.label, o.box.xMin]), expected.boxes.map((b) => [b.label, b.xMin]));
+    assert.equal(structured.imageWidth, 64);
+  });
+
+  test('check_alt_text gives `pali alt-text --check`\'s findings', async () => {
+    const result = await client.callTool({ name: 'check_alt_text', arguments: { paths: ['docs'] } }) as CallToolResult;
+    const structured = result.structuredContent as { findings: { path: string; line: number; ruleId: string }[]; filesChecked: number };
+    assert.deepEqual(structured.findings.map((f) => [f.path, f.line, f.ruleId]), [['docs/guide.md', 3, 'alt-missing']]);
+    assert.equal(structured.filesChecked, 1);
+    assert.equal(text(result), 'docs/guide.md:3:1: missing alt text (alt-missing)');
+  });
+
+  test('bad input gets one clean line: outside the roots, no such file, not an image, neither path nor data', async () => {
+    const call = async (name: string, args: Record<string, unknown>) => {
+      const result = await client.callTool({ name, arguments: args }) as CallToolResult;
+      assert.equal(result.isError, true, JSON.stringify(result));
+      assert.equal(text(result).split('\n').length, 1);
+      assert.match(text(result), /^pali: /);
+      return text(result);
+    };
+    assert.match(await call('describe_image', { image: { path: path.join(root, 'outside.png') } }), /outside the allowed roots/);
+    assert.match(await call('describe_image', { image: { path: '../outside.png' } }), /outside the allowed roots/);
+    assert.match(await call('describe_image', { image: { path: 'missing.png' } }), /missing\.png: no such file/);
+    assert.match(await call('read_text_in_image', { image: { data: Buffer.from('not an image').toString('base64') } }), /image/);
+    assert.match(await call('describe_image', { image: {} }), /as path or as data/);
+    assert.match(await call('check_alt_text', { paths: [root] }), /outside the allowed roots/);
+    // A schema violation is the SDK's own error, still a tool error the model can read.
+    const invalid = await client.callTool({ name: 'detect_objects', arguments: { image: { path: 'shot.png' }, labels: [] } }) as CallToolResult;
+    assert.equal(invalid.isError, true);
+  });
+
+  test('cancelling a call stops it', async () => {
+    const controller = new AbortController();
+    const call = client.callTool({ name: 'read_text_in_image', arguments: { image: { path: 'shot.png' } } }, undefined, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 5);
+    await assert.rejects(call, /abort|cancel/i);
+    // The server goes on serving.
+    const after = await client.callTool({ name: 'check_alt_text', arguments: { paths: ['docs'] } }) as CallToolResult;
+    assert.equal(after.isError, undefined);
+  });
+});
+
+describe('pali mcp without client roots', () => {
+  test('--root confines paths; without a model the image tools say how to give one, check_alt_text still works', async () => {
+    const root = tempDir('mcp-root');
+    fs.writeFileSync(path.join(root, 'page.html'), '<img src="a.png">\n');
+    await writeGradientPng(path.join(root, 'a.png'), 16, 16, 1);
+    const client = await connect(['--root', root], { PALI_MODEL: '' });
+    try {
+      const check = await client.callTool({ name: 'check_alt_text', arguments: { paths: ['page.html'] } }) as CallToolResult;
+      assert.equal(text(check), 'page.html:1:1: missing alt text (alt-missing)');
+      const describe = await client.callTool({ name: 'describe_image', arguments: { image: { path: 'a.png' } } }) as CallToolResult;
+      assert.equal(describe.isError, true);
+      assert.match(text(describe), /^pali: no model: start pali mcp with --model DIR or set PALI_MODEL/);
+      const outside = await client.callTool({ name: 'check_alt_text', arguments: { paths: [path.dirname(root)] } }) as CallToolResult;
+      assert.match(text(outside), /outside the allowed roots/);
+    } finally {
+      await client.close();
+    }
+  });
+});
