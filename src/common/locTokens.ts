@@ -39,3 +39,10 @@ export function locTokensToBoxes(text: string, imageWidth: number, imageHeight: 
 export function boxesForTask(task: { task: string } | { prompt: string }, text: string, imageWidth: number, imageHeight: number): DetectedBox[] | undefined {
   return 'task' in task && task.task === 'detect' ? locTokensToBoxes(text, imageWidth, imageHeight) : undefined;
 }
+
+/** Boxes as a model or a person reads them: one line per object, in pixels, or that nothing was found. */
+export function boxesAsText(boxes: DetectedBox[], imageWidth: number, imageHeight: number): string {
+  if (!boxes.length) return 'Nothing found.';
+  const lines = boxes.map((b) => `${b.label || '(no label)'}: ${[b.xMin, b.yMin, b.xMax, b.yMax].map((v) => Math.round(v)).join(', ')}`);
+  return `Found (xMin, yMin, xMax, yMax in pixels of a ${imageWidth}x${imageHeight} image):\n${lines.join('\n')}`;
+}

@@ -15,7 +15,7 @@ import { forgeCheckpoint } from '../../src/engine/forge/forge.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { startLoopbackHub, type LoopbackHub } from '../helpers/loopbackHub.js';
 import { launchVsCode, type VsCode } from './vscodeHarness.js';
-import { locTokensToBoxes } from '../../src/common/locTokens.js';
+import { boxesAsText, locTokensToBoxes } from '../../src/common/locTokens.js';
 import { findImageReferences } from '../../src/common/altText/findReferences.js';
 import { toAltText } from '../../src/common/altText/purpose.js';
 import { clickText, describeFrame, hoverText, notificationTexts, openFile, pickQuickItem, runCommand, saveActiveEditor, statusBarText, waitUntil } from './workbench.js';
@@ -767,7 +767,7 @@ describe('Agents: language model tools and the MCP server', () => {
     return JSON.parse(fs.readFileSync(results, 'utf8'));
   }
 
-  test('A1. the three image tools answer through vscode.lm.invokeTool as `pali caption`, `pali ocr` and `pali ask` do', () =>
+  test('A1. the four image tools answer through vscode.lm.invokeTool as `pali caption`, `ocr`, `ask` and `detect` do', () =>
     scenario(vscode, 'lm-tools', async () => {
       const { tools, results } = await callTools([
         { tool: 'paligemma_describeImage', input: { path: 'photo.png' } },
@@ -775,8 +775,9 @@ describe('Agents: language model tools and the MCP server', () => {
         { tool: 'paligemma_askAboutImage', input: { path: 'photo.png', question: 'what colour is the square?' } },
         { tool: 'paligemma_describeImage', input: { path: '../outside.png' } },
         { tool: 'paligemma_describeImage', input: { path: 'notes.md' } },
+        { tool: 'paligemma_detectObjects', input: { path: 'photo.png', labels: ['square', 'car'] } },
       ]);
-      for (const name of ['paligemma_describeImage', 'paligemma_readTextInImage', 'paligemma_askAboutImage']) {
+      for (const name of ['paligemma_describeImage', 'paligemma_readTextInImage', 'paligemma_askAboutImage', 'paligemma_detectObjects']) {
         assert.ok(tools.some((t) => t.name === name && t.tags.includes('vision')), `${name} is listed in vscode.lm.tools`);
       }
       const cli = (args: string[]) => pali([...args, '--model', modelDir, '--device', 'cpu', '--quiet']).trim();
@@ -785,6 +786,8 @@ describe('Agents: language model tools and the MCP server', () => {
       assert.equal(results[2]!.text, cli(['ask', path.join(workspace, 'photo.png'), 'what colour is the square?']));
       assert.match(results[3]!.error ?? '', /outside the workspace/);
       assert.match(results[4]!.error ?? '', /not an image file/);
+      const detected = JSON.parse(pali(['detect', path.join(workspace, 'photo.png'), 'square ; car', '--model', modelDir, '--device', 'cpu', '--json'])) as { text: string };
+      assert.equal(results[5]!.text, boxesAsText(locTokensToBoxes(detected.text, 96, 64), 96, 64));
     }));
 
   test('A2. the MCP server definition is listed, starts, and its tools answer', () =>
@@ -804,8 +807,10 @@ describe('Agents: language model tools and the MCP server', () => {
       }, 60_000);
       assert.ok(checkTool, 'the MCP server\'s tools reach vscode.lm.tools');
       const { results } = await callTools([{ tool: checkTool, input: { paths: ['notes.md'] } }]);
-      const expected = spawnSync(process.execPath, [path.join(repo, 'dist', 'pali.js'), 'alt-text', '--check', 'notes.md'], { cwd: workspace, encoding: 'utf8' }).stdout.trim();
-      assert.equal(results[0]!.text?.trim(), expected);
+      // VS Code hands an agent the tool's structured content (as JSON) when it has one.
+      const expected = JSON.parse(spawnSync(process.execPath, [path.join(repo, 'dist', 'pali.js'), 'alt-text', '--check', '--format', 'json', 'notes.md'], { cwd: workspace, encoding: 'utf8' }).stdout);
+      assert.ok(expected.length > 0);
+      assert.deepEqual(JSON.parse(results[0]!.text ?? '{}').findings, expected);
     }, 'mcp-server.png'));
 });
 

@@ -12,6 +12,7 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import { z } from 'zod';
+import { boxesAsText } from '../../common/locTokens.js';
 import type { TaskRequest } from '../../common/prompts.js';
 import type { DeviceChoice, DtypeChoice, GenerateResultMessage, ImageSource } from '../../protocol.js';
 import { checkPaths } from '../altCheck/findings.js';
@@ -148,9 +149,8 @@ export function createMcpServer(options: McpOptions): McpServer {
   }, tool(async ({ image: argument, labels }, extra) => {
     const result = await run({ task: 'detect', text: labels.map((l) => l.replace(/;/g, ' ').trim()).join(' ; ') }, argument, extra);
     const objects = (result.boxes ?? []).map(({ label, ...rest }) => ({ label, box: rest }));
-    const lines = objects.map((o) => `${o.label || '(no label)'}: ${[o.box.xMin, o.box.yMin, o.box.xMax, o.box.yMax].map((v) => Math.round(v)).join(', ')}`);
     return {
-      content: [{ type: 'text', text: objects.length ? `Found (xMin, yMin, xMax, yMax in pixels of a ${result.imageWidth}x${result.imageHeight} image):\n${lines.join('\n')}` : 'Nothing found.' }],
+      content: [{ type: 'text', text: boxesAsText(result.boxes ?? [], result.imageWidth, result.imageHeight) }],
       structuredContent: { objects, imageWidth: result.imageWidth, imageHeight: result.imageHeight },
     };
   }));

@@ -5,7 +5,9 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { boxesAsText } from '../../common/locTokens.js';
 import type { TaskRequest } from '../../common/prompts.js';
+import type { GenerateResultMessage } from '../../protocol.js';
 import type { Settings } from '../config.js';
 import type { VisionEngine } from '../engine/visionEngine.js';
 import { isImageUri, toImageSource } from '../imageSources.js';
@@ -19,13 +21,20 @@ interface DescribeInput extends ImageInput {
 interface AskInput extends ImageInput {
   question: string;
 }
+interface DetectInput extends ImageInput {
+  labels: string[];
+}
 
 /** The tools' names, as package.json's contributes.languageModelTools declares them. */
 export const IMAGE_TOOLS = {
   describe: 'paligemma_describeImage',
   readText: 'paligemma_readTextInImage',
   ask: 'paligemma_askAboutImage',
+  detect: 'paligemma_detectObjects',
 } as const;
+
+/** LanguageModelDataPart is stable only in VS Code releases after the one we require: used when present. */
+const DataPart = (vscode as unknown as { LanguageModelDataPart?: { json(value: unknown): unknown } }).LanguageModelDataPart;
 
 /** A workspace image by path (relative to the first folder, or absolute inside one); an error a model can act on otherwise. */
 export function resolveWorkspaceImage(given: string): vscode.Uri {
@@ -43,6 +52,7 @@ function tool<T extends ImageInput>(
   message: (file: string, input: T) => string,
   task: (input: T, language: string) => TaskRequest,
   maxNewTokens: (settings: Settings) => number,
+  parts: (result: GenerateResultMessage) => unknown[] = (result) => [new vscode.LanguageModelTextPart(result.text.trim())],
 ): vscode.LanguageModelTool<T> {
   return {
     prepareInvocation: (options) => ({ invocationMessage: message(path.basename(options.input.path ?? ''), options.input) }),
@@ -55,9 +65,17 @@ function tool<T extends ImageInput>(
       }
       const current = settings();
       const result = await engine.generate({ image: await toImageSource(uri), task: task(options.input, current.language), maxNewTokens: maxNewTokens(current) }, token);
-      return new vscode.LanguageModelToolResult([new vscode.LanguageModelTextPart(result.text.trim())]);
+      return new vscode.LanguageModelToolResult(parts(result) as vscode.LanguageModelTextPart[]);
     },
   };
+}
+
+/** Detection: the boxes as text for the model, and as JSON data where the API has data parts. */
+function detectionParts(result: GenerateResultMessage): unknown[] {
+  const boxes = result.boxes ?? [];
+  const parts: unknown[] = [new vscode.LanguageModelTextPart(boxesAsText(boxes, result.imageWidth, result.imageHeight))];
+  if (DataPart) parts.push(DataPart.json({ objects: boxes, imageWidth: result.imageWidth, imageHeight: result.imageHeight }));
+  return parts;
 }
 
 export function registerImageTools(engine: VisionEngine, settings: () => Settings): vscode.Disposable {
@@ -77,5 +95,14 @@ export function registerImageTools(engine: VisionEngine, settings: () => Setting
         return { task: 'answer', language, text: input.question };
       },
       (s) => s.maxNewTokens)),
+    vscode.lm.registerTool<DetectInput>(IMAGE_TOOLS.detect, tool(engine, settings,
+      (file, input) => vscode.l10n.t('Finding {0} in {1} with PaliGemma', (input.labels ?? []).join(', '), file),
+      (input) => {
+        const labels = (input.labels ?? []).map((l) => l.replace(/;/g, ' ').trim()).filter(Boolean);
+        if (!labels.length) throw new Error('Give at least one label to look for.');
+        return { task: 'detect', text: labels.join(' ; ') };
+      },
+      (s) => s.maxNewTokens,
+      detectionParts)),
   );
 }
