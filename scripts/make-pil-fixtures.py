@@ -7,6 +7,7 @@ rebuild in TypeScript (test/helpers/patterns.ts), so only the expected outputs a
 """
 import json
 import os
+import struct
 from PIL import Image
 
 OUT = os.path.join(os.path.dirname(__file__), '..', 'test', 'fixtures', 'pil')
@@ -42,6 +43,20 @@ CASES = [
 ]
 
 
+# The segmentation masks: a 64x64 float image (mode "F") resized to a box with BILINEAR, as big_vision's
+# segmentation evaluator does; the pattern is rebuilt in test/engine/segmentation/imageMasks.test.ts.
+MASK_CASES = [
+    # name, out width, out height
+    ('mask-shrink', 37, 23),
+    ('mask-enlarge', 150, 90),
+    ('mask-mixed', 200, 40),
+]
+
+
+def mask_pattern():
+    return [((x * 31 + y * 17) % 64 - 32) / 16.0 + (0.5 if (x // 8 + y // 8) % 2 else -0.5) for y in range(64) for x in range(64)]
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     manifest = []
@@ -56,7 +71,12 @@ def main():
     composited = Image.alpha_composite(background, rgba).convert('RGB')
     open(os.path.join(OUT, 'composite-on-white.rgb'), 'wb').write(composited.tobytes())
     manifest.append({'name': 'composite-on-white', 'pattern': 'noise', 'width': 23, 'height': 17, 'alpha': True})
-    json.dump({'pillow': Image.__version__, 'cases': manifest}, open(os.path.join(OUT, 'manifest.json'), 'w'), indent=2)
+    masks = []
+    mask = Image.frombytes('F', (64, 64), struct.pack('<4096f', *mask_pattern()))
+    for name, ow, oh in MASK_CASES:
+        open(os.path.join(OUT, name + '.f32'), 'wb').write(mask.resize((ow, oh), resample=Image.BILINEAR).tobytes())
+        masks.append({'name': name, 'outWidth': ow, 'outHeight': oh})
+    json.dump({'pillow': Image.__version__, 'cases': manifest, 'masks': masks}, open(os.path.join(OUT, 'manifest.json'), 'w'), indent=2)
 
 
 if __name__ == '__main__':

@@ -14,7 +14,7 @@ export interface TaskRequest {
 }
 
 /** The verbs the Describe panel and the CLI offer, and the task behind each (`ask` is PaliGemma's `answer`). */
-export const VERB_TASKS = { caption: 'caption', describe: 'describe', ocr: 'ocr', ask: 'answer', detect: 'detect' } as const satisfies Record<string, Task>;
+export const VERB_TASKS = { caption: 'caption', describe: 'describe', ocr: 'ocr', ask: 'answer', detect: 'detect', segment: 'segment' } as const satisfies Record<string, Task>;
 
 export type Verb = keyof typeof VERB_TASKS;
 
@@ -22,7 +22,7 @@ export type Verb = keyof typeof VERB_TASKS;
 export function requestForVerb(verb: Verb, language: string | undefined, text?: string): TaskRequest {
   const task = VERB_TASKS[verb];
   if (task === 'ocr') return { task };
-  if (task === 'detect') return { task, text };
+  if (task === 'detect' || task === 'segment') return { task, text };
   return task === 'answer' ? { task, language, text } : { task, language };
 }
 
@@ -47,9 +47,11 @@ export function taskPrompt(request: TaskRequest): string {
       if (!objects) throw new Error('detect needs at least one object name');
       return `detect ${objects}`;
     }
-    case 'segment':
-      if (!text) throw new Error('segment needs an object name');
-      return `segment ${text}`;
+    case 'segment': {
+      const objects = normaliseObjectList(text);
+      if (!objects) throw new Error('segment needs at least one object name');
+      return `segment ${objects}`;
+    }
   }
 }
 

@@ -13,7 +13,10 @@ import { UserError } from '../errors.js';
 import { forgeCheckpoint } from '../forge/forge.js';
 import { runOpenAiServer } from '../http/openaiServer.js';
 import { runMcpServer } from '../mcp/mcpServer.js';
+import { hasSegmentTokens } from '../segmentation/segmenter.js';
+import { segmentationOf, writeMaskPngs } from './segmentOutput.js';
 import { PRESETS } from '../forge/presets.js';
+import { forgeVae } from '../forge/forgeVae.js';
 import { loadModel, type PaliGemmaModel } from '../model.js';
 import { decodeImageFile } from '../image/decode.js';
 import { encodeImage } from '../paligemma/inputs.js';
@@ -45,6 +48,8 @@ export const MODEL_OPTIONS: Options = {
   seed: { type: 'string' },
   quiet: { type: 'boolean' },
   runtime: { type: 'string' },
+  vae: { type: 'string' },
+  'mask-out': { type: 'string' },
 };
 
 function parseModelDtype(value: string | undefined): DtypeChoice {
@@ -85,7 +90,7 @@ async function runPrompt(
   image: string,
   prompt: string,
   io: Io,
-  extra: { logitsOut?: string; detect?: boolean } = {},
+  extra: { logitsOut?: string; detect?: boolean; segment?: boolean } = {},
 ): Promise<void> {
   const json = values.json === true;
   // Progress goes to a terminal only: scripts and CI read stderr for the one-line error.
@@ -101,7 +106,7 @@ async function runPrompt(
   const model = await loadModelFromArgs(values, io, chatty);
   try {
     const encoded = await encodeImage(model, rgb);
-    const streaming = !json && !extra.detect;
+    const streaming = !json && !extra.detect && !extra.segment;
     const result: GenerateResult = await generate(model, encoded, prompt, {
       maxNewTokens,
       sampling,
@@ -114,9 +119,22 @@ async function runPrompt(
       fs.writeFileSync(extra.logitsOut, Buffer.from(logits.buffer, logits.byteOffset, logits.byteLength));
     }
     const boxes = extra.detect ? locTokensToBoxes(result.text, encoded.width, encoded.height) : undefined;
+    // Masks for any answer with <seg> tokens; `pali segment` always reports (an empty list when none).
+    const segmentation = extra.segment || hasSegmentTokens(result.text)
+      ? await segmentationOf(result.text, encoded.width, encoded.height, {
+        vaeFile: text(values.vae), modelDir: modelDir(values), cacheRoot: text(values['cache-dir']), signal: io.signal,
+        onProgress: chatty ? (message) => io.err(`pali: ${message}`) : undefined,
+      })
+      : undefined;
+    const maskOut = text(values['mask-out']);
+    if (maskOut && segmentation) await writeMaskPngs(maskOut, segmentation);
+    for (const note of segmentation?.notes ?? []) io.err(`pali: skipped ${note}`);
     if (json) {
       const output = generateJson(result);
-      io.out(JSON.stringify(boxes ? { ...output, boxes } : output) + '\n');
+      io.out(JSON.stringify({ ...output, ...(boxes ? { boxes } : {}), ...(segmentation ? { segments: segmentation.segments } : {}) }) + '\n');
+    } else if (segmentation && extra.segment) {
+      io.out(`${result.text}\n`);
+      for (const s of segmentation.segments) io.out(`${s.label || '(no label)'}\t${[s.box.xMin, s.box.yMin, s.box.xMax, s.box.yMax].join('\t')}\n`);
     } else if (boxes) {
       io.out(`${result.text}\n`);
       for (const b of boxes) io.out(`${b.label || '(no label)'}\t${[b.xMin, b.yMin, b.xMax, b.yMax].map((v) => v.toFixed(1)).join('\t')}\n`);
@@ -140,24 +158,52 @@ export async function generateCommand(argv: string[], io: Io): Promise<void> {
   await runPrompt(values, image, prompt, io, { logitsOut: text(values['logits-out']) });
 }
 
-/** caption / ocr / ask / detect: FILE [TEXT], with the model from --model or PALI_MODEL. */
-export async function taskCommand(task: 'caption' | 'ocr' | 'ask' | 'detect', argv: string[], io: Io): Promise<void> {
+/** caption / ocr / ask / detect / segment: FILE [TEXT], with the model from --model or PALI_MODEL. */
+export async function taskCommand(task: 'caption' | 'ocr' | 'ask' | 'detect' | 'segment', argv: string[], io: Io): Promise<void> {
   const { values, positionals } = parse(argv, { ...MODEL_OPTIONS, lang: { type: 'string' }, long: { type: 'boolean' } });
   const [image, question] = positionals;
-  if (!image) throw new UserError(`${task} needs an image file: pali ${task} FILE${task === 'ask' || task === 'detect' ? ' TEXT' : ''}`);
+  const needsText = task === 'ask' || task === 'detect' || task === 'segment';
+  if (!image) throw new UserError(`${task} needs an image file: pali ${task} FILE${needsText ? ' TEXT' : ''}`);
   const request = requestForVerb(task === 'caption' && values.long ? 'describe' : task, text(values.lang), question);
-  if ((task === 'ask' || task === 'detect') && !question?.trim()) {
-    throw new UserError(task === 'ask' ? 'ask needs a question: pali ask FILE "what is this?"' : 'detect needs objects: pali detect FILE "cat ; dog"');
+  if (needsText && !question?.trim()) {
+    throw new UserError(task === 'ask' ? 'ask needs a question: pali ask FILE "what is this?"' : `${task} needs objects: pali ${task} FILE "cat ; dog"`);
   }
-  await runPrompt(values, image, taskPrompt(request), io, { detect: task === 'detect' });
+  await runPrompt(values, image, taskPrompt(request), io, { detect: task === 'detect', segment: task === 'segment' });
+}
+
+/** `pali parse --image FILE --text TEXT`: boxes and masks from a model's answer, without the model. */
+export async function parseCommand(argv: string[], io: Io): Promise<void> {
+  const { values } = parse(argv, { image: { type: 'string' }, text: { type: 'string' }, 'text-file': { type: 'string' }, vae: { type: 'string' }, 'mask-out': { type: 'string' }, 'cache-dir': { type: 'string' }, json: { type: 'boolean' } });
+  const image = text(values.image);
+  if (!image) throw new UserError('parse needs --image FILE (the image the answer is about: boxes and masks are in its pixels)');
+  const textFile = text(values['text-file']);
+  const answer = textFile !== undefined ? readPromptFile(textFile) : text(values.text);
+  if (answer === undefined) throw new UserError('parse needs --text TEXT (the model\'s answer, with its <loc> and <seg> tokens) or --text-file FILE|-');
+  const { width, height } = await decodeImageFile(image);
+  const boxes = locTokensToBoxes(answer, width, height);
+  const segmentation = await segmentationOf(answer, width, height, { vaeFile: text(values.vae), cacheRoot: text(values['cache-dir']), signal: io.signal });
+  const maskOut = text(values['mask-out']);
+  if (maskOut) await writeMaskPngs(maskOut, segmentation);
+  for (const note of segmentation.notes) io.err(`pali: skipped ${note}`);
+  if (values.json) {
+    io.out(`${JSON.stringify({ imageWidth: width, imageHeight: height, boxes, segments: segmentation.segments })}\n`);
+    return;
+  }
+  for (const s of segmentation.segments) io.out(`${s.label || '(no label)'}\t${[s.box.xMin, s.box.yMin, s.box.xMax, s.box.yMax].join('\t')}\n`);
+  if (!segmentation.segments.length) for (const b of boxes) io.out(`${b.label || '(no label)'}\t${[b.xMin, b.yMin, b.xMax, b.yMax].map((v) => v.toFixed(1)).join('\t')}\n`);
 }
 
 export async function forgeCommand(argv: string[], io: Io): Promise<void> {
   const { values } = parse(argv, { preset: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, dtype: { type: 'string' } });
   const preset = text(values.preset);
   const out = text(values.out);
-  if (!preset) throw new UserError(`forge needs --preset (${Object.keys(PRESETS).join('|')})`);
+  if (!preset) throw new UserError(`forge needs --preset (${[...Object.keys(PRESETS), 'vae-oid'].join('|')})`);
   if (!out) throw new UserError('forge needs --out DIR');
+  if (preset === 'vae-oid') {
+    // The mask VQ-VAE alone, in big_vision's vae-oid.npz layout; beside a model, segmentation finds it.
+    io.out(`forged a random mask VQ-VAE: ${forgeVae(integer(values.seed, 'seed', 0), out)}\n`);
+    return;
+  }
   const dtypeArg = text(values.dtype);
   const dtypes: Record<string, SafetensorsDtype> = { f32: 'F32', fp32: 'F32', bf16: 'BF16', f16: 'F16', fp16: 'F16' };
   if (dtypeArg !== undefined && !dtypes[dtypeArg]) throw new UserError(`unknown --dtype "${dtypeArg}": choose f32, bf16 or f16`);

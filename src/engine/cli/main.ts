@@ -6,12 +6,13 @@ import { createInterface } from 'node:readline/promises';
 import { describeError, isUserError, UserError } from '../errors.js';
 import { startServer } from '../server/server.js';
 import { altTextCommand } from './altTextCommand.js';
-import { convertCommand, forgeCommand, generateCommand, httpServeCommand, mcpCommand, taskCommand, type Io } from './commands.js';
+import { convertCommand, forgeCommand, generateCommand, httpServeCommand, mcpCommand, parseCommand, taskCommand, type Io } from './commands.js';
 
 const HELP = `pali: PaliGemma on your machine
 
   pali forge --preset tiny|tiny-paligemma2|paligemma-3b-224|paligemma-3b-448|paligemma-3b-896|paligemma2-3b-224
              --seed N --out DIR [--dtype f32|bf16|f16]
+  pali forge --preset vae-oid --seed N --out DIR      a random mask VQ-VAE (DIR/vae-oid.npz) for segmentation
   pali convert --model DIR [--dtype auto|int4|fp16|fp32] [--cache-dir DIR]
   pali generate --model DIR --image FILE --prompt TEXT|--prompt-file FILE|- [--max-new-tokens N] [--dtype auto|int4|fp16|fp32]
                 [--device auto|cpu|cuda|webgpu] [--runtime native|wasm] [--json] [--logits-out FILE]
@@ -21,6 +22,10 @@ const HELP = `pali: PaliGemma on your machine
   pali ocr FILE
   pali ask FILE "question"
   pali detect FILE "cat ; dog"
+  pali segment FILE "cat ; dog" [--mask-out DIR] [--vae vae-oid.npz]
+                                 masks from PaliGemma's <seg> tokens (with --json: COCO RLE per object)
+  pali parse --image FILE --text TEXT|--text-file FILE|- [--vae FILE] [--mask-out DIR] [--json]
+                                 boxes and masks from a model's answer, without running the model
   pali alt-text --check [--format text|json|sarif] [PATH...]
                                  report images with missing, empty or placeholder alt text in Markdown,
                                  HTML, JSX and TSX (respects .gitignore; exit 1 on findings); no model needed
@@ -68,7 +73,11 @@ export async function main(argv: string[], io: Io): Promise<number> {
       case 'ocr':
       case 'ask':
       case 'detect':
+      case 'segment':
         await taskCommand(command, rest, io);
+        return 0;
+      case 'parse':
+        await parseCommand(rest, io);
         return 0;
       case 'alt-text':
         return await altTextCommand(rest, io);

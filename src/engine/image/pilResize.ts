@@ -53,14 +53,21 @@ interface Coefficients {
   weights: Int32Array;
 }
 
-function precomputeCoefficients(inSize: number, outSize: number, filter: Filter): Coefficients {
+interface FloatCoefficients {
+  kernelSize: number;
+  bounds: Int32Array;
+  /** Normalised weights, kernelSize per output pixel (zero past each pixel's count). */
+  weights: Float64Array;
+}
+
+/** Pillow's precompute_coeffs: each output pixel's input range and its normalised filter weights. */
+function floatCoefficients(inSize: number, outSize: number, filter: Filter): FloatCoefficients {
   const scale = inSize / outSize;
   const filterScale = Math.max(scale, 1);
   const support = filter.support * filterScale;
   const kernelSize = Math.ceil(support) * 2 + 1;
   const bounds = new Int32Array(outSize * 2);
-  const weights = new Int32Array(outSize * kernelSize);
-  const k = new Float64Array(kernelSize);
+  const weights = new Float64Array(outSize * kernelSize);
   for (let xx = 0; xx < outSize; xx++) {
     const center = (xx + 0.5) * scale;
     const inverseScale = 1 / filterScale;
@@ -70,18 +77,57 @@ function precomputeCoefficients(inSize: number, outSize: number, filter: Filter)
     let total = 0;
     for (let x = 0; x < xmax; x++) {
       const w = filter.weight((x + xmin - center + 0.5) * inverseScale);
-      k[x] = w;
+      weights[xx * kernelSize + x] = w;
       total += w;
     }
-    for (let x = 0; x < kernelSize; x++) {
-      const normalised = x < xmax ? (total !== 0 ? k[x]! / total : k[x]!) : 0;
-      // normalize_coeffs_8bpc: round half away from zero, then truncate, as (int)(±0.5 + w * 2^22).
-      weights[xx * kernelSize + x] = Math.trunc(normalised < 0 ? -0.5 + normalised * ONE : 0.5 + normalised * ONE);
-    }
+    if (total !== 0) for (let x = 0; x < xmax; x++) weights[xx * kernelSize + x] /= total;
     bounds[xx * 2] = xmin;
     bounds[xx * 2 + 1] = xmax;
   }
   return { kernelSize, bounds, weights };
+}
+
+function precomputeCoefficients(inSize: number, outSize: number, filter: Filter): Coefficients {
+  const float = floatCoefficients(inSize, outSize, filter);
+  // normalize_coeffs_8bpc: round half away from zero, then truncate, as (int)(±0.5 + w * 2^22).
+  const weights = Int32Array.from(float.weights, (w) => Math.trunc(w < 0 ? -0.5 + w * ONE : 0.5 + w * ONE));
+  return { kernelSize: float.kernelSize, bounds: float.bounds, weights };
+}
+
+/**
+ * Pillow's resize of a 32-bit float image (mode "F"): the same filters, double-precision sums, each pass
+ * stored as float32, horizontal first. big_vision resizes the 64x64 mask to its box with this.
+ */
+export function pilResizeFloat(values: Float32Array, width: number, height: number, outWidth: number, outHeight: number, filterName: PilFilter): Float32Array {
+  const filter = FILTERS[filterName];
+  let current = values;
+  let currentWidth = width;
+  if (outWidth !== width) {
+    const { kernelSize, bounds, weights } = floatCoefficients(width, outWidth, filter);
+    const out = new Float32Array(outWidth * height);
+    for (let y = 0; y < height; y++) {
+      for (let xx = 0; xx < outWidth; xx++) {
+        let sum = 0;
+        for (let x = 0; x < bounds[xx * 2 + 1]!; x++) sum += current[y * width + bounds[xx * 2]! + x]! * weights[xx * kernelSize + x]!;
+        out[y * outWidth + xx] = sum;
+      }
+    }
+    current = out;
+    currentWidth = outWidth;
+  }
+  if (outHeight !== height) {
+    const { kernelSize, bounds, weights } = floatCoefficients(height, outHeight, filter);
+    const out = new Float32Array(currentWidth * outHeight);
+    for (let yy = 0; yy < outHeight; yy++) {
+      for (let x = 0; x < currentWidth; x++) {
+        let sum = 0;
+        for (let y = 0; y < bounds[yy * 2 + 1]!; y++) sum += current[(bounds[yy * 2]! + y) * currentWidth + x]! * weights[yy * kernelSize + y]!;
+        out[yy * currentWidth + x] = sum;
+      }
+    }
+    current = out;
+  }
+  return current === values ? values.slice() : current;
 }
 
 function clip8(accumulator: number): number {

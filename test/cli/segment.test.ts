@@ -1,0 +1,77 @@
+/**
+ * Segmentation from the command line, as dist/pali.js runs: `pali parse` turns an answer into boxes and
+ * masks without a model (COCO RLE over the whole image, PNGs with --mask-out), `pali segment` runs the tiny
+ * model with a forged VQ-VAE beside it, and a missing VQ-VAE offline is one clear line.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, test } from 'node:test';
+import sharp from 'sharp';
+import { forgeVae } from '../../src/engine/forge/forgeVae.js';
+import { forgeTiny, tempDir, writeGradientPng } from '../helpers/fixtures.js';
+
+const CLI = path.join(__dirname, '..', '..', 'dist', 'pali.js');
+
+function pali(args: string[], env: Record<string, string> = {}) {
+  const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+const loc = (...values: number[]) => values.map((v) => `<loc${String(v).padStart(4, '0')}>`).join('');
+const seg = (start: number) => Array.from({ length: 16 }, (_, i) => `<seg${String((start + i * 5) % 128).padStart(3, '0')}>`).join('');
+
+describe('pali parse and pali segment', () => {
+  const root = tempDir('segment-cli');
+  const vae = forgeVae(9, path.join(root, 'vae'));
+
+  test('parse: boxes and masks from an answer, COCO RLE over the whole image, one PNG per object', async () => {
+    const image = await writeGradientPng(path.join(root, 'image.png'), 120, 80, 1);
+    const answer = `${loc(100, 200, 700, 800)}${seg(3)} cat ; ${loc(0, 0, 1023, 512)}${seg(40)} dog ; ${loc(5, 5)} cut off`;
+    const result = pali(['parse', '--image', image, '--text', answer, '--vae', vae, '--json', '--mask-out', path.join(root, 'masks')]);
+    assert.equal(result.code, 0, result.stderr);
+    const parsed = JSON.parse(result.stdout) as { imageWidth: number; imageHeight: number; segments: { label: string; box: Record<string, number>; mask: { size: number[]; counts: number[] } }[] };
+    assert.deepEqual([parsed.imageWidth, parsed.imageHeight], [120, 80]);
+    assert.deepEqual(parsed.segments.map((s) => s.label), ['cat', 'dog']);
+    assert.deepEqual(parsed.segments[0]!.box, { xMin: 23, yMin: 7, xMax: 93, yMax: 54 });
+    for (const s of parsed.segments) {
+      assert.deepEqual(s.mask.size, [80, 120]);
+      assert.equal(s.mask.counts.reduce((a, b) => a + b, 0), 80 * 120, 'the runs cover the image');
+      assert.ok(s.mask.counts.length > 2, 'the mask is not empty');
+    }
+    assert.match(result.stderr, /^pali: skipped object 3: expected 4 <loc> then 16 <seg> tokens/m);
+    const pngs = fs.readdirSync(path.join(root, 'masks')).sort();
+    assert.deepEqual(pngs, ['1-cat.png', '2-dog.png']);
+    const { info, data } = await sharp(path.join(root, 'masks', '1-cat.png')).raw().toBuffer({ resolveWithObject: true });
+    assert.deepEqual([info.width, info.height], [120, 80]);
+    // The PNG and the RLE hold the same pixels: count the ones in both.
+    const ones = parsed.segments[0]!.mask.counts.filter((_, i) => i % 2 === 1).reduce((a, b) => a + b, 0);
+    let white = 0;
+    for (let i = 0; i < data.length; i += info.channels) if (data[i]! > 127) white++;
+    assert.equal(white, ones);
+  });
+
+  test('parse without a VQ-VAE while offline says how to give one, in one line', async () => {
+    const image = await writeGradientPng(path.join(root, 'image2.png'), 20, 20, 2);
+    const result = pali(['parse', '--image', image, '--text', `${loc(1, 2, 300, 400)}${seg(0)} cat`, '--cache-dir', path.join(root, 'empty-cache')], { HF_HUB_OFFLINE: '1' });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr.trim(), /^pali: segmentation needs big_vision's vae-oid\.npz, and HF_HUB_OFFLINE=1 forbids downloading it: pass it with --vae FILE/);
+    assert.equal(result.stderr.trim().split('\n').length, 1);
+  });
+
+  test('segment runs the model and reports its objects (a random model finds none, and says why)', async () => {
+    const tiny = forgeTiny(root, 'tiny', 6);
+    forgeVae(2, tiny.checkpointDir);
+    const image = await writeGradientPng(path.join(root, 'photo.png'), 64, 48, 3);
+    const env = { PALI_CACHE_DIR: tiny.cacheRoot, HF_HUB_OFFLINE: '1' };
+    const result = pali(['segment', image, 'cat ; dog', '--model', tiny.checkpointDir, '--dtype', 'fp32', '--device', 'cpu', '--json'], env);
+    assert.equal(result.code, 0, result.stderr);
+    const output = JSON.parse(result.stdout) as { text: string; segments: unknown[]; prompt_ids: number[] };
+    assert.ok(Array.isArray(output.segments));
+    assert.equal(typeof output.text, 'string');
+    const missing = pali(['segment', image, '', '--model', tiny.checkpointDir], env);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /segment needs objects: pali segment FILE "cat ; dog"/);
+  });
+});
