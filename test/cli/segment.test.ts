@@ -70,6 +70,21 @@ describe('pali parse and pali segment', () => {
     const output = JSON.parse(result.stdout) as { text: string; segments: unknown[]; prompt_ids: number[] };
     assert.ok(Array.isArray(output.segments));
     assert.equal(typeof output.text, 'string');
+    // A checkpoint forged to answer one segmentation drives the whole path: model, VQ-VAE, mask, PNG.
+    const forced = path.join(root, 'forced');
+    const answer = `${loc(100, 200, 700, 800)}${seg(1)} cat`;
+    assert.equal(pali(['forge', '--preset', 'tiny', '--seed', '1', '--out', forced, '--answer', answer]).code, 0);
+    forgeVae(2, forced);
+    const segmented = pali(['segment', image, 'cat', '--model', forced, '--dtype', 'fp32', '--device', 'cpu', '--json', '--mask-out', path.join(root, 'forced-masks')], env);
+    assert.equal(segmented.code, 0, segmented.stderr);
+    const forcedResult = JSON.parse(segmented.stdout) as { text: string; segments: { label: string; box: Record<string, number>; mask: { size: number[] } }[] };
+    assert.equal(forcedResult.text, answer);
+    assert.deepEqual(forcedResult.segments.map((s) => [s.label, s.box, s.mask.size]), [['cat', { xMin: 12, yMin: 4, xMax: 50, yMax: 32 }, [48, 64]]]);
+    assert.deepEqual(fs.readdirSync(path.join(root, 'forced-masks')), ['1-cat.png']);
+    // The same masks from the same text, without the model.
+    const parsed = JSON.parse(pali(['parse', '--image', image, '--text', answer, '--vae', path.join(forced, 'vae-oid.npz'), '--json']).stdout) as { segments: unknown[] };
+    assert.deepEqual(parsed.segments, forcedResult.segments);
+
     const missing = pali(['segment', image, '', '--model', tiny.checkpointDir], env);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /segment needs objects: pali segment FILE "cat ; dog"/);

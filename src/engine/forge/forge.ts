@@ -15,6 +15,7 @@ import { UserError } from '../errors.js';
 import { PRESETS, type ForgePreset } from './presets.js';
 import { SeededRandom } from '../random.js';
 import { buildTokenizerFiles } from './tokenizer.js';
+import { forcedAnswer, patchEmbeddings, patchLmHead } from './forcedAnswer.js';
 
 export interface ForgeOptions {
   preset: string;
@@ -22,6 +23,8 @@ export interface ForgeOptions {
   outDir: string;
   /** Overrides the preset's storage dtype. */
   dtype?: SafetensorsDtype;
+  /** Weights that make greedy decoding answer this, whatever the input (forge/forcedAnswer.ts). */
+  answer?: string;
 }
 
 /** How a tensor's random values are drawn: around 0 for weights, around 1 for LayerNorm scales. */
@@ -30,6 +33,8 @@ interface TensorSpec {
   shape: number[];
   mean: number;
   std: number;
+  /** Rewrites a chunk of the random values; `firstRow` is the chunk's first row of the tensor. */
+  patch?: (values: Float32Array, firstRow: number) => void;
 }
 
 const CHUNK_ELEMENTS = 1 << 20;
@@ -93,9 +98,14 @@ function tensorSpecs(config: PaliGemmaConfig, preset: ForgePreset): TensorSpec[]
 function* randomChunks(spec: TensorSpec, seed: number, dtype: SafetensorsDtype): Iterable<Uint8Array> {
   const random = new SeededRandom(seed, spec.name);
   let remaining = spec.shape.reduce((a, b) => a * b, 1);
+  const rowLength = spec.shape.slice(1).reduce((a, b) => a * b, 1);
+  let done = 0;
   while (remaining > 0) {
-    const values = new Float32Array(Math.min(remaining, CHUNK_ELEMENTS));
+    // Whole rows per chunk, so that a patch sees rows.
+    const values = new Float32Array(Math.min(remaining, Math.max(rowLength, CHUNK_ELEMENTS - (CHUNK_ELEMENTS % rowLength))));
     for (let i = 0; i < values.length; i++) values[i] = random.uniform(spec.mean, spec.std);
+    spec.patch?.(values, done / rowLength);
+    done += values.length;
     remaining -= values.length;
     const encoded = dtype === 'F32' ? values : dtype === 'BF16' ? f32ToBf16(values) : f32ToF16(values);
     yield new Uint8Array(encoded.buffer, encoded.byteOffset, encoded.byteLength);
@@ -127,10 +137,26 @@ export function forgeCheckpoint(options: ForgeOptions): { dir: string; files: st
   if (!preset) {
     throw new UserError(`unknown preset "${options.preset}": choose one of ${Object.keys(PRESETS).join(', ')}`);
   }
-  const config = readPaliGemmaConfig(structuredClone(preset.config));
+  const rawConfig = structuredClone(preset.config) as Record<string, unknown> & { text_config: Record<string, unknown> };
+  const tokenizer = buildTokenizerFiles(preset.baseVocabSize);
+  let specs = tensorSpecs(readPaliGemmaConfig(structuredClone(preset.config)), preset);
+  if (options.answer !== undefined) {
+    const hidden = Number(rawConfig.text_config.hidden_size);
+    const vocab = new Map(Object.entries((tokenizer.tokenizerJson.model as { vocab: Record<string, number> }).vocab));
+    const forced = forcedAnswer(options.answer, vocab, 1, hidden);
+    rawConfig.text_config.tie_word_embeddings = false;
+    specs = specs.map((spec) => {
+      // Blocks write nothing into the residual stream, and the final norm keeps unit scale.
+      if (/o_proj\.weight$|down_proj\.weight$/.test(spec.name) || spec.name === textNames.finalNorm) return { ...spec, mean: 0, std: 0 };
+      if (spec.name === textNames.embedTokens) return { ...spec, patch: (values, row) => patchEmbeddings(forced, values, row) };
+      return spec;
+    });
+    specs.push({ name: textNames.lmHead, shape: [preset.vocabSize, hidden], mean: 0, std: 0, patch: (values, row) => patchLmHead(forced, values, row) });
+  }
+  const config = readPaliGemmaConfig(structuredClone(rawConfig));
   const dtype = options.dtype ?? preset.storageDtype;
   fs.mkdirSync(options.outDir, { recursive: true });
-  const tensors: TensorToWrite[] = tensorSpecs(config, preset).map((spec) => ({
+  const tensors: TensorToWrite[] = specs.map((spec) => ({
     name: spec.name,
     dtype,
     shape: spec.shape,
@@ -158,8 +184,7 @@ export function forgeCheckpoint(options: ForgeOptions): { dir: string; files: st
   }
 
   const torchDtype = dtype === 'F32' ? 'float32' : dtype === 'BF16' ? 'bfloat16' : 'float16';
-  writeJson(path.join(options.outDir, 'config.json'), { ...preset.config, torch_dtype: torchDtype });
-  const tokenizer = buildTokenizerFiles(preset.baseVocabSize);
+  writeJson(path.join(options.outDir, 'config.json'), { ...rawConfig, torch_dtype: torchDtype });
   writeJson(path.join(options.outDir, 'tokenizer.json'), tokenizer.tokenizerJson);
   writeJson(path.join(options.outDir, 'tokenizer_config.json'), tokenizer.tokenizerConfig);
   writeJson(path.join(options.outDir, 'special_tokens_map.json'), tokenizer.specialTokensMap);
