@@ -7,14 +7,71 @@
   const strings = /** @type {Record<string, string>} */ (JSON.parse(document.body.dataset.strings ?? '{}'));
   const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
-  /** @type {{ image?: { dataUrl: string, name: string }, entries: Array<{ id: number, action: string, question?: string, text: string, error?: string, done: boolean, boxes?: any[], imageWidth?: number, imageHeight?: number, meta?: string }> }} */
+  /** @type {{ image?: { dataUrl: string, name: string }, entries: Array<{ id: number, action: string, question?: string, text: string, error?: string, done: boolean, boxes?: any[], segments?: any[], notes?: string[], imageWidth?: number, imageHeight?: number, meta?: string }> }} */
   const state = vscode.getState() ?? { entries: [] };
   const save = () => vscode.setState(state);
 
   const image = /** @type {HTMLImageElement} */ ($('image'));
   const stage = $('stage');
   const boxes = $('boxes');
+  const masks = /** @type {HTMLCanvasElement} */ ($('masks'));
   const results = $('results');
+  /** Which object of the shown segmentation the keyboard or pointer is on, or -1. */
+  let highlighted = -1;
+
+  // Distinct colours for masks, from the theme's chart colours where it has them.
+  const PALETTE = [['--vscode-charts-blue', '#3794ff'], ['--vscode-charts-orange', '#d18616'], ['--vscode-charts-green', '#89d185'],
+    ['--vscode-charts-purple', '#b180d7'], ['--vscode-charts-red', '#f14c4c'], ['--vscode-charts-yellow', '#cca700']];
+  function colour(index) {
+    const [variable, fallback] = PALETTE[index % PALETTE.length];
+    return getComputedStyle(document.body).getPropertyValue(variable).trim() || fallback;
+  }
+  function rgb(css) {
+    const probe = document.createElement('canvas').getContext('2d');
+    probe.fillStyle = css;
+    const hex = probe.fillStyle;
+    return /^#[0-9a-f]{6}$/i.test(hex) ? [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)) : [55, 148, 255];
+  }
+
+  /** Uncompressed COCO RLE (column-major runs, zeros first) into the overlay's pixels, in `colour`. */
+  function paintMask(data, width, mask, [r, g, b], alpha) {
+    const height = mask.size[0];
+    let index = 0;
+    let value = 0;
+    for (const count of mask.counts) {
+      if (value) {
+        for (let i = index; i < index + count; i++) {
+          const y = i % height;
+          const x = Math.floor(i / height);
+          const p = (y * width + x) * 4;
+          data[p] = r;
+          data[p + 1] = g;
+          data[p + 2] = b;
+          data[p + 3] = alpha;
+        }
+      }
+      index += count;
+      value = 1 - value;
+    }
+  }
+
+  function drawMasks(entry) {
+    const context = masks.getContext('2d');
+    if (!entry?.segments?.length) {
+      masks.hidden = true;
+      return;
+    }
+    masks.hidden = false;
+    masks.width = entry.imageWidth;
+    masks.height = entry.imageHeight;
+    const pixels = context.createImageData(entry.imageWidth, entry.imageHeight);
+    entry.segments.forEach((segment, i) => {
+      // Translucent fills; the object under the keyboard or pointer stands out, the others fade.
+      const alpha = highlighted < 0 ? 110 : highlighted === i ? 170 : 40;
+      paintMask(pixels.data, entry.imageWidth, segment.mask, rgb(colour(i)), alpha);
+    });
+    context.putImageData(pixels, 0, 0);
+  }
 
   function showImage() {
     if (!state.image) return;
@@ -30,7 +87,7 @@
     boxes.setAttribute('viewBox', `0 0 ${entry.imageWidth} ${entry.imageHeight}`);
     boxes.setAttribute('preserveAspectRatio', 'none');
     const ns = 'http://www.w3.org/2000/svg';
-    for (const box of entry.boxes) {
+    entry.boxes.forEach((box, i) => {
       const rect = document.createElementNS(ns, 'rect');
       rect.setAttribute('x', String(box.xMin));
       rect.setAttribute('y', String(box.yMin));
@@ -43,7 +100,57 @@
       label.setAttribute('y', String(box.yMin));
       label.setAttribute('class', 'box-label');
       label.textContent = box.label || '?';
+      if (box.colour) {
+        rect.style.stroke = box.colour;
+        label.style.fill = box.colour;
+        rect.classList.toggle('faded', highlighted >= 0 && highlighted !== i);
+      }
       boxes.append(rect, label);
+    });
+  }
+
+  /** The objects of a segmentation, for the eye and for screen readers: colour, label, size and box. */
+  function segmentList(entry) {
+    const list = document.createElement('ul');
+    list.className = 'segments-list';
+    list.setAttribute('aria-label', strings.objects);
+    (entry.segments ?? []).forEach((segment, i) => {
+      const item = document.createElement('li');
+      item.tabIndex = 0;
+      const area = segment.mask.counts.reduce((sum, count, k) => (k % 2 ? sum + count : sum), 0);
+      const swatch = document.createElement('span');
+      swatch.className = 'swatch';
+      swatch.style.background = colour(i);
+      swatch.setAttribute('aria-hidden', 'true');
+      const { xMin, yMin, xMax, yMax } = segment.box;
+      item.append(swatch, `${segment.label || '?'}: ${strings.pixels.replace('{0}', String(area))}, ${xMin}, ${yMin} – ${xMax}, ${yMax}`);
+      const show = () => {
+        highlighted = i;
+        drawOverlay();
+      };
+      const hide = () => {
+        highlighted = -1;
+        drawOverlay();
+      };
+      item.addEventListener('focus', show);
+      item.addEventListener('mouseenter', show);
+      item.addEventListener('blur', hide);
+      item.addEventListener('mouseleave', hide);
+      list.append(item);
+    });
+    if (!entry.segments?.length) list.textContent = strings.noObjects;
+    return list;
+  }
+
+  /** The newest finished detection or segmentation is drawn over the image. */
+  function drawOverlay() {
+    const last = [...state.entries].reverse().find((e) => (e.action === 'detect' || e.action === 'segment') && e.done && !e.error);
+    if (last?.action === 'segment') {
+      drawMasks(last);
+      drawBoxes({ ...last, boxes: (last.segments ?? []).map((s, i) => ({ ...s.box, label: s.label, colour: colour(i) })) });
+    } else {
+      drawMasks(undefined);
+      drawBoxes(last);
     }
   }
 
@@ -70,6 +177,13 @@
         if (!entry.boxes?.length) list.textContent = strings.noBoxes;
         card.append(list);
       }
+      if (entry.action === 'segment' && entry.done && !entry.error) card.append(segmentList(entry));
+      if (entry.notes?.length && entry.done) {
+        const notes = document.createElement('p');
+        notes.className = 'notes';
+        notes.textContent = entry.notes.join(' · ');
+        card.append(notes);
+      }
       const actions = document.createElement('div');
       actions.className = 'actions';
       if (!entry.done) {
@@ -87,8 +201,7 @@
       card.append(actions);
       results.append(card);
     }
-    const lastDetect = [...state.entries].reverse().find((e) => e.action === 'detect' && e.done);
-    drawBoxes(lastDetect);
+    drawOverlay();
   }
 
   function button(label, icon, onClick) {
@@ -124,6 +237,7 @@
   }
   wire('question', 'ask', 'ask');
   wire('objects', 'detect', 'detect');
+  wire('segmentation', 'segment', 'segment');
 
   // Pasting or dropping an image describes it: VS Code's clipboard API is text-only, the webview sees files.
   async function takeImageFile(file) {
@@ -171,7 +285,7 @@
       }
       case 'result': {
         const entry = state.entries.find((e) => e.id === message.id);
-        if (entry) Object.assign(entry, { text: message.text, boxes: message.boxes, imageWidth: message.imageWidth, imageHeight: message.imageHeight, done: true, meta: `${message.device} · ${(message.ms / 1000).toFixed(1)} s` });
+        if (entry) Object.assign(entry, { text: message.text, boxes: message.boxes, segments: message.segments, notes: message.notes, imageWidth: message.imageWidth, imageHeight: message.imageHeight, done: true, meta: `${message.device} · ${(message.ms / 1000).toFixed(1)} s` });
         break;
       }
       case 'error': {

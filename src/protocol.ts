@@ -52,12 +52,25 @@ export interface GenerateParams {
   maxImagePixels?: number;
   /** Chosen by the client so that streamed pieces can be matched to this request. */
   streamId?: string;
+  /** big_vision's vae-oid.npz for segmentation (paligemma.segmentation.vaePath); else found or downloaded. */
+  vaePath?: string;
+}
+
+/** A segmented object: its box and its mask over the whole image, as uncompressed COCO RLE. */
+export interface SegmentMessage {
+  label: string;
+  box: { xMin: number; yMin: number; xMax: number; yMax: number };
+  mask: { size: [number, number]; counts: number[] };
 }
 
 export interface GenerateResultMessage {
   text: string;
   /** For detect: boxes in the original image's pixels. */
   boxes?: DetectedBox[];
+  /** For segment: each object's box and mask. */
+  segments?: SegmentMessage[];
+  /** What the answer held that could not be used (a cut-off object), one line each. */
+  notes?: string[];
   imageWidth: number;
   imageHeight: number;
   generatedIds: number[];

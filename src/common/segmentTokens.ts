@@ -54,3 +54,21 @@ export function parseSegments(text: string): ParsedSegments {
   });
   return { segments, notes };
 }
+
+export interface PixelBox {
+  xMin: number;
+  yMin: number;
+  xMax: number;
+  yMax: number;
+}
+
+/** The object's box in whole pixels, as big_vision's evaluator computes it: int(loc / 1023 * size). */
+export function segmentBox(locs: SegmentTokens['locs'], width: number, height: number): PixelBox {
+  const [yMin, xMin, yMax, xMax] = locs;
+  return {
+    xMin: Math.trunc((xMin / 1023) * width),
+    yMin: Math.trunc((yMin / 1023) * height),
+    xMax: Math.trunc((xMax / 1023) * width),
+    yMax: Math.trunc((yMax / 1023) * height),
+  };
+}

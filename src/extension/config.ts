@@ -24,6 +24,7 @@ export interface Settings {
   allowRemoteImages: boolean;
   backend: 'local' | 'remote';
   remoteUrl: string;
+  vaePath: string;
 }
 
 const SEVERITIES: Record<string, vscode.DiagnosticSeverity> = {
@@ -51,6 +52,7 @@ function readSettings(): Settings {
     allowRemoteImages: config.get<boolean>('allowRemoteImages', false),
     backend: config.get<string>('backend', 'local') === 'remote' ? 'remote' : 'local',
     remoteUrl: config.get<string>('remote.url', ''),
+    vaePath: config.get<string>('segmentation.vaePath', ''),
   };
 }
 

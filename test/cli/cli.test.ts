@@ -33,7 +33,7 @@ function assertOneLineError(result: ReturnType<typeof pali>, pattern: RegExp): v
   assert.doesNotMatch(result.stderr, /\n\s+at /);
 }
 
-const JSON_KEYS = ['device', 'generated_ids', 'prompt_ids', 'text', 'timings'];
+const JSON_KEYS = ['device', 'generated_ids', 'prompt_ids', 'segments', 'text', 'timings'];
 const TIMING_KEYS = ['decode_ms', 'prefill_ms', 'preprocess_ms', 'tokens_per_s', 'vision_ms'];
 
 for (const preset of ['tiny', 'tiny-paligemma2'] as const) {

@@ -26,6 +26,7 @@ test('each verb of the UI and the CLI has one task', () => {
   assert.equal(taskPrompt(requestForVerb('ocr', 'fr')), 'ocr');
   assert.equal(taskPrompt(requestForVerb('ask', 'en', 'what is it?')), 'answer en what is it?');
   assert.equal(taskPrompt(requestForVerb('detect', 'en', 'cat, dog')), 'detect cat ; dog');
+  assert.equal(taskPrompt(requestForVerb('segment', 'en', 'cat;dog')), 'segment cat ; dog');
   // The Describe panel's buttons send exactly these verbs.
   const webview = fs.readFileSync(path.join(__dirname, '..', '..', 'media', 'describe.js'), 'utf8');
   const sent = new Set([...webview.matchAll(/run\('(\w+)'\)|wire\('\w+', '\w+', '(\w+)'\)/g)].map((m) => m[1] ?? m[2]));

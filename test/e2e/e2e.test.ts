@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { forgeCheckpoint } from '../../src/engine/forge/forge.js';
+import { forgeVae } from '../../src/engine/forge/forgeVae.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { startLoopbackHub, type LoopbackHub } from '../helpers/loopbackHub.js';
 import { launchVsCode, type VsCode } from './vscodeHarness.js';
@@ -618,6 +619,66 @@ describe('the extension in a real VS Code', () => {
       for (const file of logFiles) assert.ok(!fs.readFileSync(file, 'utf8').includes(HUB_TOKEN), `the token is in ${file}`);
       assert.ok(!logLines.some((line) => line.includes(HUB_TOKEN)), 'the token is in code-server\'s or the browser\'s output');
       assert.ok(!(await describeFrame(page).locator('body').innerHTML()).includes(HUB_TOKEN), 'the token is in the webview');
+    }));
+
+  test('12. Segment in the Describe panel: translucent masks in distinct colours, labels, and an object list for the keyboard and screen readers', () =>
+    scenario(vscode, 'segment', async () => {
+      const page = vscode.page;
+      // A checkpoint forged to answer two segmentations (pali forge --answer), with a forged VQ-VAE beside
+      // it: the real pipeline, model to masks, on weights whose answer is known.
+      const forced = path.join(root, 'segmenting-model');
+      const loc = (...v: number[]) => v.map((n) => `<loc${String(n).padStart(4, '0')}>`).join('');
+      const seg = (start: number) => Array.from({ length: 16 }, (_, i) => `<seg${String(start + i).padStart(3, '0')}>`).join('');
+      forgeCheckpoint({ preset: 'tiny', seed: 1, outDir: forced, answer: `${loc(100, 80, 700, 600)}${seg(0)} cat ; ${loc(300, 500, 1000, 1010)}${seg(40)} dog` });
+      forgeVae(3, forced);
+      // A larger picture than the other scenarios', so that the README's screenshot shows the masks.
+      await sharp({ create: { width: 480, height: 320, channels: 3, background: { r: 235, g: 230, b: 215 } } })
+        .composite([{ input: Buffer.from('<svg width="480" height="320"><rect x="50" y="40" width="170" height="180" fill="#555"/><circle cx="340" cy="220" r="80" fill="#a0522d"/></svg>') }])
+        .png().toFile(path.join(workspace, 'pets.png'));
+      const expected = JSON.parse(pali(['segment', path.join(workspace, 'pets.png'), 'cat ; dog', '--model', forced, '--device', 'cpu', '--json'])) as { segments: { label: string; box: Record<string, number>; mask: { counts: number[] } }[] };
+      assert.equal(expected.segments.length, 2);
+      setWorkspaceSettings(workspace, { 'paligemma.modelPath': forced });
+      try {
+        await page.locator('.statusbar-item', { hasText: 'segmenting-model' }).waitFor({ timeout: 30_000 });
+        await runCommand(page, 'PaliGemma: Describe Image');
+        await pickQuickItem(page, 'pets.png');
+        const frame = describeFrame(page);
+        await frame.locator('#segmentation input').fill('cat ; dog');
+        await frame.locator('#segment').click();
+          const result = frame.locator('article.result[data-action="segment"]').first();
+        await result.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 120_000 });
+        const items = result.locator('ul.segments-list li');
+        assert.equal(await result.locator('ul.segments-list').getAttribute('aria-label'), 'Objects found');
+        assert.equal(await items.count(), 2);
+        for (const [i, s] of expected.segments.entries()) {
+          const area = s.mask.counts.reduce((sum, count, k) => (k % 2 ? sum + count : sum), 0);
+          assert.equal((await items.nth(i).textContent())?.trim(), `${s.label}: ${area} pixels, ${s.box.xMin}, ${s.box.yMin} – ${s.box.xMax}, ${s.box.yMax}`);
+        }
+        // The masks are painted in two colours, and each object is labelled over the image.
+        const painted = await frame.locator('canvas#masks').evaluate((canvas: HTMLCanvasElement) => {
+          const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+          const colours = new Set<string>();
+          let filled = 0;
+          for (let p = 0; p < data.length; p += 4) {
+            if (data[p + 3]! > 0) {
+              filled++;
+              colours.add(`${data[p]},${data[p + 1]},${data[p + 2]}`);
+            }
+          }
+          return { width: canvas.width, height: canvas.height, filled, colours: colours.size };
+        });
+        const total = expected.segments.reduce((sum, s) => sum + s.mask.counts.reduce((a, c, k) => (k % 2 ? a + c : a), 0), 0);
+        assert.deepEqual([painted.width, painted.height], [480, 320]);
+        assert.ok(painted.filled > 0 && painted.filled <= total, `painted ${painted.filled} of ${total} mask pixels`);
+        assert.equal(painted.colours, 2);
+        assert.deepEqual(await frame.locator('svg#boxes text').allTextContents(), ['cat', 'dog']);
+        // Keyboard: the list items take focus, and the focused object stands out.
+        await items.nth(1).focus();
+        assert.equal(await frame.locator('svg#boxes rect.faded').count(), 1);
+        await page.screenshot({ path: path.join(screenshots, 'segmentation.png') });
+      } finally {
+        setWorkspaceSettings(workspace, {});
+      }
     }));
 });
 

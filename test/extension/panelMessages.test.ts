@@ -20,7 +20,7 @@ test('well-formed messages pass through unchanged', () => {
 test('anything else is dropped: unknown types and verbs, wrong field types, paths, oversized text', () => {
   const rejected: unknown[] = [
     null, 'run', 42, [], {}, { type: 'exec', command: 'rm -rf /' },
-    { type: 'run', action: 'segment' }, { type: 'run', action: 'toString' }, { type: 'run', action: 'ask', text: 7 },
+    { type: 'run', action: 'question' }, { type: 'run', action: 'toString' }, { type: 'run', action: 'ask', text: 7 },
     { type: 'run', action: 'ask', text: 'x'.repeat(10_001) },
     { type: 'copy' }, { type: 'insert', text: { toString: 'x' } },
     { type: 'pastedImage', base64: 'not base64!', mime: 'image/png', name: 'a.png' },

@@ -119,8 +119,8 @@ async function runPrompt(
       fs.writeFileSync(extra.logitsOut, Buffer.from(logits.buffer, logits.byteOffset, logits.byteLength));
     }
     const boxes = extra.detect ? locTokensToBoxes(result.text, encoded.width, encoded.height) : undefined;
-    // Masks for any answer with <seg> tokens; `pali segment` always reports (an empty list when none).
-    const segmentation = extra.segment || hasSegmentTokens(result.text)
+    // Masks for any answer with <seg> tokens; --json and `pali segment` always report (an empty list when none).
+    const segmentation = extra.segment || json || hasSegmentTokens(result.text)
       ? await segmentationOf(result.text, encoded.width, encoded.height, {
         vaeFile: text(values.vae), modelDir: modelDir(values), cacheRoot: text(values['cache-dir']), signal: io.signal,
         onProgress: chatty ? (message) => io.err(`pali: ${message}`) : undefined,

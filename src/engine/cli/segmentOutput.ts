@@ -5,19 +5,16 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseSegments } from '../../common/segmentTokens.js';
 import { maskPng } from '../segmentation/imageMasks.js';
-import { Segmenter, type Segmentation } from '../segmentation/segmenter.js';
+import { segmentAnswer, Segmenter, type Segmentation } from '../segmentation/segmenter.js';
 import { findVaeFile, type VaeSource } from '../segmentation/vaeFile.js';
 
 export async function segmentationOf(text: string, width: number, height: number, source: VaeSource): Promise<Segmentation> {
-  const { segments, notes } = parseSegments(text);
-  if (!segments.length) return { segments: [], masks: [], notes };
-  const segmenter = await Segmenter.load(await findVaeFile(source));
+  let segmenter: Segmenter | undefined;
   try {
-    return await segmenter.segment(text, width, height);
+    return await segmentAnswer(text, width, height, async () => (segmenter = await Segmenter.load(await findVaeFile(source))));
   } finally {
-    await segmenter.release();
+    await segmenter?.release();
   }
 }
 

@@ -5,16 +5,10 @@
  * Masks leave as uncompressed COCO RLE (column-major runs, first of zeros, as pycocotools reads them).
  */
 import sharp from 'sharp';
-import type { SegmentTokens } from '../../common/segmentTokens.js';
+import { segmentBox, type PixelBox, type SegmentTokens } from '../../common/segmentTokens.js';
 import { pilResizeFloat } from '../image/pilResize.js';
 import { MASK_SIZE } from './maskDecoder.js';
 
-export interface PixelBox {
-  xMin: number;
-  yMin: number;
-  xMax: number;
-  yMax: number;
-}
 
 export interface ImageMask {
   /** Whole pixels, end exclusive. */
@@ -28,17 +22,6 @@ export interface ImageMask {
 export interface CocoRle {
   size: [number, number];
   counts: number[];
-}
-
-/** The box in whole pixels, as the evaluator computes it: int(loc / 1023 * size). */
-export function segmentBox(locs: SegmentTokens['locs'], width: number, height: number): PixelBox {
-  const [yMin, xMin, yMax, xMax] = locs;
-  return {
-    xMin: Math.trunc((xMin / 1023) * width),
-    yMin: Math.trunc((yMin / 1023) * height),
-    xMax: Math.trunc((xMax / 1023) * width),
-    yMax: Math.trunc((yMax / 1023) * height),
-  };
 }
 
 export function maskInImage(mask64: Float32Array, locs: SegmentTokens['locs'], width: number, height: number): ImageMask {

@@ -5,7 +5,8 @@
  */
 import * as fs from 'node:fs';
 import { parseSegments } from '../../common/segmentTokens.js';
-import { cocoRle, maskInImage, type CocoRle, type ImageMask, type PixelBox } from './imageMasks.js';
+import type { PixelBox } from '../../common/segmentTokens.js';
+import { cocoRle, maskInImage, type CocoRle, type ImageMask } from './imageMasks.js';
 import { MaskDecoder } from './maskDecoder.js';
 import { readNpz } from './npz.js';
 
@@ -26,6 +27,16 @@ export interface Segmentation {
 /** Does this answer hold segmentation tokens at all? (Cheap: no VQ-VAE is loaded for other answers.) */
 export function hasSegmentTokens(text: string): boolean {
   return /<seg\d{3}>/.test(text);
+}
+
+/**
+ * Masks for an answer: parsed first, so that the VQ-VAE is loaded (by `load`) only when there is a
+ * well-formed object to decode.
+ */
+export async function segmentAnswer(text: string, width: number, height: number, load: () => Promise<Segmenter>): Promise<Segmentation> {
+  const { segments, notes } = parseSegments(text);
+  if (!segments.length) return { segments: [], masks: [], notes };
+  return (await load()).segment(text, width, height);
 }
 
 export class Segmenter {

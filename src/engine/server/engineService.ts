@@ -13,6 +13,8 @@ import { decodeImageBytes } from '../image/decode.js';
 import { loadModel, type PaliGemmaModel } from '../model.js';
 import { encodeImage, type EncodedImage } from '../paligemma/inputs.js';
 import { BatchDecoder } from '../generate/batchDecoder.js';
+import { segmentAnswer, Segmenter } from '../segmentation/segmenter.js';
+import { findVaeFile } from '../segmentation/vaeFile.js';
 import { generate, type GenerateResult } from '../generate/generate.js';
 import { FeatureCache } from './featureCache.js';
 import { IdleCollector } from './idleCollector.js';
@@ -32,6 +34,8 @@ export class EngineService {
   private readonly queue = new RequestQueue();
   private readonly idle = new IdleCollector();
   private readonly features = new FeatureCache();
+  /** The mask VQ-VAE, loaded on the first segmentation and kept for the next. */
+  private segmenter: { file: string; segmenter: Segmenter } | undefined;
   /** With maxBatch above 1 and a masked decoder: requests decode together (generate/batchDecoder.ts). */
   private batcher: { model: PaliGemmaModel; decoder: BatchDecoder } | undefined;
 
@@ -138,9 +142,24 @@ export class EngineService {
       await this.enforceMemoryLimit(params.memoryLimitMB, 'on this request');
       return this.resultMessage(model, params, encoded, cachedImage, result);
     }, signal, params.priority ?? 'user');
-    if (single) return single;
-    const { result, model, encoded, cachedImage } = batched!;
-    return this.resultMessage(model, params, encoded, cachedImage, await result);
+    const message = single ?? await (async () => {
+      const { result, model, encoded, cachedImage } = batched!;
+      return this.resultMessage(model, params, encoded, cachedImage, await result);
+    })();
+    if ('task' in params.task && params.task.task === 'segment') {
+      const { segments, notes } = await segmentAnswer(message.text, message.imageWidth, message.imageHeight, () => this.loadSegmenter(params.vaePath, signal));
+      return { ...message, segments, notes };
+    }
+    return message;
+  }
+
+  private async loadSegmenter(vaePath: string | undefined, signal?: AbortSignal): Promise<Segmenter> {
+    const file = await findVaeFile({ vaeFile: vaePath || undefined, modelDir: this.modelInfo?.modelDir, cacheRoot: this.options.cacheRoot, onProgress: (m) => this.events.progress(m), signal });
+    if (this.segmenter?.file !== file) {
+      await this.segmenter?.segmenter.release();
+      this.segmenter = { file, segmenter: await Segmenter.load(file) };
+    }
+    return this.segmenter.segmenter;
   }
 
   private resultMessage(model: PaliGemmaModel, params: GenerateParams, encoded: EncodedImage, cachedImage: boolean, result: GenerateResult): GenerateResultMessage {
@@ -177,6 +196,8 @@ export class EngineService {
     this.modelInfo = null;
     this.batcher = undefined;
     await model?.release();
+    await this.segmenter?.segmenter.release();
+    this.segmenter = undefined;
   }
 }
 

@@ -171,7 +171,7 @@ export class DescribePanel {
         source.token,
         (piece) => this.post({ type: 'piece', id, piece }),
       );
-      this.post({ type: 'result', id, text: result.text, boxes: result.boxes, imageWidth: result.imageWidth, imageHeight: result.imageHeight, device: result.device, ms: Date.now() - started });
+      this.post({ type: 'result', id, text: result.text, boxes: result.boxes, segments: result.segments, notes: result.notes, imageWidth: result.imageWidth, imageHeight: result.imageHeight, device: result.device, ms: Date.now() - started });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.post({ type: 'error', id, message });
@@ -198,6 +198,11 @@ export class DescribePanel {
       askPlaceholder: vscode.l10n.t('Ask a question about the image'),
       detect: vscode.l10n.t('Detect'),
       detectPlaceholder: vscode.l10n.t('Objects to find, e.g. cat ; dog'),
+      segment: vscode.l10n.t('Segment'),
+      segmentPlaceholder: vscode.l10n.t('Objects to outline, e.g. cat ; dog'),
+      objects: vscode.l10n.t('Objects found'),
+      pixels: vscode.l10n.t('{0} pixels'),
+      noObjects: vscode.l10n.t('No object found.'),
       copy: vscode.l10n.t('Copy'),
       insert: vscode.l10n.t('Insert at Cursor'),
       cancel: vscode.l10n.t('Cancel'),
@@ -220,7 +225,7 @@ export class DescribePanel {
 <main>
   <section class="image-area" aria-label="${strings.image}">
     <div id="drop-zone" class="drop-zone" tabindex="0" role="button" aria-label="${strings.dropHint}">
-      <div class="stage" id="stage" hidden><img id="image" alt=""><svg id="boxes" class="boxes" aria-hidden="true"></svg></div>
+      <div class="stage" id="stage" hidden><img id="image" alt=""><canvas id="masks" class="masks" aria-hidden="true"></canvas><svg id="boxes" class="boxes" aria-hidden="true"></svg></div>
       <p id="drop-hint" class="hint"><span class="codicon codicon-file-media"></span> ${strings.dropHint}</p>
     </div>
   </section>
@@ -237,6 +242,10 @@ export class DescribePanel {
     <div class="row" role="group" aria-label="${strings.detect}">
       <vscode-textfield id="objects" placeholder="${strings.detectPlaceholder}" aria-label="${strings.detectPlaceholder}"></vscode-textfield>
       <vscode-button id="detect" icon="search">${strings.detect}</vscode-button>
+    </div>
+    <div class="row" role="group" aria-label="${strings.segment}">
+      <vscode-textfield id="segmentation" placeholder="${strings.segmentPlaceholder}" aria-label="${strings.segmentPlaceholder}"></vscode-textfield>
+      <vscode-button id="segment" icon="symbol-color">${strings.segment}</vscode-button>
     </div>
   </section>
   <section aria-label="${strings.results}" aria-live="polite" id="results" class="results"></section>

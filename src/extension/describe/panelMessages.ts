@@ -1,6 +1,7 @@
 /** Messages between the Describe panel's webview (media/describe.js) and its host. */
 import type { DetectedBox } from '../../common/locTokens.js';
 import { VERB_TASKS, type Verb } from '../../common/prompts.js';
+import type { SegmentMessage } from '../../protocol.js';
 
 export type PanelAction = Verb;
 
@@ -8,7 +9,7 @@ export type ToWebview =
   | { type: 'image'; dataUrl: string; name: string }
   | { type: 'start'; id: number; action: PanelAction; question?: string }
   | { type: 'piece'; id: number; piece: string }
-  | { type: 'result'; id: number; text: string; boxes?: DetectedBox[]; imageWidth: number; imageHeight: number; device: string; ms: number }
+  | { type: 'result'; id: number; text: string; boxes?: DetectedBox[]; segments?: SegmentMessage[]; notes?: string[]; imageWidth: number; imageHeight: number; device: string; ms: number }
   | { type: 'error'; id: number; message: string };
 
 export type FromWebview =

@@ -102,13 +102,13 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
   /** Generates for an image; streamed pieces go to `onPiece`. Cancelling the token cancels in the engine. */
   async generate(params: EngineGenerateParams, token: vscode.CancellationToken, onPiece?: (piece: string) => void): Promise<GenerateResultMessage> {
     const running = await this.ensureModel(token);
-    const { maxImagePixels, engineMemoryLimitGB } = this.settings();
+    const { maxImagePixels, engineMemoryLimitGB, vaePath } = this.settings();
     const streamId = randomUUID();
     const stopListening = onPiece ? running.engine.onTextPieces(streamId, onPiece) : undefined;
     this.busyCount++;
     this.setState('busy');
     try {
-      return await running.engine.connection.sendRequest(GenerateRequest, { ...params, maxImagePixels, memoryLimitMB: Math.round(engineMemoryLimitGB * 1024), streamId }, token);
+      return await running.engine.connection.sendRequest(GenerateRequest, { ...params, maxImagePixels, memoryLimitMB: Math.round(engineMemoryLimitGB * 1024), streamId, vaePath: vaePath || undefined }, token);
     } catch (error) {
       const failure = this.translate(error, token, running);
       // A request that died with its engine says why, once the process's exit has been read.

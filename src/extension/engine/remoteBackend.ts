@@ -7,6 +7,7 @@
 import * as fs from 'node:fs/promises';
 import * as vscode from 'vscode';
 import { boxesForTask } from '../../common/locTokens.js';
+import { parseSegments, segmentBox } from '../../common/segmentTokens.js';
 import { taskPrompt } from '../../common/prompts.js';
 import { apiRoot, chatCompletion, listModels, RemoteError } from '../../common/remote/chatClient.js';
 import { imagePayload } from '../../common/remote/imagePayload.js';
@@ -114,9 +115,13 @@ export class RemoteBackend implements VisionEngine, vscode.Disposable {
       this.lastTimings = { firstTokenMs: result.firstTokenMs, totalMs: result.totalMs };
       this.lastError = undefined;
       const decodeMs = result.totalMs - result.firstTokenMs;
+      // Masks need the VQ-VAE, an ONNX model the extension host cannot run: a remote segmentation shows boxes.
+      const segmenting = 'task' in params.task && params.task.task === 'segment';
+      const parsed = segmenting ? parseSegments(result.text) : undefined;
       return {
         text: result.text,
-        boxes: boxesForTask(params.task, result.text, image.width, image.height),
+        boxes: parsed ? parsed.segments.map((s) => ({ label: s.label, ...segmentBox(s.locs, image.width, image.height) })) : boxesForTask(params.task, result.text, image.width, image.height),
+        notes: parsed ? [...parsed.notes, vscode.l10n.t('Masks are drawn by the local engine; with the remote backend each object shows its box.')] : undefined,
         imageWidth: image.width,
         imageHeight: image.height,
         // The server does not send token ids; only their count, when it reports usage.

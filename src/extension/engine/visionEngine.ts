@@ -9,7 +9,7 @@ import type { GenerateParams, GenerateResultMessage } from '../../protocol.js';
 export type EngineState = 'off' | 'starting' | 'loading' | 'ready' | 'busy' | 'stopped';
 
 /** What features send: the backend adds the per-request settings (image and memory limits, stream id). */
-export type EngineGenerateParams = Omit<GenerateParams, 'streamId' | 'maxImagePixels' | 'memoryLimitMB'>;
+export type EngineGenerateParams = Omit<GenerateParams, 'streamId' | 'maxImagePixels' | 'memoryLimitMB' | 'vaePath'>;
 
 export interface VisionEngine {
   readonly state: EngineState;

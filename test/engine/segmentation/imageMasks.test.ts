@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { pilResizeFloat } from '../../../src/engine/image/pilResize.js';
-import { cocoRle, maskInImage, segmentBox } from '../../../src/engine/segmentation/imageMasks.js';
+import { segmentBox } from '../../../src/common/segmentTokens.js';
+import { cocoRle, maskInImage } from '../../../src/engine/segmentation/imageMasks.js';
 
 const FIXTURES = path.join(__dirname, '..', '..', 'fixtures', 'pil');
 
