@@ -774,7 +774,13 @@ describe('Remote backend', () => {
       fs.writeFileSync(path.join(workspace, '.gitignore'), 'ignored/\n');
       fs.writeFileSync(path.join(workspace, 'ignored', 'skip.md'), '![](../photo.png)\n');
       fs.writeFileSync(path.join(workspace, 'excluded', 'hidden.md'), '![](../photo.png)\n');
-      // Long answers make each image take a while, so that the progress (n/N, time left) is seen.
+      // Sixteen more images and long answers make the run last long enough to watch its progress (n/N, time left).
+      const gallery: string[] = [];
+      for (let i = 0; i < 16; i++) {
+        await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: i * 15, g: 255 - i * 15, b: 128 } } }).png().toFile(path.join(workspace, `shot-${i}.png`));
+        gallery.push(`![](shot-${i}.png)`);
+      }
+      fs.writeFileSync(path.join(workspace, 'album.md'), `# Album\n\n${gallery.join('\n\n')}\n`);
       setWorkspaceSettings(workspace, { 'files.exclude': { excluded: true }, 'paligemma.maxNewTokens': 256 });
       await page.waitForTimeout(1000);
       // Exit code 1 means findings: read the JSON either way.
@@ -784,15 +790,35 @@ describe('Remote backend', () => {
       const unfixable = (f: { path: string; ruleId: string }) => f.ruleId === 'alt-empty' || f.path.includes('excluded/') || f.path.endsWith('outside.md');
       const expectedFiles = new Set(check().filter((f) => !unfixable(f)).map((f) => path.basename(f.path)));
       assert.ok(expectedFiles.size >= 3, [...expectedFiles].join());
+      const progress: string[] = [];
+      const watcher = setInterval(() => void notificationTexts(page).then((texts) => progress.push(...texts)).catch(() => undefined), 50);
       await runCommand(page, 'PaliGemma: Generate Alt Text for Workspace');
-      await page.locator('.notifications-toasts', { hasText: /\d+\/\d+ · about/ }).first().waitFor({ timeout: 60_000 });
       const panel = page.locator('.pane-body').filter({ has: page.locator('.monaco-button', { hasText: 'Apply' }) }).first();
-      await panel.waitFor({ timeout: 180_000 });
-      await page.screenshot({ path: path.join(screenshots, 'workspace-alt-text-preview.png') });
-      for (const file of expectedFiles) {
-        await panel.locator('.monaco-list-row', { hasText: file }).first().click();
-        await page.keyboard.press('Space');
+      try {
+        await panel.waitFor({ timeout: 180_000 });
+      } finally {
+        clearInterval(watcher);
       }
+      assert.ok(progress.some((text) => /\d+\/\d+ · about \d+ s left/.test(text)), `progress seen: ${[...new Set(progress)].join(' | ')}`);
+      await page.screenshot({ path: path.join(screenshots, 'workspace-alt-text-preview.png') });
+      // Files that git ignores or files.exclude hides are not even offered.
+      for (const hidden of ['skip.md', 'hidden.md']) assert.equal(await panel.locator('.monaco-list-row', { hasText: hidden }).count(), 0, hidden);
+      // The preview's tree is virtualised: walk it with the keyboard, ticking each file to fix (entries start
+      // unticked; a file's tick ticks its changes).
+      await panel.locator('.monaco-list-row').first().click();
+      await page.keyboard.press('Home');
+      const ticked = new Set<string>();
+      for (let row = 0; row < 60 && ticked.size < expectedFiles.size; row++) {
+        const focused = panel.locator('.monaco-list-row.focused').first();
+        const label = (await focused.getAttribute('aria-level')) === '1' ? (await focused.textContent()) ?? '' : '';
+        const file = [...expectedFiles].find((f) => label.includes(f));
+        if (file && !ticked.has(file)) {
+          await page.keyboard.press('Space');
+          ticked.add(file);
+        }
+        await page.keyboard.press('ArrowDown');
+      }
+      assert.deepEqual([...ticked].sort(), [...expectedFiles].sort());
       await panel.locator('.monaco-button', { hasText: 'Apply' }).first().click();
       await runCommand(page, 'File: Save All Files');
       const done = await waitUntil(page, () => check().every(unfixable), 30_000);

@@ -28,8 +28,9 @@ interface Target {
 async function findTargets(token: vscode.CancellationToken): Promise<Target[]> {
   const folders = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
   const gitIgnore = new GitIgnore(folders);
-  // findFiles applies files.exclude; git's ignores and node_modules are checked here.
-  const uris = await vscode.workspace.findFiles(SOURCE_GLOB, '**/node_modules/**', undefined, token);
+  // findFiles applies files.exclude only when given no exclude of its own: git's ignores and node_modules
+  // are checked here instead.
+  const uris = (await vscode.workspace.findFiles(SOURCE_GLOB, undefined, undefined, token)).filter((uri) => !uri.path.split('/').includes('node_modules'));
   const targets: Target[] = [];
   for (const uri of uris.sort((a, b) => a.fsPath.localeCompare(b.fsPath))) {
     if (token.isCancellationRequested) break;
