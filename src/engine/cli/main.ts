@@ -39,7 +39,8 @@ const HELP = `pali: PaliGemma on your machine
   pali serve [--stdio|--ipc]     the engine's JSON-RPC server (what the VS Code extension runs)
   pali serve --model DIR [--host 127.0.0.1] [--port 8000] [--api-key KEY] [--allow-remote-images] [--max-batch 8]
                                  an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/models);
-                                 PALI_API_KEY also sets the key
+                                 PALI_API_KEY also sets the key; --max-batch 1 decodes one request at a
+                                 time (answers then match the CLI's exactly at every dtype)
 
 --dtype auto (the default) runs int4 weights on a CPU and fp16 on a GPU; fp32 is the exact reference.
 The shortcuts take the model from --model or PALI_MODEL. Converted models are cached in
