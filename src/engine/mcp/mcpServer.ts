@@ -44,9 +44,12 @@ const box = z.object({ xMin: z.number(), yMin: z.number(), xMax: z.number(), yMa
 
 export function createMcpServer(options: McpOptions): McpServer {
   const server = new McpServer({ name: 'pali', version: packageJson.version });
-  /** The progress sink of the call that is loading the model or generating, if its client asked for one. */
-  let report: ((message: string) => void) | undefined;
-  const service = new EngineService({ progress: (message) => report?.(message), textPiece: (_id, piece) => report?.(`generated: ${piece}`) }, { cacheRoot: options.cacheRoot });
+  /** Progress sinks of the calls in flight, by request id: loading news goes to all, text to its own call. */
+  const sinks = new Map<string, (message: string) => void>();
+  const service = new EngineService({
+    progress: (message) => sinks.forEach((sink) => sink(message)),
+    textPiece: (id, piece) => sinks.get(id)?.(`generated: ${piece}`),
+  }, { cacheRoot: options.cacheRoot });
   let loaded: Promise<unknown> | undefined;
   let clientRoots: string[] | undefined;
 
@@ -85,16 +88,17 @@ export function createMcpServer(options: McpOptions): McpServer {
     const source = await imageSource(argument);
     const modelDir = options.modelDir;
     if (!modelDir) throw new UserError('no model: start pali mcp with --model DIR or set PALI_MODEL to a PaliGemma checkpoint folder');
-    report = progressFor(extra);
+    const id = String(extra.requestId);
+    sinks.set(id, progressFor(extra));
     try {
       loaded ??= service.loadModel({ modelDir, dtype: options.dtype, device: options.device }).catch((error) => {
         loaded = undefined;
         throw error;
       });
       await loaded;
-      return await service.generate({ image: source, task, maxNewTokens, streamId: String(extra.requestId) }, extra.signal);
+      return await service.generate({ image: source, task, maxNewTokens, streamId: id }, extra.signal);
     } finally {
-      report = undefined;
+      sinks.delete(id);
     }
   }
 
