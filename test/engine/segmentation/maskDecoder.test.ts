@@ -3,6 +3,8 @@
  * weights in vae-oid.npz's layout, written to an .npz and read back as the engine reads the real one.
  */
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { test } from 'node:test';
 import { forgeVaeArrays } from '../../../src/engine/forge/forgeVae.js';
 import { MaskDecoder, MASK_SIZE } from '../../../src/engine/segmentation/maskDecoder.js';
@@ -54,6 +56,13 @@ test('.npz: what np.savez writes, float64 and Fortran-order arrays read as row-m
   bytes.set(Buffer.from(header, 'latin1'), 10);
   bytes.set(new Uint8Array(data.buffer), 10 + header.length);
   assert.deepEqual([...readNpy(bytes, 'f.npy').data], [1, 2, 3, 4, 5, 6]);
+  // What numpy 2.4 itself writes (test/fixtures/npz, from np.savez and np.savez_compressed of a float64 array
+  // and a Fortran-order float32 one): stored and deflated entries, both dtypes, both orders.
+  for (const file of ['numpy-savez.npz', 'numpy-savez-compressed.npz']) {
+    const saved = readNpz(fs.readFileSync(path.join(__dirname, '..', '..', 'fixtures', 'npz', file)), file);
+    assert.deepEqual(saved.get('a'), { shape: [2, 3], data: Float32Array.from([0, 1, 2, 3, 4, 5]) });
+    assert.deepEqual(saved.get('b'), { shape: [3, 4], data: Float32Array.from({ length: 12 }, (_, i) => i) });
+  }
   assert.throws(() => readNpz(new Uint8Array([1, 2, 3]), 'bad.npz'), /bad\.npz is not an \.npz file/);
   await assert.rejects(MaskDecoder.create(new Map()), /no _vq_vae\._embedding/);
 });
