@@ -64,6 +64,9 @@ export async function launchVsCode(options: LaunchOptions): Promise<VsCode> {
     'workbench.secondarySideBar.defaultVisibility': 'hidden',
     'chat.disableAIFeatures': true,
     'chat.commandCenter.enabled': false,
+    // VS Code 1.139 animates a closing quick input and marks it inert meanwhile; in CI one such close
+    // stayed inert for 30 s and swallowed the next quick pick's typing. No motion, no closing state.
+    'workbench.reduceMotion': 'on',
     ...options.settings,
   }, null, 2));
 
