@@ -63,6 +63,23 @@ export interface SegmentMessage {
   mask: { size: [number, number]; counts: number[] };
 }
 
+/**
+ * Masks for an answer that came from elsewhere (the remote backend's server): the engine decodes its
+ * <seg> tokens with the VQ-VAE; no model is needed. The size is the image's, as displayed (EXIF applied).
+ */
+export interface SegmentAnswerParams {
+  text: string;
+  imageWidth: number;
+  imageHeight: number;
+  vaePath?: string;
+}
+
+export interface SegmentAnswerResult {
+  segments: SegmentMessage[];
+  /** Objects skipped, and why. */
+  notes: string[];
+}
+
 export interface GenerateResultMessage {
   text: string;
   /** For detect: boxes in the original image's pixels. */
@@ -118,6 +135,7 @@ export const REQUEST_CANCELLED_CODE = -32800;
 
 export const LoadModelRequest = new RequestType<LoadModelParams, ModelInfo, void>('pali/loadModel');
 export const GenerateRequest = new RequestType<GenerateParams, GenerateResultMessage, void>('pali/generate');
+export const SegmentAnswerRequest = new RequestType<SegmentAnswerParams, SegmentAnswerResult, void>('pali/segmentAnswer');
 export const StatusRequest = new RequestType0<EngineStatus, void>('pali/status');
 /** Runs a tiny graph through onnxruntime: the first request after a start, to prove the runtime works. */
 export const SelfTestRequest = new RequestType0<SelfTestResult, void>('pali/selfTest');

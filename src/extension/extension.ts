@@ -43,7 +43,8 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
   const log = vscode.window.createOutputChannel('PaliGemma', { log: true });
   const cacheDir = path.join(context.globalStorageUri.fsPath, 'cache');
   const engine = new EngineClient(path.join(context.extensionPath, 'dist', 'pali.js'), log, getSettings, cacheDir);
-  const remote = new RemoteBackend(getSettings, context.secrets, log);
+  // A server's segmentation answer gets its masks from the local engine process (no model loaded for it).
+  const remote = new RemoteBackend(getSettings, context.secrets, log, (text, width, height, token) => engine.segmentAnswer(text, width, height, token));
   const backends = new BackendSwitch(engine, remote, getSettings);
   const outsideConsent = new OutsideConsent(context.workspaceState);
   const altText = new AltTextService(backends, getSettings, outsideConsent);
@@ -67,6 +68,9 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
         remote.reset();
         backends.changed();
       }
+      // A model left loaded would hold gigabytes that the remote backend never uses: it loads again
+      // when the backend is local and a feature needs it.
+      if (change.changed.has('backend') && getSettings().backend === 'remote') void engine.stop();
       void engine.settingsChanged(change);
     }),
     vscode.commands.registerCommand('paligemma.describeImage', async (uri?: vscode.Uri) => {

@@ -10,6 +10,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { FrameLocator, Locator } from 'playwright-core';
 import sharp from 'sharp';
 import { forgeCheckpoint } from '../../src/engine/forge/forge.js';
 import { forgeVae } from '../../src/engine/forge/forgeVae.js';
@@ -68,6 +69,74 @@ async function makeWorkspace(name: string): Promise<string> {
  */
 function setWorkspaceSettings(workspace: string, values: Record<string, unknown>): void {
   fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify(values));
+}
+
+type ExpectedSegment = { label: string; box: Record<string, number>; mask: { counts: number[] } };
+
+/**
+ * A checkpoint forged to answer two segmentations (pali forge --answer), with a forged VQ-VAE beside it:
+ * the real pipeline, model to masks, on weights whose answer is known. Also writes pets.png into the
+ * workspace, larger than the other images so that the README's screenshot shows the masks, and returns
+ * `pali segment`'s answer for it.
+ */
+async function segmentingModel(workspace: string): Promise<{ forced: string; vae: string; expected: { segments: ExpectedSegment[] } }> {
+  const forced = path.join(root, 'segmenting-model');
+  if (!fs.existsSync(forced)) {
+    const loc = (...v: number[]) => v.map((n) => `<loc${String(n).padStart(4, '0')}>`).join('');
+    const seg = (start: number) => Array.from({ length: 16 }, (_, i) => `<seg${String(start + i).padStart(3, '0')}>`).join('');
+    forgeCheckpoint({ preset: 'tiny', seed: 1, outDir: forced, answer: `${loc(100, 80, 700, 600)}${seg(0)} cat ; ${loc(300, 500, 1000, 1010)}${seg(40)} dog` });
+  }
+  const vae = forgeVae(3, forced);
+  await sharp({ create: { width: 480, height: 320, channels: 3, background: { r: 235, g: 230, b: 215 } } })
+    .composite([{ input: Buffer.from('<svg width="480" height="320"><rect x="50" y="40" width="170" height="180" fill="#555"/><circle cx="340" cy="220" r="80" fill="#a0522d"/></svg>') }])
+    .png().toFile(path.join(workspace, 'pets.png'));
+  const expected = JSON.parse(pali(['segment', path.join(workspace, 'pets.png'), 'cat ; dog', '--model', forced, '--device', 'cpu', '--json'])) as { segments: ExpectedSegment[] };
+  assert.equal(expected.segments.length, 2);
+  return { forced, vae, expected };
+}
+
+/** The panel's object list, as a screen reader reads it: each object's label, area and box. */
+async function assertObjectList(result: Locator, expected: ExpectedSegment[]): Promise<void> {
+  const items = result.locator('ul.segments-list li');
+  assert.equal(await result.locator('ul.segments-list').getAttribute('aria-label'), 'Objects found');
+  assert.equal(await items.count(), expected.length);
+  for (const [i, s] of expected.entries()) {
+    const area = s.mask.counts.reduce((sum, count, k) => (k % 2 ? sum + count : sum), 0);
+    assert.equal((await items.nth(i).textContent())?.trim(), `${s.label}: ${area} pixels, ${s.box.xMin}, ${s.box.yMin} – ${s.box.xMax}, ${s.box.yMax}`);
+  }
+}
+
+/** What the panel's mask canvas holds: its size, how many pixels are painted, and in how many colours. */
+function paintedMasks(frame: FrameLocator): Promise<{ width: number; height: number; filled: number; colours: number }> {
+  return frame.locator('canvas#masks').evaluate((canvas: HTMLCanvasElement) => {
+    const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+    const colours = new Set<string>();
+    let filled = 0;
+    for (let p = 0; p < data.length; p += 4) {
+      if (data[p + 3]! > 0) {
+        filled++;
+        colours.add(`${data[p]},${data[p + 1]},${data[p + 2]}`);
+      }
+    }
+    return { width: canvas.width, height: canvas.height, filled, colours: colours.size };
+  });
+}
+
+/** `pali serve --model DIR` on loopback with an API key, as a team's GPU box would serve it (CPU here). */
+async function startPaliServe(model: string, apiKey: string): Promise<{ server: ChildProcess; url: string }> {
+  const server = spawn(process.execPath, [path.join(repo, 'dist', 'pali.js'), 'serve', '--model', model, '--port', '0', '--device', 'cpu', '--api-key', apiKey],
+    { env: { ...process.env, PALI_CACHE_DIR: cacheDir }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let seen = '';
+    server.stderr!.setEncoding('utf8');
+    server.stderr!.on('data', (chunk: string) => {
+      seen += chunk;
+      const found = /serving \S+ at (http:\/\/\S+)\/v1/.exec(seen)?.[1];
+      if (found) resolve(found);
+    });
+    server.once('exit', (code) => reject(new Error(`pali serve exited with ${code}: ${seen}`)));
+  });
+  return { server, url };
 }
 
 /** Runs a scenario; on failure keeps a screenshot and the log as CI artefacts. */
@@ -624,19 +693,7 @@ describe('the extension in a real VS Code', () => {
   test('12. Segment in the Describe panel: translucent masks in distinct colours, labels, and an object list for the keyboard and screen readers', () =>
     scenario(vscode, 'segment', async () => {
       const page = vscode.page;
-      // A checkpoint forged to answer two segmentations (pali forge --answer), with a forged VQ-VAE beside
-      // it: the real pipeline, model to masks, on weights whose answer is known.
-      const forced = path.join(root, 'segmenting-model');
-      const loc = (...v: number[]) => v.map((n) => `<loc${String(n).padStart(4, '0')}>`).join('');
-      const seg = (start: number) => Array.from({ length: 16 }, (_, i) => `<seg${String(start + i).padStart(3, '0')}>`).join('');
-      forgeCheckpoint({ preset: 'tiny', seed: 1, outDir: forced, answer: `${loc(100, 80, 700, 600)}${seg(0)} cat ; ${loc(300, 500, 1000, 1010)}${seg(40)} dog` });
-      forgeVae(3, forced);
-      // A larger picture than the other scenarios', so that the README's screenshot shows the masks.
-      await sharp({ create: { width: 480, height: 320, channels: 3, background: { r: 235, g: 230, b: 215 } } })
-        .composite([{ input: Buffer.from('<svg width="480" height="320"><rect x="50" y="40" width="170" height="180" fill="#555"/><circle cx="340" cy="220" r="80" fill="#a0522d"/></svg>') }])
-        .png().toFile(path.join(workspace, 'pets.png'));
-      const expected = JSON.parse(pali(['segment', path.join(workspace, 'pets.png'), 'cat ; dog', '--model', forced, '--device', 'cpu', '--json'])) as { segments: { label: string; box: Record<string, number>; mask: { counts: number[] } }[] };
-      assert.equal(expected.segments.length, 2);
+      const { forced, expected } = await segmentingModel(workspace);
       setWorkspaceSettings(workspace, { 'paligemma.modelPath': forced });
       try {
         await page.locator('.statusbar-item', { hasText: 'segmenting-model' }).waitFor({ timeout: 30_000 });
@@ -645,28 +702,12 @@ describe('the extension in a real VS Code', () => {
         const frame = describeFrame(page);
         await frame.locator('#segmentation input').fill('cat ; dog');
         await frame.locator('#segment').click();
-          const result = frame.locator('article.result[data-action="segment"]').first();
+        const result = frame.locator('article.result[data-action="segment"]').first();
         await result.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 120_000 });
+        await assertObjectList(result, expected.segments);
         const items = result.locator('ul.segments-list li');
-        assert.equal(await result.locator('ul.segments-list').getAttribute('aria-label'), 'Objects found');
-        assert.equal(await items.count(), 2);
-        for (const [i, s] of expected.segments.entries()) {
-          const area = s.mask.counts.reduce((sum, count, k) => (k % 2 ? sum + count : sum), 0);
-          assert.equal((await items.nth(i).textContent())?.trim(), `${s.label}: ${area} pixels, ${s.box.xMin}, ${s.box.yMin} – ${s.box.xMax}, ${s.box.yMax}`);
-        }
         // The masks are painted in two colours, and each object is labelled over the image.
-        const painted = await frame.locator('canvas#masks').evaluate((canvas: HTMLCanvasElement) => {
-          const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
-          const colours = new Set<string>();
-          let filled = 0;
-          for (let p = 0; p < data.length; p += 4) {
-            if (data[p + 3]! > 0) {
-              filled++;
-              colours.add(`${data[p]},${data[p + 1]},${data[p + 2]}`);
-            }
-          }
-          return { width: canvas.width, height: canvas.height, filled, colours: colours.size };
-        });
+        const painted = await paintedMasks(frame);
         const total = expected.segments.reduce((sum, s) => sum + s.mask.counts.reduce((a, c, k) => (k % 2 ? a + c : a), 0), 0);
         assert.deepEqual([painted.width, painted.height], [480, 320]);
         assert.ok(painted.filled > 0 && painted.filled <= total, `painted ${painted.filled} of ${total} mask pixels`);
@@ -690,19 +731,8 @@ describe('Remote backend', () => {
   const API_KEY = 'e2e-remote-key';
   before(async () => {
     workspace = await makeWorkspace('remote');
-    // The same model served by `pali serve` on loopback, as a team's GPU box would serve it (CPU here).
-    server = spawn(process.execPath, [path.join(repo, 'dist', 'pali.js'), 'serve', '--model', modelDir, '--port', '0', '--device', 'cpu', '--api-key', API_KEY],
-      { env: { ...process.env, PALI_CACHE_DIR: cacheDir }, stdio: ['ignore', 'ignore', 'pipe'] });
-    serverUrl = await new Promise<string>((resolve, reject) => {
-      let seen = '';
-      server.stderr!.setEncoding('utf8');
-      server.stderr!.on('data', (chunk: string) => {
-        seen += chunk;
-        const url = /serving \S+ at (http:\/\/\S+)\/v1/.exec(seen)?.[1];
-        if (url) resolve(url);
-      });
-      server.once('exit', (code) => reject(new Error(`pali serve exited with ${code}: ${seen}`)));
-    });
+    // The same model served by `pali serve` on loopback.
+    ({ server, url: serverUrl } = await startPaliServe(modelDir, API_KEY));
     // No local model at all: every answer must come from the server.
     vscode = await launchVsCode({
       cache, vsix, workspace, root, log,
@@ -825,6 +855,33 @@ describe('Remote backend', () => {
       assert.ok(done, JSON.stringify(check().filter((f) => !unfixable(f))));
       assert.equal(fs.readFileSync(path.join(workspace, 'ignored', 'skip.md'), 'utf8'), '![](../photo.png)\n', '.gitignore is respected');
       assert.equal(fs.readFileSync(path.join(workspace, 'excluded', 'hidden.md'), 'utf8'), '![](../photo.png)\n', 'files.exclude is respected');
+    }));
+
+  test('R5. Segment with the remote backend: the server answers, the local engine draws the masks with the VQ-VAE alone', () =>
+    scenario(vscode, 'remote-segment', async () => {
+      const page = vscode.page;
+      const { forced, vae, expected } = await segmentingModel(workspace);
+      // A server whose model answers with two objects; the VQ-VAE is a local file, as offline users give it.
+      const segmenting = await startPaliServe(forced, API_KEY);
+      setWorkspaceSettings(workspace, { 'paligemma.remote.url': segmenting.url, 'paligemma.segmentation.vaePath': vae });
+      try {
+        await page.locator('.statusbar-item', { hasText: new URL(segmenting.url).host }).waitFor({ timeout: 30_000 });
+        await runCommand(page, 'PaliGemma: Describe Image');
+        await pickQuickItem(page, 'pets.png');
+        const frame = describeFrame(page);
+        await frame.locator('#segmentation input').fill('cat ; dog');
+        await frame.locator('#segment').click();
+        const result = frame.locator('article.result[data-action="segment"]').first();
+        await result.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 120_000 });
+        await assertObjectList(result, expected.segments);
+        const painted = await paintedMasks(frame);
+        assert.deepEqual([painted.width, painted.height, painted.colours], [480, 320, 2]);
+        assert.ok(painted.filled > 0, 'the masks are painted');
+        assert.equal(await result.locator('.notes').count(), 0, 'no note says the masks are missing');
+      } finally {
+        setWorkspaceSettings(workspace, {});
+        segmenting.server.kill('SIGKILL');
+      }
     }));
 });
 

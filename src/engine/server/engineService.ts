@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { boxesForTask } from '../../common/locTokens.js';
 import { taskPrompt } from '../../common/prompts.js';
-import type { EngineStatus, GenerateParams, GenerateResultMessage, LoadModelParams, ModelInfo } from '../../protocol.js';
+import type { EngineStatus, GenerateParams, GenerateResultMessage, LoadModelParams, ModelInfo, SegmentAnswerParams, SegmentAnswerResult } from '../../protocol.js';
 import { abortError, UserError } from '../errors.js';
 import { decodeImageBytes } from '../image/decode.js';
 import { loadModel, type PaliGemmaModel } from '../model.js';
@@ -151,6 +151,18 @@ export class EngineService {
       return { ...message, segments, notes };
     }
     return message;
+  }
+
+  /** Masks for another engine's answer (the remote backend): the VQ-VAE only, no model. */
+  segmentAnswer(params: SegmentAnswerParams, signal?: AbortSignal): Promise<SegmentAnswerResult> {
+    const { text, imageWidth, imageHeight } = params;
+    if (!(Number.isInteger(imageWidth) && imageWidth > 0 && Number.isInteger(imageHeight) && imageHeight > 0)) {
+      throw new UserError(`the image size must be positive whole pixels, not ${imageWidth}x${imageHeight}`);
+    }
+    return this.serve(async () => {
+      const { segments, notes } = await segmentAnswer(text, imageWidth, imageHeight, () => this.loadSegmenter(params.vaePath, signal));
+      return { segments, notes };
+    }, signal);
   }
 
   private async loadSegmenter(vaePath: string | undefined, signal?: AbortSignal): Promise<Segmenter> {

@@ -8,7 +8,7 @@ import {
   createMessageConnection, type MessageConnection,
 } from 'vscode-jsonrpc/node';
 import {
-  GenerateRequest, LoadModelRequest, ProgressNotification, REQUEST_CANCELLED_CODE, SelfTestRequest, StatusRequest, TextPieceNotification,
+  GenerateRequest, LoadModelRequest, ProgressNotification, REQUEST_CANCELLED_CODE, SegmentAnswerRequest, SelfTestRequest, StatusRequest, TextPieceNotification,
   USER_ERROR_CODE,
 } from '../../protocol.js';
 import { describeError, isUserError } from '../errors.js';
@@ -62,6 +62,7 @@ export function startServer(transport: 'ipc' | 'stdio', options: { cacheRoot?: s
     return answer(() => service.loadModel(params, toSignal(token)));
   });
   connection.onRequest(GenerateRequest, (params, token) => answer(() => service.generate(params, toSignal(token))));
+  connection.onRequest(SegmentAnswerRequest, (params, token) => answer(() => service.segmentAnswer(params, toSignal(token))));
   connection.onRequest(StatusRequest, () => service.status());
   connection.onRequest(SelfTestRequest, () => answer(runSelfTest));
   connection.onClose(() => {

@@ -7,8 +7,8 @@ import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
 import { ResponseError } from 'vscode-jsonrpc/node';
 import {
-  GenerateRequest, LoadModelRequest, ProgressNotification, REQUEST_CANCELLED_CODE, USER_ERROR_CODE,
-  type GenerateResultMessage, type ModelInfo,
+  GenerateRequest, LoadModelRequest, REQUEST_CANCELLED_CODE, SegmentAnswerRequest, USER_ERROR_CODE,
+  type GenerateResultMessage, type ModelInfo, type SegmentAnswerResult,
 } from '../../protocol.js';
 import type { Settings, SettingsChange } from '../config.js';
 import { CrashPolicy } from './crashPolicy.js';
@@ -108,7 +108,8 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
     this.busyCount++;
     this.setState('busy');
     try {
-      return await running.engine.connection.sendRequest(GenerateRequest, { ...params, maxImagePixels, memoryLimitMB: Math.round(engineMemoryLimitGB * 1024), streamId, vaePath: vaePath || undefined }, token);
+      const request = () => running.engine.connection.sendRequest(GenerateRequest, { ...params, maxImagePixels, memoryLimitMB: Math.round(engineMemoryLimitGB * 1024), streamId, vaePath: vaePath || undefined }, token);
+      return await ('task' in params.task && params.task.task === 'segment' ? withSegmentationProgress(running.engine, request) : request());
     } catch (error) {
       const failure = this.translate(error, token, running);
       // A request that died with its engine says why, once the process's exit has been read.
@@ -117,6 +118,20 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
     } finally {
       stopListening?.();
       if (--this.busyCount === 0 && this.running === running) this.setState('ready');
+    }
+  }
+
+  /**
+   * Masks for an answer from another backend: the engine process decodes the <seg> tokens with the
+   * VQ-VAE (small, loaded once); no model is loaded for it.
+   */
+  async segmentAnswer(text: string, imageWidth: number, imageHeight: number, token: vscode.CancellationToken): Promise<SegmentAnswerResult> {
+    const running = await this.ensureStarted();
+    const { vaePath } = this.settings();
+    try {
+      return await withSegmentationProgress(running.engine, () => running.engine.connection.sendRequest(SegmentAnswerRequest, { text, imageWidth, imageHeight, vaePath: vaePath || undefined }, token));
+    } catch (error) {
+      throw this.translate(error, token, running);
     }
   }
 
@@ -182,7 +197,7 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
         : { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('PaliGemma'), cancellable: true },
       async (progress, progressToken) => {
         this.setState('loading');
-        const listener = running.engine.connection.onNotification(ProgressNotification, ({ message }) => progress.report({ message }));
+        const stopListening = running.engine.onProgress((message) => progress.report({ message }));
         try {
           progress.report({ message: vscode.l10n.t('loading the model') });
           const info = await running.engine.connection.sendRequest(LoadModelRequest, { modelDir: settings.modelPath, dtype: settings.dtype, device: settings.device, memoryLimitMB: Math.round(settings.engineMemoryLimitGB * 1024) }, progressToken);
@@ -192,7 +207,7 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
           this.log.info(`model ${info.modelDir} (${info.dtype}) on ${info.device}, graphs in ${info.onnxDir}`);
           return info;
         } finally {
-          listener.dispose();
+          stopListening();
           this.setState(this.busyCount > 0 ? 'busy' : 'ready');
         }
       },
@@ -316,6 +331,18 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
     void this.stop();
     this.stateChanged.dispose();
   }
+}
+
+/** A segmentation in the status bar, with the engine's news (the VQ-VAE's one-time download) while it runs. */
+function withSegmentationProgress<T>(engine: EngineProcess, work: () => Promise<T>): Promise<T> {
+  return Promise.resolve(vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: vscode.l10n.t('PaliGemma: segmenting') }, async (progress) => {
+    const stopListening = engine.onProgress((message) => progress.report({ message }));
+    try {
+      return await work();
+    } finally {
+      stopListening();
+    }
+  }));
 }
 
 /** Which model load a set of settings asks for: a change of any part needs a new load. */

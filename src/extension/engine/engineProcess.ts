@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { IPCMessageReader, IPCMessageWriter, createMessageConnection, type MessageConnection } from 'vscode-jsonrpc/node';
-import { SelfTestRequest, TextPieceNotification, type SelfTestResult } from '../../protocol.js';
+import { ProgressNotification, SelfTestRequest, TextPieceNotification, type SelfTestResult } from '../../protocol.js';
 
 export interface EngineProcessOptions {
   /** dist/pali.js */
@@ -42,6 +42,7 @@ export class EngineProcess {
   private connectionClosed = false;
   private readonly exitListeners: ExitListener[] = [];
   private readonly pieceListeners = new Map<string, (piece: string) => void>();
+  private readonly progressListeners = new Set<(message: string) => void>();
   /** The engine wrote an allocation failure to stderr (V8's report is followed by a long stack trace). */
   private reportedOutOfMemory = false;
 
@@ -89,6 +90,12 @@ export class EngineProcess {
     return () => this.pieceListeners.delete(streamId);
   }
 
+  /** The engine's progress lines (a model loading, the VQ-VAE downloading), until the returned function is called. */
+  onProgress(listener: (message: string) => void): () => void {
+    this.progressListeners.add(listener);
+    return () => this.progressListeners.delete(listener);
+  }
+
   /** Stops the process; exit listeners are not told (an intentional stop is not a crash). */
   kill(): void {
     this.exitListeners.length = 0;
@@ -115,6 +122,7 @@ export class EngineProcess {
       let engine: EngineProcess | undefined;
       let settled = false;
       connection.onNotification(TextPieceNotification, ({ streamId, piece }) => engine?.pieceListeners.get(streamId)?.(piece));
+      connection.onNotification(ProgressNotification, ({ message }) => engine?.progressListeners.forEach((listener) => listener(message)));
       connection.onClose(() => {
         if (engine) engine.connectionClosed = true;
       });

