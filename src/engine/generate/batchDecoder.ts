@@ -2,7 +2,9 @@
  * Decoding several requests together (continuous batching, as vLLM schedules it, at step boundaries). Each
  * request is prefilled alone (its first token is exactly what it gets alone), then joins the batch: one
  * decoder run per step feeds every row its last token. On a CPU a decode step streams every weight once,
- * whatever the batch, so B rows cost little more than one.
+ * whatever the batch, so B rows cost little more than one. A prefill is compute-bound instead: two at once
+ * run their GEMMs no faster than one (measured with bench/floors.ts: int4 at the 3B's shape, 233-251
+ * GFLOP/s for 262 rows, 225-227 for 524), so batching prefills would buy nothing.
  *
  * Rows of different lengths share one KV cache, [rows, kv_heads, slots, head_dim], left-padded: row r's
  * first `padding[r]` slots hold nothing, and its attention bias (paliGemma/prefixLmMask.ts) hides them. Its
