@@ -10,7 +10,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { FrameLocator, Locator } from 'playwright-core';
+import type { FrameLocator, Locator, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { forgeCheckpoint } from '../../src/engine/forge/forge.js';
 import { forgeVae } from '../../src/engine/forge/forgeVae.js';
@@ -93,6 +93,18 @@ async function segmentingModel(workspace: string): Promise<{ forced: string; vae
   const expected = JSON.parse(pali(['segment', path.join(workspace, 'pets.png'), 'cat ; dog', '--model', forced, '--device', 'cpu', '--json'])) as { segments: ExpectedSegment[] };
   assert.equal(expected.segments.length, 2);
   return { forced, vae, expected };
+}
+
+/** Describe Image on `image`, then Segment `objects` in its panel; resolves once the answer is complete. */
+async function segmentInPanel(page: Page, image: string, objects: string): Promise<{ frame: FrameLocator; result: Locator }> {
+  await runCommand(page, 'PaliGemma: Describe Image');
+  await pickQuickItem(page, image);
+  const frame = describeFrame(page);
+  await frame.locator('#segmentation input').fill(objects);
+  await frame.locator('#segment').click();
+  const result = frame.locator('article.result[data-action="segment"]').first();
+  await result.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 120_000 });
+  return { frame, result };
 }
 
 /** The panel's object list, as a screen reader reads it: each object's label, area and box. */
@@ -697,13 +709,7 @@ describe('the extension in a real VS Code', () => {
       setWorkspaceSettings(workspace, { 'paligemma.modelPath': forced });
       try {
         await page.locator('.statusbar-item', { hasText: 'segmenting-model' }).waitFor({ timeout: 30_000 });
-        await runCommand(page, 'PaliGemma: Describe Image');
-        await pickQuickItem(page, 'pets.png');
-        const frame = describeFrame(page);
-        await frame.locator('#segmentation input').fill('cat ; dog');
-        await frame.locator('#segment').click();
-        const result = frame.locator('article.result[data-action="segment"]').first();
-        await result.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 120_000 });
+        const { frame, result } = await segmentInPanel(page, 'pets.png', 'cat ; dog');
         await assertObjectList(result, expected.segments);
         const items = result.locator('ul.segments-list li');
         // The masks are painted in two colours, and each object is labelled over the image.
@@ -866,13 +872,7 @@ describe('Remote backend', () => {
       setWorkspaceSettings(workspace, { 'paligemma.remote.url': segmenting.url, 'paligemma.segmentation.vaePath': vae });
       try {
         await page.locator('.statusbar-item', { hasText: new URL(segmenting.url).host }).waitFor({ timeout: 30_000 });
-        await runCommand(page, 'PaliGemma: Describe Image');
-        await pickQuickItem(page, 'pets.png');
-        const frame = describeFrame(page);
-        await frame.locator('#segmentation input').fill('cat ; dog');
-        await frame.locator('#segment').click();
-        const result = frame.locator('article.result[data-action="segment"]').first();
-        await result.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 120_000 });
+        const { frame, result } = await segmentInPanel(page, 'pets.png', 'cat ; dog');
         await assertObjectList(result, expected.segments);
         const painted = await paintedMasks(frame);
         assert.deepEqual([painted.width, painted.height, painted.colours], [480, 320, 2]);
