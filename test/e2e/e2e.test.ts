@@ -95,6 +95,40 @@ async function segmentingModel(workspace: string): Promise<{ forced: string; vae
   return { forced, vae, expected };
 }
 
+/**
+ * In an open Describe panel on `image` (96x64): a question and a detection answer as `pali generate` and
+ * `pali detect` do on the same model, the boxes are drawn and listed, and an object list with no names is
+ * refused under its request as the user's error.
+ */
+async function askAndDetect(frame: FrameLocator, image: string): Promise<void> {
+  await frame.locator('#question input').fill('what colour is the square?');
+  await frame.locator('#ask').click();
+  const answer = frame.locator('article.result[data-action="ask"]').first();
+  await answer.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 60_000 });
+  assert.match((await answer.locator('h3').textContent()) ?? '', /what colour is the square\?/);
+  const expected = pali(['generate', '--model', modelDir, '--image', image, '--prompt', 'answer en what colour is the square?', '--max-new-tokens', '64', '--device', 'cpu', '--json']);
+  assert.equal((await answer.locator('p.text').textContent())?.trim(), JSON.parse(expected).text.trim());
+
+  await frame.locator('#objects input').fill('cat ; dog');
+  await frame.locator('#detect').click();
+  const detected = frame.locator('article.result[data-action="detect"]').first();
+  await detected.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 60_000 });
+  const expectedDetect = JSON.parse(pali(['detect', image, 'cat ; dog', '--model', modelDir, '--device', 'cpu', '--json'])) as { text: string };
+  assert.equal((await detected.locator('p.text').textContent())?.trim(), expectedDetect.text.trim());
+  const boxes = locTokensToBoxes(expectedDetect.text, 96, 64);
+  assert.ok(boxes.length > 0, 'the tiny model answers with boxes for this image');
+  assert.equal(await frame.locator('svg#boxes rect').count(), boxes.length);
+  assert.equal(await detected.locator('ul.boxes-list li').count(), boxes.length);
+
+  await frame.locator('#objects input').fill(' ; ');
+  await frame.locator('#detect').click();
+  const refused = frame.locator('article.result.error').first();
+  await refused.waitFor({ timeout: 30_000 });
+  assert.equal(await refused.getAttribute('data-action'), 'detect');
+  // Said as the engine says it: not as a failure of the engine or the server.
+  assert.match((await refused.locator('p.text').textContent())?.trim() ?? '', /^detect needs at least one object name/);
+}
+
 /** Describe Image on `image`, then Segment `objects` in its panel; resolves once the answer is complete. */
 async function segmentInPanel(page: Page, image: string, objects: string): Promise<{ frame: FrameLocator; result: Locator }> {
   await runCommand(page, 'PaliGemma: Describe Image');
@@ -506,30 +540,7 @@ describe('the extension in a real VS Code', () => {
       const frame = describeFrame(page);
       // Newest results come first in the panel.
       await frame.locator('article.result[data-action="caption"] vscode-button', { hasText: 'Copy' }).first().waitFor({ timeout: 60_000 });
-      await frame.locator('#question input').fill('what colour is the square?');
-      await frame.locator('#ask').click();
-      const answer = frame.locator('article.result[data-action="ask"]').first();
-      await answer.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 60_000 });
-      assert.match((await answer.locator('h3').textContent()) ?? '', /what colour is the square\?/);
-      const expected = pali(['generate', '--model', modelDir, '--image', path.join(workspace, 'photo.png'), '--prompt', 'answer en what colour is the square?', '--max-new-tokens', '64', '--device', 'cpu', '--json']);
-      assert.equal((await answer.locator('p.text').textContent())?.trim(), JSON.parse(expected).text.trim());
-
-      await frame.locator('#objects input').fill('cat ; dog');
-      await frame.locator('#detect').click();
-      const detected = frame.locator('article.result[data-action="detect"]').first();
-      await detected.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 60_000 });
-      const boxes = locTokensToBoxes((await detected.locator('p.text').textContent()) ?? '', 96, 64);
-      assert.ok(boxes.length > 0, 'the tiny model answers with boxes for this image');
-      assert.equal(await frame.locator('svg#boxes rect').count(), boxes.length);
-      assert.equal(await detected.locator('ul.boxes-list li').count(), boxes.length);
-
-      // A list with no object names: the engine refuses it, and the panel shows that under this request.
-      await frame.locator('#objects input').fill(' ; ');
-      await frame.locator('#detect').click();
-      const refused = frame.locator('article.result.error').first();
-      await refused.waitFor({ timeout: 30_000 });
-      assert.equal(await refused.getAttribute('data-action'), 'detect');
-      assert.match((await refused.locator('p.text').textContent()) ?? '', /detect needs at least one object name/);
+      await askAndDetect(frame, path.join(workspace, 'photo.png'));
     }, 'ask-and-detect.png'));
 
   test('3. pasting a screenshot into Markdown and choosing "Paste as text (OCR)" inserts its text at the cursor', () =>
@@ -882,6 +893,19 @@ describe('Remote backend', () => {
         setWorkspaceSettings(workspace, {});
         segmenting.server.kill('SIGKILL');
       }
+    }));
+
+  test('R6. Ask and Detect answer through the server as `pali generate` does; a detect with no object names is the user\'s error, not the server\'s', () =>
+    scenario(vscode, 'remote-ask-detect', async () => {
+      const page = vscode.page;
+      const host = new URL(serverUrl).host;
+      await page.locator('.statusbar-item', { hasText: host }).waitFor({ timeout: 30_000 });
+      await runCommand(page, 'PaliGemma: Describe Image');
+      await pickQuickItem(page, 'photo.png');
+      const frame = describeFrame(page);
+      await askAndDetect(frame, path.join(workspace, 'photo.png'));
+      // The server is fine: the status bar still says ready.
+      await page.locator('.statusbar-item', { hasText: `PaliGemma: ready · ${host}` }).waitFor({ timeout: 10_000 });
     }));
 });
 

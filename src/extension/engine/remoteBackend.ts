@@ -104,6 +104,7 @@ export class RemoteBackend implements VisionEngine, vscode.Disposable {
       } catch (error) {
         throw new EngineError((error as Error).message, 'user');
       }
+      const prompt = promptFor(params.task);
       const { maxImagePixels } = this.settings();
       if (maxImagePixels > 0 && image.width * image.height > maxImagePixels) {
         throw new EngineError(vscode.l10n.t('The image is {0}x{1} pixels, more than paligemma.maxImagePixels ({2}).', image.width, image.height, maxImagePixels), 'user');
@@ -111,7 +112,6 @@ export class RemoteBackend implements VisionEngine, vscode.Disposable {
       const endpoint = await this.endpoint();
       const model = await this.model(caller.signal);
       this.setState('busy');
-      const prompt = 'prompt' in params.task ? params.task.prompt : taskPrompt(params.task);
       const sampling = params.sampling && params.sampling.temperature > 0 ? params.sampling : undefined;
       const result = await chatCompletion(endpoint, {
         model,
@@ -198,6 +198,16 @@ export class RemoteBackend implements VisionEngine, vscode.Disposable {
 
   dispose(): void {
     this.stateChanged.dispose();
+  }
+}
+
+/** The task's raw prompt; a task that cannot be asked (a detect with no object names) is the user's to fix. */
+function promptFor(task: EngineGenerateParams['task']): string {
+  if ('prompt' in task) return task.prompt;
+  try {
+    return taskPrompt(task);
+  } catch (error) {
+    throw new EngineError((error as Error).message, 'user');
   }
 }
 
