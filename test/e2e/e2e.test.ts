@@ -129,6 +129,47 @@ async function askAndDetect(frame: FrameLocator, image: string): Promise<void> {
   assert.match((await refused.locator('p.text').textContent())?.trim() ?? '', /^detect needs at least one object name/);
 }
 
+/**
+ * In notes.md, after "Paste here:", types, pastes screenshot.png as a clipboard image, picks "Paste as text
+ * (OCR)" and types again: the file must read `pali ocr`'s text between the two, nothing typed lost.
+ */
+async function pasteScreenshotAsText(page: Page, workspace: string): Promise<void> {
+  const expected = pali(['ocr', path.join(workspace, 'screenshot.png'), '--model', modelDir, '--device', 'cpu', '--max-new-tokens', '256', '--quiet']).replace(/\n$/, '');
+  await openFile(page, 'notes.md');
+  await clickText(page, 'Paste here:', 'Paste here:'.length - 1);
+  await page.keyboard.press('End');
+  await page.keyboard.type(' before|');
+  const png = fs.readFileSync(path.join(workspace, 'screenshot.png')).toString('base64');
+  const editorTextLength = () => page.evaluate(() => [...document.querySelectorAll('.monaco-editor .view-line')].reduce((n, line) => n + (line.textContent ?? '').length, 0));
+  const before = await editorTextLength();
+  await page.evaluate((base64) => {
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    const data = new DataTransfer();
+    data.items.add(new File([bytes], 'screenshot.png', { type: 'image/png' }));
+    const target = document.activeElement ?? document.body;
+    target.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+  }, png);
+  // Where another paste edit (Markdown's image link) is preferred, the paste widget offers ours; where
+  // ours is the only one, VS Code applies it at once.
+  const widget = page.locator('.post-edit-widget').first();
+  if (await widget.isVisible({ timeout: 3000 }).catch(() => false)) {
+    await widget.click();
+    await page.locator('.action-widget .monaco-list-row', { hasText: 'Paste as text (OCR)' }).first().click();
+  }
+  // Typing while a paste resolves cancels it (VS Code protects what the user types), so wait for the text.
+  const deadlineForText = Date.now() + 60_000;
+  while (Date.now() < deadlineForText && (await editorTextLength()) < before + 20) await page.waitForTimeout(200);
+  await page.keyboard.type('|after');
+  await saveActiveEditor(page);
+  const deadline = Date.now() + 60_000;
+  let text = '';
+  while (Date.now() < deadline && !text.includes(`Paste here: before|${expected}|after`)) {
+    await page.waitForTimeout(250);
+    text = fs.readFileSync(path.join(workspace, 'notes.md'), 'utf8');
+  }
+  assert.ok(text.includes(`Paste here: before|${expected}|after`), `notes.md now reads:\n${text}`);
+}
+
 /** Describe Image on `image`, then Segment `objects` in its panel; resolves once the answer is complete. */
 async function segmentInPanel(page: Page, image: string, objects: string): Promise<{ frame: FrameLocator; result: Locator }> {
   await runCommand(page, 'PaliGemma: Describe Image');
@@ -544,43 +585,7 @@ describe('the extension in a real VS Code', () => {
     }, 'ask-and-detect.png'));
 
   test('3. pasting a screenshot into Markdown and choosing "Paste as text (OCR)" inserts its text at the cursor', () =>
-    scenario(vscode, 'ocr-paste', async () => {
-      const page = vscode.page;
-      const expected = pali(['ocr', path.join(workspace, 'screenshot.png'), '--model', modelDir, '--device', 'cpu', '--max-new-tokens', '256', '--quiet']).replace(/\n$/, '');
-      await openFile(page, 'notes.md');
-      await clickText(page, 'Paste here:', 'Paste here:'.length - 1);
-      await page.keyboard.press('End');
-      await page.keyboard.type(' before|');
-      const png = fs.readFileSync(path.join(workspace, 'screenshot.png')).toString('base64');
-      const editorTextLength = () => page.evaluate(() => [...document.querySelectorAll('.monaco-editor .view-line')].reduce((n, line) => n + (line.textContent ?? '').length, 0));
-      const before = await editorTextLength();
-      await page.evaluate((base64) => {
-        const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-        const data = new DataTransfer();
-        data.items.add(new File([bytes], 'screenshot.png', { type: 'image/png' }));
-        const target = document.activeElement ?? document.body;
-        target.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
-      }, png);
-      // Where another paste edit (Markdown's image link) is preferred, the paste widget offers ours; where
-      // ours is the only one, VS Code applies it at once.
-      const widget = page.locator('.post-edit-widget').first();
-      if (await widget.isVisible({ timeout: 3000 }).catch(() => false)) {
-        await widget.click();
-        await page.locator('.action-widget .monaco-list-row', { hasText: 'Paste as text (OCR)' }).first().click();
-      }
-      // Typing while a paste resolves cancels it (VS Code protects what the user types), so wait for the text.
-      const deadlineForText = Date.now() + 60_000;
-      while (Date.now() < deadlineForText && (await editorTextLength()) < before + 20) await page.waitForTimeout(200);
-      await page.keyboard.type('|after');
-      await saveActiveEditor(page);
-      const deadline = Date.now() + 60_000;
-      let text = '';
-      while (Date.now() < deadline && !text.includes(`Paste here: before|${expected}|after`)) {
-        await page.waitForTimeout(250);
-        text = fs.readFileSync(path.join(workspace, 'notes.md'), 'utf8');
-      }
-      assert.ok(text.includes(`Paste here: before|${expected}|after`), `notes.md now reads:\n${text}`);
-    }));
+    scenario(vscode, 'ocr-paste', () => pasteScreenshotAsText(vscode.page, workspace)));
 
   test('1b. Describe Image from the explorer\'s context menu and from an image preview\'s title bar', () =>
     scenario(vscode, 'describe-entry-points', async () => {
@@ -907,6 +912,9 @@ describe('Remote backend', () => {
       // The server is fine: the status bar still says ready.
       await page.locator('.statusbar-item', { hasText: `PaliGemma: ready · ${host}` }).waitFor({ timeout: 10_000 });
     }));
+
+  test('R7. pasting a screenshot and choosing "Paste as text (OCR)" inserts the server\'s text at the cursor', () =>
+    scenario(vscode, 'remote-ocr-paste', () => pasteScreenshotAsText(vscode.page, workspace)));
 });
 
 describe('Agents: language model tools and the MCP server', () => {
