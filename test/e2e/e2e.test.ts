@@ -170,6 +170,27 @@ async function pasteScreenshotAsText(page: Page, workspace: string): Promise<voi
   assert.ok(text.includes(`Paste here: before|${expected}|after`), `notes.md now reads:\n${text}`);
 }
 
+/** PaliGemma: Set Remote API Key, typed into its password box. */
+async function setRemoteApiKey(page: Page, key: string): Promise<void> {
+  await runCommand(page, 'PaliGemma: Set Remote API Key');
+  // The palette closes and the key's own box opens (a password box, titled for the server).
+  await page.locator('.quick-input-widget', { hasText: 'Remote PaliGemma server' }).waitFor();
+  const input = page.locator('.quick-input-widget input[type="password"]');
+  await input.fill(key);
+  await page.keyboard.press('Enter');
+  await input.waitFor({ state: 'hidden' });
+}
+
+/** MCP: List Servers -> `label` -> Start Server, trusting it if VS Code asks. */
+async function startMcpServer(page: Page, label: string): Promise<void> {
+  await runCommand(page, 'MCP: List Servers');
+  await pickQuickItem(page, label);
+  await pickQuickItem(page, 'Start Server');
+  // VS Code may ask once whether to trust a server that an extension offers.
+  const trust = page.locator('.monaco-dialog-box .monaco-button', { hasText: /^Trust/ }).first();
+  if (await trust.waitFor({ timeout: 5000 }).then(() => true, () => false)) await trust.click();
+}
+
 /** Describe Image on `image`, then Segment `objects` in its panel; resolves once the answer is complete. */
 async function segmentInPanel(page: Page, image: string, objects: string): Promise<{ frame: FrameLocator; result: Locator }> {
   await runCommand(page, 'PaliGemma: Describe Image');
@@ -776,13 +797,7 @@ describe('Remote backend', () => {
       const frame = describeFrame(page);
       await frame.locator('article.result[data-action="caption"]', { hasText: 'Set Remote API Key' }).waitFor({ timeout: 60_000 });
 
-      await runCommand(page, 'PaliGemma: Set Remote API Key');
-      // The palette closes and the key's own box opens (a password box, titled for the server).
-      await page.locator('.quick-input-widget', { hasText: 'Remote PaliGemma server' }).waitFor();
-      const input = page.locator('.quick-input-widget input[type="password"]');
-      await input.fill(API_KEY);
-      await page.keyboard.press('Enter');
-      await input.waitFor({ state: 'hidden' });
+      await setRemoteApiKey(page, API_KEY);
       const expected = pali(['caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--quiet']).trim();
       await runCommand(page, 'PaliGemma: Describe Image');
       await pickQuickItem(page, 'photo.png');
@@ -969,12 +984,7 @@ describe('Agents: language model tools and the MCP server', () => {
   test('A2. the MCP server definition is listed, starts, and its tools answer', () =>
     scenario(vscode, 'mcp-definition', async () => {
       const page = vscode.page;
-      await runCommand(page, 'MCP: List Servers');
-      await pickQuickItem(page, 'PaliGemma (local vision)');
-      await pickQuickItem(page, 'Start Server');
-      // VS Code may ask once whether to trust a server that an extension offers.
-      const trust = page.locator('.monaco-dialog-box .monaco-button', { hasText: /^Trust/ }).first();
-      if (await trust.waitFor({ timeout: 5000 }).then(() => true, () => false)) await trust.click();
+      await startMcpServer(page, 'PaliGemma (local vision)');
       let checkTool: string | undefined;
       await waitUntil(page, async () => {
         const { tools } = await callTools([]);
@@ -988,6 +998,37 @@ describe('Agents: language model tools and the MCP server', () => {
       assert.ok(expected.length > 0);
       assert.deepEqual(JSON.parse(results[0]!.text ?? '{}').findings, expected);
     }, 'mcp-server.png'));
+
+  test('A3. with the remote backend the MCP definition runs `pali mcp --remote` with the key from secret storage, and answers from the server', () =>
+    scenario(vscode, 'mcp-remote', async () => {
+      const page = vscode.page;
+      const key = 'agents-remote-key';
+      // Another seed than the local model's: its caption shows which one answered.
+      const { server, url } = await startPaliServe(hubModelDir, key);
+      try {
+        await setRemoteApiKey(page, key);
+        setWorkspaceSettings(workspace, { 'paligemma.backend': 'remote', 'paligemma.remote.url': url });
+        // The settings are in once the status bar names the server; the definitions change with them.
+        await page.locator('.statusbar-item', { hasText: new URL(url).host }).waitFor({ timeout: 30_000 });
+        await page.waitForTimeout(1000);
+        await startMcpServer(page, 'PaliGemma (remote vision)');
+        // The local definition is gone with its tools: the one describe_image left is the remote server's.
+        let describeTool: string | undefined;
+        await waitUntil(page, async () => {
+          const found = (await callTools([])).tools.filter((t) => t.name.endsWith('describe_image'));
+          describeTool = found.length === 1 ? found[0]!.name : undefined;
+          return describeTool !== undefined;
+        }, 60_000);
+        assert.ok(describeTool, 'the remote MCP server\'s tools reach vscode.lm.tools');
+        const { results } = await callTools([{ tool: describeTool, input: { image: { path: 'photo.png' } } }]);
+        const expected = pali(['caption', path.join(workspace, 'photo.png'), '--model', hubModelDir, '--device', 'cpu', '--quiet']).trim();
+        assert.notEqual(expected, pali(['caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--quiet']).trim());
+        assert.equal(JSON.parse(results[0]!.text ?? '{}').text?.trim(), expected, results[0]!.error);
+      } finally {
+        setWorkspaceSettings(workspace, {});
+        server.kill('SIGKILL');
+      }
+    }));
 });
 
 describe('Runtime fallback', () => {

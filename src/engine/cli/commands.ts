@@ -256,12 +256,17 @@ function readPromptFile(file: string): string {
 export async function mcpCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, {
     model: { type: 'string' }, root: { type: 'string', multiple: true }, dtype: { type: 'string' }, device: { type: 'string' }, 'cache-dir': { type: 'string' },
+    remote: { type: 'string' },
   });
   const roots = ((values.root as unknown as string[] | undefined) ?? []).map((root) => path.resolve(root));
   for (const root of roots) if (!fs.existsSync(root)) throw new UserError(`--root ${root}: no such folder`);
+  const remote = text(values.remote);
+  if (remote !== undefined && text(values.model) !== undefined) throw new UserError('mcp takes --model DIR or --remote URL, not both');
   await runMcpServer({
     // The model is needed by the image tools only: check_alt_text works without one.
-    modelDir: text(values.model) ?? (process.env.PALI_MODEL || undefined),
+    modelDir: remote === undefined ? text(values.model) ?? (process.env.PALI_MODEL || undefined) : undefined,
+    // The key from the environment only: a command line is visible to every user of the machine.
+    remote: remote === undefined ? undefined : { url: remote, apiKey: process.env.PALI_API_KEY || undefined },
     dtype: parseModelDtype(text(values.dtype)),
     device: parseDevice(text(values.device) ?? 'auto'),
     cacheRoot: text(values['cache-dir']),

@@ -3,7 +3,7 @@
  * agents can see images without sending them to a cloud model. Tools: describe_image, read_text_in_image,
  * ask_about_image, detect_objects (boxes in image pixels) and check_alt_text (`pali alt-text --check`'s
  * findings, no model needed). The model loads on the first image tool call, with progress notifications;
- * cancellation from the client stops the request. Every tool answers text for the model and structured
+ * or, with --remote, a team's server answers (remoteVision.ts). Cancellation from the client stops the request. Every tool answers text for the model and structured
  * content matching its output schema; failures are one line with isError, as the CLI prints them.
  */
 import * as fs from 'node:fs';
@@ -14,11 +14,13 @@ import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/proto
 import { z } from 'zod';
 import { boxesAsText } from '../../common/locTokens.js';
 import type { TaskRequest } from '../../common/prompts.js';
-import type { DeviceChoice, DtypeChoice, GenerateResultMessage, ImageSource } from '../../protocol.js';
+import type { DeviceChoice, DtypeChoice, ImageSource } from '../../protocol.js';
 import { checkPaths } from '../altCheck/findings.js';
 import { describeError, isUserError, UserError } from '../errors.js';
 import { EngineService } from '../server/engineService.js';
 import { confine, rootsFromUris } from './roots.js';
+import { RemoteVision, type VisionAnswer } from './remoteVision.js';
+import type { RemoteEndpoint } from '../../common/remote/chatClient.js';
 import packageJson from '../../../package.json';
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
@@ -30,6 +32,8 @@ export interface McpOptions {
   cacheRoot?: string;
   /** --root folders: where files may be read when the client declares no roots. */
   roots: string[];
+  /** --remote: a `pali serve` or vLLM server answers the image tools instead of a local model. */
+  remote?: RemoteEndpoint;
 }
 
 const image = z.object({
@@ -51,6 +55,9 @@ export function createMcpServer(options: McpOptions): McpServer {
     textPiece: (id, piece) => sinks.get(id)?.(`generated: ${piece}`),
   }, { cacheRoot: options.cacheRoot });
   let loaded: Promise<unknown> | undefined;
+  const remote = options.remote ? new RemoteVision(options.remote) : undefined;
+  /** Where the tools' answers come from, for their descriptions. */
+  const where = remote ? 'on your own PaliGemma server' : 'running locally';
   let clientRoots: string[] | undefined;
 
   server.server.setNotificationHandler(z.object({ method: z.literal('notifications/roots/list_changed') }).passthrough(), async () => {
@@ -84,13 +91,15 @@ export function createMcpServer(options: McpOptions): McpServer {
     };
   }
 
-  async function run(task: TaskRequest, argument: z.infer<typeof image>, extra: Extra, maxNewTokens = 64): Promise<GenerateResultMessage> {
+  async function run(task: TaskRequest, argument: z.infer<typeof image>, extra: Extra, maxNewTokens = 64): Promise<VisionAnswer> {
     const source = await imageSource(argument);
-    const modelDir = options.modelDir;
-    if (!modelDir) throw new UserError('no model: start pali mcp with --model DIR or set PALI_MODEL to a PaliGemma checkpoint folder');
     const id = String(extra.requestId);
-    sinks.set(id, progressFor(extra));
+    const progress = progressFor(extra);
+    sinks.set(id, progress);
     try {
+      if (remote) return await remote.generate(source, task, maxNewTokens, extra.signal, (piece) => progress(`generated: ${piece}`));
+      const modelDir = options.modelDir;
+      if (!modelDir) throw new UserError('no model: start pali mcp with --model DIR or set PALI_MODEL to a PaliGemma checkpoint folder (or --remote URL for a server)');
       loaded ??= service.loadModel({ modelDir, dtype: options.dtype, device: options.device }).catch((error) => {
         loaded = undefined;
         throw error;
@@ -111,14 +120,14 @@ export function createMcpServer(options: McpOptions): McpServer {
       return { content: [{ type: 'text', text: `pali: ${message}` }], isError: true };
     }
   };
-  const answer = (result: GenerateResultMessage): CallToolResult => ({
+  const answer = (result: VisionAnswer): CallToolResult => ({
     content: [{ type: 'text', text: result.text }],
     structuredContent: { text: result.text, imageWidth: result.imageWidth, imageHeight: result.imageHeight },
   });
 
   server.registerTool('describe_image', {
     title: 'Describe an image',
-    description: 'Caption an image with PaliGemma, running locally: a short caption, or a longer description with length "long". Use it to see a screenshot, a diagram or a photo without sending it anywhere.',
+    description: `Caption an image with PaliGemma, ${where}: a short caption, or a longer description with length "long". Use it to see a screenshot, a diagram or a photo without sending it to a cloud model.`,
     inputSchema: { image, length: z.enum(['short', 'long']).default('short').describe('short: one caption; long: a few sentences'), language },
     outputSchema: textOutput,
     annotations: { readOnlyHint: true, openWorldHint: false },
@@ -127,7 +136,7 @@ export function createMcpServer(options: McpOptions): McpServer {
 
   server.registerTool('read_text_in_image', {
     title: 'Read the text in an image (OCR)',
-    description: 'Read the text in an image (OCR) with PaliGemma, running locally: error dialogs, terminal screenshots, scanned notes.',
+    description: `Read the text in an image (OCR) with PaliGemma, ${where}: error dialogs, terminal screenshots, scanned notes.`,
     inputSchema: { image },
     outputSchema: textOutput,
     annotations: { readOnlyHint: true, openWorldHint: false },
@@ -135,7 +144,7 @@ export function createMcpServer(options: McpOptions): McpServer {
 
   server.registerTool('ask_about_image', {
     title: 'Ask a question about an image',
-    description: 'Answer a short question about an image with PaliGemma, running locally ("what colour is the button?", "how many rows are there?"). Answers are short.',
+    description: `Answer a short question about an image with PaliGemma, ${where} ("what colour is the button?", "how many rows are there?"). Answers are short.`,
     inputSchema: { image, question: z.string().min(1).max(2000).describe('The question, in the given language'), language },
     outputSchema: textOutput,
     annotations: { readOnlyHint: true, openWorldHint: false },
@@ -146,7 +155,7 @@ export function createMcpServer(options: McpOptions): McpServer {
 
   server.registerTool('detect_objects', {
     title: 'Find objects in an image',
-    description: 'Find objects in an image with PaliGemma, running locally. Returns a box in image pixels (xMin, yMin, xMax, yMax, origin top left) for each object found; an empty list when none is.',
+    description: `Find objects in an image with PaliGemma, ${where}. Returns a box in image pixels (xMin, yMin, xMax, yMax, origin top left) for each object found; an empty list when none is.`,
     inputSchema: { image, labels: z.array(z.string().min(1)).min(1).max(20).describe('What to look for, for example ["cat", "dog"]') },
     outputSchema: { objects: z.array(z.object({ label: z.string(), box })), imageWidth: z.number(), imageHeight: z.number() },
     annotations: { readOnlyHint: true, openWorldHint: false },

@@ -10,9 +10,8 @@ import * as fs from 'node:fs/promises';
 import * as vscode from 'vscode';
 import { boxesForTask } from '../../common/locTokens.js';
 import { parseSegments, segmentBox } from '../../common/segmentTokens.js';
-import { taskPrompt } from '../../common/prompts.js';
 import { apiRoot, chatCompletion, listModels, RemoteError } from '../../common/remote/chatClient.js';
-import { imagePayload } from '../../common/remote/imagePayload.js';
+import { remoteTask, type RemoteTask } from '../../common/remote/remoteTask.js';
 import type { GenerateResultMessage, SegmentAnswerResult } from '../../protocol.js';
 import { signalOf } from '../cancellation.js';
 import type { Settings } from '../config.js';
@@ -98,13 +97,7 @@ export class RemoteBackend implements VisionEngine, vscode.Disposable {
     try {
       const bytes = 'path' in params.image ? await readFileFor(params.image.path) : Buffer.from(params.image.base64, 'base64');
       const name = 'path' in params.image ? params.image.path : params.image.name;
-      let image;
-      try {
-        image = imagePayload(bytes, name);
-      } catch (error) {
-        throw new EngineError((error as Error).message, 'user');
-      }
-      const prompt = promptFor(params.task);
+      const { image, prompt } = userTask(bytes, name, params.task);
       const { maxImagePixels } = this.settings();
       if (maxImagePixels > 0 && image.width * image.height > maxImagePixels) {
         throw new EngineError(vscode.l10n.t('The image is {0}x{1} pixels, more than paligemma.maxImagePixels ({2}).', image.width, image.height, maxImagePixels), 'user');
@@ -201,11 +194,10 @@ export class RemoteBackend implements VisionEngine, vscode.Disposable {
   }
 }
 
-/** The task's raw prompt; a task that cannot be asked (a detect with no object names) is the user's to fix. */
-function promptFor(task: EngineGenerateParams['task']): string {
-  if ('prompt' in task) return task.prompt;
+/** The request to send; what cannot be sent (not an image, no object names) is the user's to fix. */
+function userTask(bytes: Buffer, name: string, task: EngineGenerateParams['task']): RemoteTask {
   try {
-    return taskPrompt(task);
+    return remoteTask(bytes, name, task);
   } catch (error) {
     throw new EngineError((error as Error).message, 'user');
   }

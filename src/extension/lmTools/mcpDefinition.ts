@@ -2,11 +2,15 @@
  * Offers the bundled `pali mcp` to VS Code's MCP clients (vscode.lm.registerMcpServerDefinitionProvider), for
  * agents that prefer MCP to language model tools. It runs on VS Code's own runtime as Node (or the user's
  * paligemma.nodePath), with the user's model and cache; VS Code declares the workspace folders as its roots.
+ * With the remote backend it runs `pali mcp --remote` on the same server, so no model loads on this machine;
+ * the API key is read from secret storage only when VS Code starts the server (resolveMcpServerDefinition),
+ * so it is never part of a definition that VS Code may keep.
  * In an untrusted workspace it offers nothing: an agent must not read the workspace's files through it.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { SettingsStore } from '../config.js';
+import { REMOTE_API_KEY_SECRET } from '../engine/remoteBackend.js';
 
 export const MCP_PROVIDER_ID = 'paligemma.mcp';
 
@@ -18,11 +22,21 @@ export function registerMcpDefinition(context: vscode.ExtensionContext, settings
       if (!vscode.workspace.isTrusted) return [];
       const current = settings.get();
       const pali = path.join(context.extensionPath, 'dist', 'pali.js');
-      const args = [pali, 'mcp', '--dtype', current.dtype, '--device', current.device, ...(current.modelPath ? ['--model', current.modelPath] : [])];
+      const remote = current.backend === 'remote' && current.remoteUrl.trim() !== '';
+      const args = remote
+        ? [pali, 'mcp', '--remote', current.remoteUrl.trim()]
+        : [pali, 'mcp', '--dtype', current.dtype, '--device', current.device, ...(current.modelPath ? ['--model', current.modelPath] : [])];
       const nodePath = current.nodePath.trim();
       const env: Record<string, string> = { PALI_CACHE_DIR: cacheDir, ...(nodePath ? {} : { ELECTRON_RUN_AS_NODE: '1' }) };
       const version = String((context.extension.packageJSON as { version?: string }).version ?? '0');
-      return [new vscode.McpStdioServerDefinition(vscode.l10n.t('PaliGemma (local vision)'), nodePath || process.execPath, args, env, version)];
+      const label = remote ? vscode.l10n.t('PaliGemma (remote vision)') : vscode.l10n.t('PaliGemma (local vision)');
+      return [new vscode.McpStdioServerDefinition(label, nodePath || process.execPath, args, env, version)];
+    },
+    resolveMcpServerDefinition: async (server) => {
+      if (!server.args.includes('--remote')) return server;
+      const apiKey = await context.secrets.get(REMOTE_API_KEY_SECRET);
+      if (apiKey) server.env = { ...server.env, PALI_API_KEY: apiKey };
+      return server;
     },
   };
   return vscode.Disposable.from(
@@ -30,7 +44,7 @@ export function registerMcpDefinition(context: vscode.ExtensionContext, settings
     vscode.lm.registerMcpServerDefinitionProvider(MCP_PROVIDER_ID, provider),
     vscode.workspace.onDidGrantWorkspaceTrust(() => changed.fire()),
     settings.onDidChange((change) => {
-      if (['modelPath', 'dtype', 'device', 'nodePath'].some((key) => change.changed.has(key as never))) changed.fire();
+      if (['modelPath', 'dtype', 'device', 'nodePath', 'backend', 'remoteUrl'].some((key) => change.changed.has(key as never))) changed.fire();
     }),
   );
 }

@@ -1,11 +1,13 @@
 /**
  * `pali mcp` driven by the official MCP SDK's own client over stdio, with the tiny model: the tool list with
  * schemas, each tool's structured result (answers equal to the CLI's), progress while loading, roots from the
- * client and from --root, and one-line errors for bad input.
+ * client and from --root, and one-line errors for bad input. With --remote, the same answers from a
+ * `pali serve` on loopback.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
@@ -13,6 +15,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { ListRootsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../../helpers/fixtures.js';
+import { startPaliServe, type RunningServer } from '../../helpers/paliServe.js';
 
 const CLI = path.join(__dirname, '..', '..', '..', 'dist', 'pali.js');
 
@@ -138,5 +141,71 @@ describe('pali mcp without client roots', () => {
     } finally {
       await client.close();
     }
+  });
+});
+
+describe('pali mcp --remote', () => {
+  const root = tempDir('mcp-remote');
+  let server: RunningServer;
+  let model: string;
+  let env: Record<string, string>;
+  const KEY = 'mcp-remote-key';
+
+  before(async () => {
+    const tiny = forgeTiny(root, 'tiny', 4);
+    model = tiny.checkpointDir;
+    env = { PALI_CACHE_DIR: tiny.cacheRoot };
+    await writeGradientPng(path.join(root, 'shot.png'), 64, 40, 3);
+    server = await startPaliServe(model, tiny.cacheRoot, ['--api-key', KEY]);
+  });
+  after(() => server?.child.kill());
+
+  test('the image tools answer from the server as the local model does; no model is loaded here', async () => {
+    const remote = await connect(['--remote', server.baseURL, '--root', root], { ...env, PALI_API_KEY: KEY, PALI_MODEL: '' });
+    const local = await connect(['--model', model, '--dtype', 'fp32', '--device', 'cpu', '--root', root], env);
+    try {
+      const { tools } = await remote.listTools();
+      assert.match(tools.find((t) => t.name === 'describe_image')!.description!, /on your own PaliGemma server/);
+      for (const call of [
+        { name: 'describe_image', arguments: { image: { path: 'shot.png' } } },
+        { name: 'ask_about_image', arguments: { image: { data: fs.readFileSync(path.join(root, 'shot.png')).toString('base64') }, question: 'what is this?' } },
+        { name: 'detect_objects', arguments: { image: { path: 'shot.png' }, labels: ['cat', 'dog'] } },
+      ]) {
+        const progress: string[] = [];
+        const fromServer = await remote.callTool(call, undefined, { onprogress: (p) => void progress.push(p.message ?? '') }) as CallToolResult;
+        assert.equal(fromServer.isError, undefined, text(fromServer));
+        assert.deepEqual(fromServer.structuredContent, ((await local.callTool(call)) as CallToolResult).structuredContent, call.name);
+        assert.ok(!progress.some((m) => /loading the model/.test(m)), `${call.name} loaded a model: ${progress.join(' | ')}`);
+      }
+    } finally {
+      await Promise.all([remote.close(), local.close()]);
+    }
+  });
+
+  test('a wrong key and a server that is not there are one line each; --remote and --model together are refused', async () => {
+    const wrongKey = await connect(['--remote', server.baseURL, '--root', root], { ...env, PALI_API_KEY: 'wrong' });
+    try {
+      const refused = await wrongKey.callTool({ name: 'read_text_in_image', arguments: { image: { path: 'shot.png' } } }) as CallToolResult;
+      assert.equal(refused.isError, true);
+      assert.equal(text(refused), `pali: ${server.baseURL} refused the API key (401): set PALI_API_KEY to the server's key`);
+    } finally {
+      await wrongKey.close();
+    }
+    // A port that was free a moment ago: nothing listens there.
+    const probe = net.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
+    const nowhere = await connect(['--remote', `http://127.0.0.1:${port}/v1`, '--root', root], env);
+    try {
+      const unreachable = await nowhere.callTool({ name: 'describe_image', arguments: { image: { path: 'shot.png' } } }) as CallToolResult;
+      assert.equal(unreachable.isError, true);
+      assert.equal(text(unreachable), `pali: cannot reach http://127.0.0.1:${port}/v1: ECONNREFUSED`);
+    } finally {
+      await nowhere.close();
+    }
+    const both = spawnSync(process.execPath, [CLI, 'mcp', '--remote', server.baseURL, '--model', model], { encoding: 'utf8', input: '' });
+    assert.equal(both.status, 1);
+    assert.equal(both.stderr.trim(), 'pali: mcp takes --model DIR or --remote URL, not both');
   });
 });
