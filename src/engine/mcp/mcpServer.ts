@@ -3,8 +3,9 @@
  * agents can see images without sending them to a cloud model. Tools: describe_image, read_text_in_image,
  * ask_about_image, detect_objects (boxes in image pixels) and check_alt_text (`pali alt-text --check`'s
  * findings, no model needed). The model loads on the first image tool call, with progress notifications;
- * or, with --remote, a team's server answers (remoteVision.ts). Cancellation from the client stops the request. Every tool answers text for the model and structured
- * content matching its output schema; failures are one line with isError, as the CLI prints them.
+ * or, with --remote, a team's server answers (remoteVision.ts). Cancellation from the client stops the
+ * request. Every tool answers text for the model and structured content matching its output schema;
+ * failures are one line with isError, as the CLI prints them.
  */
 import * as fs from 'node:fs';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
