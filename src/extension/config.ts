@@ -56,6 +56,11 @@ function readSettings(): Settings {
   };
 }
 
+/** Whether the chosen backend has what it needs to answer: a model (local) or a server's address (remote). */
+export function backendConfigured(settings: Settings): boolean {
+  return settings.backend === 'remote' ? settings.remoteUrl.trim() !== '' : settings.modelPath !== '';
+}
+
 /** Settings whose change needs a new engine process: the model it holds, its weights, device and Node. */
 const ENGINE_KEYS: (keyof Settings)[] = ['modelPath', 'dtype', 'device', 'nodePath'];
 

@@ -170,6 +170,29 @@ async function pasteScreenshotAsText(page: Page, workspace: string): Promise<voi
   assert.ok(text.includes(`Paste here: before|${expected}|after`), `notes.md now reads:\n${text}`);
 }
 
+/**
+ * With paligemma.altText.prefetch on, opens `file` and hovers `lineText` (an image reference) until the
+ * hover shows a suggestion, which only prefetch can produce: nothing here clicks "Generate alt text".
+ */
+async function prefetchedSuggestion(page: Page, workspace: string, file: string, lineText: string): Promise<string> {
+  setWorkspaceSettings(workspace, { 'paligemma.altText.prefetch': 'visible' });
+  try {
+    await page.waitForTimeout(2000);
+    await openFile(page, file);
+    let text = '';
+    for (let attempt = 0; attempt < 40 && !/Suggested/.test(text); attempt++) {
+      await page.waitForTimeout(500);
+      text = await hoverText(page, lineText, 4);
+      await page.keyboard.press('Escape');
+    }
+    const suggestion = /Suggested: «(.+?)»/.exec(text)?.[1];
+    assert.ok(suggestion, `hover text: ${text}`);
+    return suggestion;
+  } finally {
+    setWorkspaceSettings(workspace, {});
+  }
+}
+
 /** PaliGemma: Set Remote API Key, typed into its password box. */
 async function setRemoteApiKey(page: Page, key: string): Promise<void> {
   await runCommand(page, 'PaliGemma: Set Remote API Key');
@@ -531,22 +554,7 @@ describe('the extension in a real VS Code', () => {
 
   test('4f. with prefetch on, the hover shows a suggestion without asking for one', () =>
     scenario(vscode, 'alt-text-prefetch', async () => {
-      const page = vscode.page;
-      setWorkspaceSettings(workspace, { 'paligemma.altText.prefetch': 'visible' });
-      try {
-        await page.waitForTimeout(2000);
-        await openFile(page, 'gallery.md');
-        // Nothing here clicks "Generate alt text": only prefetch can produce the suggestion.
-        let text = '';
-        for (let attempt = 0; attempt < 40 && !/Suggested/.test(text); attempt++) {
-          await page.waitForTimeout(500);
-          text = await hoverText(page, '![image](gallery.png)', 4);
-          await page.keyboard.press('Escape');
-        }
-        assert.match(text, /Suggested: «.+»/);
-      } finally {
-        setWorkspaceSettings(workspace, {});
-      }
+      assert.ok(await prefetchedSuggestion(vscode.page, workspace, 'gallery.md', '![image](gallery.png)'));
     }));
 
   test('4g. a remote image is fetched only once paligemma.allowRemoteImages is on', () =>
@@ -930,6 +938,14 @@ describe('Remote backend', () => {
 
   test('R7. pasting a screenshot and choosing "Paste as text (OCR)" inserts the server\'s text at the cursor', () =>
     scenario(vscode, 'remote-ocr-paste', () => pasteScreenshotAsText(vscode.page, workspace)));
+
+  test('R8. with prefetch on, the hover shows the server\'s suggestion without asking for one', () =>
+    scenario(vscode, 'remote-alt-text-prefetch', async () => {
+      // A file of its own: R4 has given the workspace's other images their alt text.
+      fs.writeFileSync(path.join(workspace, 'prefetch.md'), '# Prefetch\n\n![image](gallery.png)\n');
+      const expected = toAltText(pali(['caption', path.join(workspace, 'gallery.png'), '--model', modelDir, '--device', 'cpu', '--quiet']));
+      assert.equal(await prefetchedSuggestion(vscode.page, workspace, 'prefetch.md', '![image](gallery.png)'), expected);
+    }));
 });
 
 describe('Agents: language model tools and the MCP server', () => {

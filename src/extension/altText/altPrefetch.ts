@@ -4,7 +4,7 @@
  */
 import * as vscode from 'vscode';
 import { checkAltText } from '../../common/altText/altRules.js';
-import type { SettingsStore } from '../config.js';
+import { backendConfigured, type SettingsStore } from '../config.js';
 import type { AltTextService } from './altTextService.js';
 import { referencesIn, toRange } from './documentReferences.js';
 
@@ -13,9 +13,10 @@ export function registerAltPrefetch(service: AltTextService, settings: SettingsS
   let timer: NodeJS.Timeout | undefined;
   const run = async (editor: vscode.TextEditor | undefined) => {
     source?.cancel();
-    const { prefetch: mode, modelPath } = settings.get();
-    if (!editor || mode === 'off' || !modelPath) return;
-    const current = (source = new vscode.CancellationTokenSource());
+    const current = settings.get();
+    const mode = current.prefetch;
+    if (!editor || mode === 'off' || !backendConfigured(current)) return;
+    const pass = (source = new vscode.CancellationTokenSource());
     const document = editor.document;
     const wanted = referencesIn(document).filter((reference) => {
       if (reference.src === undefined || !checkAltText(reference)) return false;
@@ -24,9 +25,9 @@ export function registerAltPrefetch(service: AltTextService, settings: SettingsS
       return editor.visibleRanges.some((visible) => visible.intersection(range));
     });
     for (const reference of wanted) {
-      if (current.token.isCancellationRequested) return;
+      if (pass.token.isCancellationRequested) return;
       if (service.cached(document, reference.src) !== undefined) continue;
-      await service.suggest(document, reference.src, 'informative', current.token, 'background').catch(() => undefined);
+      await service.suggest(document, reference.src, 'informative', pass.token, 'background').catch(() => undefined);
     }
   };
   const schedule = (editor: vscode.TextEditor | undefined) => {
@@ -37,7 +38,7 @@ export function registerAltPrefetch(service: AltTextService, settings: SettingsS
   return vscode.Disposable.from(
     vscode.window.onDidChangeActiveTextEditor(schedule),
     vscode.window.onDidChangeTextEditorVisibleRanges((event) => schedule(event.textEditor)),
-    // Turning prefetch on (or choosing a model) should fill the editor in view, not wait for a scroll.
+    // Turning prefetch on (or choosing a model or a server) should fill the editor in view, not wait for a scroll.
     settings.onDidChange(() => schedule(vscode.window.activeTextEditor)),
     { dispose: () => { clearTimeout(timer); source?.cancel(); } },
   );
