@@ -178,6 +178,9 @@ export class DescribePanel {
       if (error instanceof EngineError && error.kind === 'no-model') {
         const select = vscode.l10n.t('Select Model');
         if ((await vscode.window.showWarningMessage(message, select)) === select) void vscode.commands.executeCommand('paligemma.selectModel');
+      } else if (error instanceof EngineError && error.kind === 'no-server') {
+        const open = vscode.l10n.t('Open Settings');
+        if ((await vscode.window.showWarningMessage(message, open)) === open) void vscode.commands.executeCommand('workbench.action.openSettings', 'paligemma.remote.url');
       }
     } finally {
       if (this.running === source) this.running = undefined;

@@ -20,7 +20,7 @@ export type { EngineState } from './visionEngine.js';
 
 /** A failure to show the user as it is: a bad image, no model, a crashed engine. */
 export class EngineError extends Error {
-  constructor(message: string, readonly kind: 'user' | 'crashed' | 'stopped' | 'no-model' | 'cancelled' | 'internal') {
+  constructor(message: string, readonly kind: 'user' | 'crashed' | 'stopped' | 'no-model' | 'no-server' | 'cancelled' | 'internal') {
     super(message);
   }
 }

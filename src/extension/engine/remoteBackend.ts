@@ -55,7 +55,7 @@ export class RemoteBackend implements VisionEngine, vscode.Disposable {
 
   private async endpoint() {
     const url = this.settings().remoteUrl.trim();
-    if (!url) throw new EngineError(vscode.l10n.t('No remote server: set paligemma.remote.url to its address (for example http://gpu-box:8000), or set paligemma.backend to local.'), 'no-model');
+    if (!url) throw new EngineError(vscode.l10n.t('No remote server: set paligemma.remote.url to its address (for example http://gpu-box:8000), or set paligemma.backend to local.'), 'no-server');
     return { url, apiKey: (await this.secrets.get(REMOTE_API_KEY_SECRET)) || undefined };
   }
 
