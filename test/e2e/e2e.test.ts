@@ -4,7 +4,7 @@
  * test/e2e/artifacts/; passing ones leave one per feature in docs/screenshots/ for the README.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,6 +16,7 @@ import { forgeCheckpoint } from '../../src/engine/forge/forge.js';
 import { forgeVae } from '../../src/engine/forge/forgeVae.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { startLoopbackHub, type LoopbackHub } from '../helpers/loopbackHub.js';
+import { startPaliServe } from '../helpers/paliServe.js';
 import { launchVsCode, type VsCode } from './vscodeHarness.js';
 import { boxesAsText, locTokensToBoxes } from '../../src/common/locTokens.js';
 import { findImageReferences } from '../../src/common/altText/findReferences.js';
@@ -254,20 +255,10 @@ function paintedMasks(frame: FrameLocator): Promise<{ width: number; height: num
 }
 
 /** `pali serve --model DIR` on loopback with an API key, as a team's GPU box would serve it (CPU here). */
-async function startPaliServe(model: string, apiKey: string): Promise<{ server: ChildProcess; url: string }> {
-  const server = spawn(process.execPath, [path.join(repo, 'dist', 'pali.js'), 'serve', '--model', model, '--port', '0', '--device', 'cpu', '--api-key', apiKey],
-    { env: { ...process.env, PALI_CACHE_DIR: cacheDir }, stdio: ['ignore', 'ignore', 'pipe'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let seen = '';
-    server.stderr!.setEncoding('utf8');
-    server.stderr!.on('data', (chunk: string) => {
-      seen += chunk;
-      const found = /serving \S+ at (http:\/\/\S+)\/v1/.exec(seen)?.[1];
-      if (found) resolve(found);
-    });
-    server.once('exit', (code) => reject(new Error(`pali serve exited with ${code}: ${seen}`)));
-  });
-  return { server, url };
+async function servePali(model: string, apiKey: string): Promise<{ server: ChildProcess; url: string }> {
+  // The CLI's default dtype, so that answers equal `pali caption`'s here.
+  const { child, baseURL } = await startPaliServe(model, cacheDir, ['--api-key', apiKey], 'auto');
+  return { server: child, url: baseURL };
 }
 
 /** Runs a scenario; on failure keeps a screenshot and the log as CI artefacts. */
@@ -783,7 +774,7 @@ describe('Remote backend', () => {
   before(async () => {
     workspace = await makeWorkspace('remote');
     // The same model served by `pali serve` on loopback.
-    ({ server, url: serverUrl } = await startPaliServe(modelDir, API_KEY));
+    ({ server, url: serverUrl } = await servePali(modelDir, API_KEY));
     // No local model at all: every answer must come from the server.
     vscode = await launchVsCode({
       cache, vsix, workspace, root, log,
@@ -907,7 +898,7 @@ describe('Remote backend', () => {
       const page = vscode.page;
       const { forced, vae, expected } = await segmentingModel(workspace);
       // A server whose model answers with two objects; the VQ-VAE is a local file, as offline users give it.
-      const segmenting = await startPaliServe(forced, API_KEY);
+      const segmenting = await servePali(forced, API_KEY);
       setWorkspaceSettings(workspace, { 'paligemma.remote.url': segmenting.url, 'paligemma.segmentation.vaePath': vae });
       try {
         await page.locator('.statusbar-item', { hasText: new URL(segmenting.url).host }).waitFor({ timeout: 30_000 });
@@ -1020,7 +1011,7 @@ describe('Agents: language model tools and the MCP server', () => {
       const page = vscode.page;
       const key = 'agents-remote-key';
       // Another seed than the local model's: its caption shows which one answered.
-      const { server, url } = await startPaliServe(hubModelDir, key);
+      const { server, url } = await servePali(hubModelDir, key);
       try {
         await setRemoteApiKey(page, key);
         setWorkspaceSettings(workspace, { 'paligemma.backend': 'remote', 'paligemma.remote.url': url });

@@ -11,9 +11,10 @@ export interface RunningServer {
   stderr: string[];
 }
 
-export async function startPaliServe(checkpointDir: string, cacheRoot: string, extraArgs: string[] = []): Promise<RunningServer> {
+/** `dtype`: fp32 (exact, as the CLI tests compare) unless a test needs the CLI's default, auto. */
+export async function startPaliServe(checkpointDir: string, cacheRoot: string, extraArgs: string[] = [], dtype: 'fp32' | 'auto' = 'fp32'): Promise<RunningServer> {
   const env = { ...process.env, PALI_CACHE_DIR: cacheRoot };
-  const child = spawn(process.execPath, [CLI, 'serve', '--model', checkpointDir, '--port', '0', '--dtype', 'fp32', '--device', 'cpu', ...extraArgs], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'serve', '--model', checkpointDir, '--port', '0', '--dtype', dtype, '--device', 'cpu', ...extraArgs], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   const stderr: string[] = [];
   const baseURL = await new Promise<string>((resolve, reject) => {
     child.stderr!.setEncoding('utf8');
