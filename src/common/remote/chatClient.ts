@@ -46,7 +46,7 @@ export function apiRoot(url: string): string {
   try {
     parsed = new URL(url);
   } catch {
-    throw new RemoteError(`"${url}" is not a URL: set paligemma.remote.url to the server's address, for example http://gpu-box:8000`);
+    throw new RemoteError(`"${url}" is not a URL: a server's address looks like http://gpu-box:8000`);
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new RemoteError(`"${url}" is not an http(s) URL`);
   const base = parsed.href.replace(/\/+$/, '');
@@ -77,7 +77,8 @@ async function send(endpoint: RemoteEndpoint, route: string, init: RequestInit):
     // not JSON: the body's start says enough
   }
   if (response.status === 401 || response.status === 403) {
-    throw new RemoteError(`${root} refused the API key (${response.status}): set it with "PaliGemma: Set Remote API Key"`, response.status);
+    // Each client says how its user sets the key (a VS Code command, an environment variable).
+    throw new RemoteError(`${root} refused the API key (${response.status})`, response.status);
   }
   throw new RemoteError(`${root} answered ${response.status}: ${message || response.statusText}`, response.status);
 }

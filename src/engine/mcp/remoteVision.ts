@@ -22,13 +22,13 @@ export interface VisionAnswer {
 export class RemoteVision {
   /** The model the server serves, asked once (again after a failure: the server may come up). */
   private model: Promise<string> | undefined;
-  readonly root: string;
 
   constructor(private readonly endpoint: RemoteEndpoint) {
+    // A malformed address is said at start, not at the first tool call.
     try {
-      this.root = apiRoot(endpoint.url);
+      apiRoot(endpoint.url);
     } catch (error) {
-      throw new UserError(`--remote: ${(error as Error).message.replace(/: set paligemma\.remote\.url.*$/, '')}`);
+      throw new UserError(`--remote: ${(error as Error).message}`);
     }
   }
 
@@ -36,8 +36,10 @@ export class RemoteVision {
     const bytes = 'path' in image ? fs.readFileSync(image.path) : Buffer.from(image.base64, 'base64');
     try {
       const { image: payload, prompt } = remoteTask(bytes, 'path' in image ? image.path : image.name, task);
-      this.model ??= listModels(this.endpoint, signal).then(([first]) => first!);
-      this.model.catch(() => (this.model = undefined));
+      this.model ??= listModels(this.endpoint, signal).then(([first]) => first!, (error: unknown) => {
+        this.model = undefined;
+        throw error;
+      });
       const result = await chatCompletion(this.endpoint, { model: await this.model, imageDataUrl: payload.dataUrl, prompt, maxTokens, signal, onPiece });
       return { text: result.text, boxes: boxesForTask(task, result.text, payload.width, payload.height), imageWidth: payload.width, imageHeight: payload.height };
     } catch (error) {
@@ -48,7 +50,7 @@ export class RemoteVision {
   private userError(error: unknown): unknown {
     if (error instanceof InputError) return new UserError(error.message);
     if (!(error instanceof RemoteError)) return error;
-    if (error.status === 401 || error.status === 403) return new UserError(`${this.root} refused the API key (${error.status}): set PALI_API_KEY to the server's key`);
+    if (error.status === 401 || error.status === 403) return new UserError(`${error.message}: set PALI_API_KEY to the server's key`);
     return new UserError(error.message);
   }
 }

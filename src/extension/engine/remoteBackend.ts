@@ -56,6 +56,11 @@ export class RemoteBackend implements VisionEngine, vscode.Disposable {
   private async endpoint() {
     const url = this.settings().remoteUrl.trim();
     if (!url) throw new EngineError(vscode.l10n.t('No remote server: set paligemma.remote.url to its address (for example http://gpu-box:8000), or set paligemma.backend to local.'), 'no-server');
+    try {
+      apiRoot(url);
+    } catch (error) {
+      throw new EngineError(`paligemma.remote.url: ${(error as Error).message}`, 'no-server');
+    }
     return { url, apiKey: (await this.secrets.get(REMOTE_API_KEY_SECRET)) || undefined };
   }
 
@@ -178,12 +183,12 @@ export class RemoteBackend implements VisionEngine, vscode.Disposable {
   private translate(error: unknown, token: vscode.CancellationToken): EngineError {
     if (token.isCancellationRequested || (error instanceof Error && error.name === 'AbortError')) return new EngineError(vscode.l10n.t('Cancelled.'), 'cancelled');
     if (error instanceof EngineError) return error;
-    const message = error instanceof Error ? error.message : String(error);
+    const status = error instanceof RemoteError ? error.status : undefined;
+    let message = error instanceof Error ? error.message : String(error);
+    if (status === 401 || status === 403) message = vscode.l10n.t('{0}: set it with "PaliGemma: Set Remote API Key".', message);
     this.lastError = message;
     this.log.error(`remote: ${message}`);
     // A server that answered 4xx refused this request; anything else means it could not serve it.
-    const status = error instanceof RemoteError ? error.status : undefined;
-    // Its message says what to do (a wrong key: the command that sets it).
     if (status !== undefined && status >= 400 && status < 500) return new EngineError(message, 'user');
     if (status === undefined) this.setState('stopped');
     return new EngineError(vscode.l10n.t('The remote PaliGemma server failed: {0}', message), 'internal');

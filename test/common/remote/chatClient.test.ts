@@ -70,9 +70,9 @@ describe('the remote backend\'s chat client against pali serve', () => {
     assert.equal(streamed.finishReason, whole.finishReason);
   });
 
-  test('a wrong key says how to set it; an unreachable server says so', async () => {
+  test('a wrong key is refused with its status; an unreachable server says so', async () => {
     await assert.rejects(chatCompletion({ ...endpoint, apiKey: 'wrong' }, { model: 'tiny', imageDataUrl: 'data:image/png;base64,AA==', prompt: 'ocr', maxTokens: 2 }),
-      (error) => error instanceof RemoteError && error.status === 401 && /Set Remote API Key/.test(error.message));
+      (error) => error instanceof RemoteError && error.status === 401 && error.message === `${apiRoot(endpoint.url)} refused the API key (401)`);
     const closed = net.createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as net.AddressInfo).port;

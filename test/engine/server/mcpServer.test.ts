@@ -182,7 +182,7 @@ describe('pali mcp --remote', () => {
     }
   });
 
-  test('a wrong key and a server that is not there are one line each; --remote and --model together are refused', async () => {
+  test('a wrong key and a server that is not there are one line each; --remote with --model, or not a URL, is refused', async () => {
     const wrongKey = await connect(['--remote', server.baseURL, '--root', root], { ...env, PALI_API_KEY: 'wrong' });
     try {
       const refused = await wrongKey.callTool({ name: 'read_text_in_image', arguments: { image: { path: 'shot.png' } } }) as CallToolResult;
@@ -207,5 +207,8 @@ describe('pali mcp --remote', () => {
     const both = spawnSync(process.execPath, [CLI, 'mcp', '--remote', server.baseURL, '--model', model], { encoding: 'utf8', input: '' });
     assert.equal(both.status, 1);
     assert.equal(both.stderr.trim(), 'pali: mcp takes --model DIR or --remote URL, not both');
+    const malformed = spawnSync(process.execPath, [CLI, 'mcp', '--remote', 'gpu-box'], { encoding: 'utf8', input: '' });
+    assert.equal(malformed.status, 1);
+    assert.equal(malformed.stderr.trim(), 'pali: --remote: "gpu-box" is not a URL: a server\'s address looks like http://gpu-box:8000');
   });
 });
