@@ -174,7 +174,7 @@ export class RemoteBackend implements VisionEngine, vscode.Disposable {
       const parsed = parseSegments(text);
       return {
         segments: undefined,
-        notes: [...parsed.notes, vscode.l10n.t('No masks: {0} Each object shows its box.', why)],
+        notes: [...parsed.notes, vscode.l10n.t('No masks ({0}): each object shows its box.', why.replace(/\.$/, ''))],
         boxes: parsed.segments.map((s) => ({ label: s.label, ...segmentBox(s.locs, width, height) })),
       };
     }
