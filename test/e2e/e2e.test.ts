@@ -1076,12 +1076,16 @@ describe('Restricted Mode', () => {
   let vscode: VsCode;
   let workspace: string;
   const marker = () => path.join(root, 'workspace-code-ran');
+  let serverRequests = 0;
   before(async () => {
     workspace = await makeWorkspace('untrusted');
     // A node path that, if it ever ran, would leave a marker (and then work as Node, hiding nothing else).
     const evilNode = path.join(workspace, '.vscode', 'node.sh');
     fs.writeFileSync(evilNode, `#!/bin/sh\ntouch '${marker()}'\nexec node "$@"\n`, { mode: 0o755 });
-    setWorkspaceSettings(workspace, { 'paligemma.modelPath': hubModelDir, 'paligemma.nodePath': evilNode });
+    // The workspace also points the extension at a "server" (the loopback image server, which counts
+    // requests): an untrusted folder must not choose where images are sent.
+    setWorkspaceSettings(workspace, { 'paligemma.modelPath': hubModelDir, 'paligemma.nodePath': evilNode, 'paligemma.backend': 'remote', 'paligemma.remote.url': imageServer.url });
+    serverRequests = imageServer.requests;
     fs.writeFileSync(path.join(workspace, 'remote.md'), `![](${imageServer.url}/banner.png)\n`);
     // The user's own model; remote images allowed by the user, yet an untrusted folder must not make the
     // editor fetch anything. Engines on onnxruntime-node die loading the model (as in scenario 11), so
@@ -1094,14 +1098,17 @@ describe('Restricted Mode', () => {
   });
   after(() => vscode?.close());
 
-  test('7. in an untrusted folder the workspace\'s model and node paths are ignored, none of its code runs, and the UI says why', () =>
+  test('7. in an untrusted folder the workspace\'s model and node paths and remote server are ignored, none of its code runs, and the UI says why', () =>
     scenario(vscode, 'untrusted', async () => {
       const page = vscode.page;
       await page.locator('.notifications-toasts', { hasText: 'Restricted Mode' }).waitFor({ timeout: 30_000 });
       const notice = (await notificationTexts(page)).find((t) => t.includes('Restricted Mode')) ?? '';
       assert.match(notice, /paligemma\.modelPath/);
       assert.match(notice, /paligemma\.nodePath/);
-      // The user's model answers (the workspace's is another seed), on the last runtime in line.
+      assert.match(notice, /paligemma\.backend/);
+      assert.match(notice, /paligemma\.remote\.url/);
+      // The user's model answers (the workspace's is another seed), on the last runtime in line, and
+      // nothing reaches the workspace's server.
       const expected = pali(['caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--runtime', 'wasm', '--quiet']).trim();
       await runCommand(page, 'PaliGemma: Describe Image');
       await pickQuickItem(page, 'photo.png');
@@ -1109,6 +1116,7 @@ describe('Restricted Mode', () => {
       await caption.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 180_000 });
       assert.equal((await caption.locator('p.text').textContent())?.trim(), expected);
       assert.equal(fs.existsSync(marker()), false, 'the workspace\'s node path ran');
+      assert.equal(imageServer.requests, serverRequests, 'the workspace\'s remote server was asked');
     }, 'restricted-mode.png'));
 
   test('7b. in an untrusted folder remote images are not fetched, even when the user allows them', () =>
