@@ -21,11 +21,10 @@ key="$(cat "$toolchain"/*/package.json "$toolchain"/*/package-lock.json | sha256
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/paligemma-local-e2e/$key"
 
 # Debian packages: Chromium to drive the workbench; the -dev libraries let code-server's native modules
-# (kerberos, native-keymap, @vscode/spdlog...) build when no prebuilt binary fits; procps gives pgrep,
-# which the crash scenario uses to find the engine.
+# (kerberos, native-keymap, @vscode/spdlog...) build when no prebuilt binary fits.
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
-for package in libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev procps python3 make g++; do
+for package in libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev python3 make g++; do
   dpkg -s "$package" >/dev/null 2>&1 || need_apt+=("$package")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -432,9 +432,10 @@ describe('the extension in a real VS Code', () => {
   test('8b. a new model path takes effect at once: the engine restarts and the status bar names the model', () =>
     scenario(vscode, 'settings-restart', async () => {
       const page = vscode.page;
-      const enginePids = () => execFileSync('pgrep', ['-f', 'pali.js serve --ipc'], { encoding: 'utf8' }).trim().split('\n').map(Number);
+      const enginePids = () => vscode.enginePids();
       await page.locator('.statusbar-item', { hasText: 'PaliGemma: ready · cpu · tiny-model' }).waitFor({ timeout: 60_000 });
       const [before] = enginePids();
+      assert.ok(before, 'the engine that holds the model runs');
       try {
         // Workspace settings files are watched: VS Code applies the change without a reload.
         setWorkspaceSettings(workspace, { 'paligemma.modelPath': hubModelDir });
@@ -647,7 +648,7 @@ describe('the extension in a real VS Code', () => {
   test('6. killing the engine mid-request shows a clear message, and the next request succeeds', () =>
     scenario(vscode, 'engine-crash', async () => {
       const page = vscode.page;
-      const enginePid = () => Number(execFileSync('pgrep', ['-f', 'pali.js serve --ipc'], { encoding: 'utf8' }).trim().split('\n')[0]);
+      const enginePid = () => vscode.enginePids()[0];
       // Long answers keep the engine busy long enough to kill it mid-request. Workspace settings files are
       // watched, so VS Code picks the change up at once.
       setWorkspaceSettings(workspace, { 'paligemma.maxNewTokens': 1024 });
@@ -661,7 +662,9 @@ describe('the extension in a real VS Code', () => {
         for (let attempt = 0; attempt < 4 && !(await crashed.count()); attempt++) {
           if (attempt > 0) await frame.locator('#describe').click();
           await page.locator('.statusbar-item', { hasText: 'PaliGemma: busy' }).waitFor({ timeout: 60_000 });
-          killed = enginePid();
+          const busy = enginePid();
+          assert.ok(busy, 'an engine runs while the status bar says busy');
+          killed = busy;
           process.kill(killed, 'SIGKILL');
           await crashed.waitFor({ timeout: 15_000 }).catch(() => undefined);
         }

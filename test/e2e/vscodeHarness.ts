@@ -13,6 +13,8 @@ export interface VsCode {
   workspace: string;
   /** VS Code's user data folder: User/settings.json, User/globalStorage/. */
   userData: string;
+  /** The pids of the PaliGemma engines this VS Code runs now (none while one restarts). */
+  enginePids(): number[];
   close(): Promise<void>;
 }
 
@@ -96,6 +98,7 @@ export async function launchVsCode(options: LaunchOptions): Promise<VsCode> {
     page,
     workspace: options.workspace,
     userData,
+    enginePids: () => descendants(server.pid!).filter((pid) => commandLine(pid).includes('pali.js serve --ipc')),
     close: async () => {
       await browser.close().catch(() => undefined);
       server.kill();
@@ -117,4 +120,41 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`code-server did not listen on port ${port} within ${timeoutMs} ms`);
+}
+
+/**
+ * Every process below `root`, from /proc: engines are found through the code-server that started them,
+ * never by a system-wide pattern that matches another suite's engines (or none, mid-restart, and throws).
+ */
+function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // exited while we looked
+    }
+    // The command name in parentheses may hold spaces: the parent pid is the second field after it.
+    const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    children.set(parent, [...(children.get(parent) ?? []), Number(name)]);
+  }
+  const found: number[] = [];
+  const queue = [root];
+  while (queue.length) {
+    for (const child of children.get(queue.shift()!) ?? []) {
+      found.push(child);
+      queue.push(child);
+    }
+  }
+  return found;
+}
+
+function commandLine(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    return '';
+  }
 }

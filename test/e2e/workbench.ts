@@ -2,18 +2,45 @@
 import type { FrameLocator, Locator, Page } from 'playwright-core';
 
 export async function runCommand(page: Page, title: string): Promise<void> {
-  const input = page.locator('.quick-input-widget input');
-  for (let attempt = 0; attempt < 3; attempt++) {
-    await page.keyboard.press('F1');
-    if (await input.waitFor({ state: 'visible', timeout: 5000 }).then(() => true, () => false)) break;
-    // A webview that has just taken focus (an image preview) can swallow the key: focus the workbench.
-    await page.locator('.editor-group-container.active .tab.active').first().click();
-  }
-  await input.waitFor({ state: 'visible' });
+  const input = await openCommandPalette(page);
   await input.fill(`>${title}`);
   // Fuzzy matching may rank a longer title first: pick the command whose label is exactly `title`.
   const exact = new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
   await page.locator('.quick-input-list .monaco-list-row', { has: page.locator('.label-name', { hasText: exact }) }).first().click();
+}
+
+/**
+ * Opens the command palette with F1, as a person does. A key press reaches the workbench only through
+ * whatever holds the focus, and a webview (the Describe panel, an image preview) that holds it forwards
+ * keys only once its frame is ready: in CI the palette once stayed closed through three F1 presses. So
+ * each F1 that opens nothing is followed by the Manage menu's "Command Palette...", a mouse route that
+ * needs no focus. If neither opens it, the error says what held the focus and what the widget looked like.
+ */
+async function openCommandPalette(page: Page): Promise<Locator> {
+  const input = page.locator('.quick-input-widget input');
+  const opened = () => input.waitFor({ state: 'visible', timeout: 5000 }).then(() => true, () => false);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    await page.keyboard.press('F1');
+    if (await opened()) return input;
+    await page.locator('.activitybar a.codicon-settings-view-bar-icon').click();
+    await page.getByRole('menuitem', { name: /^Command Palette/ }).click({ timeout: 5000 }).catch(() => undefined);
+    if (await opened()) return input;
+  }
+  throw new Error(`the command palette did not open (F1 and the Manage menu, 3 times each): ${await workbenchState(page)}`);
+}
+
+/** What holds the focus and what the quick input looks like, for an error message. */
+async function workbenchState(page: Page): Promise<string> {
+  return page.evaluate(() => {
+    const describe = (element: Element | null) => (element ? `<${element.tagName.toLowerCase()} class="${element.className}">` : 'nothing');
+    const widget = document.querySelector('.quick-input-widget') as HTMLElement | null;
+    const dialogs = document.querySelectorAll('.monaco-dialog-box').length;
+    return [
+      `focus on ${describe(document.activeElement)}`,
+      widget ? `quick input display=${getComputedStyle(widget).display} inert=${widget.inert} class="${widget.className}"` : 'no quick input widget',
+      `${dialogs} dialog(s) open`,
+    ].join('; ');
+  });
 }
 
 export async function pickQuickItem(page: Page, text: string): Promise<void> {
