@@ -1,9 +1,9 @@
 /**
- * `npm run bench:fidelity`: how far int4 and fp16 move the logits from fp32 on the forged full-size model.
+ * `npm run bench:fidelity`: how far int8, int4 and fp16 move the logits from fp32 on the forged full-size model.
  * fp32 generates greedily (EOS suppressed) and records every step's logits; each other dtype then runs the
  * same tokens (teacher forcing) and is compared step by step: cosine similarity and top-1 agreement. The
  * image features (the vision tower's output, whose weights are 8-bit in int4 models) are compared too.
- * Options: --preset NAME (paligemma-3b-224), --model DIR, --steps N (256), --dtypes int4,fp16, --json.
+ * Options: --preset NAME (paligemma-3b-224), --model DIR, --steps N (256), --dtypes int8,int4,fp16, --json.
  * Each dtype runs in its own process, so only one model is in memory at a time.
  */
 import { spawnSync } from 'node:child_process';
@@ -13,10 +13,9 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ModelDtype } from '../src/engine/paligemma/components.js';
 import { loadModel } from '../src/engine/model.js';
-import { embedPrefix, embedTokens, encodeImage, buildPromptIds } from '../src/engine/paligemma/inputs.js';
-import { emptyCache, runDecoder } from '../src/engine/paligemma/decoderRunner.js';
 import { argmax } from '../src/engine/generate/sampling.js';
 import { cosineSimilarity } from '../test/helpers/numbers.js';
+import { runSteps as runModelSteps } from '../test/helpers/teacherForcing.js';
 import { benchModelDir, screenshotFile } from './benchFiles.js';
 
 const PROMPT = 'caption en';
@@ -30,23 +29,10 @@ interface Comparison {
   image_features_cosine: number;
 }
 
-/** Runs `steps` decoder steps; with `forcedIds` the tokens are given, else chosen greedily (never <eos>). */
 async function runSteps(modelDir: string, dtype: ModelDtype, image: string, steps: number, forcedIds: number[] | null, onLogits: (step: number, logits: Float32Array) => void): Promise<{ ids: number[]; features: Float32Array }> {
   const model = await loadModel(modelDir, { dtype, device: 'cpu' });
   try {
-    const encoded = await encodeImage(model, image);
-    const promptIds = buildPromptIds(model, PROMPT);
-    let step = await runDecoder(model, await embedPrefix(model, promptIds, encoded), promptIds.length, emptyCache(model), promptIds.length);
-    const ids: number[] = [];
-    for (let i = 0; i < steps; i++) {
-      onLogits(i, step.logits);
-      const masked = step.logits.slice();
-      for (const eos of model.eosTokenIds) masked[eos] = -Infinity;
-      const next = forcedIds ? forcedIds[i]! : argmax(masked);
-      ids.push(next);
-      if (i + 1 < steps) step = await runDecoder(model, await embedTokens(model, [next]), 1, step.cache, promptIds.length);
-    }
-    return { ids, features: encoded.features };
+    return await runModelSteps(model, image, PROMPT, steps, forcedIds, onLogits);
   } finally {
     await model.release();
   }
@@ -93,7 +79,7 @@ async function main(): Promise<void> {
       preset: { type: 'string', default: 'paligemma-3b-224' },
       model: { type: 'string' },
       steps: { type: 'string', default: '256' },
-      dtypes: { type: 'string', default: 'int4,fp16' },
+      dtypes: { type: 'string', default: 'int8,int4,fp16' },
       json: { type: 'boolean', default: false },
     },
   });

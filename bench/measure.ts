@@ -72,10 +72,10 @@ async function ours(dir: string, dtype: ModelDtype): Promise<Engine> {
   };
 }
 
-/** transformers.js names a component's dtype by its file suffix: '' fp32, _fp16 fp16, _q4 q4, _quantized q8. */
+/** transformers.js names a component's dtype by its file suffix: '' fp32, _fp16 fp16, _q4 q4, _quantized q8, _int8 int8. */
 function transformersJsDtypes(dtype: ModelDtype): Record<string, string> {
   const components: Component[] = ['vision_encoder', 'embed_tokens', 'decoder_model_merged'];
-  const names: Record<WeightDtype, string> = { fp32: 'fp32', fp16: 'fp16', int4: 'q4', int8: 'q8' };
+  const names: Record<WeightDtype, string> = { fp32: 'fp32', fp16: 'fp16', int4: 'q4', q8: 'q8', int8: 'int8' };
   return Object.fromEntries(components.map((c) => [c, names[componentDtype(c, dtype)]]));
 }
 

@@ -3,12 +3,15 @@
  * the protocol and the engine all read them from here.
  */
 
-/** What runs: exact float32, float16 weights and activations, or 4-bit weights (MatMulNBits). */
-export type ModelDtype = 'fp32' | 'fp16' | 'int4';
+/**
+ * What runs: exact float32, float16 weights and activations, 4-bit weights (MatMulNBits), or int8
+ * weights on the integer GEMM with activations quantized per token.
+ */
+export type ModelDtype = 'fp32' | 'fp16' | 'int4' | 'int8';
 /** What a user asks for: `auto` picks by device (see dtypeForDevice). */
 export type DtypeChoice = 'auto' | ModelDtype;
 
-export const DTYPE_CHOICES: readonly DtypeChoice[] = ['auto', 'int4', 'fp16', 'fp32'];
+export const DTYPE_CHOICES: readonly DtypeChoice[] = ['auto', 'int4', 'int8', 'fp16', 'fp32'];
 
 /**
  * `auto`: int4 on a CPU, where decoding is bound by how many weight bytes stream from memory, and where a

@@ -86,6 +86,7 @@ function showRemote(item: vscode.StatusBarItem, remote: RemoteBackend, stateText
 function weightsLabel(dtype: ModelDtype, choice: DtypeChoice): string {
   const names: Record<ModelDtype, string> = {
     int4: vscode.l10n.t('int4 (4-bit, a quarter of the memory)'),
+    int8: vscode.l10n.t('int8 (8-bit on the integer GEMM, a quarter of the memory)'),
     fp16: vscode.l10n.t('fp16 (half precision)'),
     fp32: vscode.l10n.t('fp32 (exact)'),
   };

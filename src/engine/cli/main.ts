@@ -11,11 +11,12 @@ import { convertCommand, forgeCommand, generateCommand, httpServeCommand, mcpCom
 const HELP = `pali: PaliGemma on your machine
 
   pali forge --preset tiny|tiny-paligemma2|paligemma-3b-224|paligemma-3b-448|paligemma-3b-896|paligemma2-3b-224
-             --seed N --out DIR [--dtype f32|bf16|f16] [--answer TEXT]
-                                 (--answer: weights whose greedy answer is TEXT, for tests of detect/segment)
+             --seed N --out DIR [--dtype f32|bf16|f16] [--answer TEXT] [--outliers]
+                                 (--answer: weights whose greedy answer is TEXT, for tests of detect/segment;
+                                 --outliers: massive activations and outlier channels, for quantization tests)
   pali forge --preset vae-oid --seed N --out DIR      a random mask VQ-VAE (DIR/vae-oid.npz) for segmentation
-  pali convert --model DIR [--dtype auto|int4|fp16|fp32] [--cache-dir DIR]
-  pali generate --model DIR --image FILE --prompt TEXT|--prompt-file FILE|- [--max-new-tokens N] [--dtype auto|int4|fp16|fp32]
+  pali convert --model DIR [--dtype auto|int4|int8|fp16|fp32] [--cache-dir DIR]
+  pali generate --model DIR --image FILE --prompt TEXT|--prompt-file FILE|- [--max-new-tokens N] [--dtype auto|int4|int8|fp16|fp32]
                 [--device auto|cpu|cuda|webgpu] [--runtime native|wasm] [--json] [--logits-out FILE]
                 [--max-image-pixels N]
                 [--temperature T --top-k K --top-p P --seed S]
@@ -43,7 +44,8 @@ const HELP = `pali: PaliGemma on your machine
                                  PALI_API_KEY also sets the key; --max-batch 1 decodes one request at a
                                  time (answers then match the CLI's exactly at every dtype)
 
---dtype auto (the default) runs int4 weights on a CPU and fp16 on a GPU; fp32 is the exact reference.
+--dtype auto (the default) runs int4 weights on a CPU and fp16 on a GPU; int8 runs 8-bit weights on the
+CPU's integer GEMM (the fastest first answer); fp32 is the exact reference.
 The shortcuts take the model from --model or PALI_MODEL. Converted models are cached in
 $PALI_CACHE_DIR (default ~/.cache/paligemma-local).
 `;

@@ -16,6 +16,7 @@ import { PRESETS, type ForgePreset } from './presets.js';
 import { SeededRandom } from '../random.js';
 import { buildTokenizerFiles } from './tokenizer.js';
 import { forcedAnswer, patchEmbeddings, patchLmHead } from './forcedAnswer.js';
+import { withOutliers } from './outliers.js';
 
 export interface ForgeOptions {
   preset: string;
@@ -25,6 +26,8 @@ export interface ForgeOptions {
   dtype?: SafetensorsDtype;
   /** Weights that make greedy decoding answer this, whatever the input (forge/forcedAnswer.ts). */
   answer?: string;
+  /** Massive activations and outlier channels, as real LLMs have them (forge/outliers.ts). */
+  outliers?: boolean;
 }
 
 /** How a tensor's random values are drawn: around 0 for weights, around 1 for LayerNorm scales. */
@@ -140,6 +143,7 @@ export function forgeCheckpoint(options: ForgeOptions): { dir: string; files: st
   const rawConfig = structuredClone(preset.config) as Record<string, unknown> & { text_config: Record<string, unknown> };
   const tokenizer = buildTokenizerFiles(preset.baseVocabSize);
   let specs = tensorSpecs(readPaliGemmaConfig(structuredClone(preset.config)), preset);
+  if (options.outliers) specs = withOutliers(specs, readPaliGemmaConfig(structuredClone(preset.config)));
   if (options.answer !== undefined) {
     const hidden = Number(rawConfig.text_config.hidden_size);
     const vocab = new Map(Object.entries((tokenizer.tokenizerJson.model as { vocab: Record<string, number> }).vocab));

@@ -9,7 +9,7 @@ import { floatToHalf } from '../checkpoint/dtypes.js';
 import type { WeightData, WeightSource, WeightStore } from './weightStore.js';
 
 export type Dim = number | string;
-export type ElementType = 'float32' | 'float16' | 'int64' | 'int32' | 'bool' | 'uint8';
+export type ElementType = 'float32' | 'float16' | 'int64' | 'int32' | 'bool' | 'uint8' | 'int8';
 
 const DATA_TYPES: Record<ElementType, onnx.TensorProto.DataType> = {
   float32: onnx.TensorProto.DataType.FLOAT,
@@ -18,6 +18,7 @@ const DATA_TYPES: Record<ElementType, onnx.TensorProto.DataType> = {
   int32: onnx.TensorProto.DataType.INT32,
   bool: onnx.TensorProto.DataType.BOOL,
   uint8: onnx.TensorProto.DataType.UINT8,
+  int8: onnx.TensorProto.DataType.INT8,
 };
 
 export type AttributeValue = number | string | number[] | { float: number } | { floats: number[] } | onnx.ITensorProto;
@@ -25,7 +26,7 @@ export type AttributeValue = number | string | number[] | { float: number } | { 
 export const OPSET = 17;
 
 /** ONNX TensorProto element types, for Cast's `to`. */
-export const CAST_TO: Record<ElementType, number> = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float16: 10 };
+export const CAST_TO: Record<ElementType, number> = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float16: 10 };
 const MICROSOFT_DOMAIN = 'com.microsoft';
 
 function valueInfo(name: string, type: ElementType, dims: Dim[]): onnx.IValueInfoProto {
@@ -103,6 +104,7 @@ export class GraphBuilder {
       const data = type === 'float32' ? new Float32Array([value])
         : type === 'float16' ? new Uint16Array([floatToHalf(value)])
         : type === 'int64' ? new BigInt64Array([BigInt(value)])
+        : type === 'uint8' ? new Uint8Array([value])
         : null;
       if (!data) throw new Error(`scalar of type ${type} is not supported`);
       this.initializers.push({ name, dims: [], dataType: DATA_TYPES[type], rawData: bytes(data) });

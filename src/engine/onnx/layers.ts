@@ -1,14 +1,18 @@
 /**
  * The building blocks that SigLIP and Gemma share, with the same operation order as HF's PyTorch code:
  * plain ONNX ops that every runtime (ORT CPU, CUDA, WebGPU, WASM) runs, in float32 or float16, plus
- * com.microsoft's MatMulNBits for 4- and 8-bit weights.
+ * com.microsoft's MatMulNBits for block-quantized 4- and 8-bit weights and MatMulInteger for int8.
  */
 import { f32ToF16 } from '../checkpoint/dtypes.js';
 import { CAST_TO, type ElementType, type GraphBuilder } from './graphBuilder.js';
+import { int8Linear, type ActivationScales } from './int8Linear.js';
 import { quantizeBlockwise, zeroPointBytesPerRow, type QuantizationBits, type QuantizedWeight } from './quantize.js';
 
-/** int8 is block-quantized like int4 (MatMulNBits, 8 bits), for the vision tower of int4 models. */
-export type WeightDtype = 'fp32' | 'fp16' | 'int4' | 'int8';
+/**
+ * How a component stores its linear layers' weights: float32, float16, block-quantized 4 or 8 bits
+ * (MatMulNBits; `q8` is the vision tower of int4 models), or int8 per output channel on the integer GEMM.
+ */
+export type WeightDtype = 'fp32' | 'fp16' | 'int4' | 'q8' | 'int8';
 
 /** The element type activations flow in: float16 only for fp16 weights. */
 export type Precision = 'float32' | 'float16';
@@ -43,7 +47,7 @@ export const QUANTIZATION_BLOCK = 32;
 
 /**
  * A linear layer y = x W^T (+ b) from HF's weight layout W [out, in]. fp32 stores W^T for MatMul;
- * int4 and int8 use MatMulNBits with blocks of 32.
+ * int4 and q8 use MatMulNBits with blocks of 32; int8 uses MatMulInteger (int8Linear.ts).
  */
 export function linear(
   g: GraphBuilder,
@@ -54,9 +58,12 @@ export function linear(
   inFeatures: number,
   dtype: WeightDtype,
   bias?: () => Float32Array,
+  activationScales: ActivationScales = 'per-token',
 ): string {
   let y: string;
-  if (dtype === 'int4' || dtype === 'int8') {
+  if (dtype === 'int8') {
+    y = int8Linear(g, x, name, weight, outFeatures, inFeatures, activationScales);
+  } else if (dtype === 'int4' || dtype === 'q8') {
     y = blockQuantizedLinear(g, x, name, weight, outFeatures, inFeatures, dtype === 'int4' ? 4 : 8);
   } else if (dtype === 'fp16') {
     const w = g.weight(`${name}.weight_t_fp16`, () => f32ToF16(transpose2d(weight(), outFeatures, inFeatures)), [inFeatures, outFeatures], 'float16');
@@ -95,8 +102,21 @@ export function layerNorm(g: GraphBuilder, x: string, name: string, weight: Floa
  * upcasts, then casts the result back). (1 + weight) is folded into the stored scale; float32 addition is
  * what HF does at run time, so the product is the same.
  */
-export function rmsNorm(g: GraphBuilder, x: string, name: string, weight: () => Float32Array, size: number, eps: number, precision: Precision = 'float32'): string {
-  const scale = () => weight().map((w) => 1 + w);
+export function rmsNorm(
+  g: GraphBuilder,
+  x: string,
+  name: string,
+  weight: () => Float32Array,
+  size: number,
+  eps: number,
+  precision: Precision = 'float32',
+  /** int8 models divide the scale by their smoothing factors (paligemma/int8Smoothing.ts). */
+  divisors?: () => Float32Array,
+): string {
+  const scale = () => {
+    const d = divisors?.();
+    return weight().map((w, j) => (d ? (1 + w) / d[j]! : 1 + w));
+  };
   const input = precision === 'float16' ? cast(g, x, 'float32') : x;
   const meanSquare = g.op('ReduceMean', [g.op('Mul', [input, input])], { axes: [-1], keepdims: 1 });
   const inverseRms = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [meanSquare, g.scalar(eps)])])]);

@@ -64,3 +64,28 @@ export function quantizeBlockwise(weight: Float32Array, n: number, k: number, bi
   }
   return { bits, packed, scales, zeroPoints, blocksPerRow };
 }
+
+/**
+ * Symmetric int8 weights with one scale per output channel, for MatMulInteger: W [N, K] (HF's [out, in])
+ * becomes q [K, N] (MatMulInteger's B layout) with W[n, k] ~ q[k, n] * scales[n], q in [-127, 127] (-128
+ * is left out so that the range is symmetric and negation is exact).
+ */
+export interface ChannelQuantizedWeight {
+  /** [K, N] */
+  values: Int8Array;
+  /** [N] */
+  scales: Float32Array;
+}
+
+export function quantizePerChannelInt8(weight: Float32Array, n: number, k: number): ChannelQuantizedWeight {
+  const values = new Int8Array(n * k);
+  const scales = new Float32Array(n);
+  for (let row = 0; row < n; row++) {
+    let maxAbs = 0;
+    for (let col = 0; col < k; col++) maxAbs = Math.max(maxAbs, Math.abs(weight[row * k + col]!));
+    const scale = maxAbs / 127 || 1;
+    scales[row] = scale;
+    for (let col = 0; col < k; col++) values[col * n + row] = Math.max(-127, Math.min(127, Math.round(weight[row * k + col]! / scale)));
+  }
+  return { values, scales };
+}

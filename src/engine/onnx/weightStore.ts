@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import { onnx } from 'onnx-proto';
 
-export type WeightData = Float32Array | Uint8Array | Uint16Array | BigInt64Array | Int32Array;
+export type WeightData = Float32Array | Uint8Array | Int8Array | Uint16Array | BigInt64Array | Int32Array;
 
 /** A tensor's data, or a function that makes it: a store asked twice for one name makes it once. */
 export type WeightSource = WeightData | (() => WeightData);

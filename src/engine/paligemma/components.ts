@@ -28,7 +28,7 @@ interface ComponentSpec {
  */
 export const COMPONENTS: Record<Component, ComponentSpec> = {
   vision_encoder: {
-    dtype: (model) => (model === 'int4' ? 'int8' : 'fp32'),
+    dtype: (model) => (model === 'int4' ? 'q8' : model === 'int8' ? 'int8' : 'fp32'),
     build: (checkpoint, store, dtype) => buildVisionEncoder(checkpoint, store, dtype),
   },
   embed_tokens: {
@@ -49,7 +49,7 @@ export const COMPONENTS: Record<Component, ComponentSpec> = {
 export const WEIGHT_GROUPS: readonly Component[][] = [['vision_encoder'], ['embed_tokens'], ['decoder_model_merged', 'decoder_model_masked']];
 
 /** transformers.js's file suffix for each weight precision ('_quantized' is what it loads for 'q8'). */
-export const WEIGHT_SUFFIX: Record<WeightDtype, string> = { fp32: '', fp16: '_fp16', int4: '_q4', int8: '_quantized' };
+export const WEIGHT_SUFFIX: Record<WeightDtype, string> = { fp32: '', fp16: '_fp16', int4: '_q4', q8: '_quantized', int8: '_int8' };
 
 export function componentDtype(component: Component, dtype: ModelDtype): WeightDtype {
   return COMPONENTS[component].dtype(dtype);

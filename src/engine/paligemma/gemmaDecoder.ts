@@ -23,8 +23,11 @@
 import { loadWeight, type Checkpoint } from '../checkpoint/checkpoint.js';
 import { GEMMA_LINEAR_PARTS, textNames } from '../checkpoint/weightNames.js';
 import { GraphBuilder } from '../onnx/graphBuilder.js';
+import type { ActivationScales } from '../onnx/int8Linear.js';
 import { activation, cast, linear, precisionOf, reshape, rmsNorm, softcap, transpose, type WeightDtype } from '../onnx/layers.js';
 import type { WeightStore } from '../onnx/weightStore.js';
+import { once, smoothAfterNorm } from '../onnx/smoothing.js';
+import { gemmaNormRanges, smoothGemmaLayer } from './int8Smoothing.js';
 import { slidingWindowInGraph } from './prefixLmMask.js';
 
 export type DecoderVariant = 'merged' | 'masked';
@@ -54,6 +57,8 @@ export function buildDecoder(
   variant: DecoderVariant,
   dtype: WeightDtype,
   vocabSize: number,
+  /** For int8: per-token is what ships; per-tensor exists for the fidelity test that shows why. */
+  activationScales: ActivationScales = 'per-token',
 ): GraphBuilder {
   const { text } = checkpoint.config;
   const generation = checkpoint.config.generation;
@@ -110,22 +115,29 @@ export function buildDecoder(
   const scaling = generation === 2 ? (text.query_pre_attn_scalar as number) ** -0.5 : headDim ** -0.5;
   const eps = text.rms_norm_eps;
 
+  // int8 models move outlier channels from the activations into the weights (int8Smoothing.ts).
+  const smoothed = dtype === 'int8';
+  const mlpNorm = generation === 2 ? 'pre_feedforward_layernorm' : 'post_attention_layernorm';
+  const shapes: Record<(typeof GEMMA_LINEAR_PARTS)[number], [number, number]> = {
+    'self_attn.q_proj.weight': [heads * headDim, H],
+    'self_attn.k_proj.weight': [kvHeads * headDim, H],
+    'self_attn.v_proj.weight': [kvHeads * headDim, H],
+    'self_attn.o_proj.weight': [H, heads * headDim],
+    'mlp.gate_proj.weight': [I, H],
+    'mlp.up_proj.weight': [I, H],
+    'mlp.down_proj.weight': [H, I],
+  };
+
   for (let i = 0; i < text.num_hidden_layers; i++) {
     const w = (part: string, shape: number[]) => weight(textNames.layer(i, part), shape);
     const prefix = `layers.${i}`;
-    const norm = (x: string, part: string) => rmsNorm(g, x, `${prefix}.${part}`, w(`${part}.weight`, [H]), H, eps, precision);
-    const shapes: Record<(typeof GEMMA_LINEAR_PARTS)[number], [number, number]> = {
-      'self_attn.q_proj.weight': [heads * headDim, H],
-      'self_attn.k_proj.weight': [kvHeads * headDim, H],
-      'self_attn.v_proj.weight': [kvHeads * headDim, H],
-      'self_attn.o_proj.weight': [H, heads * headDim],
-      'mlp.gate_proj.weight': [I, H],
-      'mlp.up_proj.weight': [I, H],
-      'mlp.down_proj.weight': [H, I],
-    };
+    const load = (part: string) => loadWeight(checkpoint, textNames.layer(i, part), part.endsWith('layernorm.weight') ? [H] : shapes[part as keyof typeof shapes]);
+    const smoothing = smoothed ? smoothGemmaLayer(load, mlpNorm, H, I) : null;
+    const norm = (x: string, part: string) => rmsNorm(g, x, `${prefix}.${part}`, w(`${part}.weight`, [H]), H, eps, precision, smoothing?.normDivisors(part));
     const project = (x: string, part: (typeof GEMMA_LINEAR_PARTS)[number]) => {
       const [out, inp] = shapes[part];
-      return linear(g, x, `${prefix}.${part.replace(/\.weight$/, '')}`, w(part, [out, inp]), out, inp, dtype);
+      const source = smoothing ? smoothing.weight(part) : w(part, [out, inp]);
+      return linear(g, x, `${prefix}.${part.replace(/\.weight$/, '')}`, source, out, inp, dtype, undefined, activationScales);
     };
 
     // Attention with grouped KV heads: queries [B, KV, G, S, hd] against keys [B, KV, 1, T, hd].
@@ -154,19 +166,23 @@ export function buildDecoder(
     hidden = g.op('Add', [hidden, attentionOut]);
 
     // Gated MLP: down(act(gate(x)) * up(x)), with Gemma 2's extra norms around it.
-    const mlpInput = norm(hidden, generation === 2 ? 'pre_feedforward_layernorm' : 'post_attention_layernorm');
+    const mlpInput = norm(hidden, mlpNorm);
     const gate = activation(g, project(mlpInput, 'mlp.gate_proj.weight'), text.hidden_activation, precision);
     let mlpOut = project(g.op('Mul', [gate, project(mlpInput, 'mlp.up_proj.weight')]), 'mlp.down_proj.weight');
     if (generation === 2) mlpOut = norm(mlpOut, 'post_feedforward_layernorm');
     hidden = g.op('Add', [hidden, mlpOut]);
   }
 
-  hidden = rmsNorm(g, hidden, 'final_norm', weight(textNames.finalNorm, [H]), H, eps, precision);
+  const head = smoothed
+    ? once(() => smoothAfterNorm(gemmaNormRanges(loadWeight(checkpoint, textNames.finalNorm, [H])), [loadWeight(checkpoint, lmHeadName(checkpoint), [vocabSize, H])], H))
+    : null;
+  hidden = rmsNorm(g, hidden, 'final_norm', weight(textNames.finalNorm, [H]), H, eps, precision, head ? () => head().divisors : undefined);
   if (variant === 'masked') {
     hidden = g.op('Slice', [hidden, g.int64s([-1]), g.int64s([2 ** 53 - 1]), g.int64s([1])]);
   }
   // The LM head is tied to the input embeddings.
-  let logits = linear(g, hidden, 'lm_head', weight(lmHeadName(checkpoint), [vocabSize, H]), vocabSize, H, dtype);
+  const headWeight = head ? () => head().weights[0]! : weight(lmHeadName(checkpoint), [vocabSize, H]);
+  let logits = linear(g, hidden, 'lm_head', headWeight, vocabSize, H, dtype, undefined, activationScales);
   if (generation === 2 && text.final_logit_softcapping !== null) logits = softcap(g, logits, text.final_logit_softcapping, precision);
   if (precision === 'float16') logits = cast(g, logits, 'float32');
   g.output(logits, 'logits', 'float32', ['batch_size', variant === 'masked' ? 1 : 'sequence_length', vocabSize]);
