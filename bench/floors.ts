@@ -16,7 +16,7 @@ import { InlineWeightStore } from '../src/engine/onnx/weightStore.js';
 import { sessionOptions } from '../src/engine/runtime/device.js';
 
 export interface Floors {
-  /** GFLOP/s of the vision tower's linear layer (its dtype: int8 for int4 models) at its MLP shape. */
+  /** GFLOP/s of the vision tower's linear layer (its dtype: q8 for int4 models) at its MLP shape. */
   visionGemmGflops: number;
   /** GFLOP/s of the decoder's linear layer (its dtype) at the prefill's shape. */
   prefillGemmGflops: number;
@@ -105,10 +105,12 @@ export async function measureFloors(config: PaliGemmaConfig, dtype: ModelDtype, 
   const visionGemmGflops = (2 * config.num_image_tokens * vision.hidden_size * vision.intermediate_size) / visionMs / 1e6;
   const prefillMs = await timeLinear(prefixLength, text.hidden_size, text.intermediate_size, dtype, 5);
   const prefillGemmGflops = (2 * prefixLength * text.hidden_size * text.intermediate_size) / prefillMs / 1e6;
-  // A decode-shaped product over ~512 MB of weights in the decoder's dtype: far beyond any cache.
-  const bytesPerWeight = dtype === 'int4' ? 0.5 + 4 / 32 + 0.5 / 32 : dtype === 'fp16' ? 2 : 4;
+  // A decode-shaped product over ~512 MB of weights in the decoder's dtype: far beyond any cache. int8
+  // weights are quantized from float32 in JS here, so they stream 256 MB (still far beyond any cache).
+  const bytesPerWeight = dtype === 'int4' ? 0.5 + 4 / 32 + 0.5 / 32 : dtype === 'int8' ? 1 : dtype === 'fp16' ? 2 : 4;
   const K = text.hidden_size;
-  const N = Math.round((512 * 2 ** 20) / (K * bytesPerWeight) / 64) * 64;
+  const streamBytes = (dtype === 'int8' ? 256 : 512) * 2 ** 20;
+  const N = Math.round(streamBytes / (K * bytesPerWeight) / 64) * 64;
   const streamMs = dtype === 'int4' ? await timeInt4Matvec(K, N, 5) : await timeLinear(1, K, N, dtype, 5);
   const streamingGBps = (N * K * bytesPerWeight) / streamMs / 1e6;
   const vFlops = visionFlops(config);

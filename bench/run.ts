@@ -4,8 +4,10 @@
  * figures and ratios; never pass/fail on time.
  *
  * Options: --preset NAME (default paligemma-3b-224, forged once into the cache; `tiny` for a quick run)
- *          --model DIR (a checkpoint instead), --dtype int4|fp32|fp16 (int4), --tokens N (32, forced:
- *          <eos> is suppressed until then), --runs N (3 warm runs per engine, after one cold), --json.
+ *          --model DIR (a checkpoint instead), --dtype int8|int4|fp32|fp16 (int4), --tokens N (32, forced:
+ *          <eos> is suppressed until then), --runs N (3 warm runs per engine, after one cold),
+ *          --against DTYPE (our engine at another dtype, measured in the same rounds: with --dtype int8,
+ *          int4 by default, so that the two paths are compared side by side), --json.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -18,10 +20,15 @@ import { findEmbeddingTable } from '../src/engine/paligemma/tokenEmbeddings.js';
 import { loadTokenizer } from '../src/engine/text/tokenizer.js';
 import { benchModelDir, screenshotFile } from './benchFiles.js';
 import { bestOf, type Floors } from './floors.js';
+import { cpuFeatures, type CpuFeatures } from './cpuFeatures.js';
 import { FIRST_PROMPT, type ProcessFigures, type QuestionFigures } from './measure.js';
 
-type Engine = 'ours' | 'transformers.js';
-const ENGINES: Engine[] = ['ours', 'transformers.js'];
+/** A process to measure: an engine at a dtype. `ours@int4` is our engine at the --against dtype. */
+interface Contender {
+  label: string;
+  engine: 'ours' | 'transformers.js';
+  dtype: ModelDtype;
+}
 
 /** The files an engine reads for a dtype: each component's graph and its external data. */
 function filesInUse(dir: string, dtype: ModelDtype, components: Component[]): string[] {
@@ -101,6 +108,7 @@ async function main(): Promise<void> {
       dtype: { type: 'string', default: 'int4' },
       tokens: { type: 'string', default: '32' },
       runs: { type: 'string', default: '3' },
+      against: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -133,21 +141,32 @@ async function main(): Promise<void> {
   const floorsBefore = measureFloors();
 
 
-  const processes: Record<Engine, ProcessFigures[]> = { ours: [], 'transformers.js': [] };
+  const against = (values.against ?? (dtype === 'int8' ? 'int4' : '')) as ModelDtype | '';
+  const contenders: Contender[] = [
+    { label: 'ours', engine: 'ours', dtype },
+    { label: 'transformers.js', engine: 'transformers.js', dtype },
+    ...(against && against !== dtype ? [{ label: `ours@${against}`, engine: 'ours' as const, dtype: against }] : []),
+  ];
+  if (against && against !== dtype) {
+    convertCheckpoint({ modelDir, dtype: against });
+    allFiles.push(...filesInUse(dir, against, ['vision_encoder', 'embed_tokens', 'decoder_model_masked', 'decoder_model_merged']));
+  }
+  const processes: Record<string, ProcessFigures[]> = Object.fromEntries(contenders.map((c) => [c.label, []]));
   // Round 0 loads cold; then warm rounds, the engines alternating (a b a b) so that drift hits both.
   for (let round = 0; round <= runs; round++) {
-    for (const engine of ENGINES) {
+    for (const contender of contenders) {
       if (round === 0) dropFromPageCache(allFiles);
       else readIntoPageCache(allFiles);
-      log(`${engine}, ${round === 0 ? 'cold' : `warm run ${round}/${runs}`} ...`);
-      processes[engine].push(JSON.parse(runChild('measure.ts', [engine, dir, dtype, image, values.tokens!])));
+      log(`${contender.label}, ${round === 0 ? 'cold' : `warm run ${round}/${runs}`} ...`);
+      processes[contender.label]!.push(JSON.parse(runChild('measure.ts', [contender.engine, dir, contender.dtype, image, values.tokens!])));
     }
   }
 
   log('measuring the floors of this machine again ...');
   const floors = bestOf(floorsBefore, measureFloors());
-  const ours = summarise(processes.ours);
-  const theirs = summarise(processes['transformers.js']);
+  const ours = summarise(processes.ours!);
+  const theirs = summarise(processes['transformers.js']!);
+  const baseline = against && processes[`ours@${against}`] ? summarise(processes[`ours@${against}`]!) : null;
   const speedup: Record<string, number> = {};
   for (const key of Object.keys(ours) as (keyof EngineSummary)[]) {
     speedup[key.replace(/_(ms|mb|tokens_per_s)$/, '')] = HIGHER_IS_BETTER.has(key) ? ours[key] / theirs[key] : theirs[key] / ours[key];
@@ -158,7 +177,13 @@ async function main(): Promise<void> {
     decode_percent_of_bandwidth_ceiling: (100 * ours.decode_tokens_per_s) / floors.decodeCeilingTokensPerS,
     peak_rss_over_weight_bytes: (ours.peak_rss_mb * 2 ** 20) / weightBytes,
   };
-  const sameIds = JSON.stringify(processes.ours[0]!.first.ids) === JSON.stringify(processes['transformers.js'][0]!.first.ids);
+  const sameIds = JSON.stringify(processes.ours![0]!.first.ids) === JSON.stringify(processes['transformers.js']![0]!.first.ids);
+  const versusBaseline: Record<string, number> = {};
+  if (baseline) {
+    for (const key of Object.keys(ours) as (keyof EngineSummary)[]) {
+      versusBaseline[key.replace(/_(ms|mb|tokens_per_s)$/, '')] = HIGHER_IS_BETTER.has(key) ? ours[key] / baseline[key] : baseline[key] / ours[key];
+    }
+  }
   const report = {
     preset: values.model ? null : values.preset,
     model: modelDir,
@@ -167,8 +192,10 @@ async function main(): Promise<void> {
     runs,
     prefix_length: prefix,
     weight_bytes: weightBytes,
-    engines: { ours, 'transformers.js': theirs },
+    cpu: cpuFeatures(),
+    engines: { ours, 'transformers.js': theirs, ...(baseline ? { [`ours@${against}`]: baseline } : {}) },
     speedup,
+    ...(baseline ? { [`speedup_over_ours_${against}`]: versusBaseline } : {}),
     floors,
     closeness,
     same_greedy_ids: sameIds,
@@ -178,10 +205,20 @@ async function main(): Promise<void> {
     return;
   }
   printTable(report, ours, theirs);
+  if (baseline) printBaseline(against as ModelDtype, ours, baseline, dtype);
 }
 
-function printTable(report: { dtype: string; model: string; tokens: number; runs: number; weight_bytes: number; floors: Floors; closeness: Record<string, number>; same_greedy_ids: boolean }, ours: EngineSummary, theirs: EngineSummary): void {
-  const rows: [string, keyof EngineSummary, string][] = [
+/** The same rows for our engine at the --against dtype, measured in the same rounds. */
+function printBaseline(against: ModelDtype, ours: EngineSummary, baseline: EngineSummary, dtype: ModelDtype): void {
+  console.log(`\nours at ${dtype} against ours at ${against}, same rounds`);
+  console.log(`${''.padEnd(22)}${dtype.padStart(11)}${against.padStart(17)} ${''.padEnd(6)}${'speed-up'.padStart(9)}`);
+  for (const [label, key, unit] of TABLE_ROWS) {
+    const ratio = HIGHER_IS_BETTER.has(key) ? ours[key] / baseline[key] : baseline[key] / ours[key];
+    console.log(`${label.padEnd(22)}${ours[key].toFixed(1).padStart(11)}${baseline[key].toFixed(1).padStart(17)} ${unit.padEnd(6)}${ratio.toFixed(2).padStart(8)}x`);
+  }
+}
+
+const TABLE_ROWS: [string, keyof EngineSummary, string][] = [
     ['load, cold', 'load_cold_ms', 'ms'],
     ['load, warm', 'load_warm_ms', 'ms'],
     ['preprocess', 'preprocess_ms', 'ms'],
@@ -192,7 +229,11 @@ function printTable(report: { dtype: string; model: string; tokens: number; runs
     ['end to end', 'end_to_end_ms', 'ms'],
     ['second question', 'second_question_ms', 'ms'],
     ['peak RSS', 'peak_rss_mb', 'MB'],
-  ];
+];
+
+function printTable(report: { dtype: string; model: string; tokens: number; runs: number; weight_bytes: number; floors: Floors; closeness: Record<string, number>; same_greedy_ids: boolean; cpu: CpuFeatures }, ours: EngineSummary, theirs: EngineSummary): void {
+  const rows = TABLE_ROWS;
+  console.log(`\n${report.cpu.model}; ${report.cpu.summary}`);
   console.log(`\n${report.model}, ${report.dtype}, ${report.tokens} new tokens forced, CPU; cold load once, then median of ${report.runs} warm runs`);
   console.log(`${''.padEnd(22)}${'ours'.padStart(11)}${'transformers.js'.padStart(17)} ${''.padEnd(6)}${'speed-up'.padStart(9)}`);
   for (const [label, key, unit] of rows) {
