@@ -20,7 +20,7 @@ import { findEmbeddingTable } from '../src/engine/paligemma/tokenEmbeddings.js';
 import { loadTokenizer } from '../src/engine/text/tokenizer.js';
 import { benchModelDir, screenshotFile } from './benchFiles.js';
 import { bestOf, type Floors } from './floors.js';
-import { cpuFeatures, type CpuFeatures } from './cpuFeatures.js';
+import { cpuFeatures, type CpuFeatures } from '../src/engine/runtime/cpuFeatures.js';
 import { FIRST_PROMPT, type ProcessFigures, type QuestionFigures } from './measure.js';
 
 /** A process to measure: an engine at a dtype. `ours@int4` is our engine at the --against dtype. */

@@ -13,7 +13,7 @@ export type { DeviceChoice, DtypeChoice, ModelDtype };
 export interface LoadModelParams {
   /** A Hugging Face checkpoint folder or an onnx-community export. */
   modelDir: string;
-  /** `auto`: int4 on a CPU, fp16 on a GPU. */
+  /** `auto`: int8 or int4 on a CPU (by its instructions), fp16 on a GPU (common/dtypes.ts). */
   dtype: DtypeChoice;
   device: DeviceChoice;
   /** The engine's memory limit in MB (paligemma.engineMemoryLimitGB); none when absent or 0. */
@@ -27,6 +27,8 @@ export interface ModelInfo {
   /** What runs; `dtypeChoice` is what was asked for (`auto` or this). */
   dtype: ModelDtype;
   dtypeChoice: DtypeChoice;
+  /** With `auto`: why this dtype (the device, the CPU's instructions). */
+  dtypeReason?: string;
   device: string;
   /** Devices tried before `device`, and why they were not used. */
   fallbacks: { device: string; error: string }[];

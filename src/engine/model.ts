@@ -5,19 +5,20 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
-import { dtypeForDevice, type DtypeChoice } from '../common/dtypes.js';
+import { autoDtypeReason, dtypeForDevice, type DtypeChoice } from '../common/dtypes.js';
 import { readJsonFile } from './checkpoint/checkpoint.js';
 import { endTokenIds, readPaliGemmaConfig, type PaliGemmaConfig } from './checkpoint/config.js';
 import { convertCheckpoint } from './convert/convert.js';
 import { componentFile, WEIGHT_SUFFIX, type Component, type ModelDtype } from './paligemma/components.js';
 import { UserError } from './errors.js';
 import { readImageProcessorConfig, type ImageProcessorConfig } from './image/preprocess.js';
+import { thisCpu } from './runtime/cpuFeatures.js';
 import { createSessionsOnDevice, type Device, type DeviceAttempt, type DeviceChoice } from './runtime/device.js';
 import { findEmbeddingTable, openEmbeddingTable, sessionEmbeddings, type TokenEmbeddings } from './paligemma/tokenEmbeddings.js';
 import { loadTokenizer, type PaliTokenizer } from './text/tokenizer.js';
 
 export interface LoadOptions {
-  /** `auto` picks by device: int4 on a CPU, fp16 on a GPU (common/dtypes.ts). */
+  /** `auto` picks by device and CPU: int8 or int4 on a CPU, fp16 on a GPU (common/dtypes.ts). */
   dtype: DtypeChoice;
   device: DeviceChoice;
   cacheRoot?: string;
@@ -36,6 +37,8 @@ export interface PaliGemmaModel {
   device: Device;
   deviceFallbacks: DeviceAttempt[];
   dtype: ModelDtype;
+  /** With `auto`: why this dtype (the device, the CPU's instructions). */
+  dtypeReason?: string;
   /** Token ids -> embeddings: rows read from the table on disk, or the export's embedding session. */
   embeddings: TokenEmbeddings;
   sessions: {
@@ -104,7 +107,8 @@ export async function loadModel(modelDir: string, options: LoadOptions): Promise
   // cache, for each device as it is tried.
   let chosen: { dir: string; dtype: ModelDtype; masked: boolean; table: ReturnType<typeof findEmbeddingTable> } | undefined;
   const filesFor = (device: Device): Record<string, string> => {
-    const dtype = options.dtype === 'auto' ? dtypeForDevice(device) : options.dtype;
+    // An export's int8 files, if any, are another quantizer's (per-tensor activations): auto keeps int4 there.
+    const dtype = options.dtype === 'auto' ? dtypeForDevice(device, !isExport && thisCpu().integerDotProduct) : options.dtype;
     const dir = isExport
       ? modelDir
       : convertCheckpoint({ modelDir, dtype, cacheRoot: options.cacheRoot, onProgress: options.onProgress }).dir;
@@ -140,6 +144,9 @@ export async function loadModel(modelDir: string, options: LoadOptions): Promise
     device,
     deviceFallbacks: fallbacks,
     dtype,
+    dtypeReason: options.dtype === 'auto'
+      ? (isExport && device === 'cpu' ? `int4: auto runs an export's int4 files on a CPU` : autoDtypeReason(device, thisCpu().integerDotProduct, thisCpu().integerGemm))
+      : undefined,
     embeddings,
     sessions: { vision: sessions.vision_encoder!, decoder: sessions.decoder! },
     maskedDecoder: masked,

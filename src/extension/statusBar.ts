@@ -43,7 +43,7 @@ export function createStatusBar(backends: BackendSwitch, settings: SettingsStore
     const tooltip = new vscode.MarkdownString(undefined, true);
     tooltip.appendMarkdown(`**PaliGemma** — ${stateText[engine.state]}\n\n`);
     tooltip.appendMarkdown(`${vscode.l10n.t('Model')}: ${model}\n\n`);
-    if (engine.model) tooltip.appendMarkdown(`${vscode.l10n.t('Weights')}: ${weightsLabel(engine.model.dtype, engine.model.dtypeChoice)}\n\n`);
+    if (engine.model) tooltip.appendMarkdown(`${vscode.l10n.t('Weights')}: ${weightsLabel(engine.model.dtype, engine.model.dtypeChoice, engine.model.dtypeReason)}\n\n`);
     if (device) tooltip.appendMarkdown(`${vscode.l10n.t('Device')}: ${device}\n\n`);
     if (engine.runtimeLabel) tooltip.appendMarkdown(`${vscode.l10n.t('Runtime')}: ${engine.runtimeLabel}\n\n`);
     for (const note of engine.notes) tooltip.appendMarkdown(`- ${note}\n`);
@@ -83,14 +83,15 @@ function showRemote(item: vscode.StatusBarItem, remote: RemoteBackend, stateText
 }
 
 /** Which weights run, and why when `auto` chose them. */
-function weightsLabel(dtype: ModelDtype, choice: DtypeChoice): string {
+function weightsLabel(dtype: ModelDtype, choice: DtypeChoice, reason?: string): string {
   const names: Record<ModelDtype, string> = {
     int4: vscode.l10n.t('int4 (4-bit, a quarter of the memory)'),
-    int8: vscode.l10n.t('int8 (8-bit on the integer GEMM, a quarter of the memory)'),
+    int8: vscode.l10n.t('int8 (8-bit weights on the integer GEMM: the fastest first answer on a CPU)'),
     fp16: vscode.l10n.t('fp16 (half precision)'),
     fp32: vscode.l10n.t('fp32 (exact)'),
   };
-  return choice === 'auto' ? vscode.l10n.t('{0}, chosen automatically for this device', names[dtype]) : names[dtype];
+  if (choice !== 'auto') return names[dtype];
+  return reason ? vscode.l10n.t('{0}, chosen automatically ({1})', names[dtype], reason) : vscode.l10n.t('{0}, chosen automatically for this device', names[dtype]);
 }
 
 export async function showStatusMenu(engine: { pid: number | undefined }): Promise<void> {

@@ -15,6 +15,7 @@ import { hostileImages } from '../helpers/hostileImages.js';
 import { tempDir, writeGradientPng } from '../helpers/fixtures.js';
 import { cosineSimilarity } from '../helpers/numbers.js';
 import { referenceGreedy, referenceImageFeatures } from '../reference/paligemmaReference.js';
+import { thisCpu } from '../../src/engine/runtime/cpuFeatures.js';
 
 const CLI = path.join(__dirname, '..', '..', 'dist', 'pali.js');
 
@@ -121,13 +122,14 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
       assert.ok(cosine > 0.6 && cosine < 1 - 1e-9, `int4 cosine similarity ${cosine}`);
       assert.ok(int4.output.generated_ids.length > 0);
 
-      // No --dtype is --dtype auto, which on a CPU runs the int4 graphs.
+      // No --dtype is --dtype auto, which on a CPU runs int8 where it has integer dot products, else int4.
+      const expected = thisCpu().integerDotProduct ? run('int8') : int4;
       const auto = run('auto');
       const implicit = pali([...args, '--logits-out', path.join(root, 'implicit.bin')], env);
       assert.equal(implicit.code, 0, implicit.stderr);
       const implicitLogits = fs.readFileSync(path.join(root, 'implicit.bin'));
-      assert.deepEqual(auto.logits, int4.logits);
-      assert.deepEqual(new Float32Array(implicitLogits.buffer, implicitLogits.byteOffset, implicitLogits.byteLength / 4), int4.logits);
+      assert.deepEqual(auto.logits, expected.logits);
+      assert.deepEqual(new Float32Array(implicitLogits.buffer, implicitLogits.byteOffset, implicitLogits.byteLength / 4), expected.logits);
       assert.notDeepEqual(auto.logits, fp32.logits);
     });
 
@@ -160,7 +162,8 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
       for (const file of fs.readdirSync(path.join(exportDir, 'onnx'))) {
         if (file.startsWith('decoder_model_masked')) fs.rmSync(path.join(exportDir, 'onnx', file));
       }
-      const args = ['--image', image, '--prompt', 'caption en', '--max-new-tokens', '6', '--json'];
+      // int4 on both sides: auto runs an export's int4 files, and a checkpoint's int8 on CPUs with dot products.
+      const args = ['--image', image, '--prompt', 'caption en', '--max-new-tokens', '6', '--json', '--dtype', 'int4'];
       const fromCheckpoint = JSON.parse(pali(['generate', '--model', model, ...args], env).stdout);
       const fromExport = pali(['generate', '--model', exportDir, ...args], env);
       assert.equal(fromExport.code, 0, fromExport.stderr);
@@ -171,7 +174,7 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
       fs.renameSync(path.join(onnxDir, 'vision_encoder_quantized.onnx'), path.join(onnxDir, 'vision_encoder_q4.onnx'));
       fs.renameSync(path.join(onnxDir, 'embed_tokens.onnx'), path.join(onnxDir, 'embed_tokens_q4.onnx'));
       for (const file of fs.readdirSync(onnxDir)) if (!file.includes('_q4')) fs.rmSync(path.join(onnxDir, file));
-      const withQ4Names = pali(['generate', '--model', exportDir, '--dtype', 'int4', ...args], env);
+      const withQ4Names = pali(['generate', '--model', exportDir, ...args], env);
       assert.equal(withQ4Names.code, 0, withQ4Names.stderr);
       assert.deepEqual(JSON.parse(withQ4Names.stdout).generated_ids, fromCheckpoint.generated_ids);
     });

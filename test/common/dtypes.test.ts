@@ -12,9 +12,10 @@ test('paligemma.dtype offers exactly the dtype choices, and defaults to auto', (
   assert.equal(setting.default, 'auto');
 });
 
-test('auto runs int4 on a CPU (native or WebAssembly) and fp16 on a GPU', () => {
-  assert.equal(dtypeForDevice('cpu'), 'int4');
-  assert.equal(dtypeForDevice('wasm'), 'int4');
+test('auto runs int8 on a CPU with integer dot products, int4 on other CPUs and WebAssembly, fp16 on a GPU', () => {
+  assert.equal(dtypeForDevice('cpu', true), 'int8');
+  assert.equal(dtypeForDevice('cpu', false), 'int4');
+  assert.equal(dtypeForDevice('wasm', true), 'int4');
   assert.equal(dtypeForDevice('cuda'), 'fp16');
   assert.equal(dtypeForDevice('webgpu'), 'fp16');
 });

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DTYPE_CHOICES, dtypeForDevice, parseDtypeChoice, type DtypeChoice } from '../../common/dtypes.js';
+import { thisCpu } from '../runtime/cpuFeatures.js';
 import { locTokensToBoxes } from '../../common/locTokens.js';
 import { requestForVerb, taskPrompt } from '../../common/prompts.js';
 import type { SafetensorsDtype } from '../checkpoint/safetensors.js';
@@ -141,7 +142,7 @@ async function runPrompt(
     } else {
       io.out('\n');
     }
-    if (chatty) io.err(`pali: ${result.generatedIds.length} tokens on ${result.device} (${model.dtype}), ${result.timings.tokensPerS.toFixed(1)} tokens/s`);
+    if (chatty) io.err(`pali: ${result.generatedIds.length} tokens on ${result.device} (${model.dtypeReason ?? model.dtype}), ${result.timings.tokensPerS.toFixed(1)} tokens/s`);
   } finally {
     await model.release();
   }
@@ -215,7 +216,7 @@ export async function convertCommand(argv: string[], io: Io): Promise<void> {
   const { values } = parse(argv, { model: { type: 'string' }, dtype: { type: 'string' }, 'cache-dir': { type: 'string' } });
   const choice = parseModelDtype(text(values.dtype));
   // `auto` converts for the device a load would try first.
-  const dtype = choice === 'auto' ? dtypeForDevice(likeliestDevice('auto')) : choice;
+  const dtype = choice === 'auto' ? dtypeForDevice(likeliestDevice('auto'), thisCpu().integerDotProduct) : choice;
   const result = convertCheckpoint({
     modelDir: modelDir(values),
     dtype,

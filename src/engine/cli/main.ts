@@ -44,8 +44,8 @@ const HELP = `pali: PaliGemma on your machine
                                  PALI_API_KEY also sets the key; --max-batch 1 decodes one request at a
                                  time (answers then match the CLI's exactly at every dtype)
 
---dtype auto (the default) runs int4 weights on a CPU and fp16 on a GPU; int8 runs 8-bit weights on the
-CPU's integer GEMM (the fastest first answer); fp32 is the exact reference.
+--dtype auto (the default) runs int8 weights on a CPU with integer dot products (AVX-512 VNNI, AVX-VNNI,
+AMX, ARM dotprod), int4 on other CPUs, and fp16 on a GPU; fp32 is the exact reference.
 The shortcuts take the model from --model or PALI_MODEL. Converted models are cached in
 $PALI_CACHE_DIR (default ~/.cache/paligemma-local).
 `;

@@ -88,6 +88,7 @@ export class EngineService {
           onnxDir: model.dir,
           dtype: model.dtype,
           dtypeChoice: params.dtype,
+          ...(model.dtypeReason ? { dtypeReason: model.dtypeReason } : {}),
           device: model.device,
           fallbacks: model.deviceFallbacks,
           generation: model.config.generation,
