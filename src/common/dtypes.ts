@@ -21,17 +21,21 @@ export const DTYPE_CHOICES: readonly DtypeChoice[] = ['auto', 'int4', 'int8', 'f
  * smallest: int8's gain there is unmeasured. WebAssembly runs int4.
  */
 export function dtypeForDevice(device: string, integerDotProduct = false): ModelDtype {
-  if (device === 'cuda' || device === 'webgpu') return 'fp16';
-  return device === 'cpu' && integerDotProduct ? 'int8' : 'int4';
+  return autoDtype(device, { integerDotProduct, kernel: '' }).dtype;
 }
 
-/** Why `auto` chose what it did, for the status bar's tooltip and `pali`'s progress line. */
-export function autoDtypeReason(device: string, integerDotProduct: boolean, kernel: string): string {
-  if (device === 'cuda' || device === 'webgpu') return `fp16 on a GPU (${device})`;
-  if (device !== 'cpu') return `int4 on ${device}`;
-  return integerDotProduct
-    ? `int8: this CPU has integer dot products (${kernel}), where 8-bit GEMMs answer first fastest`
-    : `int4: this CPU has no integer dot-product instructions (${kernel}), so the smallest weights`;
+/**
+ * `auto`'s choice and why, for the status bar's tooltip and `pali`'s progress line. `cpu` is the CPU's
+ * integer dot products and the kernel they select, or 'export' for an onnx-community export, whose int8
+ * files (if any) are another quantizer's (per-tensor activations): there a CPU runs int4.
+ */
+export function autoDtype(device: string, cpu: { integerDotProduct: boolean; kernel: string } | 'export'): { dtype: ModelDtype; reason: string } {
+  if (device === 'cuda' || device === 'webgpu') return { dtype: 'fp16', reason: `fp16 on a GPU (${device})` };
+  if (device !== 'cpu') return { dtype: 'int4', reason: `int4 on ${device}` };
+  if (cpu === 'export') return { dtype: 'int4', reason: "int4: an export's int4 files on a CPU" };
+  return cpu.integerDotProduct
+    ? { dtype: 'int8', reason: `int8: this CPU has integer dot products (${cpu.kernel}), where 8-bit GEMMs answer first fastest` }
+    : { dtype: 'int4', reason: `int4: this CPU has no integer dot-product instructions (${cpu.kernel}), so the smallest weights` };
 }
 
 export function parseDtypeChoice(value: string): DtypeChoice | undefined {

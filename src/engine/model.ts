@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
-import { autoDtypeReason, dtypeForDevice, type DtypeChoice } from '../common/dtypes.js';
+import { autoDtype, type DtypeChoice } from '../common/dtypes.js';
 import { readJsonFile } from './checkpoint/checkpoint.js';
 import { endTokenIds, readPaliGemmaConfig, type PaliGemmaConfig } from './checkpoint/config.js';
 import { convertCheckpoint } from './convert/convert.js';
@@ -105,10 +105,11 @@ export async function loadModel(modelDir: string, options: LoadOptions): Promise
   const isExport = isOnnxExport(modelDir);
   // The dtype may depend on the device (`auto`), so the graphs are found, or converted once into the
   // cache, for each device as it is tried.
-  let chosen: { dir: string; dtype: ModelDtype; masked: boolean; table: ReturnType<typeof findEmbeddingTable> } | undefined;
+  let chosen: { dir: string; dtype: ModelDtype; dtypeReason?: string; masked: boolean; table: ReturnType<typeof findEmbeddingTable> } | undefined;
   const filesFor = (device: Device): Record<string, string> => {
-    // An export's int8 files, if any, are another quantizer's (per-tensor activations): auto keeps int4 there.
-    const dtype = options.dtype === 'auto' ? dtypeForDevice(device, !isExport && thisCpu().integerDotProduct) : options.dtype;
+    const cpu = thisCpu();
+    const auto = options.dtype === 'auto' ? autoDtype(device, isExport ? 'export' : { integerDotProduct: cpu.integerDotProduct, kernel: cpu.integerGemm }) : null;
+    const dtype = auto?.dtype ?? (options.dtype as ModelDtype);
     const dir = isExport
       ? modelDir
       : convertCheckpoint({ modelDir, dtype, cacheRoot: options.cacheRoot, onProgress: options.onProgress }).dir;
@@ -116,12 +117,12 @@ export async function loadModel(modelDir: string, options: LoadOptions): Promise
     // A plain float32 table is read row by row from disk, never loaded whole (runtime/tokenEmbeddings.ts).
     const table = findEmbeddingTable(files.embed_tokens!);
     if (table) delete files.embed_tokens;
-    chosen = { dir, dtype, masked, table };
+    chosen = { dir, dtype, dtypeReason: auto?.reason, masked, table };
     return files;
   };
   options.onProgress?.('loading the model');
   const { device, sessions, fallbacks } = await createSessionsOnDevice(filesFor, options.device);
-  const { dir, dtype, masked, table } = chosen!;
+  const { dir, dtype, dtypeReason, masked, table } = chosen!;
   let modelFiles: Awaited<ReturnType<typeof readModelFiles>>;
   let embeddings: TokenEmbeddings;
   try {
@@ -144,9 +145,7 @@ export async function loadModel(modelDir: string, options: LoadOptions): Promise
     device,
     deviceFallbacks: fallbacks,
     dtype,
-    dtypeReason: options.dtype === 'auto'
-      ? (isExport && device === 'cpu' ? `int4: auto runs an export's int4 files on a CPU` : autoDtypeReason(device, thisCpu().integerDotProduct, thisCpu().integerGemm))
-      : undefined,
+    dtypeReason,
     embeddings,
     sessions: { vision: sessions.vision_encoder!, decoder: sessions.decoder! },
     maskedDecoder: masked,
