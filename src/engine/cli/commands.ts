@@ -195,7 +195,7 @@ export async function parseCommand(argv: string[], io: Io): Promise<void> {
 }
 
 export async function forgeCommand(argv: string[], io: Io): Promise<void> {
-  const { values } = parse(argv, { preset: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, dtype: { type: 'string' }, answer: { type: 'string' }, outliers: { type: 'boolean' } });
+  const { values } = parse(argv, { preset: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, dtype: { type: 'string' }, answer: { type: 'string' }, outliers: { type: 'boolean' }, tokenizer: { type: 'string' } });
   const preset = text(values.preset);
   const out = text(values.out);
   if (!preset) throw new UserError(`forge needs --preset (${[...Object.keys(PRESETS), 'vae-oid'].join('|')})`);
@@ -208,7 +208,7 @@ export async function forgeCommand(argv: string[], io: Io): Promise<void> {
   const dtypeArg = text(values.dtype);
   const dtypes: Record<string, SafetensorsDtype> = { f32: 'F32', fp32: 'F32', bf16: 'BF16', f16: 'F16', fp16: 'F16' };
   if (dtypeArg !== undefined && !dtypes[dtypeArg]) throw new UserError(`unknown --dtype "${dtypeArg}": choose f32, bf16 or f16`);
-  const result = forgeCheckpoint({ preset, seed: integer(values.seed, 'seed', 0), outDir: out, dtype: dtypeArg ? dtypes[dtypeArg] : undefined, answer: text(values.answer), outliers: values.outliers === true });
+  const result = forgeCheckpoint({ preset, seed: integer(values.seed, 'seed', 0), outDir: out, dtype: dtypeArg ? dtypes[dtypeArg] : undefined, answer: text(values.answer), outliers: values.outliers === true, tokenizerDir: text(values.tokenizer) });
   io.out(`forged ${preset} into ${result.dir}: ${result.files.join(', ')}\n`);
 }
 

@@ -11,9 +11,10 @@ import { convertCommand, forgeCommand, generateCommand, httpServeCommand, mcpCom
 const HELP = `pali: PaliGemma on your machine
 
   pali forge --preset tiny|tiny-paligemma2|paligemma-3b-224|paligemma-3b-448|paligemma-3b-896|paligemma2-3b-224
-             --seed N --out DIR [--dtype f32|bf16|f16] [--answer TEXT] [--outliers]
+             --seed N --out DIR [--dtype f32|bf16|f16] [--answer TEXT] [--outliers] [--tokenizer DIR]
                                  (--answer: weights whose greedy answer is TEXT, for tests of detect/segment;
-                                 --outliers: massive activations and outlier channels, for quantization tests)
+                                 --outliers: massive activations and outlier channels, for quantization tests;
+                                 --tokenizer: a real Gemma tokenizer.json in DIR, extended with PaliGemma's tokens)
   pali forge --preset vae-oid --seed N --out DIR      a random mask VQ-VAE (DIR/vae-oid.npz) for segmentation
   pali convert --model DIR [--dtype auto|int4|int8|fp16|fp32] [--cache-dir DIR]
   pali generate --model DIR --image FILE --prompt TEXT|--prompt-file FILE|- [--max-new-tokens N] [--dtype auto|int4|int8|fp16|fp32]

@@ -14,7 +14,7 @@ import {
 import { UserError } from '../errors.js';
 import { PRESETS, type ForgePreset } from './presets.js';
 import { SeededRandom } from '../random.js';
-import { buildTokenizerFiles } from './tokenizer.js';
+import { buildTokenizerFiles, tokenizerFilesFromGemma, type TokenizerFiles } from './tokenizer.js';
 import { forcedAnswer, patchEmbeddings, patchLmHead } from './forcedAnswer.js';
 import { withOutliers } from './outliers.js';
 
@@ -28,6 +28,8 @@ export interface ForgeOptions {
   answer?: string;
   /** Massive activations and outlier channels, as real LLMs have them (forge/outliers.ts). */
   outliers?: boolean;
+  /** A folder with a real Gemma tokenizer.json to extend, instead of the forged vocabulary. */
+  tokenizerDir?: string;
 }
 
 /** How a tensor's random values are drawn: around 0 for weights, around 1 for LayerNorm scales. */
@@ -135,18 +137,30 @@ function shard(tensors: TensorToWrite[], shardBytes: number): TensorToWrite[][] 
   return shards;
 }
 
+/** Every piece and added token by its content: the model's vocabulary plus loc, seg and image tokens. */
+function tokenVocabulary(tokenizer: TokenizerFiles): Map<string, number> {
+  const json = tokenizer.tokenizerJson as { model: { vocab: Record<string, number> }; added_tokens: { id: number; content: string }[] };
+  return new Map([...Object.entries(json.model.vocab), ...json.added_tokens.map((t): [string, number] => [t.content, t.id])]);
+}
+
+export function writeTokenizerFiles(outDir: string, tokenizer: TokenizerFiles): void {
+  writeJson(path.join(outDir, 'tokenizer.json'), tokenizer.tokenizerJson);
+  writeJson(path.join(outDir, 'tokenizer_config.json'), tokenizer.tokenizerConfig);
+  writeJson(path.join(outDir, 'special_tokens_map.json'), tokenizer.specialTokensMap);
+}
+
 export function forgeCheckpoint(options: ForgeOptions): { dir: string; files: string[] } {
   const preset = PRESETS[options.preset];
   if (!preset) {
     throw new UserError(`unknown preset "${options.preset}": choose one of ${Object.keys(PRESETS).join(', ')}`);
   }
   const rawConfig = structuredClone(preset.config) as Record<string, unknown> & { text_config: Record<string, unknown> };
-  const tokenizer = buildTokenizerFiles(preset.baseVocabSize);
+  const tokenizer = options.tokenizerDir ? tokenizerFilesFromGemma(options.tokenizerDir, preset.baseVocabSize) : buildTokenizerFiles(preset.baseVocabSize);
   let specs = tensorSpecs(readPaliGemmaConfig(structuredClone(preset.config)), preset);
   if (options.outliers) specs = withOutliers(specs, readPaliGemmaConfig(structuredClone(preset.config)));
   if (options.answer !== undefined) {
     const hidden = Number(rawConfig.text_config.hidden_size);
-    const vocab = new Map(Object.entries((tokenizer.tokenizerJson.model as { vocab: Record<string, number> }).vocab));
+    const vocab = tokenVocabulary(tokenizer);
     const forced = forcedAnswer(options.answer, vocab, 1, hidden);
     rawConfig.text_config.tie_word_embeddings = false;
     specs = specs.map((spec) => {
@@ -189,9 +203,7 @@ export function forgeCheckpoint(options: ForgeOptions): { dir: string; files: st
 
   const torchDtype = dtype === 'F32' ? 'float32' : dtype === 'BF16' ? 'bfloat16' : 'float16';
   writeJson(path.join(options.outDir, 'config.json'), { ...rawConfig, torch_dtype: torchDtype });
-  writeJson(path.join(options.outDir, 'tokenizer.json'), tokenizer.tokenizerJson);
-  writeJson(path.join(options.outDir, 'tokenizer_config.json'), tokenizer.tokenizerConfig);
-  writeJson(path.join(options.outDir, 'special_tokens_map.json'), tokenizer.specialTokensMap);
+  writeTokenizerFiles(options.outDir, tokenizer);
   const size = config.vision.image_size;
   writeJson(path.join(options.outDir, 'preprocessor_config.json'), {
     do_convert_rgb: null,

