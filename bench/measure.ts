@@ -1,7 +1,7 @@
 /**
  * One benchmark process for one engine, so that its memory is its own: loads the converted folder, asks a
  * first question about an image, then a second question about the same image, and prints one JSON line.
- * Usage: node --import tsx bench/measure.ts ours|transformers.js DIR DTYPE IMAGE TOKENS
+ * Usage: node --import tsx bench/measure.ts ours|transformers.js DIR DTYPE IMAGE TOKENS [FIRST_PROMPT]
  */
 import { componentDtype, type Component, type ModelDtype } from '../src/engine/paligemma/components.js';
 import type { WeightDtype } from '../src/engine/onnx/layers.js';
@@ -10,6 +10,7 @@ import { encodeImage } from '../src/engine/paligemma/inputs.js';
 import { generate } from '../src/engine/generate/generate.js';
 import { loadTransformers } from '../src/engine/text/tokenizer.js';
 
+/** The first question: a caption, or what a preset's feature asks (`ocr` for the 448 px OCR model). */
 export const FIRST_PROMPT = 'caption en';
 export const SECOND_PROMPT = 'answer en what is on the screen?';
 
@@ -127,10 +128,10 @@ async function transformersJs(dir: string, dtype: ModelDtype): Promise<Engine> {
 }
 
 async function main(): Promise<void> {
-  const [engineName, dir, dtype, image, tokens] = process.argv.slice(2);
+  const [engineName, dir, dtype, image, tokens, firstPrompt = FIRST_PROMPT] = process.argv.slice(2);
   const setup = engineName === 'ours' ? ours : transformersJs;
   const engine = await setup(dir!, dtype as ModelDtype);
-  const first = await engine.ask(image!, FIRST_PROMPT, Number(tokens));
+  const first = await engine.ask(image!, firstPrompt, Number(tokens));
   const second = await engine.ask(image!, SECOND_PROMPT, Number(tokens));
   const figures: ProcessFigures = { engine: engineName!, loadMs: engine.loadMs, first, second, peakRssMb: process.resourceUsage().maxRSS / 1024 };
   process.stdout.write(JSON.stringify(figures) + '\n');

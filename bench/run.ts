@@ -7,7 +7,8 @@
  *          --model DIR (a checkpoint instead), --dtype int8|int4|fp32|fp16 (int4), --tokens N (32, forced:
  *          <eos> is suppressed until then), --runs N (3 warm runs per engine, after one cold),
  *          --against DTYPE (our engine at another dtype, measured in the same rounds: with --dtype int8,
- *          int4 by default, so that the two paths are compared side by side), --json.
+ *          int4 by default, so that the two paths are compared side by side), --prompt TEXT (the first
+ *          question: `caption en`, or `ocr` on 448 px presets such as paligemma-3b-448), --json.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -109,6 +110,7 @@ async function main(): Promise<void> {
       tokens: { type: 'string', default: '32' },
       runs: { type: 'string', default: '3' },
       against: { type: 'string' },
+      prompt: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -134,7 +136,9 @@ async function main(): Promise<void> {
   log('measuring the floors of this machine ...');
   const tokenizer = await loadTokenizer(dir);
   const paliConfig = readPaliGemmaConfig(config);
-  const prefix = paliConfig.num_image_tokens + 1 + tokenizer.encode(`${FIRST_PROMPT}\n`).length;
+  // The 448 px models are what OCR runs on: their first question is `ocr`.
+  const prompt = values.prompt ?? (paliConfig.vision.image_size === 448 ? 'ocr' : FIRST_PROMPT);
+  const prefix = paliConfig.num_image_tokens + 1 + tokenizer.encode(`${prompt}\n`).length;
   const decodeBytes = sizeOf(decoderFiles);
   const vocab = paliConfig.text.vocab_size;
   const measureFloors = (): Floors => JSON.parse(runChild('floors.ts', [path.join(dir, 'config.json'), dtype, String(prefix), String(decodeBytes), String(vocab)]));
@@ -158,7 +162,7 @@ async function main(): Promise<void> {
       if (round === 0) dropFromPageCache(allFiles);
       else readIntoPageCache(allFiles);
       log(`${contender.label}, ${round === 0 ? 'cold' : `warm run ${round}/${runs}`} ...`);
-      processes[contender.label]!.push(JSON.parse(runChild('measure.ts', [contender.engine, dir, contender.dtype, image, values.tokens!])));
+      processes[contender.label]!.push(JSON.parse(runChild('measure.ts', [contender.engine, dir, contender.dtype, image, values.tokens!, prompt])));
     }
   }
 
@@ -188,6 +192,7 @@ async function main(): Promise<void> {
     preset: values.model ? null : values.preset,
     model: modelDir,
     dtype,
+    prompt,
     tokens: Number(values.tokens),
     runs,
     prefix_length: prefix,
@@ -231,10 +236,10 @@ const TABLE_ROWS: [string, keyof EngineSummary, string][] = [
     ['peak RSS', 'peak_rss_mb', 'MB'],
 ];
 
-function printTable(report: { dtype: string; model: string; tokens: number; runs: number; weight_bytes: number; floors: Floors; closeness: Record<string, number>; same_greedy_ids: boolean; cpu: CpuFeatures }, ours: EngineSummary, theirs: EngineSummary): void {
+function printTable(report: { dtype: string; model: string; prompt: string; tokens: number; runs: number; weight_bytes: number; floors: Floors; closeness: Record<string, number>; same_greedy_ids: boolean; cpu: CpuFeatures }, ours: EngineSummary, theirs: EngineSummary): void {
   const rows = TABLE_ROWS;
   console.log(`\n${report.cpu.model}; ${report.cpu.summary}`);
-  console.log(`\n${report.model}, ${report.dtype}, ${report.tokens} new tokens forced, CPU; cold load once, then median of ${report.runs} warm runs`);
+  console.log(`\n${report.model}, ${report.dtype}, "${report.prompt}", ${report.tokens} new tokens forced, CPU; cold load once, then median of ${report.runs} warm runs`);
   console.log(`${''.padEnd(22)}${'ours'.padStart(11)}${'transformers.js'.padStart(17)} ${''.padEnd(6)}${'speed-up'.padStart(9)}`);
   for (const [label, key, unit] of rows) {
     const ratio = HIGHER_IS_BETTER.has(key) ? ours[key] / theirs[key] : theirs[key] / ours[key];
