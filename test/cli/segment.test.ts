@@ -90,3 +90,22 @@ describe('pali parse and pali segment', () => {
     assert.match(missing.stderr, /segment needs objects: pali segment FILE "cat ; dog"/);
   });
 });
+
+describe('only a segment task is read for masks', () => {
+  const root = tempDir('segment-only');
+
+  for (const [prompt, answer] of [['detect cat', `${loc(100, 200, 300, 400)} cat`], ['ocr', `the red car${loc(7)}`]] as const) {
+    test(`generate --prompt "${prompt}" --json: an answer with <loc> tokens prints no segmentation notes`, async () => {
+      const model = path.join(root, prompt.replace(/\W+/g, '-'));
+      const forged = pali(['forge', '--preset', 'tiny', '--seed', '1', '--out', model, '--answer', answer]);
+      assert.equal(forged.code, 0, forged.stderr);
+      const image = await writeGradientPng(path.join(root, 'image.png'), 40, 30, 3);
+      const result = pali(['generate', '--model', model, '--image', image, '--prompt', prompt, '--json', '--device', 'cpu', '--dtype', 'fp32'], { PALI_CACHE_DIR: path.join(root, 'cache') });
+      assert.equal(result.code, 0, result.stderr);
+      const output = JSON.parse(result.stdout) as { text: string; segments: unknown[] };
+      assert.equal(output.text, answer);
+      assert.deepEqual(output.segments, []);
+      assert.equal(result.stderr, '');
+    });
+  }
+});

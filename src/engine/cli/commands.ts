@@ -11,10 +11,9 @@ import { requestForVerb, taskPrompt } from '../../common/prompts.js';
 import type { SafetensorsDtype } from '../checkpoint/safetensors.js';
 import { convertCheckpoint } from '../convert/convert.js';
 import { UserError } from '../errors.js';
-import { forgeCheckpoint } from '../forge/forge.js';
+import { answerIdsFor, forgeCheckpoint } from '../forge/forge.js';
 import { runOpenAiServer } from '../http/openaiServer.js';
 import { runMcpServer } from '../mcp/mcpServer.js';
-import { hasSegmentTokens } from '../segmentation/segmenter.js';
 import { segmentationOf, writeMaskPngs } from './segmentOutput.js';
 import { PRESETS } from '../forge/presets.js';
 import { forgeVae } from '../forge/forgeVae.js';
@@ -120,8 +119,9 @@ async function runPrompt(
       fs.writeFileSync(extra.logitsOut, Buffer.from(logits.buffer, logits.byteOffset, logits.byteLength));
     }
     const boxes = extra.detect ? locTokensToBoxes(result.text, encoded.width, encoded.height) : undefined;
-    // Masks for any answer with <seg> tokens; --json and `pali segment` always report (an empty list when none).
-    const segmentation = extra.segment || json || hasSegmentTokens(result.text)
+    // Only a segment task's answer is read for masks (as the engine service does): a detection's <loc>
+    // tokens, or a stray <loc> in an OCR answer, are not a failed segmentation.
+    const segmentation = extra.segment || /^segment\s/.test(prompt.trim())
       ? await segmentationOf(result.text, encoded.width, encoded.height, {
         vaeFile: text(values.vae), modelDir: modelDir(values), cacheRoot: text(values['cache-dir']), signal: io.signal,
         onProgress: chatty ? (message) => io.err(`pali: ${message}`) : undefined,
@@ -132,7 +132,7 @@ async function runPrompt(
     for (const note of segmentation?.notes ?? []) io.err(`pali: skipped ${note}`);
     if (json) {
       const output = generateJson(result);
-      io.out(JSON.stringify({ ...output, ...(boxes ? { boxes } : {}), ...(segmentation ? { segments: segmentation.segments } : {}) }) + '\n');
+      io.out(JSON.stringify({ ...output, ...(boxes ? { boxes } : {}), segments: segmentation?.segments ?? [] }) + '\n');
     } else if (segmentation && extra.segment) {
       io.out(`${result.text}\n`);
       for (const s of segmentation.segments) io.out(`${s.label || '(no label)'}\t${[s.box.xMin, s.box.yMin, s.box.xMax, s.box.yMax].join('\t')}\n`);
@@ -208,7 +208,18 @@ export async function forgeCommand(argv: string[], io: Io): Promise<void> {
   const dtypeArg = text(values.dtype);
   const dtypes: Record<string, SafetensorsDtype> = { f32: 'F32', fp32: 'F32', bf16: 'BF16', f16: 'F16', fp16: 'F16' };
   if (dtypeArg !== undefined && !dtypes[dtypeArg]) throw new UserError(`unknown --dtype "${dtypeArg}": choose f32, bf16 or f16`);
-  const result = forgeCheckpoint({ preset, seed: integer(values.seed, 'seed', 0), outDir: out, dtype: dtypeArg ? dtypes[dtypeArg] : undefined, answer: text(values.answer), outliers: values.outliers === true, tokenizerDir: text(values.tokenizer) });
+  const tokenizerDir = text(values.tokenizer);
+  const answer = text(values.answer);
+  const result = forgeCheckpoint({
+    preset,
+    seed: integer(values.seed, 'seed', 0),
+    outDir: out,
+    dtype: dtypeArg ? dtypes[dtypeArg] : undefined,
+    outliers: values.outliers === true,
+    tokenizerDir,
+    // A real vocabulary tokenizes the answer its own way; the forged one takes it word by word.
+    ...(answer !== undefined && tokenizerDir ? { answerIds: await answerIdsFor(answer, tokenizerDir, preset) } : { answer }),
+  });
   io.out(`forged ${preset} into ${result.dir}: ${result.files.join(', ')}\n`);
 }
 

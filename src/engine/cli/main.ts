@@ -10,7 +10,7 @@ import { convertCommand, forgeCommand, generateCommand, httpServeCommand, mcpCom
 
 const HELP = `pali: PaliGemma on your machine
 
-  pali forge --preset tiny|tiny-paligemma2|paligemma-3b-224|paligemma-3b-448|paligemma-3b-896|paligemma2-3b-224
+  pali forge --preset tiny|tiny-paligemma2|tiny-gemma-vocab|paligemma-3b-224|paligemma-3b-448|paligemma-3b-896|paligemma2-3b-224
              --seed N --out DIR [--dtype f32|bf16|f16] [--answer TEXT] [--outliers] [--tokenizer DIR]
                                  (--answer: weights whose greedy answer is TEXT, for tests of detect/segment;
                                  --outliers: massive activations and outlier channels, for quantization tests;

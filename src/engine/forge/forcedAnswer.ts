@@ -19,14 +19,22 @@ export interface ForcedAnswer {
 
 /** The answer's tokens from the forged vocabulary: <locNNNN>, <segNNN> and whole words ("▁word"). */
 export function forcedAnswer(answer: string, vocab: Map<string, number>, eosId: number, hidden: number): ForcedAnswer {
-  const newline = vocab.get('\n');
-  if (newline === undefined) throw new Error('the forged vocabulary has no "\\n"');
   const ids = [...answer.matchAll(/<loc\d{4}>|<seg\d{3}>|\s*[^\s<]+/g)].map(([piece]) => {
     const key = piece.startsWith('<') ? piece : piece.replace(/^\s+/, '▁');
     const id = vocab.get(key) ?? vocab.get(key.replace(/^▁/, ''));
     if (id === undefined) throw new UserError(`--answer: "${piece.trim()}" is not one token of the forged vocabulary (use <loc>, <seg> tokens and words such as cat, dog, car)`);
     return id;
   });
+  return forcedAnswerIds(ids, vocab, eosId, hidden);
+}
+
+/**
+ * The same from the answer's token ids, for a real vocabulary (`--tokenizer`), whose tokenizer splits the
+ * answer (any script, emoji) into its own pieces.
+ */
+export function forcedAnswerIds(ids: number[], vocab: Map<string, number>, eosId: number, hidden: number): ForcedAnswer {
+  const newline = vocab.get('\n');
+  if (newline === undefined) throw new Error('the vocabulary has no "\\n"');
   const chain = [newline, ...ids, eosId];
   // Each token has one successor: a token that came twice would make the answer loop.
   if (new Set(chain.slice(0, -1)).size !== chain.length - 1) throw new UserError('--answer: every token must differ from the others (and from "\\n")');

@@ -4,6 +4,7 @@
  * full-size preset never sits in memory whole.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { readPaliGemmaConfig, type PaliGemmaConfig } from '../checkpoint/config.js';
 import { f32ToBf16, f32ToF16 } from '../checkpoint/dtypes.js';
@@ -15,8 +16,9 @@ import { UserError } from '../errors.js';
 import { PRESETS, type ForgePreset } from './presets.js';
 import { SeededRandom } from '../random.js';
 import { buildTokenizerFiles, tokenizerFilesFromGemma, type TokenizerFiles } from './tokenizer.js';
-import { forcedAnswer, patchEmbeddings, patchLmHead } from './forcedAnswer.js';
+import { forcedAnswer, forcedAnswerIds, patchEmbeddings, patchLmHead } from './forcedAnswer.js';
 import { withOutliers } from './outliers.js';
+import { loadTokenizer } from '../text/tokenizer.js';
 
 export interface ForgeOptions {
   preset: string;
@@ -30,6 +32,11 @@ export interface ForgeOptions {
   outliers?: boolean;
   /** A folder with a real Gemma tokenizer.json to extend, instead of the forged vocabulary. */
   tokenizerDir?: string;
+  /**
+   * The answer's token ids, for a real vocabulary: its tokenizer (transformers.js, which loads
+   * asynchronously) splits the answer, so the caller tokenizes it (answerIdsFor).
+   */
+  answerIds?: number[];
 }
 
 /** How a tensor's random values are drawn: around 0 for weights, around 1 for LayerNorm scales. */
@@ -158,10 +165,10 @@ export function forgeCheckpoint(options: ForgeOptions): { dir: string; files: st
   const tokenizer = options.tokenizerDir ? tokenizerFilesFromGemma(options.tokenizerDir, preset.baseVocabSize) : buildTokenizerFiles(preset.baseVocabSize);
   let specs = tensorSpecs(readPaliGemmaConfig(structuredClone(preset.config)), preset);
   if (options.outliers) specs = withOutliers(specs, readPaliGemmaConfig(structuredClone(preset.config)));
-  if (options.answer !== undefined) {
+  if (options.answer !== undefined || options.answerIds !== undefined) {
     const hidden = Number(rawConfig.text_config.hidden_size);
     const vocab = tokenVocabulary(tokenizer);
-    const forced = forcedAnswer(options.answer, vocab, 1, hidden);
+    const forced = options.answerIds ? forcedAnswerIds(options.answerIds, vocab, 1, hidden) : forcedAnswer(options.answer!, vocab, 1, hidden);
     rawConfig.text_config.tie_word_embeddings = false;
     specs = specs.map((spec) => {
       // Blocks write nothing into the residual stream, and the final norm keeps unit scale.
@@ -226,4 +233,18 @@ export function forgeCheckpoint(options: ForgeOptions): { dir: string; files: st
   });
   written.push('config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'preprocessor_config.json', 'generation_config.json');
   return { dir: options.outDir, files: written };
+}
+
+/**
+ * The token ids of `answer` in the preset's vocabulary extended from the Gemma tokenizer in `tokenizerDir`
+ * (written into a scratch folder for transformers.js to load).
+ */
+export async function answerIdsFor(answer: string, tokenizerDir: string, preset: string): Promise<number[]> {
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'pali-answer-'));
+  try {
+    writeTokenizerFiles(scratch, tokenizerFilesFromGemma(tokenizerDir, PRESETS[preset]?.baseVocabSize ?? 0));
+    return (await loadTokenizer(scratch)).encode(answer);
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
 }

@@ -210,8 +210,29 @@ const TINY_PALIGEMMA2: ForgePreset = {
   },
 };
 
+/** Gemma's vocabulary (256,000 pieces) and PaliGemma's padded embedding rows, for `--tokenizer`. */
+const GEMMA_VOCAB = 256_000;
+const PALIGEMMA_EMBEDDING_ROWS = 257_216;
+
+/**
+ * The tiny model over the real vocabulary's shape: with `pali forge --tokenizer DIR` (Gemma's tokenizer),
+ * multilingual answers run end to end in milliseconds.
+ */
+const TINY_GEMMA_VOCAB: ForgePreset = {
+  ...TINY,
+  baseVocabSize: GEMMA_VOCAB,
+  vocabSize: PALIGEMMA_EMBEDDING_ROWS,
+  config: {
+    ...TINY.config,
+    image_token_index: GEMMA_VOCAB + 1152,
+    text_config: { ...(TINY.config.text_config as Record<string, unknown>), vocab_size: PALIGEMMA_EMBEDDING_ROWS },
+    vocab_size: PALIGEMMA_EMBEDDING_ROWS,
+  },
+};
+
 export const PRESETS: Record<string, ForgePreset> = {
   tiny: TINY,
+  'tiny-gemma-vocab': TINY_GEMMA_VOCAB,
   'tiny-paligemma2': TINY_PALIGEMMA2,
   'paligemma-3b-224': paligemma1(224),
   'paligemma-3b-448': paligemma1(448),

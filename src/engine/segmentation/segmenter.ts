@@ -24,11 +24,6 @@ export interface Segmentation {
   notes: string[];
 }
 
-/** Does this answer hold segmentation tokens at all? (Cheap: no VQ-VAE is loaded for other answers.) */
-export function hasSegmentTokens(text: string): boolean {
-  return /<seg\d{3}>/.test(text);
-}
-
 /**
  * Masks for an answer: parsed first, so that the VQ-VAE is loaded (by `load`) only when there is a
  * well-formed object to decode.
