@@ -72,6 +72,12 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
       // when the backend is local and a feature needs it.
       if (change.changed.has('backend') && getSettings().backend === 'remote') void engine.stop();
       void engine.settingsChanged(change);
+      // Show Log says when a change took effect, and to what (the end-to-end tests wait for this line
+      // rather than sleep). The server's address may hold credentials: only its change is said.
+      if (change.changed.size) {
+        const said = [...change.changed].sort().map((key) => (key === 'remoteUrl' ? key : `${key}=${JSON.stringify(change.current[key])}`));
+        log.info(`settings changed: ${said.join(', ')}`);
+      }
     }),
     vscode.commands.registerCommand('paligemma.describeImage', async (uri?: vscode.Uri) => {
       const image = uri instanceof vscode.Uri ? uri : activeImageUri() ?? (await pickImage(vscode.l10n.t('Describe Image')));

@@ -72,6 +72,32 @@ function setWorkspaceSettings(workspace: string, values: Record<string, unknown>
   fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify(values));
 }
 
+/** The lines of our output channel's log that say a settings change took effect (extension.ts). */
+function settingsChangesLogged(vscode: VsCode): string[] {
+  const logs = path.join(vscode.userData, 'logs');
+  return fs.readdirSync(logs, { recursive: true, encoding: 'utf8' })
+    .filter((name) => name.includes('PaliGemma') && name.endsWith('.log'))
+    .flatMap((name) => fs.readFileSync(path.join(logs, name), 'utf8').split('\n').filter((line) => line.includes('settings changed: ')));
+}
+
+/**
+ * Writes the workspace's settings (VS Code watches the file); the function it returns waits until the
+ * extension logs the change `expected` (as it logs it, e.g. `maxNewTokens=1024`), instead of sleeping and
+ * hoping. A line for that change logged after the write, not an earlier change's line arriving late.
+ */
+function writeWorkspaceSettings(vscode: VsCode, workspace: string, values: Record<string, unknown>, expected: string): () => Promise<void> {
+  const before = settingsChangesLogged(vscode).length;
+  setWorkspaceSettings(workspace, values);
+  return async () => {
+    const logged = () => settingsChangesLogged(vscode).slice(before).some((line) => line.includes(expected));
+    assert.ok(await waitUntil(vscode.page, logged, 30_000), `the extension did not log ${expected} after ${JSON.stringify(values)} was written`);
+  };
+}
+
+async function applyWorkspaceSettings(vscode: VsCode, workspace: string, values: Record<string, unknown>, expected: string): Promise<void> {
+  await writeWorkspaceSettings(vscode, workspace, values, expected)();
+}
+
 type ExpectedSegment = { label: string; box: Record<string, number>; mask: { counts: number[] } };
 
 /**
@@ -175,10 +201,10 @@ async function pasteScreenshotAsText(page: Page, workspace: string): Promise<voi
  * With paligemma.altText.prefetch on, opens `file` and hovers `lineText` (an image reference) until the
  * hover shows a suggestion, which only prefetch can produce: nothing here clicks "Generate alt text".
  */
-async function prefetchedSuggestion(page: Page, workspace: string, file: string, lineText: string): Promise<string> {
-  setWorkspaceSettings(workspace, { 'paligemma.altText.prefetch': 'visible' });
+async function prefetchedSuggestion(vscode: VsCode, workspace: string, file: string, lineText: string): Promise<string> {
+  const page = vscode.page;
+  await applyWorkspaceSettings(vscode, workspace, { 'paligemma.altText.prefetch': 'visible' }, 'prefetch="visible"');
   try {
-    await page.waitForTimeout(2000);
     await openFile(page, file);
     let text = '';
     for (let attempt = 0; attempt < 40 && !/Suggested/.test(text); attempt++) {
@@ -546,7 +572,7 @@ describe('the extension in a real VS Code', () => {
 
   test('4f. with prefetch on, the hover shows a suggestion without asking for one', () =>
     scenario(vscode, 'alt-text-prefetch', async () => {
-      assert.ok(await prefetchedSuggestion(vscode.page, workspace, 'gallery.md', '![image](gallery.png)'));
+      assert.ok(await prefetchedSuggestion(vscode, workspace, 'gallery.md', '![image](gallery.png)'));
     }));
 
   test('4g. a remote image is fetched only once paligemma.allowRemoteImages is on', () =>
@@ -561,9 +587,8 @@ describe('the extension in a real VS Code', () => {
       await page.keyboard.press('Escape');
       assert.equal(imageServer.requests, 0, 'nothing is fetched while the setting is off');
 
-      setWorkspaceSettings(workspace, { 'paligemma.allowRemoteImages': true });
+      await applyWorkspaceSettings(vscode, workspace, { 'paligemma.allowRemoteImages': true }, 'allowRemoteImages=true');
       try {
-        await page.waitForTimeout(2000);
         const suggestion = await altTextFlow('remote.md', '![](http', 4);
         assert.equal(suggestion, expected);
         assert.ok(imageServer.requests >= 1, 'the image was fetched from the server');
@@ -651,11 +676,11 @@ describe('the extension in a real VS Code', () => {
       const enginePid = () => vscode.enginePids()[0];
       // Long answers keep the engine busy long enough to kill it mid-request. Workspace settings files are
       // watched, so VS Code picks the change up at once.
-      setWorkspaceSettings(workspace, { 'paligemma.maxNewTokens': 1024 });
+      await applyWorkspaceSettings(vscode, workspace, { 'paligemma.maxNewTokens': 1024 }, 'maxNewTokens=1024');
       const frame = describeFrame(page);
       let killed = 0;
+      let reset: () => Promise<void>;
       try {
-        await page.waitForTimeout(2000);
         await runCommand(page, 'PaliGemma: Describe Image');
         await pickQuickItem(page, 'chart.png');
         const crashed = frame.locator('article.result.error', { hasText: 'killed while working on this request' });
@@ -672,9 +697,9 @@ describe('the extension in a real VS Code', () => {
         await page.locator('.notifications-toasts', { hasText: 'stopped unexpectedly' }).waitFor({ timeout: 30_000 });
         await page.screenshot({ path: path.join(screenshots, 'engine-crash.png') });
       } finally {
-        setWorkspaceSettings(workspace, {});
+        reset = writeWorkspaceSettings(vscode, workspace, {}, 'maxNewTokens=64');
       }
-      await page.waitForTimeout(2000);
+      await reset();
       await frame.locator('#caption').click();
       await frame.locator('article.result[data-action="caption"]:not(.error) vscode-button', { hasText: 'Copy' }).first().waitFor({ timeout: 120_000 });
       assert.notEqual(enginePid(), killed);
@@ -890,8 +915,7 @@ describe('Remote backend', () => {
         gallery.push(`![](shot-${i}.png)`);
       }
       fs.writeFileSync(path.join(workspace, 'album.md'), `# Album\n\n${gallery.join('\n\n')}\n`);
-      setWorkspaceSettings(workspace, { 'files.exclude': { excluded: true }, 'paligemma.maxNewTokens': 256 });
-      await page.waitForTimeout(1000);
+      await applyWorkspaceSettings(vscode, workspace, { 'files.exclude': { excluded: true }, 'paligemma.maxNewTokens': 256 }, 'maxNewTokens=256');
       // Exit code 1 means findings: read the JSON either way.
       const check = () => JSON.parse(spawnSync(process.execPath, [path.join(repo, 'dist', 'pali.js'), 'alt-text', '--check', '--format', 'json', workspace], { encoding: 'utf8' }).stdout) as { path: string; ruleId: string }[];
       // What the command cannot fix: empty alts (maybe decorative on purpose), excluded files, and images
@@ -978,7 +1002,7 @@ describe('Remote backend', () => {
       // A file of its own: R4 has given the workspace's other images their alt text.
       fs.writeFileSync(path.join(workspace, 'prefetch.md'), '# Prefetch\n\n![image](gallery.png)\n');
       const expected = toAltText(pali(['caption', path.join(workspace, 'gallery.png'), '--model', modelDir, '--device', 'cpu', '--quiet']));
-      assert.equal(await prefetchedSuggestion(vscode.page, workspace, 'prefetch.md', '![image](gallery.png)'), expected);
+      assert.equal(await prefetchedSuggestion(vscode, workspace, 'prefetch.md', '![image](gallery.png)'), expected);
     }));
 });
 
