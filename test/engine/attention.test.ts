@@ -25,7 +25,7 @@ async function runWhole(session: ort.InferenceSession, model: PaliGemmaModel, em
   const feeds: Record<string, ort.Tensor> = {
     inputs_embeds: new ort.Tensor('float32', embeds, [1, length, model.config.text.hidden_size]),
     position_ids: new ort.Tensor('int64', BigInt64Array.from({ length }, (_, i) => BigInt(i + 1)), [1, length]),
-    ...emptyCache(model).tensors,
+    ...emptyCache(model).feeds(),
   };
   if (mask) {
     feeds.attention_bias = new ort.Tensor('float32', mask(null), [1, 1, length, length]);
@@ -38,7 +38,8 @@ async function runWhole(session: ort.InferenceSession, model: PaliGemmaModel, em
 
 /** Layer 1's key at `position`, [KV heads x head_dim]. */
 function keyAt(outputs: ort.InferenceSession.OnnxValueMapType, position: number): Float32Array {
-  const key = outputs['present.1.key']!;
+  // The merged graph returns the whole cache; the masked one the chunk's keys, the same from an empty cache.
+  const key = (outputs['present.1.key'] ?? outputs['chunk_key_values.1.key'])!;
   const [, kvHeads, total, headDim] = key.dims as number[];
   const data = key.data as Float32Array;
   const out = new Float32Array(kvHeads! * headDim!);
@@ -156,8 +157,8 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
       const steps = async (input: Float32Array) => {
         let step = await runDecoder(model, input.subarray(0, prefix.length * model.config.text.hidden_size), prefix.length, emptyCache(model), prefix.length);
         for (const id of suffix) step = await runDecoder(model, await embedTokens(model, [id]), 1, step.cache, prefix.length);
-        const key = step.cache.tensors['past_key_values.1.key']!;
-        return (key.data as Float32Array).slice(farSuffix * model.config.text.head_dim, (farSuffix + 1) * model.config.text.head_dim);
+        const key = step.cache.data('past_key_values.1.key');
+        return (key as Float32Array).slice(farSuffix * model.config.text.head_dim, (farSuffix + 1) * model.config.text.head_dim);
       };
       assert.equal(maxAbsDiff(await steps(embeds), await steps(changed)), 0, 'cached decoding: a token past the window did not see position 0');
     });

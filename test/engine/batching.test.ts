@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { loadModel, type PaliGemmaModel } from '../../src/engine/model.js';
 import { buildPromptIds, embedPrefix, encodeImage } from '../../src/engine/paligemma/inputs.js';
 import { paddedPrefixLmBias, prefixLmBias } from '../../src/engine/paligemma/prefixLmMask.js';
-import { emptyCache } from '../../src/engine/paligemma/decoderRunner.js';
+import { KvCache } from '../../src/engine/paligemma/kvCache.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../helpers/fixtures.js';
 import { maxAbsDiff } from '../helpers/numbers.js';
 
@@ -35,11 +35,7 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
       const padA = length - idsA.length;
       assert.ok(padA > 0);
 
-      const cache = (batch: number) => {
-        const tensors: Record<string, ort.Tensor> = {};
-        for (const [name, t] of Object.entries(emptyCache(model).tensors)) tensors[name] = new ort.Tensor('float32', new Float32Array(0), [batch, ...t.dims.slice(1)]);
-        return tensors;
-      };
+      const cache = (batch: number) => new KvCache(model, batch).feeds();
       // The masks of a batch: full attention, and Gemma 2's sliding window where the graph takes one.
       const run = async (embeds: Float32Array, batch: number, bias: (window: number | null) => Float32Array) => {
         const sequence = embeds.length / H / batch;

@@ -8,9 +8,10 @@ import * as path from 'node:path';
 
 /**
  * Bump when the graphs we write change, so old conversions are not reused (2: MatMulNBits accuracy_level 4;
- * 3: Gemma 2's sliding window no longer splits the prefix, and the masked decoder takes its own mask for it).
+ * 3: Gemma 2's sliding window no longer splits the prefix, and the masked decoder takes its own mask for it;
+ * 4: the masked decoder returns the chunk's keys and values instead of the whole cache).
  */
-export const CONVERTER_VERSION = '3';
+export const CONVERTER_VERSION = '4';
 
 function fileDigest(file: string, stampDir: string): string {
   const stat = fs.statSync(file);

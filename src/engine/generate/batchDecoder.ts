@@ -18,7 +18,7 @@
 import type * as ort from 'onnxruntime-node';
 import { abortError } from '../errors.js';
 import type { PaliGemmaModel } from '../model.js';
-import type { DecoderCache } from '../paligemma/decoderRunner.js';
+import { KvCache, type CacheData } from '../paligemma/kvCache.js';
 import { embedTokens, type EncodedImage } from '../paligemma/inputs.js';
 import { paddedPrefixLmBias } from '../paligemma/prefixLmMask.js';
 import { f32ToF16 } from '../checkpoint/dtypes.js';
@@ -33,19 +33,16 @@ interface Row {
   /** The token to feed at the next step. */
   token: number;
   /** Its own cache until it joins the batch. */
-  ownCache?: DecoderCache;
+  ownCache?: KvCache;
   decodeStart: number;
   decodeSteps: number;
   resolve: (result: GenerateResult) => void;
   reject: (error: unknown) => void;
 }
 
-type CacheData = Float32Array | Uint16Array;
-
 interface BatchCache {
   /** past_key_values.{i}.{key,value}: [rows, kv, slots, head_dim]. */
-  data: Map<string, CacheData>;
-  slots: number;
+  kv: KvCache;
   /** Left padding of each row, in slots. */
   padding: number[];
 }
@@ -114,7 +111,8 @@ export class BatchDecoder {
     const { model } = this;
     const batch = this.rows.length;
     const hidden = model.config.text.hidden_size;
-    const { slots, padding } = this.cache;
+    const { kv, padding } = this.cache;
+    const slots = kv.length;
     const embeds = await embedTokens(model, this.rows.map((r) => r.token));
     const positions = BigInt64Array.from(padding, (pad) => BigInt(slots - pad + 1));
     const maskRows = this.rows.map((row, r) => ({ padding: padding[r]!, prefixLength: row.prefilled.promptIds.length }));
@@ -126,10 +124,9 @@ export class BatchDecoder {
     if (model.sessions.decoder.inputNames.includes('sliding_attention_bias')) {
       feeds.sliding_attention_bias = tensor('float32', paddedPrefixLmBias(maskRows, slots, 1, model.config.text.sliding_window), [batch, 1, 1, slots + 1]);
     }
-    for (const [name, data] of this.cache.data) feeds[name] = this.cacheTensor(data, batch, slots);
-    const outputs = await model.sessions.decoder.run(feeds);
-    for (const name of this.cache.data.keys()) this.cache.data.set(name, outputs[name.replace('past_key_values', 'present')]!.data as CacheData);
-    this.cache.slots = slots + 1;
+    Object.assign(feeds, kv.feeds());
+    const outputs = await model.sessions.decoder.run(feeds, ['logits', ...KvCache.outputsOf(model.sessions.decoder)]);
+    kv.absorb(outputs, 1);
 
     const logits = outputs.logits!.data as Float32Array;
     const vocab = outputs.logits!.dims.at(-1)!;
@@ -147,11 +144,6 @@ export class BatchDecoder {
     if (finished.length) this.keepRows(this.rows.map((_, r) => r).filter((r) => !finished.includes(r)));
   }
 
-  private cacheTensor(data: CacheData, batch: number, slots: number): ort.Tensor {
-    const dims = [batch, this.kvHeads, slots, this.headDim];
-    return data instanceof Uint16Array ? tensor('float16', data, dims) : tensor('float32', data, dims);
-  }
-
   /** Rows whose request was cancelled leave now, each rejected with an AbortError. */
   private dropCancelled(): void {
     for (const row of this.joining.filter((r) => r.options.signal?.aborted)) row.reject(abortError());
@@ -166,19 +158,18 @@ export class BatchDecoder {
     const room = this.maxBatch - this.rows.length;
     if (room <= 0 || !this.joining.length) return;
     const joiners = this.joining.splice(0, room);
-    const oldSlots = this.cache?.slots ?? 0;
+    const oldSlots = this.cache?.kv.length ?? 0;
     const slots = Math.max(oldSlots, ...joiners.map((j) => j.ownCache!.length));
     const rowLength = (r: number) => (r < this.rows.length ? oldSlots - this.cache!.padding[r]! : joiners[r - this.rows.length]!.ownCache!.length);
     const total = this.rows.length + joiners.length;
     const padding = Array.from({ length: total }, (_, r) => slots - rowLength(r));
-    const names = Object.keys(joiners[0]!.ownCache!.tensors);
     const data = new Map<string, CacheData>();
-    for (const name of names) {
-      const sample = joiners[0]!.ownCache!.tensors[name]!.data as CacheData;
+    for (const name of joiners[0]!.ownCache!.names) {
+      const sample = joiners[0]!.ownCache!.data(name);
       const merged = sample instanceof Uint16Array ? new Uint16Array(total * this.kvHeads * slots * this.headDim) : new Float32Array(total * this.kvHeads * slots * this.headDim);
       for (let r = 0; r < total; r++) {
         // Source: the batch's row r, or a joiner's own [1, kv, length, head_dim] cache.
-        const source = r < this.rows.length ? this.cache!.data.get(name)! : (joiners[r - this.rows.length]!.ownCache!.tensors[name]!.data as CacheData);
+        const source = r < this.rows.length ? this.cache!.kv.data(name) : joiners[r - this.rows.length]!.ownCache!.data(name);
         const sourceRow = r < this.rows.length ? r : 0;
         const sourceSlots = r < this.rows.length ? oldSlots : rowLength(r);
         const sourcePad = r < this.rows.length ? this.cache!.padding[r]! : 0;
@@ -188,7 +179,7 @@ export class BatchDecoder {
     }
     for (const joiner of joiners) delete joiner.ownCache;
     this.rows.push(...joiners);
-    this.cache = { data, slots, padding };
+    this.cache = { kv: KvCache.adopt(this.model, total, slots, data), padding };
   }
 
   /** Keeps only `kept` rows, dropping the padding columns that every remaining row has. */
@@ -200,15 +191,17 @@ export class BatchDecoder {
       return;
     }
     const trim = Math.min(...kept.map((r) => old.padding[r]!));
-    const slots = old.slots - trim;
+    const oldSlots = old.kv.length;
+    const slots = oldSlots - trim;
     const padding = kept.map((r) => old.padding[r]! - trim);
     const data = new Map<string, CacheData>();
-    for (const [name, source] of old.data) {
+    for (const name of old.kv.names) {
+      const source = old.kv.data(name);
       const target = source instanceof Uint16Array ? new Uint16Array(kept.length * this.kvHeads * slots * this.headDim) : new Float32Array(kept.length * this.kvHeads * slots * this.headDim);
-      kept.forEach((r, i) => this.copyRow(source, r, old.slots, old.padding[r]!, target, i, slots, padding[i]!, old.slots - old.padding[r]!));
+      kept.forEach((r, i) => this.copyRow(source, r, oldSlots, old.padding[r]!, target, i, slots, padding[i]!, oldSlots - old.padding[r]!));
       data.set(name, target);
     }
-    this.cache = { data, slots, padding };
+    this.cache = { kv: KvCache.adopt(this.model, kept.length, slots, data), padding };
   }
 
   /** Copies one row's `length` valid slots per head, from after its padding in the source to after its padding in the target. */

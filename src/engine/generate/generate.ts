@@ -100,6 +100,12 @@ export interface Prefilled {
   prefillMs: number;
 }
 
+/**
+ * Answer positions the KV cache reserves at the prefill: captions and most OCR fit, and at 448 px each
+ * slot of the 3B costs 37 KB, so reserving a 1,024-token maximum would hold 38 MB that most answers never use.
+ */
+const RESERVED_ANSWER_SLOTS = 128;
+
 /** Checks the request and runs the prefix through the decoder: the first half of every generation. */
 export async function prefill(model: PaliGemmaModel, image: EncodedImage, prompt: string, options: GenerateOptions): Promise<Prefilled> {
   if (options.signal?.aborted) throw abortError();
@@ -107,7 +113,9 @@ export async function prefill(model: PaliGemmaModel, image: EncodedImage, prompt
   checkRequest(model, promptIds.length, options);
   const prefixEmbeds = await embedPrefix(model, promptIds, image);
   const started = now();
-  const step = await runDecoder(model, prefixEmbeds, promptIds.length, emptyCache(model), promptIds.length);
+  // Room for a typical answer up front; a longer one grows the cache as it goes (kvCache.ts).
+  const reserve = promptIds.length + Math.min(options.maxNewTokens, RESERVED_ANSWER_SLOTS);
+  const step = await runDecoder(model, prefixEmbeds, promptIds.length, emptyCache(model, reserve), promptIds.length);
   return { promptIds, step, prefillMs: now() - started };
 }
 

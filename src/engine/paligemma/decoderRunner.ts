@@ -7,31 +7,21 @@ import { f32ToF16 } from '../checkpoint/dtypes.js';
 import type { PaliGemmaModel } from '../model.js';
 import { maskFeeds } from './prefixLmMask.js';
 import { tensor } from '../runtime/onnxRuntime.js';
+import { KvCache } from './kvCache.js';
 
-export interface DecoderCache {
-  /** past_key_values.{i}.key/value, [1, KV, length, head_dim]. */
-  tensors: Record<string, ort.Tensor>;
-  length: number;
-}
-
-export function emptyCache(model: PaliGemmaModel): DecoderCache {
-  const { num_hidden_layers: layers, num_key_value_heads: kvHeads, head_dim: headDim } = model.config.text;
-  const tensors: Record<string, ort.Tensor> = {};
-  for (let i = 0; i < layers; i++) {
-    for (const kind of ['key', 'value']) {
-      const empty = model.decoderActivations === 'float16'
-        ? tensor('float16', new Uint16Array(0), [1, kvHeads, 0, headDim])
-        : tensor('float32', new Float32Array(0), [1, kvHeads, 0, headDim]);
-      tensors[`past_key_values.${i}.${kind}`] = empty;
-    }
-  }
-  return { tensors, length: 0 };
+/**
+ * An empty cache for one sequence, with room for `reserveSlots` positions (the prefix plus the longest
+ * answer), allocated once.
+ */
+export function emptyCache(model: PaliGemmaModel, reserveSlots = 0): KvCache {
+  return new KvCache(model, 1, reserveSlots);
 }
 
 export interface DecoderStep {
   /** Logits of the chunk's last position, float32 [vocab]. */
   logits: Float32Array;
-  cache: DecoderCache;
+  /** The cache passed in, extended in place by the chunk. */
+  cache: KvCache;
 }
 
 /**
@@ -43,11 +33,10 @@ export async function runDecoder(
   model: PaliGemmaModel,
   embeds: Float32Array,
   sequenceLength: number,
-  cache: DecoderCache,
+  cache: KvCache,
   prefixLength: number,
 ): Promise<DecoderStep> {
   const hidden = model.config.text.hidden_size;
-  const total = cache.length + sequenceLength;
   const positions = new BigInt64Array(sequenceLength);
   for (let s = 0; s < sequenceLength; s++) positions[s] = BigInt(cache.length + s + 1);
   const feeds: Record<string, ort.Tensor> = {
@@ -55,7 +44,7 @@ export async function runDecoder(
       ? tensor('float16', f32ToF16(embeds), [1, sequenceLength, hidden])
       : tensor('float32', embeds, [1, sequenceLength, hidden]),
     position_ids: tensor('int64', positions, [1, sequenceLength]),
-    ...cache.tensors,
+    ...cache.feeds(),
   };
   if (model.maskedDecoder) {
     const sliding = model.sessions.decoder.inputNames.includes('sliding_attention_bias') ? model.config.text.sliding_window : null;
@@ -63,14 +52,13 @@ export async function runDecoder(
   } else if (sequenceLength > 1 && cache.length < prefixLength && cache.length + sequenceLength !== prefixLength) {
     throw new Error('the merged decoder can only run the whole prefix, or chunks after it');
   }
-  const outputs = await model.sessions.decoder.run(feeds);
-  const next: Record<string, ort.Tensor> = {};
-  for (const name of Object.keys(cache.tensors)) next[name] = outputs[name.replace('past_key_values', 'present')]!;
+  const outputs = await model.sessions.decoder.run(feeds, ['logits', ...KvCache.outputsOf(model.sessions.decoder)]);
+  cache.absorb(outputs, sequenceLength);
   const logitsTensor = outputs.logits!;
   const vocab = logitsTensor.dims.at(-1)!;
   const rows = logitsTensor.dims.at(-2)!;
   // Copy into a V8-owned array: the last row only, whatever the graph returned.
   const data = logitsTensor.data as Float32Array;
   const logits = new Float32Array(data.subarray((rows - 1) * vocab, rows * vocab));
-  return { logits, cache: { tensors: next, length: total } };
+  return { logits, cache };
 }

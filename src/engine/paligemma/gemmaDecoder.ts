@@ -8,7 +8,9 @@
  * - `masked`: onnx/decoder_model_masked.onnx, our engine's graph. It adds `attention_bias`
  *   [B, 1, S, T] (0 or a large negative number: prefix, causal suffix and padding, built by the engine)
  *   and returns the logits of the last position only, which spares the full-vocabulary logits of every
- *   prompt position (4 GB at 896 px).
+ *   prompt position (4 GB at 896 px). It returns the chunk's own keys and values (`chunk_key_values.*`,
+ *   [B, KV, S, head_dim]) rather than the whole cache, which the engine keeps and extends in place
+ *   (kvCache.ts says why).
  *
  * Gemma 2's sliding window (on layers whose layer_type is sliding_attention) follows newest HF: pairs
  * inside the prefix attend both ways whatever their distance, and elsewhere key j is hidden from query i
@@ -28,6 +30,7 @@ import { activation, cast, linear, precisionOf, reshape, rmsNorm, softcap, trans
 import type { WeightStore } from '../onnx/weightStore.js';
 import { once, smoothAfterNorm } from '../onnx/smoothing.js';
 import { gemmaNormRanges, smoothGemmaLayer } from './int8Smoothing.js';
+import { chunkName } from './kvCache.js';
 import { slidingWindowInGraph } from './prefixLmMask.js';
 
 export type DecoderVariant = 'merged' | 'masked';
@@ -147,8 +150,13 @@ export function buildDecoder(
     const v = transpose(g, reshape(g, project(normed, 'self_attn.v_proj.weight'), [0, 0, kvHeads, headDim]), [0, 2, 1, 3]);
     const keys = g.op('Concat', [pastKeys[i]!, k], { axis: 2 });
     const values = g.op('Concat', [pastValues[i]!, v], { axis: 2 });
-    g.output(keys, `present.${i}.key`, precision, ['batch_size', kvHeads, 'total_sequence_length', headDim]);
-    g.output(values, `present.${i}.value`, precision, ['batch_size', kvHeads, 'total_sequence_length', headDim]);
+    if (variant === 'masked') {
+      g.output(k, chunkName(i, 'key'), precision, ['batch_size', kvHeads, 'sequence_length', headDim]);
+      g.output(v, chunkName(i, 'value'), precision, ['batch_size', kvHeads, 'sequence_length', headDim]);
+    } else {
+      g.output(keys, `present.${i}.key`, precision, ['batch_size', kvHeads, 'total_sequence_length', headDim]);
+      g.output(values, `present.${i}.value`, precision, ['batch_size', kvHeads, 'total_sequence_length', headDim]);
+    }
 
     const groupedQ = reshape(g, q, [0, kvHeads, groups, -1, headDim]);
     const keysT = transpose(g, g.op('Unsqueeze', [keys, g.int64s([2])]), [0, 1, 2, 4, 3]);
