@@ -54,6 +54,28 @@ export function ropeInverseFrequencies(headDim: number, theta: number): Float32A
   return out;
 }
 
+/**
+ * cos and sin of every position's angles, [positions, head_dim / 2], for position_ids 0..positions-1. The
+ * angle is HF's float32 product position * inv_freq; its cos and sin are computed in float64 and rounded
+ * once, so the tables are correctly rounded. In the graph, Cos and Sin ran on each provider's own
+ * approximation: WebGPU's (WGSL and Vulkan allow an absolute error of 2^-11) was 2e-4 off at the angles
+ * of a few hundred positions, which moved fp32 logits by 1e-3 against the CPU provider's.
+ */
+export function ropeTables(headDim: number, theta: number, positions: number): { cos: Float32Array; sin: Float32Array } {
+  const inverse = ropeInverseFrequencies(headDim, theta);
+  const half = headDim / 2;
+  const cos = new Float32Array(positions * half);
+  const sin = new Float32Array(positions * half);
+  for (let p = 0; p < positions; p++) {
+    for (let i = 0; i < half; i++) {
+      const angle = Math.fround(p * inverse[i]!);
+      cos[p * half + i] = Math.cos(angle);
+      sin[p * half + i] = Math.sin(angle);
+    }
+  }
+  return { cos, sin };
+}
+
 export function buildDecoder(
   checkpoint: Checkpoint,
   store: WeightStore,
@@ -92,13 +114,19 @@ export function buildDecoder(
   // model's dtype.
   let hidden = g.op('Mul', [embeds, g.scalar(Math.fround(Math.sqrt(H)), precision)]);
 
-  // Rotary embeddings from position_ids: cos/sin of position * inverse frequency, duplicated halves.
-  const inverseFrequencies = g.weight('rotary.inv_freq', ropeInverseFrequencies(headDim, text.rope_theta), [headDim / 2]);
-  const angles = g.op('Mul', [g.op('Unsqueeze', [g.op('Cast', [positionIds], { to: 1 }), g.int64s([2])]), inverseFrequencies]);
-  const fullAngles = g.op('Concat', [angles, angles], { axis: -1 });
+  // Rotary embeddings from position_ids: cos/sin of position * inverse frequency, duplicated halves, looked
+  // up in tables (ropeTables says why).
+  const positions = text.max_position_embeddings + 1;
+  const tables = once(() => ropeTables(headDim, text.rope_theta, positions));
+  const cosTable = g.weight('rotary.cos', () => tables().cos, [positions, headDim / 2]);
+  const sinTable = g.weight('rotary.sin', () => tables().sin, [positions, headDim / 2]);
   const inPrecision = (x: string) => (precision === 'float16' ? cast(g, x, 'float16') : x);
-  const cos = g.op('Unsqueeze', [inPrecision(g.op('Cos', [fullAngles])), g.int64s([1])]);
-  const sin = g.op('Unsqueeze', [inPrecision(g.op('Sin', [fullAngles])), g.int64s([1])]);
+  const lookUp = (table: string) => {
+    const half = g.op('Gather', [table, positionIds], { axis: 0 });
+    return g.op('Unsqueeze', [inPrecision(g.op('Concat', [half, half], { axis: -1 })), g.int64s([1])]);
+  };
+  const cos = lookUp(cosTable);
+  const sin = lookUp(sinTable);
   const rotate = (x: string) => {
     // x * cos + rotate_half(x) * sin, rotate_half(x) = concat(-x2, x1) over the last axis.
     const [x1, x2] = g.node('Split', [x, g.int64s([headDim / 2, headDim / 2])], { axis: -1 }, [`${x}_half1`, `${x}_half2`]);
