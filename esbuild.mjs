@@ -59,6 +59,14 @@ const builds = [
     plugins: [typescriptChunk],
     banner: { js: '#!/usr/bin/env node' },
   },
+  {
+    // The WebGPU probe's child process (src/engine/runtime/webgpuProbe.ts): a script of its own, so that
+    // Dawn's stderr and any driver crash stay in that process.
+    ...common,
+    entryPoints: { webgpuProbe: 'src/engine/runtime/webgpuProbeChild.ts' },
+    outdir: 'dist',
+    external: engineExternals,
+  },
 ];
 
 // The webview's libraries are served from media/ (its only local resource root), so copy them there.

@@ -30,6 +30,8 @@ export interface ModelInfo {
   /** With `auto`: why this dtype (the device, the CPU's instructions). */
   dtypeReason?: string;
   device: string;
+  /** Something to know about the device (WebGPU on a software adapter). */
+  deviceNote?: string;
   /** Devices tried before `device`, and why they were not used. */
   fallbacks: { device: string; error: string }[];
   generation: 1 | 2;

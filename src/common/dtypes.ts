@@ -29,7 +29,15 @@ export function dtypeForDevice(device: string, integerDotProduct = false): Model
  * integer dot products and the kernel they select, or 'export' for an onnx-community export, whose int8
  * files (if any) are another quantizer's (per-tensor activations): there a CPU runs int4.
  */
-export function autoDtype(device: string, cpu: { integerDotProduct: boolean; kernel: string } | 'export'): { dtype: ModelDtype; reason: string } {
+export function autoDtype(
+  device: string,
+  cpu: { integerDotProduct: boolean; kernel: string } | 'export',
+  /** WebGPU's adapter: whether it runs float16 shaders (shader-f16), when known. */
+  gpu: { float16: boolean | null } = { float16: null },
+): { dtype: ModelDtype; reason: string } {
+  if (device === 'webgpu' && gpu.float16 === false) {
+    return { dtype: 'int4', reason: 'int4: this WebGPU adapter has no float16 support (shader-f16), and int4 weights with float32 activations run everywhere' };
+  }
   if (device === 'cuda' || device === 'webgpu') return { dtype: 'fp16', reason: `fp16 on a GPU (${device})` };
   if (device !== 'cpu') return { dtype: 'int4', reason: `int4 on ${device}` };
   if (cpu === 'export') return { dtype: 'int4', reason: "int4: an export's int4 files on a CPU" };

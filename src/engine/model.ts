@@ -8,12 +8,13 @@ import type * as ort from 'onnxruntime-node';
 import { autoDtype, type DtypeChoice } from '../common/dtypes.js';
 import { readJsonFile } from './checkpoint/checkpoint.js';
 import { endTokenIds, readPaliGemmaConfig, type PaliGemmaConfig } from './checkpoint/config.js';
-import { convertCheckpoint } from './convert/convert.js';
+import { convertCheckpoint, defaultCacheRoot } from './convert/convert.js';
 import { componentFile, WEIGHT_SUFFIX, type Component, type ModelDtype } from './paligemma/components.js';
 import { UserError } from './errors.js';
 import { readImageProcessorConfig, type ImageProcessorConfig } from './image/preprocess.js';
 import { thisCpu } from './runtime/cpuFeatures.js';
 import { createSessionsOnDevice, type Device, type DeviceAttempt, type DeviceChoice } from './runtime/device.js';
+import { probeWebGpu } from './runtime/webgpuProbe.js';
 import { findEmbeddingTable, openEmbeddingTable, sessionEmbeddings, type TokenEmbeddings } from './paligemma/tokenEmbeddings.js';
 import { loadTokenizer, type PaliTokenizer } from './text/tokenizer.js';
 
@@ -39,6 +40,8 @@ export interface PaliGemmaModel {
   dtype: ModelDtype;
   /** With `auto`: why this dtype (the device, the CPU's instructions). */
   dtypeReason?: string;
+  /** Something the user should know about the device, e.g. that WebGPU runs on a software adapter. */
+  deviceNote?: string;
   /** Token ids -> embeddings: rows read from the table on disk, or the export's embedding session. */
   embeddings: TokenEmbeddings;
   sessions: {
@@ -106,13 +109,16 @@ export async function loadModel(modelDir: string, options: LoadOptions): Promise
   // The dtype may depend on the device (`auto`), so the graphs are found, or converted once into the
   // cache, for each device as it is tried.
   let chosen: { dir: string; dtype: ModelDtype; dtypeReason?: string; masked: boolean; table: ReturnType<typeof findEmbeddingTable> } | undefined;
-  const filesFor = (device: Device): Record<string, string> => {
+  const cacheRoot = options.cacheRoot ?? defaultCacheRoot();
+  const filesFor = async (device: Device): Promise<Record<string, string>> => {
     const cpu = thisCpu();
-    const auto = options.dtype === 'auto' ? autoDtype(device, isExport ? 'export' : { integerDotProduct: cpu.integerDotProduct, kernel: cpu.integerGemm }) : null;
+    // On WebGPU, `auto` needs to know whether the adapter runs float16 (measured once per machine).
+    const gpu = options.dtype === 'auto' && device === 'webgpu' ? { float16: (await probeWebGpu(cacheRoot)).float16 } : undefined;
+    const auto = options.dtype === 'auto' ? autoDtype(device, isExport ? 'export' : { integerDotProduct: cpu.integerDotProduct, kernel: cpu.integerGemm }, gpu) : null;
     const dtype = auto?.dtype ?? (options.dtype as ModelDtype);
     const dir = isExport
       ? modelDir
-      : convertCheckpoint({ modelDir, dtype, cacheRoot: options.cacheRoot, onProgress: options.onProgress }).dir;
+      : convertCheckpoint({ modelDir, dtype, cacheRoot, onProgress: options.onProgress }).dir;
     const { files, masked } = componentFiles(dir, dtype);
     // A plain float32 table is read row by row from disk, never loaded whole (runtime/tokenEmbeddings.ts).
     const table = findEmbeddingTable(files.embed_tokens!);
@@ -121,7 +127,7 @@ export async function loadModel(modelDir: string, options: LoadOptions): Promise
     return files;
   };
   options.onProgress?.('loading the model');
-  const { device, sessions, fallbacks } = await createSessionsOnDevice(filesFor, options.device);
+  const { device, sessions, fallbacks, note } = await createSessionsOnDevice(filesFor, options.device, cacheRoot);
   const { dir, dtype, dtypeReason, masked, table } = chosen!;
   let modelFiles: Awaited<ReturnType<typeof readModelFiles>>;
   let embeddings: TokenEmbeddings;
@@ -144,6 +150,7 @@ export async function loadModel(modelDir: string, options: LoadOptions): Promise
     eosTokenIds: new Set(endTokens),
     device,
     deviceFallbacks: fallbacks,
+    ...(note ? { deviceNote: note } : {}),
     dtype,
     dtypeReason,
     embeddings,

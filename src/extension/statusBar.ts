@@ -45,6 +45,7 @@ export function createStatusBar(backends: BackendSwitch, settings: SettingsStore
     tooltip.appendMarkdown(`${vscode.l10n.t('Model')}: ${model}\n\n`);
     if (engine.model) tooltip.appendMarkdown(`${vscode.l10n.t('Weights')}: ${weightsLabel(engine.model.dtype, engine.model.dtypeChoice, engine.model.dtypeReason)}\n\n`);
     if (device) tooltip.appendMarkdown(`${vscode.l10n.t('Device')}: ${device}\n\n`);
+    if (engine.model?.deviceNote) tooltip.appendMarkdown(`${engine.model.deviceNote}\n\n`);
     if (engine.runtimeLabel) tooltip.appendMarkdown(`${vscode.l10n.t('Runtime')}: ${engine.runtimeLabel}\n\n`);
     for (const note of engine.notes) tooltip.appendMarkdown(`- ${note}\n`);
     if (settings.ignoredForTrust.length) {

@@ -82,6 +82,7 @@ export async function loadModelFromArgs(values: Values, io: Io, chatty: boolean)
     onProgress: chatty ? (message) => io.err(`pali: ${message}`) : undefined,
   });
   if (chatty) for (const fallback of model.deviceFallbacks) io.err(`pali: ${fallback.device} not used: ${fallback.error}`);
+  if (chatty && model.deviceNote) io.err(`pali: ${model.deviceNote}`);
   return model;
 }
 

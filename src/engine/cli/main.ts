@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline/promises';
 import { describeError, isUserError, UserError } from '../errors.js';
 import { startServer } from '../server/server.js';
 import { altTextCommand } from './altTextCommand.js';
+import { devicesCommand } from './devicesCommand.js';
 import { convertCommand, forgeCommand, generateCommand, httpServeCommand, mcpCommand, parseCommand, taskCommand, type Io } from './commands.js';
 
 const HELP = `pali: PaliGemma on your machine
@@ -29,6 +30,8 @@ const HELP = `pali: PaliGemma on your machine
                                  masks from PaliGemma's <seg> tokens (with --json: COCO RLE per object)
   pali parse --image FILE --text TEXT|--text-file FILE|- [--vae FILE] [--mask-out DIR] [--json]
                                  boxes and masks from a model's answer, without running the model
+  pali devices [--json]          each device, whether --device auto uses it and why, its adapter (software
+                                 or not: WebGPU on llvmpipe or SwiftShader is never chosen), and its weights
   pali alt-text --check [--format text|json|sarif] [PATH...]
                                  report images with missing, empty or placeholder alt text in Markdown,
                                  HTML, JSX and TSX (respects .gitignore; exit 1 on findings); no model needed
@@ -84,6 +87,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
         return 0;
       case 'parse':
         await parseCommand(rest, io);
+        return 0;
+      case 'devices':
+        await devicesCommand(rest, io);
         return 0;
       case 'alt-text':
         return await altTextCommand(rest, io);

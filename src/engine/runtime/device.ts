@@ -1,7 +1,7 @@
 /**
  * Execution providers: `auto` tries CUDA (present when onnxruntime-node's install fetched it), then
- * WebGPU (bundled with onnxruntime-node 1.30 on Linux, Windows and macOS), then CPU, and reports which ran
- * and why the others did not.
+ * WebGPU (bundled with onnxruntime-node 1.30 on Linux, Windows and macOS) when a probe found it faster
+ * than the CPU here (webgpuProbe.ts), then CPU, and reports which ran and why the others did not.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -9,6 +9,8 @@ import type * as ort from 'onnxruntime-node';
 import { DEVICE_CHOICES, type DeviceChoice } from '../../common/devices.js';
 import { UserError } from '../errors.js';
 import { onnxRuntime, runtimeKind } from './onnxRuntime.js';
+import { vulkanDrivers } from './vulkanDrivers.js';
+import { plainWebGpuError, softwareOnlyVulkan, webgpuAutoVerdict } from './webgpuProbe.js';
 
 export type { DeviceChoice };
 /** What ran: a choice, or the WebAssembly CPU backend of onnxruntime-web. */
@@ -58,8 +60,11 @@ export function deviceUnavailableReason(device: Device): string | null {
       return 'the CUDA provider is not installed (see the README: reinstall onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12)';
     }
   }
-  if (device === 'webgpu' && process.platform === 'linux' && !hasVulkanLoader()) {
-    return 'WebGPU needs Vulkan on Linux and libvulkan.so.1 was not found';
+  if (device === 'webgpu' && process.platform === 'linux') {
+    if (!hasVulkanLoader()) return 'WebGPU needs Vulkan on Linux and libvulkan.so.1 (the Vulkan loader, package libvulkan1) was not found';
+    if (!vulkanDrivers().length) {
+      return "WebGPU needs a Vulkan driver on Linux and none is installed (mesa-vulkan-drivers for Intel and AMD, NVIDIA's driver for NVIDIA)";
+    }
   }
   return null;
 }
@@ -89,28 +94,54 @@ export interface DeviceAttempt {
  * files for a device (the dtype may depend on it); its own errors are the caller's, not the device's.
  */
 export async function createSessionsOnDevice(
-  filesFor: (device: Device) => Record<string, string>,
+  filesFor: (device: Device) => Promise<Record<string, string>>,
   choice: DeviceChoice,
-): Promise<{ device: Device; sessions: Record<string, ort.InferenceSession>; fallbacks: DeviceAttempt[] }> {
+  cacheRoot: string,
+): Promise<{ device: Device; sessions: Record<string, ort.InferenceSession>; fallbacks: DeviceAttempt[]; note?: string }> {
   const fallbacks: DeviceAttempt[] = [];
   for (const device of candidateDevices(choice)) {
-    const unavailable = choice === 'auto' ? deviceUnavailableReason(device) : null;
+    let unavailable = choice === 'auto' ? deviceUnavailableReason(device) : null;
+    if (!unavailable && choice === 'auto' && device === 'webgpu') unavailable = await webgpuAutoVerdict(cacheRoot);
     if (unavailable) {
       fallbacks.push({ device, error: unavailable });
       continue;
     }
-    const files = filesFor(device);
+    const files = await filesFor(device);
     const sessions: Record<string, ort.InferenceSession> = {};
     try {
       for (const [name, file] of Object.entries(files)) {
-        sessions[name] = await onnxRuntime().InferenceSession.create(file, sessionOptions(device, file));
+        const session = await onnxRuntime().InferenceSession.create(file, sessionOptions(device, file));
+        sessions[name] = device === 'webgpu' ? withPlainWebGpuErrors(session) : session;
       }
-      return { device, sessions, fallbacks };
+      return { device, sessions, fallbacks, ...(device === 'webgpu' ? softwareAdapterNote() : {}) };
     } catch (error) {
       await Promise.all(Object.values(sessions).map((s) => s.release().catch(() => {})));
-      fallbacks.push({ device, error: error instanceof Error ? error.message.split('\n')[0]! : String(error) });
+      const message = error instanceof Error ? error.message : String(error);
+      fallbacks.push({ device, error: device === 'webgpu' ? plainWebGpuError(message) : message.split('\n')[0]! });
     }
   }
   const reasons = fallbacks.map((f) => `${f.device}: ${f.error}`).join('; ');
   throw new UserError(`no device could run the model (${reasons})`);
+}
+
+/** Said when WebGPU was asked for by name and runs on a software adapter (which `auto` never picks). */
+function softwareAdapterNote(): { note?: string } {
+  const software = softwareOnlyVulkan();
+  return software ? { note: `WebGPU runs on ${software} here, a software adapter on the CPU: --device cpu is far faster` } : {};
+}
+
+/**
+ * WebGPU compiles its shaders at the first run, so an adapter's limits (no float16, a missing feature)
+ * surface there, as a native message with a source path: make it one sentence a user can act on.
+ */
+function withPlainWebGpuErrors(session: ort.InferenceSession): ort.InferenceSession {
+  const run = session.run.bind(session) as (...args: unknown[]) => Promise<ort.InferenceSession.OnnxValueMapType>;
+  (session as { run: unknown }).run = async (...args: unknown[]) => {
+    try {
+      return await run(...args);
+    } catch (error) {
+      throw new UserError(plainWebGpuError(error instanceof Error ? error.message : String(error)));
+    }
+  };
+  return session;
 }

@@ -90,6 +90,7 @@ export class EngineService {
           dtypeChoice: params.dtype,
           ...(model.dtypeReason ? { dtypeReason: model.dtypeReason } : {}),
           device: model.device,
+          ...(model.deviceNote ? { deviceNote: model.deviceNote } : {}),
           fallbacks: model.deviceFallbacks,
           generation: model.config.generation,
           imageSize: model.config.vision.image_size,

@@ -204,6 +204,7 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
           this.model = info;
           this.modelKey = key;
           for (const fallback of info.fallbacks) this.note(`device ${fallback.device} not used: ${fallback.error}`);
+          if (info.deviceNote) this.log.info(info.deviceNote);
           this.log.info(`model ${info.modelDir} (${info.dtype}) on ${info.device}, graphs in ${info.onnxDir}`);
           return info;
         } finally {
