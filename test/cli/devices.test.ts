@@ -68,6 +68,14 @@ describe('a machine whose only Vulkan driver is llvmpipe', { skip: process.platf
     assert.equal(result.stderr, '', 'no Dawn or Vulkan line, no fallback line in --json mode');
   });
 
+  test('generate --device webgpu: refused in one plain line, nothing from Dawn', () => {
+    const result = pali(['generate', '--model', model, '--image', image, '--prompt', 'caption en', '--max-new-tokens', '2', '--device', 'webgpu'], env);
+    assert.equal(result.code, 1);
+    assert.deepEqual(result.stderr.trim().split('\n'), [
+      'pali: no device could run the model (webgpu: no adapter that WebGPU accepts was found: the only Vulkan driver with a device here is llvmpipe (Mesa lavapipe), a software one, and no GPU driver has a GPU to drive)',
+    ]);
+  });
+
   test('no Vulkan driver at all: WebGPU is skipped with what to install', () => {
     const result = pali(['devices', '--json'], { ...env, VK_ICD_FILENAMES: path.join(root, 'missing.json') });
     const webgpu = (JSON.parse(result.stdout) as { devices: { device: string; reason?: string }[] }).devices.find((d) => d.device === 'webgpu')!;

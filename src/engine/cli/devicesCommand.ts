@@ -7,7 +7,7 @@ import { defaultCacheRoot } from '../convert/convert.js';
 import { thisCpu } from '../runtime/cpuFeatures.js';
 import { candidateDevices, deviceUnavailableReason, type Device } from '../runtime/device.js';
 import { vulkanDrivers } from '../runtime/vulkanDrivers.js';
-import { probeWebGpu } from '../runtime/webgpuProbe.js';
+import { probeWebGpu, webgpuAutoVerdict } from '../runtime/webgpuProbe.js';
 import { parse, text } from './args.js';
 import type { Io } from './commands.js';
 
@@ -34,18 +34,25 @@ export async function deviceReports(cacheRoot: string): Promise<DeviceReport[]> 
     let probe: DeviceReport['probe'];
     let float16: boolean | null = null;
     if (!reason && device === 'webgpu') {
+      reason = (await webgpuAutoVerdict(cacheRoot)) ?? undefined;
       const verdict = await probeWebGpu(cacheRoot);
-      reason = verdict.unusable ?? undefined;
       float16 = verdict.float16;
       probe = { webgpuMs: verdict.webgpuMs, cpuMs: verdict.cpuMs, float16 };
     }
-    const adapters = device === 'webgpu' ? vulkanDrivers().map((d) => ({ name: d.name, software: d.software }))
+    const adapters = device === 'webgpu' ? uniqueAdapters()
       : device === 'cpu' || device === 'wasm' ? [{ name: cpu.model, software: false }]
       : [];
     const auto = autoDtype(device, { integerDotProduct: cpu.integerDotProduct, kernel: cpu.integerGemm }, { float16 });
     reports.push({ device, usedByAuto: !reason, ...(reason ? { reason } : {}), adapters, dtype: auto.dtype, dtypeReason: auto.reason, ...(probe ? { probe } : {}) });
   }
   return reports;
+}
+
+/** The Vulkan drivers by name (Mesa installs two Intel drivers, anv and hasvk). */
+function uniqueAdapters(): DeviceReport['adapters'] {
+  const seen = new Map<string, boolean>();
+  for (const driver of vulkanDrivers()) seen.set(driver.name, driver.software);
+  return [...seen].map(([name, software]) => ({ name, software }));
 }
 
 export async function devicesCommand(argv: string[], io: Io): Promise<void> {

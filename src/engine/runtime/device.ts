@@ -9,8 +9,8 @@ import type * as ort from 'onnxruntime-node';
 import { DEVICE_CHOICES, type DeviceChoice } from '../../common/devices.js';
 import { UserError } from '../errors.js';
 import { onnxRuntime, runtimeKind } from './onnxRuntime.js';
-import { vulkanDrivers } from './vulkanDrivers.js';
-import { plainWebGpuError, softwareOnlyVulkan, webgpuAutoVerdict } from './webgpuProbe.js';
+import { quietVulkanLayers, vulkanDrivers } from './vulkanDrivers.js';
+import { plainWebGpuError, probeWebGpu, softwareOnlyVulkan, webgpuAutoVerdict } from './webgpuProbe.js';
 
 export type { DeviceChoice };
 /** What ran: a choice, or the WebAssembly CPU backend of onnxruntime-web. */
@@ -101,7 +101,7 @@ export async function createSessionsOnDevice(
   const fallbacks: DeviceAttempt[] = [];
   for (const device of candidateDevices(choice)) {
     let unavailable = choice === 'auto' ? deviceUnavailableReason(device) : null;
-    if (!unavailable && choice === 'auto' && device === 'webgpu') unavailable = await webgpuAutoVerdict(cacheRoot);
+    if (!unavailable && device === 'webgpu') unavailable = await webgpuReason(choice, cacheRoot);
     if (unavailable) {
       fallbacks.push({ device, error: unavailable });
       continue;
@@ -110,6 +110,7 @@ export async function createSessionsOnDevice(
     const sessions: Record<string, ort.InferenceSession> = {};
     try {
       for (const [name, file] of Object.entries(files)) {
+        if (device === 'webgpu') quietVulkanLayers();
         const session = await onnxRuntime().InferenceSession.create(file, sessionOptions(device, file));
         sessions[name] = device === 'webgpu' ? withPlainWebGpuErrors(session) : session;
       }
@@ -122,6 +123,16 @@ export async function createSessionsOnDevice(
   }
   const reasons = fallbacks.map((f) => `${f.device}: ${f.error}`).join('; ');
   throw new UserError(`no device could run the model (${reasons})`);
+}
+
+/**
+ * Why WebGPU is not tried: under `auto`, a software or slower adapter; asked for by name, only an adapter
+ * that the probe found missing altogether, so that Dawn's own lines about it never reach this process.
+ */
+async function webgpuReason(choice: DeviceChoice, cacheRoot: string): Promise<string | null> {
+  if (choice === 'auto') return webgpuAutoVerdict(cacheRoot);
+  const probe = await probeWebGpu(cacheRoot);
+  return probe.ran ? null : probe.unusable;
 }
 
 /** Said when WebGPU was asked for by name and runs on a software adapter (which `auto` never picks). */

@@ -98,3 +98,22 @@ export function gpuDeviceNodes(): string[] {
   for (const name of list('/dev')) if (/^nvidia\d+$/.test(name) || name === 'dxg') nodes.push(`/dev/${name}`);
   return nodes;
 }
+
+/**
+ * Mesa's device-selection layer (an implicit layer that mesa-vulkan-drivers installs) asks the Wayland
+ * compositor which GPU is the default, and without a session (SSH, a container, CI: no XDG_RUNTIME_DIR)
+ * prints `error: XDG_RUNTIME_DIR is invalid or not set in the environment.` from inside Dawn, once per
+ * instance. There it has no compositor to ask anyway, so switch it off (its own NODEVICE_SELECT) before
+ * WebGPU starts; in a desktop session it stays, and DRI_PRIME keeps choosing the GPU.
+ */
+export function quietVulkanLayers(env: NodeJS.ProcessEnv = process.env): void {
+  if (process.platform !== 'linux' || env.NODEVICE_SELECT !== undefined) return;
+  const runtimeDir = env.XDG_RUNTIME_DIR;
+  let valid = false;
+  try {
+    valid = Boolean(runtimeDir) && fs.statSync(runtimeDir!).isDirectory();
+  } catch {
+    valid = false;
+  }
+  if (!valid) env.NODEVICE_SELECT = '1';
+}

@@ -23,6 +23,8 @@ export interface WebGpuProbe {
   unusable: string | null;
   /** The software driver WebGPU would run on, when that is known. */
   softwareAdapter: string | null;
+  /** Whether WebGPU ran the test graph at all (it found an adapter and compiled its shaders). */
+  ran: boolean;
   /** Whether the adapter runs float16 shaders (shader-f16); null when WebGPU did not run at all. */
   float16: boolean | null;
   webgpuMs?: number;
@@ -73,7 +75,7 @@ function machineKey(): string {
   } catch {
     // Not resolvable as a package file in some bundles: the rest of the key still holds.
   }
-  hash.update(`probe 2\n${ortVersion}\n${process.platform} ${process.arch} ${os.release()}\n`);
+  hash.update(`probe 3\n${ortVersion}\n${process.platform} ${process.arch} ${os.release()}\n`);
   for (const name of ['VK_ICD_FILENAMES', 'VK_DRIVER_FILES', 'LD_LIBRARY_PATH', 'DRI_PRIME', 'MESA_VK_DEVICE_SELECT', 'CUDA_VISIBLE_DEVICES']) {
     hash.update(`${name}=${process.env[name] ?? ''}\n`);
   }
@@ -141,12 +143,16 @@ function runChild(modelFile: string, float16File: string): Promise<{ result: Chi
   });
 }
 
-/** A WebGPU failure as a user can act on it: no source paths or C++ frames. */
-export function plainWebGpuError(message: string): string {
+/**
+ * A WebGPU failure as a user can act on it: no source paths or C++ frames. `softwareOnly` is what
+ * softwareOnlyVulkan() says of this machine.
+ */
+export function plainWebGpuError(message: string, softwareOnly: string | null = softwareOnlyVulkan()): string {
   if (/requires f16 but the device does not support it|shader-f16/i.test(message)) {
     return "this WebGPU adapter has no float16 support (shader-f16), which fp16 weights need: use --dtype int4 or fp32 with --device webgpu";
   }
   if (/no supported adapters|failed to get a webgpu adapter|requestadapter/i.test(message)) {
+    if (softwareOnly) return `no adapter that WebGPU accepts was found: the only Vulkan driver with a device here is ${softwareOnly}, a software one, and no GPU driver has a GPU to drive`;
     if (process.platform === 'linux') {
       return "no GPU that WebGPU can use was found: on Linux it runs on Vulkan, so install your GPU's Vulkan driver (mesa-vulkan-drivers for Intel and AMD, NVIDIA's driver for NVIDIA)";
     }
@@ -164,12 +170,12 @@ export function plainWebGpuError(message: string): string {
 }
 
 function verdictOf(result: ChildResult | null, timedOut: boolean): WebGpuProbe {
-  const none = { softwareAdapter: null, float16: null };
+  const none = { ran: false, softwareAdapter: null, float16: null };
   if (timedOut) return { unusable: `WebGPU did not finish a small test graph in ${PROBE_TIMEOUT_MS / 1000} s: its adapter is a software or very slow one`, ...none };
   if (!result) return { unusable: 'the WebGPU probe ended without an answer (its driver crashed)', ...none };
   const { cpu, webgpu } = result;
   if (webgpu.error || webgpu.ms === undefined || !webgpu.output) return { unusable: plainWebGpuError(webgpu.error ?? 'no output'), ...none };
-  const measured = { softwareAdapter: null, float16: result.float16?.ok ?? false, webgpuMs: webgpu.ms, cpuMs: cpu.ms };
+  const measured = { ran: true, softwareAdapter: null, float16: result.float16?.ok ?? false, webgpuMs: webgpu.ms, cpuMs: cpu.ms };
   if (cpu.error || cpu.ms === undefined || !cpu.output) return { unusable: null, ...measured };
   let worst = 0;
   for (let i = 0; i < cpu.output.length; i++) worst = Math.max(worst, Math.abs(cpu.output[i]! - webgpu.output[i]!));
@@ -202,7 +208,9 @@ function softwareReason(software: string): string {
 export async function probeWebGpu(cacheRoot: string): Promise<WebGpuProbe> {
   const software = softwareOnlyVulkan();
   const measured = await measuredProbe(cacheRoot);
-  return software ? { ...measured, unusable: softwareReason(software), softwareAdapter: software } : measured;
+  if (!software) return measured;
+  // WebGPU that did not run keeps the reason it failed; one that ran on a software driver is skipped for that.
+  return { ...measured, unusable: measured.ran ? softwareReason(software) : measured.unusable, softwareAdapter: software };
 }
 
 async function measuredProbe(cacheRoot: string): Promise<WebGpuProbe> {

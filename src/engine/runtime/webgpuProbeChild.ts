@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as ort from 'onnxruntime-node';
+import { quietVulkanLayers } from './vulkanDrivers.js';
 
 interface Measured {
   ms?: number;
@@ -51,6 +52,7 @@ async function float16(model: Uint8Array): Promise<{ ok: boolean; error?: string
 }
 
 async function main(): Promise<void> {
+  quietVulkanLayers();
   const [modelFile, float16File, rows, columns] = process.argv.slice(2);
   const model = fs.readFileSync(modelFile!);
   const dims = [Number(rows), Number(columns)];

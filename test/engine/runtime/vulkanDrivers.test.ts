@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
-import { vulkanDrivers } from '../../../src/engine/runtime/vulkanDrivers.js';
+import { quietVulkanLayers, vulkanDrivers } from '../../../src/engine/runtime/vulkanDrivers.js';
 import { plainWebGpuError, softwareOnlyVulkan } from '../../../src/engine/runtime/webgpuProbe.js';
 import { tempDir } from '../../helpers/fixtures.js';
 
@@ -63,18 +63,35 @@ describe('Vulkan drivers from their manifests', { skip: process.platform !== 'li
     assert.equal(drivers[0]?.name, 'llvmpipe (Mesa lavapipe)');
     assert.ok(!drivers.some((d) => d.manifest.endsWith('broken.json')));
   });
+
+  test("Mesa's device-selection layer is switched off only where it cannot work (no XDG_RUNTIME_DIR)", () => {
+    const headless: NodeJS.ProcessEnv = {};
+    quietVulkanLayers(headless);
+    assert.equal(headless.NODEVICE_SELECT, '1');
+    const stale: NodeJS.ProcessEnv = { XDG_RUNTIME_DIR: path.join(tempDir('runtime'), 'gone') };
+    quietVulkanLayers(stale);
+    assert.equal(stale.NODEVICE_SELECT, '1');
+    const desktop: NodeJS.ProcessEnv = { XDG_RUNTIME_DIR: tempDir('runtime') };
+    quietVulkanLayers(desktop);
+    assert.equal(desktop.NODEVICE_SELECT, undefined);
+    const chosen: NodeJS.ProcessEnv = { NODEVICE_SELECT: '0' };
+    quietVulkanLayers(chosen);
+    assert.equal(chosen.NODEVICE_SELECT, '0', "the user's own setting stays");
+  });
 });
 
 describe('WebGPU errors in plain words', () => {
   test('no adapter: what to install, no source path or C++ frame', () => {
     const native = "/onnxruntime_src/onnxruntime/core/providers/webgpu/webgpu_context.cc:136 void onnxruntime::webgpu::WebGpuContext::Initialize(const onnxruntime::webgpu::WebGpuBufferCacheConfig&, int, bool)::<lambda()> [ONNXRuntimeError] : 1 : FAIL : Failed to get a WebGPU adapter: No supported adapters";
-    const plain = plainWebGpuError(native);
-    assert.match(plain, /^no GPU that WebGPU can use was found/);
+    const plain = plainWebGpuError(native, null);
+    assert.match(plain, process.platform === 'linux' ? /^no GPU that WebGPU can use was found: on Linux it runs on Vulkan, so install your GPU's Vulkan driver/ : /^no GPU that WebGPU can use was found/);
     assert.doesNotMatch(plain, /onnxruntime_src|\.cc|lambda|ONNXRuntimeError/);
+    // With Mesa's drivers installed and no GPU, installing drivers is not the answer.
+    assert.equal(plainWebGpuError(native, 'llvmpipe (Mesa lavapipe)'), 'no adapter that WebGPU accepts was found: the only Vulkan driver with a device here is llvmpipe (Mesa lavapipe), a software one, and no GPU driver has a GPU to drive');
   });
 
   test('another failure keeps its words, not its source location', () => {
-    const plain = plainWebGpuError('[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : /onnxruntime_src/onnxruntime/core/providers/webgpu/program_manager.cc:88 shader compilation failed\nmore detail');
+    const plain = plainWebGpuError('[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : /onnxruntime_src/onnxruntime/core/providers/webgpu/program_manager.cc:88 shader compilation failed\nmore detail', null);
     assert.equal(plain, 'WebGPU failed: shader compilation failed');
   });
 });
