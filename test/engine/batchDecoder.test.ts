@@ -66,14 +66,26 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
 
     test('a row that joins while others decode, and a batch smaller than the requests, change nothing', async () => {
       const { decoder, submit } = batchOf(2);
-      const first = submit(requests[0]!);
-      const second = submit(requests[1]!);
-      // Let the first two decode a few steps before the others arrive; the batch holds two at a time.
-      await new Promise((resolve) => setTimeout(resolve, 30));
-      const late = [submit(requests[2]!), submit(requests[3]!)];
-      assert.ok(decoder.size <= 4);
-      const results = await Promise.all([first, second, ...late]);
+      let mostInBatch = 0;
+      const watch = () => (mostInBatch = Math.max(mostInBatch, decoder.decoding));
+      const withWatch = (r: Request, onText?: (piece: string) => void): Request => ({ ...r, options: { ...r.options, onText: (piece) => { watch(); onText?.(piece); } } });
+      let firstDone = false;
+      let joinedWhileFirstDecoded = false;
+      const late: Promise<GenerateResult>[] = [];
+      let firstPieces = 0;
+      // The late requests arrive once the first has streamed 3 pieces: they join a batch that is decoding.
+      const first = submit(withWatch(requests[0]!, () => {
+        if (++firstPieces !== 3) return;
+        late.push(submit(withWatch(requests[2]!, () => (joinedWhileFirstDecoded ||= !firstDone))), submit(withWatch(requests[3]!)));
+      }));
+      void first.then(() => (firstDone = true));
+      const second = submit(withWatch(requests[1]!));
+      const results = await Promise.all([first, second]);
+      assert.equal(late.length, 2, 'the late requests were submitted mid-decode');
+      results.push(...(await Promise.all(late)));
       results.forEach((result, i) => assert.deepEqual(result.generatedIds, alone[i]!.generatedIds, `row ${i}`));
+      assert.equal(mostInBatch, 2, 'max batch 2: never more rows at once, and two did decode together');
+      assert.ok(joinedWhileFirstDecoded, 'a late row decoded beside the first (it took the place the second left)');
     });
 
     test('a cancelled row leaves with an AbortError; the others finish as alone', async () => {

@@ -68,6 +68,11 @@ export class BatchDecoder {
     return this.rows.length + this.joining.length;
   }
 
+  /** Rows in the batch now: at most maxBatch. */
+  get decoding(): number {
+    return this.rows.length;
+  }
+
   /**
    * Generates as `generate` does, decoding in the batch. Call it from a job on the engine's queue: it
    * prefills there, and returns (wrapped, so that the job does not wait for it) the promise that the

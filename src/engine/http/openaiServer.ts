@@ -29,6 +29,8 @@ export interface OpenAiServerOptions {
   maxBatch?: number;
   cacheRoot?: string;
   onListening?: (url: string) => void;
+  /** One line per request that reached the engine: how it ended (an operator's access log). */
+  log?: (line: string) => void;
 }
 
 type ErrorType = 'invalid_request_error' | 'authentication_error' | 'server_error';
@@ -105,6 +107,14 @@ function usageOf(result: { promptTokens: number; generatedIds: number[] }) {
 export function createOpenAiApp(service: EngineService, pieces: Map<string, (piece: string) => void>, options: OpenAiServerOptions): Hono {
   const app = new Hono();
   const created = Math.floor(Date.now() / 1000);
+  const logOutcome = (id: string, result: { generatedIds: number[]; finishReason: string }) => options.log?.(`pali: ${id}: ${result.generatedIds.length} tokens (${result.finishReason})`);
+  const logFailure = (id: string, error: unknown, streamedPieces?: number) => {
+    if (error instanceof Error && error.name === 'AbortError') {
+      options.log?.(`pali: ${id}: the client went away${streamedPieces === undefined ? '' : ` after ${streamedPieces} streamed pieces`}; its decoding stopped`);
+    } else {
+      options.log?.(`pali: ${id}: failed: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
+    }
+  };
   app.get('/health', (c) => c.json({ status: 'ok', model: options.modelName }));
   app.use('/v1/*', async (c, next) => {
     if (options.apiKey && c.req.header('authorization') !== `Bearer ${options.apiKey}`) {
@@ -144,12 +154,14 @@ export function createOpenAiApp(service: EngineService, pieces: Map<string, (pie
           sse.onAbort(() => controller.abort());
           try {
             const result = await service.generate({ ...request.params, streamId }, controller.signal);
+            logOutcome(id, result);
             await Promise.all(sent);
             await sse.writeSSE({ data: chunk({}, result.finishReason) });
             if (request.includeUsage) {
               await sse.writeSSE({ data: JSON.stringify({ id, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model: options.modelName, choices: [], usage: usageOf(result) }) });
             }
           } catch (error) {
+            logFailure(id, error, sent.length - 1);
             await sse.writeSSE({ data: JSON.stringify({ error: { message: error instanceof Error ? error.message : String(error), type: isUserError(error) ? 'invalid_request_error' : 'server_error', param: null, code: null } }) });
           } finally {
             pieces.delete(streamId);
@@ -159,6 +171,7 @@ export function createOpenAiApp(service: EngineService, pieces: Map<string, (pie
       }
       try {
         const result = await service.generate(request.params, controller.signal);
+        logOutcome(id, result);
         return c.json({
           id,
           object: 'chat.completion',
@@ -168,6 +181,7 @@ export function createOpenAiApp(service: EngineService, pieces: Map<string, (pie
           usage: usageOf(result),
         });
       } catch (error) {
+        logFailure(id, error);
         if (isUserError(error)) return openAiError(c, 400, error.message);
         return openAiError(c, 500, error instanceof Error ? error.message : String(error), 'server_error');
       }
@@ -181,7 +195,7 @@ export async function runOpenAiServer(options: OpenAiServerOptions, dtype: Dtype
   const pieces = new Map<string, (piece: string) => void>();
   const service = new EngineService({ progress: (message) => log(`pali: ${message}`), textPiece: (streamId, piece) => pieces.get(streamId)?.(piece) }, { cacheRoot: options.cacheRoot, maxBatch: options.maxBatch });
   await service.loadModel({ modelDir: options.modelDir, dtype, device });
-  const app = createOpenAiApp(service, pieces, options);
+  const app = createOpenAiApp(service, pieces, { log, ...options });
   const server = serve({ fetch: app.fetch, hostname: options.host, port: options.port }, (info) => options.onListening?.(`http://${options.host}:${info.port}`));
   await new Promise<void>((resolve) => {
     const stop = () => {

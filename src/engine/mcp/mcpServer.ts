@@ -35,6 +35,8 @@ export interface McpOptions {
   roots: string[];
   /** --remote: a `pali serve` or vLLM server answers the image tools instead of a local model. */
   remote?: RemoteEndpoint;
+  /** The server's own log (stderr, which MCP clients show as the server's output). */
+  log?: (line: string) => void;
 }
 
 const image = z.object({
@@ -117,6 +119,8 @@ export function createMcpServer(options: McpOptions): McpServer {
     try {
       return await body(args, extra);
     } catch (error) {
+      // The engine ended the call's decoding for the client's cancellation (an AbortError from generate).
+      if (error instanceof Error && error.name === 'AbortError') options.log?.(`pali mcp: request ${String(extra.requestId)} cancelled by the client; its decoding stopped`);
       const message = extra.signal.aborted ? 'cancelled' : isUserError(error) ? error.message : `internal error: ${describeError(error).split('\n')[0]}`;
       return { content: [{ type: 'text', text: `pali: ${message}` }], isError: true };
     }
@@ -193,7 +197,7 @@ export function createMcpServer(options: McpOptions): McpServer {
 
 /** Serves over stdin/stdout until the client closes them. */
 export async function runMcpServer(options: McpOptions): Promise<void> {
-  const server = createMcpServer(options);
+  const server = createMcpServer({ log: (line) => process.stderr.write(`${line}\n`), ...options });
   const closed = new Promise<void>((resolve) => {
     const previous = server.server.onclose;
     server.server.onclose = () => {

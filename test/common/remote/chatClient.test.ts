@@ -84,10 +84,15 @@ describe('the remote backend\'s chat client against pali serve', () => {
     await assert.rejects(ask({ imageDataUrl: 'data:image/png;base64,bm90IGFuIGltYWdl' }), (error) => error instanceof RemoteError && error.status === 400);
   });
 
-  test('cancelling aborts the request', async () => {
+  test('cancelling aborts the request, and the server stops decoding it', { timeout: 60_000 }, async () => {
     const controller = new AbortController();
-    const answer = ask({ maxTokens: 64, signal: controller.signal, onPiece: () => controller.abort() });
+    const before = server.stderr.join('').split('\n').length;
+    // 4,000 tokens would take about 10 s: cancelled at the first piece, the server's log says it stopped.
+    const answer = ask({ maxTokens: 4000, signal: controller.signal, onPiece: () => controller.abort() });
     await assert.rejects(answer, (error: Error) => error.name === 'AbortError');
+    const ended = () => server.stderr.join('').split('\n').slice(before - 1).find((line) => /^pali: chatcmpl-\S+: /.test(line));
+    for (const started = Date.now(); !ended() && Date.now() - started < 30_000; ) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.match(ended() ?? 'no line for the request', /: the client went away after \d+ streamed pieces; its decoding stopped$/);
   });
 });
 

@@ -19,10 +19,17 @@ import { startPaliServe, type RunningServer } from '../../helpers/paliServe.js';
 
 const CLI = path.join(__dirname, '..', '..', '..', 'dist', 'pali.js');
 
+/** The server's stderr lines, by client. */
+const serverLogs = new WeakMap<Client, string[]>();
+
 async function connect(args: string[], env: Record<string, string>, roots?: string[]): Promise<Client> {
   const client = new Client({ name: 'pali-test', version: '1.0.0' }, { capabilities: roots ? { roots: { listChanged: true } } : {} });
   if (roots) client.setRequestHandler(ListRootsRequestSchema, async () => ({ roots: roots.map((root) => ({ uri: pathToFileURL(root).href, name: path.basename(root) })) }));
-  await client.connect(new StdioClientTransport({ command: process.execPath, args: [CLI, 'mcp', ...args], env: { ...process.env, ...env } as Record<string, string>, stderr: 'pipe' }));
+  const transport = new StdioClientTransport({ command: process.execPath, args: [CLI, 'mcp', ...args], env: { ...process.env, ...env } as Record<string, string>, stderr: 'pipe' });
+  const log: string[] = [];
+  transport.stderr?.on('data', (chunk: Buffer) => log.push(...chunk.toString().split('\n').filter(Boolean)));
+  serverLogs.set(client, log);
+  await client.connect(transport);
   return client;
 }
 
@@ -69,7 +76,8 @@ describe('pali mcp with the SDK\'s client', () => {
     assert.equal(result.isError, undefined, text(result));
     const expected = cli(['caption', path.join(workspace, 'shot.png')]).trim();
     assert.equal(text(result).trim(), expected);
-    assert.deepEqual(result.structuredContent, { text: (result.structuredContent as { text: string }).text, imageWidth: 64, imageHeight: 40 });
+    assert.deepEqual(result.structuredContent, { text: text(result), imageWidth: 64, imageHeight: 40 });
+    assert.equal((result.structuredContent as { text: string }).text.trim(), expected);
     assert.ok(progress.some((m) => /loading the model/.test(m)), `progress: ${progress.join(' | ')}`);
   });
 
@@ -105,7 +113,7 @@ describe('pali mcp with the SDK\'s client', () => {
     assert.match(await call('describe_image', { image: { path: path.join(root, 'outside.png') } }), /outside the allowed roots/);
     assert.match(await call('describe_image', { image: { path: '../outside.png' } }), /outside the allowed roots/);
     assert.match(await call('describe_image', { image: { path: 'missing.png' } }), /missing\.png: no such file/);
-    assert.match(await call('read_text_in_image', { image: { data: Buffer.from('not an image').toString('base64') } }), /image/);
+    assert.match(await call('read_text_in_image', { image: { data: Buffer.from('not an image').toString('base64') } }), /^pali: image image\.png cannot be decoded \(.*\): is it a PNG, JPEG/);
     assert.match(await call('describe_image', { image: {} }), /as path or as data/);
     assert.match(await call('check_alt_text', { paths: [root] }), /outside the allowed roots/);
     // A schema violation is the SDK's own error, still a tool error the model can read.
@@ -113,11 +121,19 @@ describe('pali mcp with the SDK\'s client', () => {
     assert.equal(invalid.isError, true);
   });
 
-  test('cancelling a call stops it', async () => {
+  test('cancelling a call ends its decoding in the engine; the server goes on serving', { timeout: 60_000 }, async () => {
     const controller = new AbortController();
-    const call = client.callTool({ name: 'read_text_in_image', arguments: { image: { path: 'shot.png' } } }, undefined, { signal: controller.signal });
-    setTimeout(() => controller.abort(), 5);
+    // Cancelled once its first piece of text has streamed: the engine is decoding when the cancellation lands.
+    const call = client.callTool({ name: 'read_text_in_image', arguments: { image: { path: 'shot.png' } } }, undefined, {
+      signal: controller.signal,
+      onprogress: (p) => { if (/^generated: /.test(p.message ?? '')) controller.abort(); },
+    });
     await assert.rejects(call, /abort|cancel/i);
+    // The engine says so only when its generate ended early for the cancellation (256 tokens otherwise).
+    const log = serverLogs.get(client)!;
+    const cancelled = () => log.some((line) => /^pali mcp: request \d+ cancelled by the client; its decoding stopped$/.test(line));
+    for (const started = Date.now(); !cancelled() && Date.now() - started < 20_000; ) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(cancelled(), `server log: ${log.join(' | ')}`);
     // The server goes on serving.
     const after = await client.callTool({ name: 'check_alt_text', arguments: { paths: ['docs'] } }) as CallToolResult;
     assert.equal(after.isError, undefined);

@@ -1,7 +1,8 @@
 /**
  * `pali serve --model DIR`, the OpenAI-compatible HTTP API, driven by the official `openai` npm client:
- * models, a chat completion (the engine's own answer), the same streamed, sampling with a seed, clear 4xx
- * errors in OpenAI's shape, the API key, and a graceful stop on SIGTERM.
+ * models, a chat completion (the engine's own answer), the same streamed, sampling (the CLI's sample for
+ * the same seed), clear 4xx errors in OpenAI's shape, the API key, a client that goes away (its decoding
+ * stops), and a graceful stop on SIGTERM (the stream in flight is finished in full).
  */
 import assert from 'node:assert/strict';
 import { spawnSync, type ChildProcess } from 'node:child_process';
@@ -21,6 +22,7 @@ describe('pali serve --model: the OpenAI-compatible API', () => {
   const root = tempDir('openai');
   let child: ChildProcess;
   let baseURL: string;
+  let serverLog: string[];
   let client: OpenAI;
   let dataUrl: string;
   let image: string;
@@ -33,7 +35,7 @@ describe('pali serve --model: the OpenAI-compatible API', () => {
     env = { ...process.env, PALI_CACHE_DIR: tiny.cacheRoot };
     image = await writeGradientPng(path.join(root, 'image.png'), 60, 40);
     dataUrl = `data:image/png;base64,${fs.readFileSync(image).toString('base64')}`;
-    ({ child, baseURL } = await startPaliServe(checkpointDir, tiny.cacheRoot, ['--api-key', KEY]));
+    ({ child, baseURL, stderr: serverLog } = await startPaliServe(checkpointDir, tiny.cacheRoot, ['--api-key', KEY]));
     client = new OpenAI({ baseURL, apiKey: KEY, maxRetries: 0 });
   });
   after(() => child?.kill('SIGKILL'));
@@ -67,9 +69,39 @@ describe('pali serve --model: the OpenAI-compatible API', () => {
     assert.equal(finish, completion.choices[0]!.finish_reason);
   });
 
-  test('samples with temperature and top_p, the same for the same seed', async () => {
-    const sampled = (seed: number) => client.chat.completions.create(request('caption en', { temperature: 1.5, top_p: 0.9, seed }));
-    assert.equal((await sampled(3)).choices[0]!.message.content, (await sampled(3)).choices[0]!.message.content);
+  /** The CLI's answer on the same model and image. */
+  const cliAnswer = (...args: string[]) => JSON.parse(spawnSync(process.execPath, [CLI, 'generate', '--model', checkpointDir, '--image', image, '--prompt', 'caption en', '--dtype', 'fp32', '--device', 'cpu', '--json', ...args], { env, encoding: 'utf8' }).stdout) as { text: string; generated_ids: number[] };
+
+  test('samples with temperature, top_p and seed: the CLI\'s sample for the same seed, not the greedy answer', async () => {
+    const sampled = async (seed: number) => (await client.chat.completions.create(request('caption en', { temperature: 1.5, top_p: 0.9, seed, max_tokens: 12 }))).choices[0]!.message.content;
+    const answer = await sampled(3);
+    assert.equal(await sampled(3), answer, 'the seed reproduces the sample');
+    assert.equal(answer, cliAnswer('--max-new-tokens', '12', '--temperature', '1.5', '--top-p', '0.9', '--seed', '3').text, 'temperature, top_p and seed reach the sampler');
+    assert.notEqual(answer, cliAnswer('--max-new-tokens', '12').text, 'not the greedy answer');
+    assert.notEqual(await sampled(4), answer, 'another seed, another sample');
+    const nucleus = await client.chat.completions.create(request('caption en', { temperature: 1.5, top_p: 0.05, seed: 3, max_tokens: 12 }));
+    assert.equal(nucleus.choices[0]!.message.content, cliAnswer('--max-new-tokens', '12', '--temperature', '1.5', '--top-p', '0.05', '--seed', '3').text);
+  });
+
+  test('a client that goes away mid-stream: its decoding stops, and the next request is answered', { timeout: 60_000 }, async () => {
+    const controller = new AbortController();
+    const stream = await client.chat.completions.create({ ...request('caption en', { max_tokens: 4000 }), stream: true }, { signal: controller.signal });
+    let id = '';
+    try {
+      for await (const chunk of stream) {
+        id = chunk.id;
+        if (chunk.choices[0]?.delta.content) controller.abort();
+      }
+    } catch (error) {
+      assert.ok(controller.signal.aborted, `only our abort ends the stream early: ${String(error)}`);
+    }
+    assert.ok(id);
+    // 4,000 tokens take about 10 s on the tiny model: the server says how each request ended.
+    const ended = () => serverLog.join('').split('\n').find((line) => line.startsWith(`pali: ${id}: `));
+    for (const started = Date.now(); !ended() && Date.now() - started < 30_000; ) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.match(ended() ?? 'no line for the request', /: the client went away after \d+ streamed pieces; its decoding stopped$/);
+    const next = await client.chat.completions.create(request('caption en'));
+    assert.equal(next.choices[0]!.message.content, cliAnswer('--max-new-tokens', '6').text);
   });
 
   test('bad requests get 4xx in OpenAI\'s error shape; no key is 401', async () => {
@@ -91,12 +123,26 @@ describe('pali serve --model: the OpenAI-compatible API', () => {
     assert.equal((await fetch(baseURL.replace(/\/v1$/, '/health'))).status, 200);
   });
 
-  test('SIGTERM lets the request in flight finish, then the server exits', async () => {
-    const inFlight = client.chat.completions.create(request('caption en', { max_tokens: 32 }));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  test('SIGTERM during a stream: the answer is finished in full, then the server exits 0', { timeout: 60_000 }, async () => {
+    const expected = cliAnswer('--max-new-tokens', '300');
+    assert.equal(expected.generated_ids.length, 300, 'the tiny model does not stop early, so the stream is long');
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    child.kill('SIGTERM');
-    assert.ok((await inFlight).choices[0]!.message.content !== undefined);
+    let streamed = '';
+    let piecesAfterSignal = 0;
+    let signalled = false;
+    for await (const chunk of await client.chat.completions.create({ ...request('caption en', { max_tokens: 300 }), stream: true })) {
+      const piece = chunk.choices[0]?.delta.content ?? '';
+      if (!piece) continue;
+      streamed += piece;
+      if (signalled) piecesAfterSignal++;
+      else {
+        // Only once the first token has arrived: the request is in flight when the signal lands.
+        child.kill('SIGTERM');
+        signalled = true;
+      }
+    }
+    assert.ok(piecesAfterSignal > 0, 'the signal landed mid-stream');
+    assert.equal(streamed, expected.text);
     assert.equal(await exited, 0);
   });
 });
