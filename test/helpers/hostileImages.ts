@@ -83,10 +83,19 @@ async function jpegBomb(): Promise<Uint8Array> {
   throw new Error('no SOF marker in the JPEG');
 }
 
+/** A 32 x 32 SVG on a white rectangle, with `body` drawn over it. */
+export function svg(body: string, prolog = ''): Buffer {
+  return Buffer.from(`${prolog}<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="32" height="32"><rect width="32" height="32" fill="white"/>${body}</svg>`);
+}
+
+/**
+ * What the secret text file holds: CSS that would turn the rectangle red if an @import loaded it, and
+ * text that would draw glyphs if an external entity expanded it.
+ */
+export const SECRET_TEXT = 'rect { fill: #ff0000 }';
+
 /** SVGs that try to reach outside themselves; `secretPng` and `secretText` are files they must not read. */
 function hostileSvgs(secretPng: string, secretText: string): HostileInput[] {
-  const svg = (body: string, prolog = '') =>
-    Buffer.from(`${prolog}<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="32" height="32"><rect width="32" height="32" fill="white"/>${body}</svg>`);
   const laughs = ['<!ENTITY l0 "lol">', ...Array.from({ length: 9 }, (_, i) => `<!ENTITY l${i + 1} "${`&l${i};`.repeat(10)}">`)].join('');
   const redPng = fs.readFileSync(secretPng).toString('base64');
   return [
@@ -99,6 +108,8 @@ function hostileSvgs(secretPng: string, secretText: string): HostileInput[] {
     { name: 'http-href.svg', bytes: svg('<image href="http://127.0.0.1:9/x.png" width="32" height="32"/>'), expect: 'image-or-error' },
     { name: 'css-import.svg', bytes: svg(`<style>@import url("file://${secretText}");</style>`), expect: 'image-or-error' },
     { name: 'xxe.svg', bytes: svg('<text x="1" y="20" font-size="8">&secret;</text>', `<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY secret SYSTEM "file://${secretText}">]>`), expect: 'image-or-error' },
+    // The control for xxe.svg: the same text written in the SVG itself draws glyphs.
+    { name: 'text-control.svg', bytes: svg(`<text x="1" y="20" font-size="8">${SECRET_TEXT}</text>`), expect: 'image' },
     { name: 'billion-laughs.svg', bytes: svg('<text x="1" y="20">&l9;</text>', `<?xml version="1.0"?><!DOCTYPE svg [${laughs}]>`), expect: 'image-or-error' },
     { name: 'huge-canvas.svg', bytes: Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="100000" height="100000"><rect width="10" height="10"/></svg>'), expect: 'error' },
     { name: 'script.svg', bytes: svg('<script>while(true){}</script><foreignObject width="32" height="32"><div xmlns="http://www.w3.org/1999/xhtml">x</div></foreignObject>'), expect: 'image-or-error' },
@@ -157,7 +168,7 @@ export async function hostileImages(dir: string): Promise<{ inputs: HostileInput
   const secretPng = path.join(dir, 'secret.png');
   const secretText = path.join(dir, 'secret.txt');
   await sharp({ create: { width: 32, height: 32, channels: 3, background: { r: 255, g: 0, b: 0 } } }).png().toFile(secretPng);
-  fs.writeFileSync(secretText, 'SECRET SECRET SECRET');
+  fs.writeFileSync(secretText, SECRET_TEXT);
   inputs.push(...hostileSvgs(secretPng, secretText));
   return { inputs, secretPng, secretText };
 }

@@ -5,12 +5,16 @@
  * or a byte of a file that the input points at.
  */
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { decodeImageBytes, type RgbImage } from '../../../src/engine/image/decode.js';
+import { decodeImageBytes, decodeImageFile, type RgbImage } from '../../../src/engine/image/decode.js';
 import { imageToPixelValues, readImageProcessorConfig } from '../../../src/engine/image/preprocess.js';
 import { isUserError } from '../../../src/engine/errors.js';
 import { tempDir } from '../../helpers/fixtures.js';
-import { hostileImages, type HostileInput } from '../../helpers/hostileImages.js';
+import { hostileImages, svg, type HostileInput } from '../../helpers/hostileImages.js';
 
 const LIMIT_MS = 10_000;
 const processor = readImageProcessorConfig({ do_resize: true, resample: 3, size: { height: 224, width: 224 }, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5], do_rescale: true, rescale_factor: 1 / 255, do_normalize: true }, 224);
@@ -88,9 +92,58 @@ describe('hostile image inputs', () => {
       const outcome = outcomes.get(name)!;
       if (outcome.kind === 'image') assert.ok(!drawsRed(outcome.image), `${name} drew the secret file`);
     }
-    // The external entity is not expanded: the text renders as the empty entity would, or the SVG fails.
+    // The external entity is not expanded: the text renders as the empty entity would, or the SVG fails;
+    // the same text written in the SVG does draw glyphs, so an expanded entity would show.
+    const allWhite = (image: RgbImage) => image.rgb.every((v) => v === 255);
+    const textControl = outcomes.get('text-control.svg')!;
+    assert.ok(textControl.kind === 'image' && !allWhite(textControl.image), 'text renders at this size');
     const withEntity = outcomes.get('xxe.svg')!;
-    if (withEntity.kind === 'image') assert.ok(withEntity.image.rgb.every((v) => v === 255), 'xxe.svg rendered text from the secret file');
+    if (withEntity.kind === 'image') assert.ok(allWhite(withEntity.image), 'xxe.svg rendered text from the secret file');
+    // The secret text is CSS that would make the rectangle red; /etc/passwd is no image, so nothing is drawn.
+    for (const name of ['css-import.svg', 'passwd-href.svg']) {
+      const outcome = outcomes.get(name)!;
+      if (outcome.kind === 'image') assert.ok(allWhite(outcome.image), `${name} drew something from a file`);
+    }
+  });
+
+  test('SVGs read from disk beside the secret, and one pointing at a listening server, fetch nothing', async () => {
+    const drawsRed = (image: RgbImage) => image.rgb.some((v, i) => i % 3 === 0 && v === 255 && image.rgb[i + 1] === 0 && image.rgb[i + 2] === 0);
+    const secretDir = path.dirname(corpus.secretPng);
+    // From a file, a relative href has a base location: the folder that holds the secret.
+    const beside = path.join(secretDir, 'beside-the-secret.svg');
+    fs.writeFileSync(beside, svg(`<image href="${path.basename(corpus.secretPng)}" width="32" height="32"/>`));
+    const control = path.join(secretDir, 'carries-its-own.svg');
+    fs.writeFileSync(control, svg(`<image href="data:image/png;base64,${fs.readFileSync(corpus.secretPng).toString('base64')}" width="32" height="32"/>`));
+    assert.ok(drawsRed(await decodeImageFile(control)), 'an SVG file that carries the PNG draws it');
+    const read = async (decode: () => Promise<RgbImage>) => {
+      try {
+        return await decode();
+      } catch (error) {
+        assert.ok(isUserError(error), String(error));
+        return null;
+      }
+    };
+    const fromBeside = await read(() => decodeImageFile(beside));
+    if (fromBeside) assert.ok(!drawsRed(fromBeside), 'beside-the-secret.svg drew the secret file');
+    // A server that serves the secret and counts requests: an SVG's href must never reach it.
+    let requests = 0;
+    const server = http.createServer((_request, response) => {
+      requests++;
+      response.writeHead(200, { 'content-type': 'image/png' }).end(fs.readFileSync(corpus.secretPng));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/x.png`;
+      const remote = svg(`<image href="${url}" width="32" height="32"/><image xlink:href="${url}" x="0" width="16" height="16"/>`);
+      const remoteFile = path.join(secretDir, 'remote-href.svg');
+      fs.writeFileSync(remoteFile, remote);
+      for (const image of [await read(() => decodeImageBytes(remote, 'remote-href.svg')), await read(() => decodeImageFile(remoteFile))]) {
+        if (image) assert.ok(!drawsRed(image), 'an http href was drawn');
+      }
+      assert.equal(requests, 0, 'the server was asked for the image');
+    } finally {
+      server.close();
+    }
   });
 
   test('maxImagePixels is honoured for every format', async () => {

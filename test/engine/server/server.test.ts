@@ -111,14 +111,19 @@ describe('pali serve', () => {
     let errors = 0;
     for (const input of sample) {
       const request = connection.sendRequest(GenerateRequest, { image: { base64: Buffer.from(input.bytes).toString('base64'), name: input.name }, task: { task: 'caption', language: 'en' }, maxNewTokens: 1 });
+      let answered: Awaited<typeof request> | undefined;
       try {
-        assert.ok((await request).imageWidth >= 1, input.name);
-        assert.notEqual(input.expect, 'error', `${input.name} should be refused`);
+        answered = await request;
       } catch (error) {
         assert.ok(error instanceof ResponseError && error.code === USER_ERROR_CODE, `${input.name}: ${String(error)}`);
         assert.ok(!error.message.includes('\n') && error.message.includes(input.name), `${input.name}: ${error.message}`);
+        // A valid CMYK, 16-bit, alpha, animated or misnamed image must be answered, as hostileInputs.test.ts checks for the decoder.
+        assert.notEqual(input.expect, 'image', `${input.name} is an image the engine must take, and it was refused: ${error.message}`);
         errors++;
+        continue;
       }
+      assert.ok(answered.imageWidth >= 1, input.name);
+      assert.notEqual(input.expect, 'error', `${input.name} should be refused`);
     }
     assert.ok(errors > 10 && errors < sample.length, `${errors} errors of ${sample.length}`);
     assert.equal((await connection.sendRequest(StatusRequest)).pid, child.pid);
