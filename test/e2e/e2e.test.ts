@@ -21,7 +21,7 @@ import { launchVsCode, type VsCode } from './vscodeHarness.js';
 import { boxesAsText, locTokensToBoxes } from '../../src/common/locTokens.js';
 import { findImageReferences } from '../../src/common/altText/findReferences.js';
 import { toAltText } from '../../src/common/altText/purpose.js';
-import { clickText, describeFrame, hoverText, notificationTexts, openFile, pickQuickItem, runCommand, saveActiveEditor, statusBarText, waitUntil } from './workbench.js';
+import { clickText, describeFrame, hoverText, notificationTexts, openFile, pickQuickItem, runCommand, runCommandAndPick, saveActiveEditor, statusBarText, waitUntil } from './workbench.js';
 
 const repo = path.join(__dirname, '..', '..');
 const artifacts = path.join(repo, 'test', 'e2e', 'artifacts');
@@ -233,8 +233,7 @@ async function setRemoteApiKey(page: Page, key: string): Promise<void> {
 
 /** MCP: List Servers -> `label` -> Start Server, trusting it if VS Code asks. */
 async function startMcpServer(page: Page, label: string): Promise<void> {
-  await runCommand(page, 'MCP: List Servers');
-  await pickQuickItem(page, label);
+  await runCommandAndPick(page, 'MCP: List Servers', label);
   await pickQuickItem(page, 'Start Server');
   // VS Code may ask once whether to trust a server that an extension offers.
   const trust = page.locator('.monaco-dialog-box .monaco-button', { hasText: /^Trust/ }).first();
@@ -243,8 +242,7 @@ async function startMcpServer(page: Page, label: string): Promise<void> {
 
 /** Describe Image on `image`, then Segment `objects` in its panel; resolves once the answer is complete. */
 async function segmentInPanel(page: Page, image: string, objects: string): Promise<{ frame: FrameLocator; result: Locator }> {
-  await runCommand(page, 'PaliGemma: Describe Image');
-  await pickQuickItem(page, image);
+  await runCommandAndPick(page, 'PaliGemma: Describe Image', image);
   const frame = describeFrame(page);
   await frame.locator('#segmentation input').fill(objects);
   await frame.locator('#segment').click();
@@ -425,8 +423,7 @@ describe('the extension in a real VS Code', () => {
     scenario(vscode, 'describe-image', async () => {
       const expected = pali(['caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--quiet']).trim();
       const page = vscode.page;
-      await runCommand(page, 'PaliGemma: Describe Image');
-      await pickQuickItem(page, 'photo.png');
+      await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
       const frame = describeFrame(page);
       await frame.locator('#image[src^="data:image/png"]').waitFor({ timeout: 60_000 });
       const caption = frame.locator('article.result[data-action="caption"] p.text');
@@ -441,8 +438,7 @@ describe('the extension in a real VS Code', () => {
       const page = vscode.page;
       // State, device and model.
       // Its own panel, so that the scenario does not depend on another one having opened it.
-      await runCommand(page, 'PaliGemma: Describe Image');
-      await pickQuickItem(page, 'photo.png');
+      await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
       const frame = describeFrame(page);
       await frame.locator('article.result[data-action="caption"] vscode-button', { hasText: 'Copy' }).first().waitFor({ timeout: 120_000 });
       await page.locator('.statusbar-item', { hasText: 'PaliGemma: ready · cpu · tiny-model' }).waitFor();
@@ -622,8 +618,7 @@ describe('the extension in a real VS Code', () => {
   test('2. a question in the Ask box and a Detect request are answered; the boxes are drawn', () =>
     scenario(vscode, 'ask-detect', async () => {
       const page = vscode.page;
-      await runCommand(page, 'PaliGemma: Describe Image');
-      await pickQuickItem(page, 'photo.png');
+      await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
       const frame = describeFrame(page);
       // Newest results come first in the panel.
       await frame.locator('article.result[data-action="caption"] vscode-button', { hasText: 'Copy' }).first().waitFor({ timeout: 60_000 });
@@ -681,8 +676,7 @@ describe('the extension in a real VS Code', () => {
       let killed = 0;
       let reset: () => Promise<void>;
       try {
-        await runCommand(page, 'PaliGemma: Describe Image');
-        await pickQuickItem(page, 'chart.png');
+        await runCommandAndPick(page, 'PaliGemma: Describe Image', 'chart.png');
         const crashed = frame.locator('article.result.error', { hasText: 'killed while working on this request' });
         for (let attempt = 0; attempt < 4 && !(await crashed.count()); attempt++) {
           if (attempt > 0) await frame.locator('#describe').click();
@@ -711,8 +705,7 @@ describe('the extension in a real VS Code', () => {
       const expected = pali(['caption', path.join(workspace, 'photo.png'), '--model', hubModelDir, '--device', 'cpu', '--quiet']).trim();
       await runCommand(page, 'Notifications: Clear All Notifications');
       const pickPreset = async () => {
-        await runCommand(page, 'PaliGemma: Select Model');
-        await pickQuickItem(page, GATED_REPO);
+        await runCommandAndPick(page, 'PaliGemma: Select Model', GATED_REPO);
       };
       await pickPreset();
       const gatedToast = page.locator('.notifications-toasts .notification-list-item', { hasText: 'is gated' }).first();
@@ -746,8 +739,7 @@ describe('the extension in a real VS Code', () => {
       // The engine now runs the downloaded model (another seed: its caption differs from the first model's).
       const captions = describeFrame(page).locator('article.result[data-action="caption"]');
       const before = await captions.count();
-      await runCommand(page, 'PaliGemma: Describe Image');
-      await pickQuickItem(page, 'photo.png');
+      await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
       // Newest first: wait for this request's own result.
       await waitUntil(page, async () => (await captions.count()) > before, 30_000, 100);
       const caption = captions.first();
@@ -803,8 +795,7 @@ describe('the extension in a real VS Code', () => {
       setWorkspaceSettings(workspace, { 'paligemma.modelPath': model });
       try {
         await page.locator('.statusbar-item', { hasText: 'multilingual-model' }).waitFor({ timeout: 30_000 });
-        await runCommand(page, 'PaliGemma: Describe Image');
-        await pickQuickItem(page, 'photo.png');
+        await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
         const frame = describeFrame(page);
         const newest = frame.locator('article.result[data-action="caption"]').first();
         const finished = async () => {
@@ -859,15 +850,13 @@ describe('Remote backend', () => {
       const page = vscode.page;
       const host = new URL(serverUrl).host;
       await page.locator('.statusbar-item', { hasText: `PaliGemma: off · ${host}` }).waitFor({ timeout: 30_000 });
-      await runCommand(page, 'PaliGemma: Describe Image');
-      await pickQuickItem(page, 'photo.png');
+      await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
       const frame = describeFrame(page);
       await frame.locator('article.result[data-action="caption"]', { hasText: 'Set Remote API Key' }).waitFor({ timeout: 60_000 });
 
       await setRemoteApiKey(page, API_KEY);
       const expected = pali(['caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--quiet']).trim();
-      await runCommand(page, 'PaliGemma: Describe Image');
-      await pickQuickItem(page, 'photo.png');
+      await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
       // The newest answer comes first.
       const caption = frame.locator('article.result[data-action="caption"]').first();
       await caption.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 120_000 });
@@ -884,8 +873,7 @@ describe('Remote backend', () => {
     scenario(vscode, 'remote-ocr', async () => {
       const page = vscode.page;
       const want = await openTranscript(vscode, workspace);
-      await runCommand(page, 'PaliGemma: OCR Image into Editor');
-      await pickQuickItem(page, 'screenshot.png');
+      await runCommandAndPick(page, 'PaliGemma: OCR Image into Editor', 'screenshot.png');
       const done = await waitUntil(page, async () => {
         await saveActiveEditor(page);
         return fs.readFileSync(path.join(workspace, 'transcript.md'), 'utf8') === want;
@@ -986,8 +974,7 @@ describe('Remote backend', () => {
       const page = vscode.page;
       const host = new URL(serverUrl).host;
       await page.locator('.statusbar-item', { hasText: host }).waitFor({ timeout: 30_000 });
-      await runCommand(page, 'PaliGemma: Describe Image');
-      await pickQuickItem(page, 'photo.png');
+      await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
       const frame = describeFrame(page);
       await askAndDetect(frame, path.join(workspace, 'photo.png'));
       // The server is fine: the status bar still says ready.
@@ -1126,8 +1113,7 @@ describe('Runtime fallback', () => {
       // activations to int8 (accuracy_level 4), WebAssembly's computes in float32. At fp32 they agree
       // exactly (test/cli). So the caption is the CLI's on the same WebAssembly runtime.
       const expected = pali(['caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--runtime', 'wasm', '--quiet']).trim();
-      await runCommand(page, 'PaliGemma: Describe Image');
-      await pickQuickItem(page, 'photo.png');
+      await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
       const caption = describeFrame(page).locator('article.result[data-action="caption"]').first();
       await caption.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 180_000 });
       assert.equal((await caption.locator('p.text').textContent())?.trim(), expected);
@@ -1177,8 +1163,7 @@ describe('Restricted Mode', () => {
       // The user's model answers (the workspace's is another seed), on the last runtime in line, and
       // nothing reaches the workspace's server.
       const expected = pali(['caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--runtime', 'wasm', '--quiet']).trim();
-      await runCommand(page, 'PaliGemma: Describe Image');
-      await pickQuickItem(page, 'photo.png');
+      await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
       const caption = describeFrame(page).locator('article.result[data-action="caption"]').first();
       await caption.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 180_000 });
       assert.equal((await caption.locator('p.text').textContent())?.trim(), expected);

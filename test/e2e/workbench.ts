@@ -43,11 +43,31 @@ async function workbenchState(page: Page): Promise<string> {
   });
 }
 
-export async function pickQuickItem(page: Page, text: string): Promise<void> {
+/**
+ * Runs a command that opens a quick pick (an image picker, Select Model, MCP's server list) and picks
+ * `item` in it. VS Code hides a quick pick that loses the focus, and when the palette closes it gives the
+ * focus back to what held it before: a webview (the Describe panel) takes it back a moment later, after
+ * the command's own pick has opened, and that pick closes unseen. In CI the image picker was once hidden
+ * this way. A person would run the command again; so does this, up to 3 times, saying what it saw.
+ */
+export async function runCommandAndPick(page: Page, title: string, item: string): Promise<void> {
   const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible' });
-  await input.fill(text);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first().waitFor();
+  for (let attempt = 1; ; attempt++) {
+    await runCommand(page, title);
+    // The palette's own input (its text starts with '>') must give way to the command's pick.
+    const shown = await waitUntil(page, async () => (await input.isVisible()) && !(await input.inputValue()).startsWith('>'), 10_000, 100);
+    const picked = shown && (await pickQuickItem(page, item, 10_000).then(() => true, () => false));
+    if (picked) return;
+    if (attempt === 3) throw new Error(`the pick for "${title}" did not show "${item}" (3 tries): ${await workbenchState(page)}`);
+    await page.keyboard.press('Escape');
+  }
+}
+
+export async function pickQuickItem(page: Page, text: string, timeout?: number): Promise<void> {
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout });
+  await input.fill(text, { timeout });
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first().waitFor({ timeout });
   await page.keyboard.press('Enter');
 }
 
