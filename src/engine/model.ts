@@ -13,10 +13,11 @@ import { componentFile, WEIGHT_SUFFIX, type Component, type ModelDtype } from '.
 import { UserError } from './errors.js';
 import { readImageProcessorConfig, type ImageProcessorConfig } from './image/preprocess.js';
 import { thisCpu } from './runtime/cpuFeatures.js';
-import { createSessionsOnDevice, type Device, type DeviceAttempt, type DeviceChoice } from './runtime/device.js';
+import { createSessionsOnDevice, type Device, type DeviceAttempt, type DeviceChoice, type DeviceFiles } from './runtime/device.js';
 import { probeWebGpu } from './runtime/webgpuProbe.js';
 import { findEmbeddingTable, openEmbeddingTable, sessionEmbeddings, type TokenEmbeddings } from './paligemma/tokenEmbeddings.js';
-import { loadTokenizer, type PaliTokenizer } from './text/tokenizer.js';
+import type { PaliTokenizer } from './text/tokenizer.js';
+import { startTokenizerThread, type TokenizerThread } from './text/tokenizerThread.js';
 
 export interface LoadOptions {
   /** `auto` picks by device and CPU: int8 or int4 on a CPU, fp16 on a GPU (common/dtypes.ts). */
@@ -42,6 +43,8 @@ export interface PaliGemmaModel {
   dtypeReason?: string;
   /** Something the user should know about the device, e.g. that WebGPU runs on a software adapter. */
   deviceNote?: string;
+  /** How each CPU session was made: from a copy prepared for this CPU, prepared now, or plainly (why). */
+  sessionLoads: Record<string, string>;
   /** Token ids -> embeddings: rows read from the table on disk, or the export's embedding session. */
   embeddings: TokenEmbeddings;
   sessions: {
@@ -93,15 +96,14 @@ function componentFiles(dir: string, dtype: ModelDtype): { files: Record<string,
   return { files, masked: masked !== null };
 }
 
-/** The model folder's other files: config, generation config, tokenizer and the image processor's settings. */
-async function readModelFiles(dir: string): Promise<{ config: PaliGemmaConfig; endTokens: number[]; tokenizer: PaliTokenizer; imageProcessor: ImageProcessorConfig }> {
+/** The model folder's other files: config, generation config and the image processor's settings. */
+function readModelFiles(dir: string): { config: PaliGemmaConfig; endTokens: number[]; imageProcessor: ImageProcessorConfig } {
   const config = readPaliGemmaConfig(readJsonFile(path.join(dir, 'config.json'), 'config'));
   const generationFile = path.join(dir, 'generation_config.json');
   const generationConfig = fs.existsSync(generationFile) ? readJsonFile(generationFile, 'generation config') : null;
   const endTokens = endTokenIds(generationConfig, config, generationFile);
-  const tokenizer = await loadTokenizer(dir);
   const preprocessor = readJsonFile(path.join(dir, 'preprocessor_config.json'), 'image processor config');
-  return { config, endTokens, tokenizer, imageProcessor: readImageProcessorConfig(preprocessor, config.vision.image_size) };
+  return { config, endTokens, imageProcessor: readImageProcessorConfig(preprocessor, config.vision.image_size) };
 }
 
 export async function loadModel(modelDir: string, options: LoadOptions): Promise<PaliGemmaModel> {
@@ -110,7 +112,8 @@ export async function loadModel(modelDir: string, options: LoadOptions): Promise
   // cache, for each device as it is tried.
   let chosen: { dir: string; dtype: ModelDtype; dtypeReason?: string; masked: boolean; table: ReturnType<typeof findEmbeddingTable> } | undefined;
   const cacheRoot = options.cacheRoot ?? defaultCacheRoot();
-  const filesFor = async (device: Device): Promise<Record<string, string>> => {
+  let tokenizerThread: TokenizerThread | undefined;
+  const filesFor = async (device: Device): Promise<DeviceFiles> => {
     const cpu = thisCpu();
     // On WebGPU, `auto` needs to know whether the adapter runs float16 (measured once per machine).
     const gpu = options.dtype === 'auto' && device === 'webgpu' ? { float16: (await probeWebGpu(cacheRoot)).float16 } : undefined;
@@ -119,27 +122,42 @@ export async function loadModel(modelDir: string, options: LoadOptions): Promise
     const dir = isExport
       ? modelDir
       : convertCheckpoint({ modelDir, dtype, cacheRoot, onProgress: options.onProgress }).dir;
+    // The tokenizer loads on its own thread while this one creates the sessions (tokenizerThread.ts).
+    tokenizerThread ??= startTokenizerThread(dir);
     const { files, masked } = componentFiles(dir, dtype);
     // A plain float32 table is read row by row from disk, never loaded whole (runtime/tokenEmbeddings.ts).
     const table = findEmbeddingTable(files.embed_tokens!);
     if (table) delete files.embed_tokens;
     chosen = { dir, dtype, dtypeReason: auto?.reason, masked, table };
-    return files;
+    // int8's integer GEMM weights are what a CPU session spends its load repacking (float ones would double
+    // gigabytes on disk for less). int4's MatMulNBits is not prepared: ONNX Runtime 1.30 reloads its saved
+    // packs wrong (every logit 0, seen on the forged models), while int8's reload is exact to the bit
+    // (test/engine/runtime/preparedSessions.test.ts).
+    return { files, prepareOnCpu: dtype === 'int8' };
   };
   options.onProgress?.('loading the model');
-  const { device, sessions, fallbacks, note } = await createSessionsOnDevice(filesFor, options.device, cacheRoot);
+  let created: Awaited<ReturnType<typeof createSessionsOnDevice>>;
+  try {
+    created = await createSessionsOnDevice(filesFor, options.device, cacheRoot, options.onProgress);
+  } catch (error) {
+    await tokenizerThread?.stop();
+    throw error;
+  }
+  const { device, sessions, fallbacks, note, loads } = created;
   const { dir, dtype, dtypeReason, masked, table } = chosen!;
-  let modelFiles: Awaited<ReturnType<typeof readModelFiles>>;
+  let modelFiles: ReturnType<typeof readModelFiles>;
+  let tokenizer: PaliTokenizer;
   let embeddings: TokenEmbeddings;
   try {
-    modelFiles = await readModelFiles(dir);
+    modelFiles = readModelFiles(dir);
+    tokenizer = await tokenizerThread!.ready;
     embeddings = table ? openEmbeddingTable(table) : sessionEmbeddings(sessions.embed_tokens!);
   } catch (error) {
     // A broken config or tokenizer must not leave the sessions' memory behind in a long-lived engine.
-    await Promise.all(Object.values(sessions).map((s) => s.release().catch(() => {})));
+    await Promise.all([...Object.values(sessions).map((s) => s.release().catch(() => {})), tokenizerThread!.stop()]);
     throw error;
   }
-  const { config, endTokens, tokenizer, imageProcessor } = modelFiles;
+  const { config, endTokens, imageProcessor } = modelFiles;
   return {
     dir,
     config,
@@ -153,12 +171,13 @@ export async function loadModel(modelDir: string, options: LoadOptions): Promise
     ...(note ? { deviceNote: note } : {}),
     dtype,
     dtypeReason,
+    sessionLoads: loads,
     embeddings,
     sessions: { vision: sessions.vision_encoder!, decoder: sessions.decoder! },
     maskedDecoder: masked,
     decoderActivations: activationTypeOf(sessions.decoder!),
     release: async () => {
-      await Promise.all([...Object.values(sessions).filter((s) => s !== sessions.embed_tokens).map((s) => s.release()), embeddings.close()]);
+      await Promise.all([...Object.values(sessions).filter((s) => s !== sessions.embed_tokens).map((s) => s.release()), embeddings.close(), tokenizerThread!.stop()]);
     },
   };
 }

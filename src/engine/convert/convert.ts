@@ -12,6 +12,7 @@ import { UserError } from '../errors.js';
 import type { GraphBuilder } from '../onnx/graphBuilder.js';
 import { ExternalWeightStore, InlineWeightStore, type WeightStore } from '../onnx/weightStore.js';
 import { COMPONENTS, componentDtype, componentFile, WEIGHT_GROUPS, type Component, type ModelDtype } from '../paligemma/components.js';
+import { isAlive } from '../processes.js';
 import { checkpointKey } from './cacheKey.js';
 
 export interface ConvertOptions {
@@ -89,14 +90,6 @@ function removeAbandonedConversions(outDir: string): void {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function makeStore(checkpoint: Checkpoint, component: Component, vocabSize: number, dataFile: string, tempDir: string): WeightStore {
   if (estimatedBytes(checkpoint, component, vocabSize) <= EXTERNAL_DATA_ABOVE_BYTES) return new InlineWeightStore();

@@ -9,6 +9,7 @@ import type * as ort from 'onnxruntime-node';
 import { DEVICE_CHOICES, type DeviceChoice } from '../../common/devices.js';
 import { UserError } from '../errors.js';
 import { onnxRuntime, runtimeKind } from './onnxRuntime.js';
+import { createPreparedSession } from './preparedSessions.js';
 import { quietVulkanLayers, vulkanDrivers } from './vulkanDrivers.js';
 import { plainWebGpuError, probeWebGpu, softwareOnlyVulkan, webgpuAutoVerdict } from './webgpuProbe.js';
 
@@ -88,16 +89,24 @@ export interface DeviceAttempt {
   error: string;
 }
 
+/** The graphs to load on a device, and whether they are worth preparing for this CPU (preparedSessions.ts). */
+export interface DeviceFiles {
+  files: Record<string, string>;
+  prepareOnCpu: boolean;
+}
+
 /**
  * Creates sessions for every file on the first device that takes all of them. A device that fails any
  * file is skipped whole, so a model never runs split across devices by accident. `filesFor` names the
  * files for a device (the dtype may depend on it); its own errors are the caller's, not the device's.
+ * `loads` says how each CPU session was made (from a prepared copy or not), for the log.
  */
 export async function createSessionsOnDevice(
-  filesFor: (device: Device) => Promise<Record<string, string>>,
+  filesFor: (device: Device) => Promise<DeviceFiles>,
   choice: DeviceChoice,
   cacheRoot: string,
-): Promise<{ device: Device; sessions: Record<string, ort.InferenceSession>; fallbacks: DeviceAttempt[]; note?: string }> {
+  onProgress?: (message: string) => void,
+): Promise<{ device: Device; sessions: Record<string, ort.InferenceSession>; fallbacks: DeviceAttempt[]; note?: string; loads: Record<string, string> }> {
   const fallbacks: DeviceAttempt[] = [];
   for (const device of candidateDevices(choice)) {
     let unavailable = choice === 'auto' ? deviceUnavailableReason(device) : null;
@@ -106,15 +115,22 @@ export async function createSessionsOnDevice(
       fallbacks.push({ device, error: unavailable });
       continue;
     }
-    const files = await filesFor(device);
+    const { files, prepareOnCpu } = await filesFor(device);
     const sessions: Record<string, ort.InferenceSession> = {};
+    const loads: Record<string, string> = {};
     try {
       for (const [name, file] of Object.entries(files)) {
         if (device === 'webgpu') quietVulkanLayers();
+        if (device === 'cpu' && prepareOnCpu) {
+          const prepared = await createPreparedSession(file, sessionOptions(device, file), cacheRoot, () => onProgress?.(`preparing ${name} for this CPU (once)`));
+          sessions[name] = prepared.session;
+          loads[name] = prepared.how;
+          continue;
+        }
         const session = await onnxRuntime().InferenceSession.create(file, sessionOptions(device, file));
         sessions[name] = device === 'webgpu' ? withPlainWebGpuErrors(session) : session;
       }
-      return { device, sessions, fallbacks, ...(device === 'webgpu' ? softwareAdapterNote() : {}) };
+      return { device, sessions, fallbacks, loads, ...(device === 'webgpu' ? softwareAdapterNote() : {}) };
     } catch (error) {
       await Promise.all(Object.values(sessions).map((s) => s.release().catch(() => {})));
       const message = error instanceof Error ? error.message : String(error);
