@@ -63,7 +63,7 @@ async function fetchWithin(url: string, signal: AbortSignal, options: FetchImage
     try {
       response = await fetch(current, { signal, redirect: 'manual' });
     } catch (error) {
-      if (signal.aborted && !options.signal?.aborted) throw new RemoteImageError(`${url} did not answer within ${Math.round(timeoutMs / 1000)} s`);
+      if (signal.aborted && !options.signal?.aborted) throw new RemoteImageError(`${url} did not answer within ${Number((timeoutMs / 1000).toFixed(1))} s`);
       throw error;
     }
     if (response.status >= 300 && response.status < 400 && response.headers.has('location')) {

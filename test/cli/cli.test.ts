@@ -179,16 +179,36 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
       assert.deepEqual(JSON.parse(withQ4Names.stdout).generated_ids, fromCheckpoint.generated_ids);
     });
 
-    test('the shortcuts use PALI_MODEL; detect prints boxes', () => {
+    test('the shortcuts use PALI_MODEL and send their task prompts; detect prints the answer\'s boxes', () => {
       const withModel = { ...env, PALI_MODEL: model };
-      for (const args of [['caption', image], ['caption', image, '--long'], ['ocr', image], ['ask', image, 'what is it?']]) {
+      // Each shortcut is generate with PaliGemma's prompt for its task (big_vision's formats), written out here.
+      const shortcuts: [string[], string][] = [
+        [['caption', image], 'caption en'],
+        [['caption', image, '--long'], 'describe en'],
+        [['caption', image, '--lang', 'fr'], 'caption fr'],
+        [['ocr', image], 'ocr'],
+        [['ask', image, 'what is it?'], 'answer en what is it?'],
+      ];
+      const texts = new Set<string>();
+      for (const [args, prompt] of shortcuts) {
         const result = pali([...args, '--max-new-tokens', '4', '--quiet'], withModel);
-        assert.equal(result.code, 0, `${args[0]}: ${result.stderr}`);
-        assert.ok(result.stdout.endsWith('\n'));
+        assert.equal(result.code, 0, `${args.join(' ')}: ${result.stderr}`);
+        const generated = JSON.parse(pali(['generate', '--model', model, '--image', image, '--prompt', prompt, '--max-new-tokens', '4', '--json'], env).stdout) as { text: string };
+        assert.equal(result.stdout, `${generated.text}\n`, `${args.join(' ')} answers as --prompt "${prompt}"`);
+        texts.add(generated.text);
       }
-      const detect = pali(['detect', image, 'cat ; dog', '--max-new-tokens', '8', '--json'], withModel);
+      assert.ok(texts.size >= 3, `the prompts give different answers: ${[...texts].join(' | ')}`);
+
+      // A model forged to answer one detection: its box in the 120x90 image's pixels, computed by hand
+      // (y_min 100, x_min 200, y_max 300, x_max 400 of 1024 bins).
+      const detector = path.join(root, 'detector');
+      assert.equal(pali(['forge', '--preset', preset, '--seed', '3', '--out', detector, '--answer', '<loc0100><loc0200><loc0300><loc0400> cat']).code, 0);
+      const detect = pali(['detect', image, 'cat ; dog', '--json'], { ...env, PALI_MODEL: detector });
       assert.equal(detect.code, 0, detect.stderr);
-      assert.ok(Array.isArray(JSON.parse(detect.stdout).boxes));
+      assert.deepEqual(JSON.parse(detect.stdout).boxes, [{ label: 'cat', yMin: 8.7890625, xMin: 23.4375, yMax: 26.3671875, xMax: 46.875 }]);
+      const printed = pali(['detect', image, 'cat ; dog'], { ...env, PALI_MODEL: detector });
+      // Without --json: the answer, then a line per box (label, x_min, y_min, x_max, y_max).
+      assert.equal(printed.stdout, '<loc0100><loc0200><loc0300><loc0400> cat\ncat\t23.4\t8.8\t46.9\t26.4\n');
     });
   });
 }

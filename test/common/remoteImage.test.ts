@@ -65,10 +65,9 @@ describe('fetching a remote image', () => {
     await assert.rejects(fetchImage(`${base}/huge-streamed`, { maxBytes: 2 ** 20 }), /larger than 1 MB/);
   });
 
-  test('a server that does not answer is given up on', async () => {
-    const start = Date.now();
-    await assert.rejects(fetchImage(`${base}/slow`, { timeoutMs: 300 }), /did not answer within 0 s|did not answer/);
-    assert.ok(Date.now() - start < 3000);
+  // The test's own timeout is the hang guard: the request must give up long before it.
+  test('a server that does not answer is given up on', { timeout: 10_000 }, async () => {
+    await assert.rejects(fetchImage(`${base}/slow`, { timeoutMs: 300 }), { message: `${base}/slow did not answer within 0.3 s` });
   });
 
   test('no redirect to another scheme, a private or local address, or round in circles', async () => {
