@@ -10,7 +10,7 @@ import { readJsonFile } from './checkpoint/checkpoint.js';
 import { endTokenIds, readPaliGemmaConfig, type PaliGemmaConfig } from './checkpoint/config.js';
 import { convertCheckpoint, defaultCacheRoot } from './convert/convert.js';
 import { componentFile, WEIGHT_SUFFIX, type Component, type ModelDtype } from './paligemma/components.js';
-import { UserError } from './errors.js';
+import { UserError } from '../common/errors.js';
 import { readImageProcessorConfig, type ImageProcessorConfig } from './image/preprocess.js';
 import { thisCpu } from './runtime/cpuFeatures.js';
 import { createSessionsOnDevice, type Device, type DeviceAttempt, type DeviceChoice, type DeviceFiles } from './runtime/device.js';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { isUserError } from '../../src/engine/errors.js';
+import { isUserError } from '../../src/common/errors.js';
 import { loadModel, type PaliGemmaModel } from '../../src/engine/model.js';
 import { buildPromptIds, encodeImage } from '../../src/engine/paligemma/inputs.js';
 import { generate } from '../../src/engine/generate/generate.js';

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { GitIgnore } from '../../common/gitIgnore.js';
-import { UserError } from '../errors.js';
+import { UserError } from '../../common/errors.js';
 
 const LANGUAGES: Record<string, string> = {
   '.md': 'markdown', '.markdown': 'markdown', '.mdown': 'markdown', '.mkd': 'markdown',

@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UserError } from '../errors.js';
+import { UserError } from '../../common/errors.js';
 import { readPaliGemmaConfig, type PaliGemmaConfig } from './config.js';
 import { listCheckpointTensors, readTensorAsFloat32, type TensorEntry } from './safetensors.js';
 import { toOriginalName } from './weightNames.js';

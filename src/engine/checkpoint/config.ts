@@ -3,7 +3,7 @@
  * checkpoint may leave out (PaliGemmaConfig, SiglipVisionConfig, GemmaConfig, Gemma2Config).
  * google/paligemma-3b-* has no `head_dim` and no `image_size` in its 224 configs, for instance.
  */
-import { UserError } from '../errors.js';
+import { UserError } from '../../common/errors.js';
 
 export interface VisionConfig {
   hidden_size: number;

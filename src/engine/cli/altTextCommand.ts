@@ -11,7 +11,7 @@ import { taskPrompt } from '../../common/prompts.js';
 import { checkPaths, checkText, type FileFindings } from '../altCheck/findings.js';
 import { planFixes, unifiedDiff, writeFixes } from '../altCheck/fix.js';
 import { formatReport, REPORT_FORMATS, type ReportFormat } from '../altCheck/reports.js';
-import { UserError } from '../errors.js';
+import { UserError } from '../../common/errors.js';
 import { generate } from '../generate/generate.js';
 import { decodeImageFile } from '../image/decode.js';
 import { encodeImage } from '../paligemma/inputs.js';

@@ -1,6 +1,6 @@
 /** Command-line parsing on node:util's parseArgs, with the errors turned into one-line user errors. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UserError } from '../errors.js';
+import { UserError } from '../../common/errors.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 

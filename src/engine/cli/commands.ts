@@ -10,8 +10,9 @@ import { locTokensToBoxes } from '../../common/locTokens.js';
 import { requestForVerb, taskPrompt } from '../../common/prompts.js';
 import type { SafetensorsDtype } from '../checkpoint/safetensors.js';
 import { convertCheckpoint } from '../convert/convert.js';
-import { UserError } from '../errors.js';
+import { UserError } from '../../common/errors.js';
 import { answerIdsFor, forgeCheckpoint } from '../forge/forge.js';
+import { isLoopbackHost } from '../http/browserGuard.js';
 import { runOpenAiServer } from '../http/openaiServer.js';
 import { runMcpServer } from '../mcp/mcpServer.js';
 import { segmentationOf, writeMaskPngs } from './segmentOutput.js';
@@ -295,18 +296,24 @@ export async function httpServeCommand(argv: string[], io: Io): Promise<void> {
   const { values } = parse(argv, {
     model: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, 'api-key': { type: 'string' },
     dtype: { type: 'string' }, device: { type: 'string' }, 'cache-dir': { type: 'string' }, 'max-body-mb': { type: 'string' },
-    'allow-remote-images': { type: 'boolean' }, 'max-batch': { type: 'string' },
+    'allow-remote-images': { type: 'boolean' }, 'max-batch': { type: 'string' }, 'allow-origin': { type: 'string', multiple: true },
   });
   const model = modelDir(values);
   const port = integer(values.port, 'port', 8000);
   if (port > 65535) throw new UserError(`--port must be at most 65535, got ${port}`);
+  const host = text(values.host) ?? '127.0.0.1';
+  const apiKey = text(values['api-key']) ?? (process.env.PALI_API_KEY || undefined);
+  if (!apiKey && !isLoopbackHost(host)) {
+    io.err(`pali: no API key: anyone who can reach port ${port} on ${host} can use this server; set one with --api-key KEY or PALI_API_KEY`);
+  }
   await runOpenAiServer(
     {
       modelDir: model,
       modelName: path.basename(path.resolve(model)),
-      host: text(values.host) ?? '127.0.0.1',
+      host,
       port,
-      apiKey: text(values['api-key']) ?? (process.env.PALI_API_KEY || undefined),
+      apiKey,
+      allowedOrigins: ((values['allow-origin'] ?? []) as string[]).flatMap((value) => value.split(',')).map((origin) => origin.trim()).filter(Boolean),
       maxBodyBytes: integer(values['max-body-mb'], 'max-body-mb', 32, 1) * 2 ** 20,
       allowRemoteImages: values['allow-remote-images'] === true,
       maxBatch: integer(values['max-batch'], 'max-batch', DEFAULT_MAX_BATCH, 1),

@@ -3,7 +3,7 @@
  * and exit 1; nothing prints a stack trace unless PALI_DEBUG is set.
  */
 import { createInterface } from 'node:readline/promises';
-import { describeError, isUserError, UserError } from '../errors.js';
+import { describeError, isUserError, UserError } from '../../common/errors.js';
 import { startServer } from '../server/server.js';
 import { altTextCommand } from './altTextCommand.js';
 import { devicesCommand } from './devicesCommand.js';
@@ -43,7 +43,7 @@ const HELP = `pali: PaliGemma on your machine
                                  only inside the client's roots, else --root, else the working folder;
                                  --remote: a pali serve or vLLM server answers (its key in PALI_API_KEY)
   pali serve [--stdio|--ipc]     the engine's JSON-RPC server (what the VS Code extension runs)
-  pali serve --model DIR [--host 127.0.0.1] [--port 8000] [--api-key KEY] [--allow-remote-images] [--max-batch 8]
+  pali serve --model DIR [--host 127.0.0.1] [--port 8000] [--api-key KEY] [--allow-origin ORIGIN] [--allow-remote-images] [--max-batch 8]
                                  an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/models);
                                  PALI_API_KEY also sets the key; --max-batch 1 decodes one request at a
                                  time (answers then match the CLI's exactly at every dtype)

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.js';
 import { textNames } from '../checkpoint/weightNames.js';
-import { UserError } from '../errors.js';
+import { UserError } from '../../common/errors.js';
 import type { GraphBuilder } from '../onnx/graphBuilder.js';
 import { ExternalWeightStore, InlineWeightStore, type WeightStore } from '../onnx/weightStore.js';
 import { COMPONENTS, componentDtype, componentFile, WEIGHT_GROUPS, type Component, type ModelDtype } from '../paligemma/components.js';

@@ -9,7 +9,7 @@
  * and an untied LM head maps each c_k to c_k+1, then the last to <eos>: the logit of the next token is
  * sqrt(hidden) and every other logit 0.
  */
-import { UserError } from '../errors.js';
+import { UserError } from '../../common/errors.js';
 
 export interface ForcedAnswer {
   /** Token ids: "\n", the answer's tokens, then <eos>. */

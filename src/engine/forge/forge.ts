@@ -12,7 +12,7 @@ import { writeSafetensors, type SafetensorsDtype, type TensorToWrite } from '../
 import {
   GEMMA_LINEAR_PARTS, SIGLIP_LAYER_PARTS, gemmaNormParts, projectorNames, textNames, visionNames,
 } from '../checkpoint/weightNames.js';
-import { UserError } from '../errors.js';
+import { UserError } from '../../common/errors.js';
 import { PRESETS, type ForgePreset } from './presets.js';
 import { SeededRandom } from '../random.js';
 import { buildTokenizerFiles, tokenizerFilesFromGemma, type TokenizerFiles } from './tokenizer.js';

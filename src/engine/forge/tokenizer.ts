@@ -8,7 +8,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UserError } from '../errors.js';
+import { describeError, UserError } from '../../common/errors.js';
 
 const SPECIALS = ['<pad>', '<eos>', '<bos>', '<unk>', '<mask>'];
 
@@ -122,7 +122,7 @@ export function tokenizerFilesFromGemma(dir: string, baseVocabSize: number): Tok
   try {
     gemma = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (error) {
-    throw new UserError(`--tokenizer: cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new UserError(`--tokenizer: cannot read ${file}: ${describeError(error)}`);
   }
   const size = Object.keys(gemma.model?.vocab ?? {}).length;
   if (size !== baseVocabSize || gemma.added_tokens.some((t) => t.id >= baseVocabSize)) {

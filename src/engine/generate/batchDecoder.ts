@@ -16,7 +16,7 @@
  * for no batch to finish.
  */
 import type * as ort from 'onnxruntime-node';
-import { abortError } from '../errors.js';
+import { abortError } from '../../common/errors.js';
 import type { PaliGemmaModel } from '../model.js';
 import { KvCache, type CacheData } from '../paligemma/kvCache.js';
 import { embedTokens, type EncodedImage } from '../paligemma/inputs.js';

@@ -2,7 +2,7 @@
  * The decode loop: prefill the prefix, then pick one token at a time (greedy or sampled) until an end
  * token or the limit, streaming text as it forms. The CLI and the engine server both call it.
  */
-import { abortError, UserError } from '../errors.js';
+import { abortError, UserError } from '../../common/errors.js';
 import type { PaliGemmaModel } from '../model.js';
 import { emptyCache, runDecoder, type DecoderStep } from '../paligemma/decoderRunner.js';
 import { buildPromptIds, embedPrefix, embedTokens, type EncodedImage } from '../paligemma/inputs.js';

@@ -12,8 +12,9 @@ import { streamSSE } from 'hono/streaming';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { DeviceChoice, DtypeChoice, GenerateParams } from '../../protocol.js';
 import { fetchImage } from '../../common/remoteImage.js';
-import { isUserError } from '../errors.js';
+import { describeError, isUserError } from '../../common/errors.js';
 import { EngineService } from '../server/engineService.js';
+import { browserGuard } from './browserGuard.js';
 
 export interface OpenAiServerOptions {
   modelDir: string;
@@ -22,6 +23,8 @@ export interface OpenAiServerOptions {
   host: string;
   port: number;
   apiKey?: string;
+  /** Browser origins that may use the server besides loopback pages (`--allow-origin`; `*` for any). */
+  allowedOrigins?: string[];
   maxBodyBytes: number;
   /** Fetch http(s) image_url parts (with common/remoteImage.ts's limits); only data: URLs otherwise. */
   allowRemoteImages?: boolean;
@@ -33,7 +36,7 @@ export interface OpenAiServerOptions {
   log?: (line: string) => void;
 }
 
-type ErrorType = 'invalid_request_error' | 'authentication_error' | 'server_error';
+type ErrorType = 'invalid_request_error' | 'authentication_error' | 'permission_error' | 'server_error';
 
 /** OpenAI's error shape. */
 function openAiError(c: Context, status: ContentfulStatusCode, message: string, type: ErrorType = 'invalid_request_error', param: string | null = null) {
@@ -115,6 +118,23 @@ export function createOpenAiApp(service: EngineService, pieces: Map<string, (pie
       options.log?.(`pali: ${id}: failed: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
     }
   };
+  const guard = browserGuard(options.host, options.allowedOrigins ?? []);
+  app.use('*', async (c, next) => {
+    const origin = c.req.header('origin');
+    const refusal = guard.refusal(c.req.header('host'), origin);
+    if (refusal) return openAiError(c, 403, refusal, 'permission_error');
+    if (origin === undefined) return next();
+    // An allowed page may read the answer (CORS), and its preflight is answered here.
+    const cors = {
+      'access-control-allow-origin': origin,
+      'access-control-allow-headers': 'authorization, content-type',
+      'access-control-allow-methods': 'GET, POST, OPTIONS',
+      vary: 'Origin',
+    };
+    if (c.req.method === 'OPTIONS') return c.body(null, 204, cors);
+    await next();
+    for (const [name, value] of Object.entries(cors)) c.res.headers.set(name, value);
+  });
   app.get('/health', (c) => c.json({ status: 'ok', model: options.modelName }));
   app.use('/v1/*', async (c, next) => {
     if (options.apiKey && c.req.header('authorization') !== `Bearer ${options.apiKey}`) {
@@ -138,7 +158,7 @@ export function createOpenAiApp(service: EngineService, pieces: Map<string, (pie
           const bytes = await fetchImage(request.remoteImage, { signal: c.req.raw.signal });
           request.params.image = { base64: Buffer.from(bytes).toString('base64'), name: request.remoteImage };
         } catch (error) {
-          return openAiError(c, 400, error instanceof Error ? error.message : String(error), 'invalid_request_error', 'messages');
+          return openAiError(c, 400, describeError(error), 'invalid_request_error', 'messages');
         }
       }
       const id = `chatcmpl-${randomUUID()}`;
@@ -162,7 +182,7 @@ export function createOpenAiApp(service: EngineService, pieces: Map<string, (pie
             }
           } catch (error) {
             logFailure(id, error, sent.length - 1);
-            await sse.writeSSE({ data: JSON.stringify({ error: { message: error instanceof Error ? error.message : String(error), type: isUserError(error) ? 'invalid_request_error' : 'server_error', param: null, code: null } }) });
+            await sse.writeSSE({ data: JSON.stringify({ error: { message: describeError(error), type: isUserError(error) ? 'invalid_request_error' : 'server_error', param: null, code: null } }) });
           } finally {
             pieces.delete(streamId);
           }
@@ -183,7 +203,7 @@ export function createOpenAiApp(service: EngineService, pieces: Map<string, (pie
       } catch (error) {
         logFailure(id, error);
         if (isUserError(error)) return openAiError(c, 400, error.message);
-        return openAiError(c, 500, error instanceof Error ? error.message : String(error), 'server_error');
+        return openAiError(c, 500, describeError(error), 'server_error');
       }
     },
   );

@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import sharp from 'sharp';
-import { UserError } from '../errors.js';
+import { describeError, UserError } from '../../common/errors.js';
 import { compositeOnWhite } from './pilResize.js';
 
 export interface RgbImage {
@@ -66,7 +66,7 @@ export async function decodeImageBytes(bytes: Uint8Array, label: string, options
     }
     return { width: info.width, height: info.height, rgb };
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = describeError(error);
     if (/pixel limit/i.test(message)) {
       throw new UserError(`image ${label} is too large (over ${options.maxPixels ?? DEFAULT_MAX_PIXELS} pixels)`);
     }

@@ -3,7 +3,7 @@
  * filter, rescale (float64 multiply, stored as float32), normalise ((x - mean) / std in float32),
  * channels first.
  */
-import { UserError } from '../errors.js';
+import { UserError } from '../../common/errors.js';
 import type { RgbImage } from './decode.js';
 import { pilFilterFromCode, pilResize } from './pilResize.js';
 

@@ -17,7 +17,7 @@ import { boxesAsText } from '../../common/locTokens.js';
 import type { TaskRequest } from '../../common/prompts.js';
 import type { DeviceChoice, DtypeChoice, ImageSource } from '../../protocol.js';
 import { checkPaths } from '../altCheck/findings.js';
-import { describeError, isUserError, UserError } from '../errors.js';
+import { describeError, isUserError, UserError } from '../../common/errors.js';
 import { EngineService } from '../server/engineService.js';
 import { confine, rootsFromUris } from './roots.js';
 import { RemoteVision, type VisionAnswer } from './remoteVision.js';

@@ -8,9 +8,9 @@ import * as fs from 'node:fs';
 import { boxesForTask, type DetectedBox } from '../../common/locTokens.js';
 import type { TaskRequest } from '../../common/prompts.js';
 import { apiRoot, chatCompletion, listModels, RemoteError, type RemoteEndpoint } from '../../common/remote/chatClient.js';
-import { InputError, remoteTask } from '../../common/remote/remoteTask.js';
+import { remoteTask } from '../../common/remote/remoteTask.js';
 import type { ImageSource } from '../../protocol.js';
-import { UserError } from '../errors.js';
+import { isUserError, UserError } from '../../common/errors.js';
 
 export interface VisionAnswer {
   text: string;
@@ -48,7 +48,7 @@ export class RemoteVision {
   }
 
   private userError(error: unknown): unknown {
-    if (error instanceof InputError) return new UserError(error.message);
+    if (isUserError(error)) return error;
     if (!(error instanceof RemoteError)) return error;
     if (error.status === 401 || error.status === 403) return new UserError(`${error.message}: set PALI_API_KEY to the server's key`);
     return new UserError(error.message);

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UserError } from '../errors.js';
+import { UserError } from '../../common/errors.js';
 
 export function rootsFromUris(uris: string[]): string[] {
   return uris.filter((uri) => uri.startsWith('file:')).map((uri) => fileURLToPath(uri));

@@ -2,7 +2,7 @@
  * PaliGemma's inputs: the image through preprocessing and the vision tower to its features, the prompt to
  * PaliGemmaProcessor's ids, and both to the prefix embeddings that the decoder takes.
  */
-import { abortError, UserError } from '../errors.js';
+import { abortError, UserError } from '../../common/errors.js';
 import { decodeImageFile, type DecodeOptions, type RgbImage } from '../image/decode.js';
 import { imageToPixelValues } from '../image/preprocess.js';
 import type { PaliGemmaModel } from '../model.js';

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
 import type * as ort from 'onnxruntime-node';
-import { UserError } from '../errors.js';
+import { UserError } from '../../common/errors.js';
 import { tensor } from '../runtime/onnxRuntime.js';
 
 export interface TokenEmbeddings {

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { DEVICE_CHOICES, type DeviceChoice } from '../../common/devices.js';
-import { UserError } from '../errors.js';
+import { describeError, UserError } from '../../common/errors.js';
 import { onnxRuntime, runtimeKind } from './onnxRuntime.js';
 import { createPreparedSession } from './preparedSessions.js';
 import { quietVulkanLayers, vulkanDrivers } from './vulkanDrivers.js';
@@ -133,7 +133,7 @@ export async function createSessionsOnDevice(
       return { device, sessions, fallbacks, loads, ...(device === 'webgpu' ? softwareAdapterNote() : {}) };
     } catch (error) {
       await Promise.all(Object.values(sessions).map((s) => s.release().catch(() => {})));
-      const message = error instanceof Error ? error.message : String(error);
+      const message = describeError(error);
       fallbacks.push({ device, error: device === 'webgpu' ? plainWebGpuError(message) : message.split('\n')[0]! });
     }
   }
@@ -167,7 +167,7 @@ function withPlainWebGpuErrors(session: ort.InferenceSession): ort.InferenceSess
     try {
       return await run(...args);
     } catch (error) {
-      throw new UserError(plainWebGpuError(error instanceof Error ? error.message : String(error)));
+      throw new UserError(plainWebGpuError(describeError(error)));
     }
   };
   return session;

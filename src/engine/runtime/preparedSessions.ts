@@ -18,6 +18,7 @@ import type * as ort from 'onnxruntime-node';
 import { isAlive } from '../processes.js';
 import { thisCpu } from './cpuFeatures.js';
 import { onnxRuntime } from './onnxRuntime.js';
+import { describeError } from '../../common/errors.js';
 
 /** Bump when what a prepared folder holds changes. */
 const PREPARED_VERSION = '1';
@@ -79,7 +80,7 @@ export async function createPreparedSession(
       // The copy is already optimized at the level it was saved with: optimizing it again only costs time.
       return { session: await Session.create(path.join(dir, GRAPH), { ...options, graphOptimizationLevel: 'disabled' }), how: 'prepared' };
     } catch {
-      fs.rmSync(dir, { recursive: true, force: true });
+      removeQuietly(dir);
     }
   }
   onPreparing?.();
@@ -177,5 +178,5 @@ function removeQuietly(target: string): void {
 }
 
 function firstLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+  return (describeError(error)).split('\n')[0]!;
 }

@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { quietVulkanLayers } from './vulkanDrivers.js';
+import { describeError } from '../../common/errors.js';
 
 interface Measured {
   ms?: number;
@@ -30,7 +31,7 @@ async function measure(model: Uint8Array, provider: 'cpu' | 'webgpu', input: Flo
     const ms = (performance.now() - started) / RUNS;
     return { ms, output: Array.from((output!.data as Float32Array).subarray(0, 4096)) };
   } catch (error) {
-    return { error: error instanceof Error ? error.message : String(error) };
+    return { error: describeError(error) };
   } finally {
     await session?.release().catch(() => {});
   }
@@ -45,7 +46,7 @@ async function float16(model: Uint8Array): Promise<{ ok: boolean; error?: string
     const values = Array.from(y!.data as Float32Array);
     return values.join(',') === '3,6,9,12' ? { ok: true } : { ok: false, error: `computed ${values.join(',')} for 3x` };
   } catch (error) {
-    return { ok: false, error: error instanceof Error ? error.message : String(error) };
+    return { ok: false, error: describeError(error) };
   } finally {
     await session?.release().catch(() => {});
   }

@@ -9,7 +9,7 @@
  *   -> 1x1 conv to one channel: values around [-1, 1], the mask where > 0.
  */
 import type * as ort from 'onnxruntime-node';
-import { UserError } from '../errors.js';
+import { UserError } from '../../common/errors.js';
 import { GraphBuilder } from '../onnx/graphBuilder.js';
 import { InlineWeightStore } from '../onnx/weightStore.js';
 import { onnxRuntime, runtimeKind, tensor } from '../runtime/onnxRuntime.js';

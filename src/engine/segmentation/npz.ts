@@ -5,7 +5,7 @@
  */
 import { unzipSync, zipSync } from 'fflate';
 import { dump, parse } from 'npyjs';
-import { UserError } from '../errors.js';
+import { describeError, UserError } from '../../common/errors.js';
 
 export interface NpyArray {
   shape: number[];
@@ -35,7 +35,7 @@ export function readNpy(bytes: Uint8Array, name: string): NpyArray {
   try {
     array = parse(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
   } catch (error) {
-    throw new UserError(`${name} is not a .npy array: ${error instanceof Error ? error.message : String(error)}`);
+    throw new UserError(`${name} is not a .npy array: ${describeError(error)}`);
   }
   const { data: values, shape, dtype, fortranOrder } = array;
   let data: Float32Array;
@@ -51,7 +51,7 @@ export function readNpz(bytes: Uint8Array, name: string): Map<string, NpyArray> 
   try {
     files = unzipSync(bytes);
   } catch (error) {
-    throw new UserError(`${name} is not an .npz file (a zip of .npy arrays): ${error instanceof Error ? error.message : String(error)}`);
+    throw new UserError(`${name} is not an .npz file (a zip of .npy arrays): ${describeError(error)}`);
   }
   const arrays = new Map<string, NpyArray>();
   for (const [entry, content] of Object.entries(files)) {

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UserError } from '../errors.js';
+import { UserError } from '../../common/errors.js';
 import { defaultCacheRoot } from '../convert/convert.js';
 
 export const VAE_FILE_NAME = 'vae-oid.npz';

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { boxesForTask } from '../../common/locTokens.js';
 import { taskPrompt } from '../../common/prompts.js';
 import type { EngineStatus, GenerateParams, GenerateResultMessage, LoadModelParams, ModelInfo, SegmentAnswerParams, SegmentAnswerResult } from '../../protocol.js';
-import { abortError, UserError } from '../errors.js';
+import { abortError, describeError, UserError } from '../../common/errors.js';
 import { decodeImageBytes } from '../image/decode.js';
 import { loadModel, type PaliGemmaModel } from '../model.js';
 import { encodeImage, type EncodedImage } from '../paligemma/inputs.js';
@@ -219,7 +219,7 @@ function taskPromptOrUserError(task: Parameters<typeof taskPrompt>[0]): string {
   try {
     return taskPrompt(task);
   } catch (error) {
-    throw new UserError(error instanceof Error ? error.message : String(error));
+    throw new UserError(describeError(error));
   }
 }
 

@@ -3,7 +3,7 @@
  * goes ahead of every waiting background one (hover prefetch); within a priority, arrival order. A request
  * cancelled while it waits leaves the queue at once and never starts.
  */
-import { abortError } from '../errors.js';
+import { abortError } from '../../common/errors.js';
 
 export type Priority = 'user' | 'background';
 

@@ -11,7 +11,7 @@ import {
   GenerateRequest, LoadModelRequest, ProgressNotification, REQUEST_CANCELLED_CODE, SegmentAnswerRequest, SelfTestRequest, StatusRequest, TextPieceNotification,
   USER_ERROR_CODE,
 } from '../../protocol.js';
-import { describeError, isUserError } from '../errors.js';
+import { describeError, isUserError } from '../../common/errors.js';
 import { runtimeKind } from '../runtime/onnxRuntime.js';
 import { runSelfTest } from '../runtime/selfTest.js';
 import { EngineService } from './engineService.js';

@@ -2,7 +2,7 @@
  * The checkpoint's tokenizer.json through @huggingface/transformers' AutoTokenizer, from local files only:
  * the model hub is never contacted.
  */
-import { UserError } from '../errors.js';
+import { describeError, UserError } from '../../common/errors.js';
 
 export interface PaliTokenizer {
   /** Token ids of `text` without any added <bos>/<eos>, as PaliGemmaProcessor tokenizes. */
@@ -32,7 +32,7 @@ export async function loadTokenizer(dir: string): Promise<PaliTokenizer> {
   try {
     tokenizer = await AutoTokenizer.from_pretrained(dir, { local_files_only: true });
   } catch (error) {
-    throw new UserError(`cannot load the tokenizer in ${dir}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new UserError(`cannot load the tokenizer in ${dir}: ${describeError(error)}`);
   }
   return {
     encode: (text) => tokenizer.encode(text, { add_special_tokens: false }),

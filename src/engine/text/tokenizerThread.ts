@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
-import { UserError } from '../errors.js';
+import { UserError } from '../../common/errors.js';
 import type { PaliTokenizer } from './tokenizer.js';
 import type { TokenizerAnswer, TokenizerCall, TokenizerReady } from './tokenizerWorker.js';
 
@@ -46,9 +46,13 @@ export function startTokenizerThread(dir: string): TokenizerThread {
   worker.unref();
   calls.unref();
   let stopped = false;
+  // Seen between calls (a crash during a call shows as no answer): later calls fail at once.
+  let exited = false;
+  worker.on('exit', () => (exited = true));
 
   const call = (message: TokenizerCall): unknown => {
     if (stopped) throw new Error('the tokenizer was released with its model');
+    if (exited) throw new Error("the tokenizer's thread has stopped: restart the engine");
     Atomics.store(flag, 0, 0);
     calls.postMessage(message);
     const waited = Atomics.wait(flag, 0, 0, CALL_TIMEOUT_MS);

@@ -5,6 +5,7 @@
  */
 import { workerData, parentPort, type MessagePort } from 'node:worker_threads';
 import { loadTokenizer, type PaliTokenizer } from './tokenizer.js';
+import { describeError } from '../../common/errors.js';
 
 export type TokenizerCall = { op: 'encode'; text: string } | { op: 'decode'; ids: number[] } | { op: 'tokenToId'; token: string };
 export type TokenizerAnswer = { value: unknown } | { error: string };
@@ -28,7 +29,7 @@ loadTokenizer(dir).then(
       try {
         reply = { value: answer(tokenizer, call) };
       } catch (error) {
-        reply = { error: error instanceof Error ? error.message : String(error) };
+        reply = { error: describeError(error) };
       }
       calls.postMessage(reply);
       Atomics.store(flag, 0, 1);
@@ -36,5 +37,5 @@ loadTokenizer(dir).then(
     });
     parentPort!.postMessage({ bosToken: tokenizer.bosToken } satisfies TokenizerReady);
   },
-  (error: unknown) => parentPort!.postMessage({ error: error instanceof Error ? error.message : String(error) } satisfies TokenizerReady),
+  (error: unknown) => parentPort!.postMessage({ error: describeError(error) } satisfies TokenizerReady),
 );

@@ -10,6 +10,7 @@ import { PURPOSES, type ImagePurpose } from '../../common/altText/purpose.js';
 import type { ImageReference } from '../../common/altText/types.js';
 import type { AltTextService } from './altTextService.js';
 import { referenceAt, referencesIn, toRange } from './documentReferences.js';
+import { describeError } from '../../common/errors.js';
 
 class InsertAltTextAction extends vscode.CodeAction {
   constructor(readonly document: vscode.TextDocument, readonly reference: ImageReference, readonly suggestion: string | undefined) {
@@ -65,7 +66,7 @@ export class AltCodeActionProvider implements vscode.CodeActionProvider<vscode.C
       const text = action.suggestion ?? (await this.service.suggest(action.document, action.reference.src, 'informative', token));
       action.edit = toWorkspaceEdit(action.document, setAltTextEdits(action.reference, text, action.document.getText()));
     } catch (error) {
-      if (!token.isCancellationRequested) void vscode.window.showErrorMessage(vscode.l10n.t('Alt text failed: {0}', error instanceof Error ? error.message : String(error)));
+      if (!token.isCancellationRequested) void vscode.window.showErrorMessage(vscode.l10n.t('Alt text failed: {0}', describeError(error)));
     }
     return action;
   }

@@ -9,6 +9,7 @@ import { toWorkspaceEdit, pickPurpose } from './altCodeActions.js';
 import type { AltTextService } from './altTextService.js';
 import { referencesIn } from './documentReferences.js';
 import { generateAltTextForWorkspace } from './workspaceAltText.js';
+import { describeError } from '../../common/errors.js';
 
 async function documentAndReference(uriText: string, start: number) {
   const document = await vscode.workspace.openTextDocument(vscode.Uri.parse(uriText));
@@ -28,7 +29,7 @@ export function registerAltCommands(service: AltTextService): vscode.Disposable 
           vscode.window.setStatusBarMessage(vscode.l10n.t('Alt text ready: hover the image to see it'), 5000);
           return text;
         } catch (error) {
-          if (!token.isCancellationRequested) void vscode.window.showErrorMessage(vscode.l10n.t('Alt text failed: {0}', error instanceof Error ? error.message : String(error)));
+          if (!token.isCancellationRequested) void vscode.window.showErrorMessage(vscode.l10n.t('Alt text failed: {0}', describeError(error)));
           return undefined;
         }
       },
@@ -82,7 +83,7 @@ export function registerAltCommands(service: AltTextService): vscode.Disposable 
             const metadata = { label: vscode.l10n.t('Alt text for {0}', reference.src ?? ''), needsConfirmation: true };
             toWorkspaceEdit(document, setAltTextEdits(reference, text, document.getText()), edit, metadata);
           } catch (error) {
-            failures.push(`${reference.src}: ${error instanceof Error ? error.message : String(error)}`);
+            failures.push(`${reference.src}: ${describeError(error)}`);
           }
         }
       },

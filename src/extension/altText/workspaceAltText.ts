@@ -14,6 +14,7 @@ import { GitIgnore } from '../../common/gitIgnore.js';
 import { toWorkspaceEdit } from './altCodeActions.js';
 import type { AltTextService } from './altTextService.js';
 import { referencesIn } from './documentReferences.js';
+import { describeError } from '../../common/errors.js';
 
 const SOURCE_GLOB = '**/*.{md,markdown,html,htm,jsx,tsx}';
 /** Requests in flight at once: the local engine queues them; a remote server may batch them. */
@@ -71,7 +72,7 @@ export async function generateAltTextForWorkspace(service: AltTextService): Prom
           try {
             suggestions.set(target, await service.suggest(target.document, target.reference.src, 'informative', token));
           } catch (error) {
-            if (!token.isCancellationRequested) failures.push(`${vscode.workspace.asRelativePath(target.document.uri)}: ${target.reference.src}: ${error instanceof Error ? error.message : String(error)}`);
+            if (!token.isCancellationRequested) failures.push(`${vscode.workspace.asRelativePath(target.document.uri)}: ${target.reference.src}: ${describeError(error)}`);
           }
           done++;
           const perImage = (Date.now() - started) / done;

@@ -16,6 +16,7 @@ import type { VisionEngine } from '../engine/visionEngine.js';
 import { toImageSource } from '../imageSources.js';
 import { insertText, type InsertionTarget } from '../textInsertion.js';
 import { parseFromWebview, type FromWebview, type PanelAction, type PanelState, type ToWebview } from './panelMessages.js';
+import { describeError } from '../../common/errors.js';
 
 export const DESCRIBE_VIEW_TYPE = 'paligemma.describe';
 
@@ -94,7 +95,7 @@ export class DescribePanel {
     try {
       bytes = await vscode.workspace.fs.readFile(uri);
     } catch (error) {
-      void vscode.window.showErrorMessage(vscode.l10n.t('Cannot read {0}: {1}', name, error instanceof Error ? error.message : String(error)));
+      void vscode.window.showErrorMessage(vscode.l10n.t('Cannot read {0}: {1}', name, describeError(error)));
       return;
     }
     const mime = MIME_BY_EXTENSION[path.extname(name).slice(1).toLowerCase()] ?? 'application/octet-stream';
@@ -173,7 +174,7 @@ export class DescribePanel {
       );
       this.post({ type: 'result', id, text: result.text, boxes: result.boxes, segments: result.segments, notes: result.notes, imageWidth: result.imageWidth, imageHeight: result.imageHeight, device: result.device, ms: Date.now() - started });
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = describeError(error);
       this.post({ type: 'error', id, message });
       if (error instanceof EngineError && error.kind === 'no-model') {
         const select = vscode.l10n.t('Select Model');

@@ -15,6 +15,7 @@ import { CrashPolicy } from './crashPolicy.js';
 import { EngineProcess, type ExitCause } from './engineProcess.js';
 import { engineRuntimes, type EngineRuntime } from './runtimes.js';
 import type { EngineGenerateParams, EngineState, VisionEngine } from './visionEngine.js';
+import { describeError } from '../../common/errors.js';
 
 export type { EngineState } from './visionEngine.js';
 
@@ -91,7 +92,7 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
       },
       (error) => {
         this.warmUpFailedFor = key;
-        this.log.info(`background load did not finish: ${error instanceof Error ? error.message : String(error)}`);
+        this.log.info(`background load did not finish: ${describeError(error)}`);
       },
     ).finally(() => {
       this.warming = undefined;
@@ -144,7 +145,7 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
     // A dying engine closes the connection (failing this request) before its exit event arrives.
     const died = !this.running || running?.engine.gone;
     if (died) return new EngineError(vscode.l10n.t('The PaliGemma engine stopped while working on this request. Try again: it restarts automatically.'), 'crashed');
-    return new EngineError(error instanceof Error ? error.message : String(error), 'internal');
+    return new EngineError(describeError(error), 'internal');
   }
 
   /**
@@ -255,7 +256,7 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
         this.setState('ready');
         return running;
       } catch (error) {
-        const reason = `${runtime.label} failed its self test: ${error instanceof Error ? error.message : String(error)}`;
+        const reason = `${runtime.label} failed its self test: ${describeError(error)}`;
         failures.push(reason);
         this.log.warn(reason);
       }

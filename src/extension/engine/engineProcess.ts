@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { IPCMessageReader, IPCMessageWriter, createMessageConnection, type MessageConnection } from 'vscode-jsonrpc/node';
 import { ProgressNotification, SelfTestRequest, TextPieceNotification, type SelfTestResult } from '../../protocol.js';
+import { describeError } from '../../common/errors.js';
 
 export interface EngineProcessOptions {
   /** dist/pali.js */
@@ -160,7 +161,7 @@ export class EngineProcess {
           engine = new EngineProcess(child, connection, selfTest);
           resolve(engine);
         },
-        (error: unknown) => fail(error instanceof Error ? error.message : String(error)),
+        (error: unknown) => fail(describeError(error)),
       );
     });
   }

@@ -17,6 +17,7 @@ import { signalOf } from '../cancellation.js';
 import type { Settings } from '../config.js';
 import { EngineError } from './engineClient.js';
 import type { EngineGenerateParams, EngineState, VisionEngine } from './visionEngine.js';
+import { describeError } from '../../common/errors.js';
 
 export const REMOTE_API_KEY_SECRET = 'paligemma.remote.apiKey';
 
@@ -90,7 +91,7 @@ export class RemoteBackend implements VisionEngine, vscode.Disposable {
 
   warmUp(reason: string): void {
     this.model().catch((error) => {
-      this.lastError = error instanceof Error ? error.message : String(error);
+      this.lastError = describeError(error);
       this.log.warn(`remote: not reached ahead of ${reason}: ${this.lastError}`);
       this.setState('stopped');
     });
@@ -169,7 +170,7 @@ export class RemoteBackend implements VisionEngine, vscode.Disposable {
       return { segments, notes, boxes: undefined };
     } catch (error) {
       if (token.isCancellationRequested) throw error;
-      const why = error instanceof Error ? error.message : String(error);
+      const why = describeError(error);
       this.log.warn(`remote: no masks for the segmentation: ${why}`);
       const parsed = parseSegments(text);
       return {
@@ -184,7 +185,7 @@ export class RemoteBackend implements VisionEngine, vscode.Disposable {
     if (token.isCancellationRequested || (error instanceof Error && error.name === 'AbortError')) return new EngineError(vscode.l10n.t('Cancelled.'), 'cancelled');
     if (error instanceof EngineError) return error;
     const status = error instanceof RemoteError ? error.status : undefined;
-    let message = error instanceof Error ? error.message : String(error);
+    let message = describeError(error);
     if (status === 401 || status === 403) message = vscode.l10n.t('{0}: set it with "PaliGemma: Set Remote API Key".', message);
     this.lastError = message;
     this.log.error(`remote: ${message}`);

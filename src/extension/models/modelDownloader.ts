@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { downloadFile, listFiles, type ListFileEntry } from '@huggingface/hub';
+import { abortError } from '../../common/errors.js';
 
 export interface DownloadProgress {
   file: string;
@@ -36,12 +37,6 @@ export interface DownloadOptions {
   hubUrl?: string;
   signal?: AbortSignal;
   onProgress?: (progress: DownloadProgress) => void;
-}
-
-function abortError(): Error {
-  const error = new Error('download cancelled');
-  error.name = 'AbortError';
-  return error;
 }
 
 /**
@@ -74,7 +69,7 @@ export async function downloadRepo(options: DownloadOptions): Promise<void> {
   let doneAtStart = 0;
   const started = Date.now();
   for (const entry of files) {
-    if (signal?.aborted) throw abortError();
+    if (signal?.aborted) throw abortError('download cancelled');
     const target = path.join(destination, entry.path);
     const part = `${target}.part`;
     fs.mkdirSync(path.dirname(target), { recursive: true });
@@ -99,7 +94,7 @@ export async function downloadRepo(options: DownloadOptions): Promise<void> {
     let written = resumeFrom;
     try {
       for (;;) {
-        if (signal?.aborted) throw abortError();
+        if (signal?.aborted) throw abortError('download cancelled');
         const { done: finished, value } = await reader.read();
         if (finished) break;
         await new Promise<void>((resolve, reject) => out.write(value, (error) => (error ? reject(diskFullOr(error, entry.path, destination, entry.size - written)) : resolve())));

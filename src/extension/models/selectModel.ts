@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { MODEL_PRESETS, type ModelPreset } from './modelPresets.js';
 import { downloadRepo, type DownloadProgress } from './modelDownloader.js';
+import { describeError } from '../../common/errors.js';
 
 export const TOKEN_SECRET = 'paligemma.huggingFaceToken';
 
@@ -109,7 +110,7 @@ export async function selectModel(context: vscode.ExtensionContext): Promise<voi
           void vscode.window.showInformationMessage(vscode.l10n.t('Download paused: selecting the model again resumes it.'));
           return;
         }
-        const message = error instanceof Error ? error.message : String(error);
+        const message = describeError(error);
         const hint = /401|403/.test(message) ? ` ${vscode.l10n.t('Check that the licence is accepted and the token can read gated repositories.')}` : '';
         void vscode.window.showErrorMessage(vscode.l10n.t('Download of {0} failed: {1}', preset.repo, message) + hint);
       } finally {

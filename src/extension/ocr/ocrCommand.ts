@@ -10,6 +10,7 @@ import { EngineError } from '../engine/engineClient.js';
 import type { VisionEngine } from '../engine/visionEngine.js';
 import { activeImageUri, pickImage, toImageSource } from '../imageSources.js';
 import { insertWhenReady, type InsertionTarget } from '../textInsertion.js';
+import { describeError } from '../../common/errors.js';
 
 export async function ocrImageIntoEditor(
   engine: VisionEngine,
@@ -38,7 +39,7 @@ export async function ocrImageIntoEditor(
         }
       } catch (error) {
         if (error instanceof EngineError && error.kind === 'cancelled') return;
-        void vscode.window.showErrorMessage(vscode.l10n.t('OCR failed: {0}', error instanceof Error ? error.message : String(error)));
+        void vscode.window.showErrorMessage(vscode.l10n.t('OCR failed: {0}', describeError(error)));
       }
     },
   );

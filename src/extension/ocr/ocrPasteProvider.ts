@@ -7,6 +7,7 @@
 import * as vscode from 'vscode';
 import type { Settings } from '../config.js';
 import type { VisionEngine } from '../engine/visionEngine.js';
+import { describeError } from '../../common/errors.js';
 
 export const OCR_PASTE_KIND = vscode.DocumentDropOrPasteEditKind.Empty.append('text', 'paligemma', 'ocr');
 const MARKDOWN_IMAGE_KIND = vscode.DocumentDropOrPasteEditKind.Empty.append('markdown', 'link');
@@ -45,7 +46,7 @@ export class OcrPasteProvider implements vscode.DocumentPasteEditProvider<OcrPas
       const result = await this.engine.generate({ image: edit.image, task: { task: 'ocr' }, maxNewTokens: Math.max(this.settings().maxNewTokens, 256) }, token);
       edit.insertText = result.text;
     } catch (error) {
-      if (!token.isCancellationRequested) void vscode.window.showErrorMessage(vscode.l10n.t('OCR failed: {0}', error instanceof Error ? error.message : String(error)));
+      if (!token.isCancellationRequested) void vscode.window.showErrorMessage(vscode.l10n.t('OCR failed: {0}', describeError(error)));
       edit.insertText = '';
     }
     return edit;

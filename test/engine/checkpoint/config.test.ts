@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { readPaliGemmaConfig } from '../../../src/engine/checkpoint/config.js';
-import { isUserError } from '../../../src/engine/errors.js';
+import { isUserError } from '../../../src/common/errors.js';
 
 /** google/paligemma-3b-pt-224's config.json, as published. */
 const PALIGEMMA_3B_224 = {

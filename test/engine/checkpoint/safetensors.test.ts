@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, floatToHalf } from '../../../src/engine/checkpoint/dtypes.js';
 import { listCheckpointTensors, readSafetensorsHeader, readTensorAsFloat32, writeSafetensors } from '../../../src/engine/checkpoint/safetensors.js';
-import { isUserError } from '../../../src/engine/errors.js';
+import { isUserError } from '../../../src/common/errors.js';
 import { tempDir } from '../../helpers/fixtures.js';
 
 const bytes = (a: Float32Array | Uint16Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);

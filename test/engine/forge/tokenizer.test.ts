@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { writeTokenizerFiles } from '../../../src/engine/forge/forge.js';
 import { TINY_BASE_VOCAB } from '../../../src/engine/forge/presets.js';
 import { tokenizerFilesFromGemma } from '../../../src/engine/forge/tokenizer.js';
-import { UserError } from '../../../src/engine/errors.js';
+import { UserError } from '../../../src/common/errors.js';
 import { loadTokenizer } from '../../../src/engine/text/tokenizer.js';
 import { tempDir } from '../../helpers/fixtures.js';
 

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import sharp from 'sharp';
 import { decodeImageBytes, decodeImageFile } from '../../../src/engine/image/decode.js';
-import { isUserError } from '../../../src/engine/errors.js';
+import { isUserError } from '../../../src/common/errors.js';
 import { tempDir } from '../../helpers/fixtures.js';
 
 const RED = { r: 220, g: 20, b: 30 };

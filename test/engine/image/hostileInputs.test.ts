@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { decodeImageBytes, decodeImageFile, type RgbImage } from '../../../src/engine/image/decode.js';
 import { imageToPixelValues, readImageProcessorConfig } from '../../../src/engine/image/preprocess.js';
-import { isUserError } from '../../../src/engine/errors.js';
+import { isUserError } from '../../../src/common/errors.js';
 import { tempDir } from '../../helpers/fixtures.js';
 import { hostileImages, svg, type HostileInput } from '../../helpers/hostileImages.js';
 

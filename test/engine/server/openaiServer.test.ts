@@ -123,6 +123,28 @@ describe('pali serve --model: the OpenAI-compatible API', () => {
     assert.equal((await fetch(baseURL.replace(/\/v1$/, '/health'))).status, 200);
   });
 
+  test('web pages are kept out: a rebinding Host and a foreign Origin get 403 and no work; loopback pages and clients without an Origin are served', async () => {
+    const port = Number(new URL(baseURL).port);
+    const body = JSON.stringify(request('caption en'));
+    const requestsBefore = serverLog.join('').split('\n').filter((line) => line.includes('chatcmpl-')).length;
+    // DNS rebinding: the page's own name resolves to 127.0.0.1, and its requests carry that name as Host.
+    const rebound = await raw(port, 'GET', '/health', { host: `attacker.example:${port}` });
+    assert.equal(rebound.status, 403);
+    assert.match(JSON.parse(rebound.body).error.message, /^the Host header "attacker\.example:\d+" is not this machine's loopback/);
+    // A page's text/plain POST needs no preflight: it is refused before the engine sees it.
+    const posted = await raw(port, 'POST', '/v1/chat/completions', { host: `127.0.0.1:${port}`, origin: 'https://attacker.example', 'content-type': 'text/plain', authorization: `Bearer ${KEY}` }, body);
+    assert.equal(posted.status, 403);
+    assert.equal(JSON.parse(posted.body).error.type, 'permission_error');
+    assert.match(JSON.parse(posted.body).error.message, /--allow-origin https:\/\/attacker\.example/);
+    assert.equal(serverLog.join('').split('\n').filter((line) => line.includes('chatcmpl-')).length, requestsBefore, 'the engine ran no request');
+    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`]) assert.equal((await raw(port, 'GET', '/health', { host })).status, 200, host);
+    // A page served from loopback (a local tool) may read the answer.
+    const local = await raw(port, 'GET', '/health', { host: `127.0.0.1:${port}`, origin: 'http://localhost:5173' });
+    assert.equal(local.status, 200);
+    assert.equal(local.headers['access-control-allow-origin'], 'http://localhost:5173');
+    assert.equal((await raw(port, 'GET', '/health', { host: `127.0.0.1:${port}` })).headers['access-control-allow-origin'], undefined);
+  });
+
   test('SIGTERM during a stream: the answer is finished in full, then the server exits 0', { timeout: 60_000 }, async () => {
     const expected = cliAnswer('--max-new-tokens', '300');
     assert.equal(expected.generated_ids.length, 300, 'the tiny model does not stop early, so the stream is long');
@@ -168,3 +190,41 @@ describe('pali serve --model --allow-remote-images', () => {
     }
   });
 });
+
+describe('pali serve --model --allow-origin, and a bind beyond loopback', () => {
+  test('a listed origin is served with CORS, its preflight answered; --host 0.0.0.0 without a key says so', async () => {
+    const root = tempDir('openai-origins');
+    const tiny = forgeTiny(root, 'tiny', 8);
+    const { child, baseURL, stderr } = await startPaliServe(tiny.checkpointDir, tiny.cacheRoot, ['--host', '0.0.0.0', '--allow-origin', 'https://app.example']);
+    try {
+      assert.match(stderr.join(''), /^pali: no API key: anyone who can reach port 0 on 0\.0\.0\.0 can use this server; set one with --api-key KEY or PALI_API_KEY$/m);
+      const port = Number(new URL(baseURL).port);
+      const preflight = await raw(port, 'OPTIONS', '/v1/chat/completions', { origin: 'https://app.example', 'access-control-request-method': 'POST' });
+      assert.equal(preflight.status, 204);
+      assert.equal(preflight.headers['access-control-allow-origin'], 'https://app.example');
+      assert.match(String(preflight.headers['access-control-allow-headers']), /authorization/);
+      const listed = await raw(port, 'GET', '/v1/models', { origin: 'https://app.example' });
+      assert.equal(listed.status, 200);
+      assert.equal(listed.headers['access-control-allow-origin'], 'https://app.example');
+      // Bound beyond loopback, any Host is served (a LAN name), but unlisted pages still are not.
+      assert.equal((await raw(port, 'GET', '/health', { host: `workstation.lan:${port}` })).status, 200);
+      assert.equal((await raw(port, 'GET', '/health', { origin: 'https://other.example' })).status, 403);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
+
+/** One request with exactly these headers (fetch would not let a test set Host). */
+function raw(port: number, method: string, pathName: string, headers: Record<string, string>, body?: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: pathName, headers: { ...headers, ...(body ? { 'content-length': String(Buffer.byteLength(body)) } : {}) } }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode!, headers: response.headers, body: text }));
+    });
+    req.once('error', reject);
+    req.end(body);
+  });
+}

@@ -12,7 +12,7 @@ import { CancellationTokenSource, ResponseError, StreamMessageReader, StreamMess
 import {
   GenerateRequest, LoadModelRequest, REQUEST_CANCELLED_CODE, StatusRequest, TextPieceNotification, USER_ERROR_CODE,
 } from '../../../src/protocol.js';
-import { locTokensToBoxes } from '../../../src/common/locTokens.js';
+import { forgeCheckpoint } from '../../../src/engine/forge/forge.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../../helpers/fixtures.js';
 import { hostileImages } from '../../helpers/hostileImages.js';
 
@@ -63,11 +63,20 @@ describe('pali serve', () => {
   });
 
   test('detect returns boxes scaled to the image', async () => {
-    // 64 tokens: this tiny model (seed 5) answers this image with <loc> quadruples by then.
-    const result = await connection.sendRequest(GenerateRequest, { image: { path: image }, task: { task: 'detect', text: 'cat ; dog' }, maxNewTokens: 64 });
-    assert.ok(result.boxes!.length > 0, `no boxes in ${JSON.stringify(result.text)}`);
-    assert.deepEqual(result.boxes, locTokensToBoxes(result.text, 80, 64));
-    for (const box of result.boxes!) assert.ok(box.xMax <= 80 && box.yMax <= 64 && box.xMin >= 0 && box.yMin >= 0);
+    // A model forged to answer two objects; their boxes in the 80x64 image's pixels, computed by hand from the
+    // <loc> bins (y_min, x_min, y_max, x_max of 1024).
+    const detector = path.join(root, 'detector');
+    forgeCheckpoint({ preset: 'tiny', seed: 5, outDir: detector, answer: '<loc0100><loc0200><loc0300><loc0400> cat ; <loc0000><loc0512><loc1023><loc0999> dog' });
+    await connection.sendRequest(LoadModelRequest, { modelDir: detector, dtype: 'fp32', device: 'cpu' });
+    try {
+      const result = await connection.sendRequest(GenerateRequest, { image: { path: image }, task: { task: 'detect', text: 'cat ; dog' }, maxNewTokens: 32 });
+      assert.deepEqual(result.boxes, [
+        { label: 'cat', yMin: 6.25, xMin: 15.625, yMax: 18.75, xMax: 31.25 },
+        { label: 'dog', yMin: 0, xMin: 40, yMax: 63.9375, xMax: 78.046875 },
+      ]);
+    } finally {
+      await connection.sendRequest(LoadModelRequest, { modelDir: checkpointDir, dtype: 'fp32', device: 'cpu' });
+    }
   });
 
   test('a cancelled request stops between decode steps and the next one succeeds', async () => {

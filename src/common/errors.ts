@@ -1,4 +1,6 @@
 /**
+ * Errors that the engine, the CLI and the extension share (pure: no native modules, no vscode).
+ *
  * An error the user can act on: what failed and what to do. The CLI prints its message as one line and
  * exits 1; the engine server returns it as a JSON-RPC error. Anything else that escapes is a bug.
  */
@@ -20,8 +22,8 @@ export function describeError(error: unknown): string {
 }
 
 /** What a cancelled request rejects with (the server answers it as cancelled, the CLI exits 130). */
-export function abortError(): Error {
-  const error = new Error('the request was cancelled');
+export function abortError(message = 'the request was cancelled'): Error {
+  const error = new Error(message);
   error.name = 'AbortError';
   return error;
 }
