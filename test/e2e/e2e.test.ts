@@ -1069,9 +1069,9 @@ describe('Agents: language model tools and the MCP server', () => {
       try {
         await setRemoteApiKey(page, key);
         setWorkspaceSettings(workspace, { 'paligemma.backend': 'remote', 'paligemma.remote.url': url });
-        // The settings are in once the status bar names the server; the definitions change with them.
+        // The settings are in once the status bar names the server; the definitions change with them, and the
+        // server list is opened again until it offers the remote one (runCommandAndPick).
         await page.locator('.statusbar-item', { hasText: new URL(url).host }).waitFor({ timeout: 30_000 });
-        await page.waitForTimeout(1000);
         await startMcpServer(page, 'PaliGemma (remote vision)');
         // The local definition is gone with its tools: the one describe_image left is the remote server's.
         let describeTool: string | undefined;

@@ -14,17 +14,10 @@ import type { Settings, SettingsChange } from '../config.js';
 import { CrashPolicy } from './crashPolicy.js';
 import { EngineProcess, type ExitCause } from './engineProcess.js';
 import { engineRuntimes, type EngineRuntime } from './runtimes.js';
-import type { EngineGenerateParams, EngineState, VisionEngine } from './visionEngine.js';
+import { EngineError, type EngineGenerateParams, type EngineState, type VisionEngine } from './visionEngine.js';
 import { describeError } from '../../common/errors.js';
 
 export type { EngineState } from './visionEngine.js';
-
-/** A failure to show the user as it is: a bad image, no model, a crashed engine. */
-export class EngineError extends Error {
-  constructor(message: string, readonly kind: 'user' | 'crashed' | 'stopped' | 'no-model' | 'no-server' | 'cancelled' | 'internal') {
-    super(message);
-  }
-}
 
 interface Running {
   engine: EngineProcess;
@@ -167,11 +160,7 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
         const failure = this.translate(error, token, running);
         if (failure.kind !== 'crashed' || token.isCancellationRequested || !this.skipRuntime(running.runtime)) throw failure;
         // Its exit event may not have come yet: do not hand the dead engine out again.
-        if (this.running === running) {
-          this.running = undefined;
-          this.model = undefined;
-          this.modelKey = undefined;
-        }
+        if (this.running === running) this.forgetEngine();
       }
     }
   }
@@ -278,9 +267,7 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
 
   private onExit(engine: EngineProcess, code: number | null, signal: NodeJS.Signals | null, cause: ExitCause): void {
     if (this.running?.engine !== engine) return; // an intentional stop
-    this.running = undefined;
-    this.model = undefined;
-    this.modelKey = undefined;
+    this.forgetEngine();
     const how = signal ? `signal ${signal}` : `exit code ${code}`;
     this.log.error(`engine stopped unexpectedly (${how}${cause === 'out-of-memory' ? ', out of memory' : ''})`);
     if (this.crashPolicy.shouldRestart()) {
@@ -318,11 +305,16 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
     await this.ensureStarted();
   }
 
-  async stop(): Promise<void> {
-    const running = this.running;
+  /** The engine process and the model it held are gone (or going): the next request starts and loads again. */
+  private forgetEngine(): void {
     this.running = undefined;
     this.model = undefined;
     this.modelKey = undefined;
+  }
+
+  async stop(): Promise<void> {
+    const running = this.running;
+    this.forgetEngine();
     if (running) {
       running.engine.kill();
     }

@@ -15,8 +15,7 @@ import { remoteTask, type RemoteTask } from '../../common/remote/remoteTask.js';
 import type { GenerateResultMessage, SegmentAnswerResult } from '../../protocol.js';
 import { signalOf } from '../cancellation.js';
 import type { Settings } from '../config.js';
-import { EngineError } from './engineClient.js';
-import type { EngineGenerateParams, EngineState, VisionEngine } from './visionEngine.js';
+import { EngineError, type EngineGenerateParams, type EngineState, type VisionEngine } from './visionEngine.js';
 import { describeError } from '../../common/errors.js';
 
 export const REMOTE_API_KEY_SECRET = 'paligemma.remote.apiKey';

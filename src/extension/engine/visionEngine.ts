@@ -8,6 +8,13 @@ import type { GenerateParams, GenerateResultMessage } from '../../protocol.js';
 
 export type EngineState = 'off' | 'starting' | 'loading' | 'ready' | 'busy' | 'stopped';
 
+/** A failure to show the user as it is: a bad image, no model, a crashed engine. Either backend throws it. */
+export class EngineError extends Error {
+  constructor(message: string, readonly kind: 'user' | 'crashed' | 'stopped' | 'no-model' | 'no-server' | 'cancelled' | 'internal') {
+    super(message);
+  }
+}
+
 /** What features send: the backend adds the per-request settings (image and memory limits, stream id). */
 export type EngineGenerateParams = Omit<GenerateParams, 'streamId' | 'maxImagePixels' | 'memoryLimitMB' | 'vaePath'>;
 

@@ -6,8 +6,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Settings } from '../config.js';
-import { EngineError } from '../engine/engineClient.js';
-import type { VisionEngine } from '../engine/visionEngine.js';
+import { EngineError, type VisionEngine } from '../engine/visionEngine.js';
 import { activeImageUri, pickImage, toImageSource } from '../imageSources.js';
 import { insertWhenReady, type InsertionTarget } from '../textInsertion.js';
 import { describeError } from '../../common/errors.js';
