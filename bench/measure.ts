@@ -31,10 +31,13 @@ export interface ProcessFigures {
   first: QuestionFigures;
   second: QuestionFigures;
   peakRssMb: number;
+  /** Ours: how each CPU session was made (from a copy prepared for this CPU or not: runtime/preparedSessions.ts). */
+  loads?: Record<string, string>;
 }
 
 interface Engine {
   loadMs: number;
+  loads?: Record<string, string>;
   ask(image: string, prompt: string, tokens: number): Promise<QuestionFigures>;
 }
 
@@ -49,6 +52,7 @@ async function ours(dir: string, dtype: ModelDtype): Promise<Engine> {
   const features = new Map<string, Awaited<ReturnType<typeof encodeImage>>>();
   return {
     loadMs,
+    loads: model.sessionLoads,
     ask: async (image, prompt, tokens) => {
       const begin = now();
       let encoded = features.get(image);
@@ -133,7 +137,7 @@ async function main(): Promise<void> {
   const engine = await setup(dir!, dtype as ModelDtype);
   const first = await engine.ask(image!, firstPrompt, Number(tokens));
   const second = await engine.ask(image!, SECOND_PROMPT, Number(tokens));
-  const figures: ProcessFigures = { engine: engineName!, loadMs: engine.loadMs, first, second, peakRssMb: process.resourceUsage().maxRSS / 1024 };
+  const figures: ProcessFigures = { engine: engineName!, loadMs: engine.loadMs, loads: engine.loads, first, second, peakRssMb: process.resourceUsage().maxRSS / 1024 };
   process.stdout.write(JSON.stringify(figures) + '\n');
 }
 

@@ -15,13 +15,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { readPaliGemmaConfig } from '../src/engine/checkpoint/config.js';
-import { convertCheckpoint } from '../src/engine/convert/convert.js';
+import { convertCheckpoint, defaultCacheRoot } from '../src/engine/convert/convert.js';
 import { componentDtype, componentFile, type Component, type ModelDtype } from '../src/engine/paligemma/components.js';
 import { findEmbeddingTable } from '../src/engine/paligemma/tokenEmbeddings.js';
 import { loadTokenizer } from '../src/engine/text/tokenizer.js';
 import { benchModelDir, screenshotFile } from './benchFiles.js';
 import { bestOf, type Floors } from './floors.js';
 import { cpuFeatures, type CpuFeatures } from '../src/engine/runtime/cpuFeatures.js';
+import { preparedDirFor } from '../src/engine/runtime/preparedSessions.js';
 import { FIRST_PROMPT, type ProcessFigures, type QuestionFigures } from './measure.js';
 
 /** A process to measure: an engine at a dtype. `ours@int4` is our engine at the --against dtype. */
@@ -159,8 +160,10 @@ async function main(): Promise<void> {
   // Round 0 loads cold; then warm rounds, the engines alternating (a b a b) so that drift hits both.
   for (let round = 0; round <= runs; round++) {
     for (const contender of contenders) {
-      if (round === 0) dropFromPageCache(allFiles);
-      else readIntoPageCache(allFiles);
+      // int8's copies prepared for this CPU are what its sessions load: cold means those too.
+      const files = [...allFiles, ...preparedFilesOf(oursFiles)];
+      if (round === 0) dropFromPageCache(files);
+      else readIntoPageCache(files);
       log(`${contender.label}, ${round === 0 ? 'cold' : `warm run ${round}/${runs}`} ...`);
       processes[contender.label]!.push(JSON.parse(runChild('measure.ts', [contender.engine, dir, contender.dtype, image, values.tokens!, prompt])));
     }
@@ -210,7 +213,18 @@ async function main(): Promise<void> {
     return;
   }
   printTable(report, ours, theirs);
+  const loads = Object.entries(processes.ours!.at(-1)!.loads ?? {});
+  if (loads.length) console.log(`ours' sessions in the warm runs: ${loads.map(([name, how]) => `${name} ${how}`).join(', ')}`);
   if (baseline) printBaseline(against as ModelDtype, ours, baseline, dtype);
+}
+
+/** The files of the prepared copies of `files` that exist (runtime/preparedSessions.ts). */
+function preparedFilesOf(files: string[]): string[] {
+  return files
+    .filter((file) => file.endsWith('.onnx'))
+    .map((file) => preparedDirFor(file, defaultCacheRoot()))
+    .flatMap((dir) => ['model.onnx', 'model.onnx.data'].map((name) => path.join(dir, name)))
+    .filter((file) => fs.existsSync(file));
 }
 
 /** The same rows for our engine at the --against dtype, measured in the same rounds. */
