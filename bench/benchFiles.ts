@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { defaultCacheRoot } from '../src/engine/convert/convert.js';
 import { forgeCheckpoint, writeTokenizerFiles } from '../src/engine/forge/forge.js';
 import { PRESETS } from '../src/engine/forge/presets.js';
-import { tokenizerFilesFromGemma } from '../src/engine/forge/tokenizer.js';
+import { tokenizerFilesFromGemma } from '../src/engine/forge/tokenizerFiles.js';
 
 const GEMMA_VOCAB_SIZE = 256_000;
 

@@ -128,7 +128,7 @@ async function main(): Promise<void> {
   // data file (tiny models keep their weights inside each graph, and have no data file).
   const mergedData = path.join(dir, `${componentFile('decoder_model_merged', dtype)}_data`);
   const decoderFiles = [path.join(dir, componentFile('decoder_model_masked', dtype)), ...(fs.existsSync(mergedData) ? [mergedData] : [])];
-  // Our engine reads a plain embedding table row by row from disk (runtime/tokenEmbeddings.ts): its bytes
+  // Our engine reads a plain embedding table row by row from disk (paligemma/tokenEmbeddings.ts): its bytes
   // are not weights it holds.
   const embedFromDisk = findEmbeddingTable(path.join(dir, componentFile('embed_tokens', dtype))) !== null;
   const oursFiles = [...filesInUse(dir, dtype, embedFromDisk ? ['vision_encoder'] : ['vision_encoder', 'embed_tokens']), ...decoderFiles];

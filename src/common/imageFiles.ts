@@ -4,6 +4,12 @@
  */
 export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'gif', 'webp', 'bmp', 'tif', 'tiff', 'avif', 'svg'] as const;
 
+/** The media type of each of those extensions (a webview's data: URL, a remote server's image_url). */
+export const IMAGE_MIME_TYPES: Readonly<Record<(typeof IMAGE_EXTENSIONS)[number], string>> = {
+  png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp', bmp: 'image/bmp',
+  tif: 'image/tiff', tiff: 'image/tiff', avif: 'image/avif', svg: 'image/svg+xml',
+};
+
 
 /** Does this path name an image file that the engine decodes? */
 export function isImageFile(file: string): boolean {

@@ -65,7 +65,7 @@ function isOnnxExport(dir: string): boolean {
 }
 
 /**
- * The file for a component: ours for the dtype (convert/layout.ts); else the dtype's suffix on every
+ * The file for a component: ours for the dtype (paligemma/components.ts); else the dtype's suffix on every
  * component, as onnx-community exports name their files (vision_encoder_q4.onnx); else float32.
  */
 function findComponent(dir: string, component: Component, dtype: ModelDtype): string | null {
@@ -125,7 +125,7 @@ export async function loadModel(modelDir: string, options: LoadOptions): Promise
     // The tokenizer loads on its own thread while this one creates the sessions (tokenizerThread.ts).
     tokenizerThread ??= startTokenizerThread(dir);
     const { files, masked } = componentFiles(dir, dtype);
-    // A plain float32 table is read row by row from disk, never loaded whole (runtime/tokenEmbeddings.ts).
+    // A plain float32 table is read row by row from disk, never loaded whole (paligemma/tokenEmbeddings.ts).
     const table = findEmbeddingTable(files.embed_tokens!);
     if (table) delete files.embed_tokens;
     chosen = { dir, dtype, dtypeReason: auto?.reason, masked, table };

@@ -4,11 +4,10 @@
  * the header is read (image-size): the extension host never decodes pixels.
  */
 import { imageSize } from 'image-size';
+import { IMAGE_MIME_TYPES } from '../imageFiles.js';
 
-const MIME: Record<string, string> = {
-  png: 'image/png', jpg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp', bmp: 'image/bmp',
-  tiff: 'image/tiff', avif: 'image/avif', heif: 'image/heif', svg: 'image/svg+xml',
-};
+/** By image-size's type names, which are extensions but for HEIF (AVIF's container, as some versions name it). */
+const MIME: Record<string, string> = { ...IMAGE_MIME_TYPES, heif: 'image/heif' };
 
 export interface ImagePayload {
   dataUrl: string;

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../../common/errors.js';
-import { bf16ToF32, f16ToF32 } from './dtypes.js';
+import { bf16ToF32, f16ToF32 } from './floatFormats.js';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
 

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { readPaliGemmaConfig, type PaliGemmaConfig } from '../checkpoint/config.js';
-import { f32ToBf16, f32ToF16 } from '../checkpoint/dtypes.js';
+import { f32ToBf16, f32ToF16 } from '../checkpoint/floatFormats.js';
 import { writeSafetensors, type SafetensorsDtype, type TensorToWrite } from '../checkpoint/safetensors.js';
 import {
   GEMMA_LINEAR_PARTS, SIGLIP_LAYER_PARTS, gemmaNormParts, projectorNames, textNames, visionNames,
@@ -15,7 +15,7 @@ import {
 import { UserError } from '../../common/errors.js';
 import { PRESETS, type ForgePreset } from './presets.js';
 import { SeededRandom } from '../random.js';
-import { buildTokenizerFiles, tokenizerFilesFromGemma, type TokenizerFiles } from './tokenizer.js';
+import { buildTokenizerFiles, tokenizerFilesFromGemma, type TokenizerFiles } from './tokenizerFiles.js';
 import { forcedAnswer, forcedAnswerIds, patchEmbeddings, patchLmHead } from './forcedAnswer.js';
 import { withOutliers } from './outliers.js';
 import { loadTokenizer } from '../text/tokenizer.js';

@@ -7,7 +7,7 @@
  * GFLOP/s for 262 rows, 225-227 for 524), so batching prefills would buy nothing.
  *
  * Rows of different lengths share one KV cache, [rows, kv_heads, slots, head_dim], left-padded: row r's
- * first `padding[r]` slots hold nothing, and its attention bias (paliGemma/prefixLmMask.ts) hides them. Its
+ * first `padding[r]` slots hold nothing, and its attention bias (paligemma/prefixLmMask.ts) hides them. Its
  * positions are its own (slot - padding + 1), so RoPE sees what it sees alone. Rows join and leave between
  * steps; the cache is rebuilt then (a copy), never during a step. Needs the masked decoder: the merged
  * layout graph cannot mask padding.
@@ -21,14 +21,14 @@ import type { PaliGemmaModel } from '../model.js';
 import { KvCache, type CacheData } from '../paligemma/kvCache.js';
 import { embedTokens, type EncodedImage } from '../paligemma/inputs.js';
 import { paddedPrefixLmBias } from '../paligemma/prefixLmMask.js';
-import { f32ToF16 } from '../checkpoint/dtypes.js';
+import { f32ToF16 } from '../checkpoint/floatFormats.js';
 import { tensor } from '../runtime/onnxRuntime.js';
-import { Answer, prefill, resultOf, type GenerateOptions, type GenerateResult, type Prefilled } from './generate.js';
+import { AnswerInProgress, prefill, resultOf, type GenerateOptions, type GenerateResult, type Prefilled } from './generate.js';
 
 interface Row {
   image: EncodedImage;
   prefilled: Prefilled;
-  answer: Answer;
+  answer: AnswerInProgress;
   options: GenerateOptions;
   /** The token to feed at the next step. */
   token: number;
@@ -81,7 +81,7 @@ export class BatchDecoder {
   async start(image: EncodedImage, prompt: string, options: GenerateOptions): Promise<{ result: Promise<GenerateResult> }> {
     const prefilled = await prefill(this.model, image, prompt, options);
     if (options.signal?.aborted) throw abortError();
-    const answer = new Answer(this.model, options);
+    const answer = new AnswerInProgress(this.model, options);
     const decodeStart = performance.now();
     const token = answer.next(prefilled.step.logits);
     if (token === null) return { result: Promise.resolve(resultOf(this.model, image, prefilled, answer, performance.now() - decodeStart, 0)) };

@@ -57,7 +57,7 @@ function checkRequest(model: PaliGemmaModel, promptLength: number, options: Gene
  * min_new_tokens), the streamed text, and when it ends. The single-request loop below and the batch decoder
  * (batchDecoder.ts) both drive it, so a row of a batch picks exactly as a request alone does.
  */
-export class Answer {
+export class AnswerInProgress {
   readonly generated: number[] = [];
   private readonly random: SeededRandom | null;
   private readonly stream: TextStream;
@@ -119,7 +119,7 @@ export async function prefill(model: PaliGemmaModel, image: EncodedImage, prompt
   return { promptIds, step, prefillMs: now() - started };
 }
 
-export function resultOf(model: PaliGemmaModel, image: EncodedImage, prefilled: Prefilled, answer: Answer, decodeMs: number, decodeSteps: number, firstLogits?: Float32Array): GenerateResult {
+export function resultOf(model: PaliGemmaModel, image: EncodedImage, prefilled: Prefilled, answer: AnswerInProgress, decodeMs: number, decodeSteps: number, firstLogits?: Float32Array): GenerateResult {
   return {
     text: answer.text,
     generatedIds: answer.generated,
@@ -140,7 +140,7 @@ export async function generate(model: PaliGemmaModel, image: EncodedImage, promp
   const prefilled = await prefill(model, image, prompt, options);
   if (options.signal?.aborted) throw abortError();
   const firstLogits = options.keepFirstLogits ? prefilled.step.logits.slice() : undefined;
-  const answer = new Answer(model, options);
+  const answer = new AnswerInProgress(model, options);
   const decodeStart = now();
   let decodeSteps = 0;
   let step = prefilled.step;

@@ -11,7 +11,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { streamSSE } from 'hono/streaming';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { DeviceChoice, DtypeChoice, GenerateParams } from '../../protocol.js';
-import { fetchImage } from '../../common/remoteImage.js';
+import { fetchImage } from '../../common/fetchImage.js';
 import { describeError, isUserError } from '../../common/errors.js';
 import { EngineService } from '../server/engineService.js';
 import { browserGuard } from './browserGuard.js';
@@ -26,7 +26,7 @@ export interface OpenAiServerOptions {
   /** Browser origins that may use the server besides loopback pages (`--allow-origin`; `*` for any). */
   allowedOrigins?: string[];
   maxBodyBytes: number;
-  /** Fetch http(s) image_url parts (with common/remoteImage.ts's limits); only data: URLs otherwise. */
+  /** Fetch http(s) image_url parts (with common/fetchImage.ts's limits); only data: URLs otherwise. */
   allowRemoteImages?: boolean;
   /** Requests decoded together (generate/batchDecoder.ts); 1 runs them one after another. */
   maxBatch?: number;

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { onnx } from 'onnx-proto';
-import { floatToHalf } from '../checkpoint/dtypes.js';
+import { floatToHalf } from '../checkpoint/floatFormats.js';
 import type { WeightData, WeightSource, WeightStore } from './weightStore.js';
 
 export type Dim = number | string;

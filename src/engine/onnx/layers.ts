@@ -3,7 +3,7 @@
  * plain ONNX ops that every runtime (ORT CPU, CUDA, WebGPU, WASM) runs, in float32 or float16, plus
  * com.microsoft's MatMulNBits for block-quantized 4- and 8-bit weights and MatMulInteger for int8.
  */
-import { f32ToF16 } from '../checkpoint/dtypes.js';
+import { f32ToF16 } from '../checkpoint/floatFormats.js';
 import { CAST_TO, type ElementType, type GraphBuilder } from './graphBuilder.js';
 import { int8Linear, type ActivationScales } from './int8Linear.js';
 import { quantizeBlockwise, zeroPointBytesPerRow, type QuantizationBits, type QuantizedWeight } from './quantize.js';

@@ -3,7 +3,7 @@
  * prefix, which the graph attends bidirectionally; later calls take one token each, which attend causally.
  */
 import type * as ort from 'onnxruntime-node';
-import { f32ToF16 } from '../checkpoint/dtypes.js';
+import { f32ToF16 } from '../checkpoint/floatFormats.js';
 import type { PaliGemmaModel } from '../model.js';
 import { maskFeeds } from './prefixLmMask.js';
 import { tensor } from '../runtime/onnxRuntime.js';

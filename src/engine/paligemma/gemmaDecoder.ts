@@ -15,7 +15,7 @@
  * Gemma 2's sliding window (on layers whose layer_type is sliding_attention) follows newest HF: pairs
  * inside the prefix attend both ways whatever their distance, and elsewhere key j is hidden from query i
  * when i - j >= sliding_window. The masked graph takes that mask as a second input,
- * `sliding_attention_bias` (runtime/attentionBias.ts builds both). The merged graph applies the window
+ * `sliding_attention_bias` (paligemma/prefixLmMask.ts builds both). The merged graph applies the window
  * itself, from cache positions, to every chunk but the first: its first chunk is the whole prefix.
  *
  * With fp16 weights, activations, inputs_embeds and the KV cache are float16, as HF runs a float16 model;

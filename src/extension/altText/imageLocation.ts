@@ -8,7 +8,7 @@ import type { ImageSource } from '../../protocol.js';
 import { signalOf } from '../cancellation.js';
 import type { Settings } from '../config.js';
 import { realPathInside, type OutsideConsent } from './outsideConsent.js';
-import { fetchImage } from '../../common/remoteImage.js';
+import { fetchImage } from '../../common/fetchImage.js';
 
 export type ImageLocation =
   | { kind: 'file'; uri: vscode.Uri }
@@ -53,7 +53,7 @@ export async function readImage(location: ImageLocation, token: vscode.Cancellat
   }
   const caller = signalOf(token);
   try {
-    // Size cap, time limit, and no redirect to another scheme or a private address (remoteImage.ts).
+    // Size cap, time limit, and no redirect to another scheme or a private address (common/fetchImage.ts).
     return { base64: Buffer.from(await fetchImage(location.url, { signal: caller.signal })).toString('base64'), name: location.url };
   } finally {
     caller.dispose();

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { IMAGE_MIME_TYPES } from '../../common/imageFiles.js';
 import { requestForVerb } from '../../common/prompts.js';
 import type { ImageSource } from '../../protocol.js';
 import type { Settings } from '../config.js';
@@ -18,11 +19,6 @@ import { parseFromWebview, type FromWebview, type PanelAction, type PanelState, 
 import { describeError } from '../../common/errors.js';
 
 export const DESCRIBE_VIEW_TYPE = 'paligemma.describe';
-
-const MIME_BY_EXTENSION: Record<string, string> = {
-  png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp', bmp: 'image/bmp',
-  tif: 'image/tiff', tiff: 'image/tiff', avif: 'image/avif', svg: 'image/svg+xml',
-};
 
 /** What the panel needs from the extension. */
 export interface DescribeDeps {
@@ -97,7 +93,7 @@ export class DescribePanel {
       void vscode.window.showErrorMessage(vscode.l10n.t('Cannot read {0}: {1}', name, describeError(error)));
       return;
     }
-    const mime = MIME_BY_EXTENSION[path.extname(name).slice(1).toLowerCase()] ?? 'application/octet-stream';
+    const mime = (IMAGE_MIME_TYPES as Record<string, string>)[path.extname(name).slice(1).toLowerCase()] ?? 'application/octet-stream';
     const dataUrl = `data:${mime};base64,${Buffer.from(bytes).toString('base64')}`;
     this.image = { source: await toImageSource(uri), state: { imageUri: uri.toString() }, name, dataUrl };
     this.panel.title = vscode.l10n.t('Describe: {0}', name);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, floatToHalf } from '../../../src/engine/checkpoint/dtypes.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, floatToHalf } from '../../../src/engine/checkpoint/floatFormats.js';
 import { listCheckpointTensors, readSafetensorsHeader, readTensorAsFloat32, writeSafetensors } from '../../../src/engine/checkpoint/safetensors.js';
 import { isUserError } from '../../../src/common/errors.js';
 import { tempDir } from '../../helpers/fixtures.js';

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { writeTokenizerFiles } from '../../../src/engine/forge/forge.js';
 import { TINY_BASE_VOCAB } from '../../../src/engine/forge/presets.js';
-import { tokenizerFilesFromGemma } from '../../../src/engine/forge/tokenizer.js';
+import { tokenizerFilesFromGemma } from '../../../src/engine/forge/tokenizerFiles.js';
 import { UserError } from '../../../src/common/errors.js';
 import { loadTokenizer } from '../../../src/engine/text/tokenizer.js';
 import { tempDir } from '../../helpers/fixtures.js';

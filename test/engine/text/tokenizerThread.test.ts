@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { writeTokenizerFiles } from '../../../src/engine/forge/forge.js';
-import { tokenizerFilesFromGemma } from '../../../src/engine/forge/tokenizer.js';
+import { tokenizerFilesFromGemma } from '../../../src/engine/forge/tokenizerFiles.js';
 import { isUserError } from '../../../src/common/errors.js';
 import { loadTokenizer } from '../../../src/engine/text/tokenizer.js';
 import { startTokenizerThread } from '../../../src/engine/text/tokenizerThread.js';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { fetchImage, isPrivateAddress } from '../../src/common/remoteImage.js';
+import { fetchImage, isPrivateAddress } from '../../src/common/fetchImage.js';
 
 describe('fetching a remote image', () => {
   let server: http.Server;
