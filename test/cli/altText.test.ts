@@ -5,17 +5,15 @@
  * meanwhile left alone.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { tempDir, writeGradientPng } from '../helpers/fixtures.js';
+import { pali } from '../helpers/pali.js';
 
-const CLI = path.join(__dirname, '..', '..', 'dist', 'pali.js');
-
-function pali(args: string[], cwd: string, env: Record<string, string> = {}) {
-  const result = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+/** `pali` in `cwd`: alt-text paths are relative to where it runs. */
+function paliIn(args: string[], cwd: string, env: Record<string, string> = {}) {
+  return pali(args, env, { cwd, timeoutMs: 300_000 });
 }
 
 function write(root: string, files: Record<string, string>): void {
@@ -49,7 +47,7 @@ function repository(): string {
 describe('pali alt-text --check', () => {
   test('prints one linter-style line per finding, respecting .gitignore at every level, and exits 1', () => {
     const root = repository();
-    const result = pali(['alt-text', '--check'], root);
+    const result = paliIn(['alt-text', '--check'], root);
     assert.equal(result.code, 1, result.stderr);
     assert.equal(result.stdout, [
       'README.md:3:1: missing alt text (alt-missing)',
@@ -62,23 +60,23 @@ describe('pali alt-text --check', () => {
     // Paths stay relative to the working folder when it is below the repository's root, and the root's
     // .gitignore still applies there.
     write(root, { 'docs/build/old.md': '![](x.png)\n' });
-    const below = pali(['alt-text', '--check', '.'], path.join(root, 'docs'));
+    const below = paliIn(['alt-text', '--check', '.'], path.join(root, 'docs'));
     assert.match(below.stdout, /^App\.tsx:3:5: /m);
     assert.doesNotMatch(below.stdout, /old\.md|drafts/);
   });
 
   test('exits 0 with no output when nothing is found; a named file is checked even when ignored', () => {
     const root = repository();
-    const clean = pali(['alt-text', '--check', 'docs/clean.md'], root);
+    const clean = paliIn(['alt-text', '--check', 'docs/clean.md'], root);
     assert.deepEqual([clean.code, clean.stdout], [0, '']);
-    const named = pali(['alt-text', '--check', 'private.md'], root);
+    const named = paliIn(['alt-text', '--check', 'private.md'], root);
     assert.deepEqual([named.code, named.stdout], [1, 'private.md:1:1: missing alt text (alt-missing)\n']);
   });
 
   test('a path that does not exist, or a file it cannot check, exits 2 with one line', () => {
     const root = repository();
     for (const [args, message] of [[['missing'], /missing: no such file or folder/], [['.gitignore'], /not a Markdown, HTML, JSX or TSX file/], [['--format', 'xml'], /unknown --format "xml"/]] as const) {
-      const result = pali(['alt-text', '--check', ...args], root);
+      const result = paliIn(['alt-text', '--check', ...args], root);
       assert.equal(result.code, 2, result.stderr);
       assert.equal(result.stdout, '');
       assert.match(result.stderr.trim(), message);
@@ -88,13 +86,13 @@ describe('pali alt-text --check', () => {
 
   test('--format json gives positions, rule ids and sources', () => {
     const root = repository();
-    const findings = JSON.parse(pali(['alt-text', '--check', '--format', 'json', 'docs/page.html'], root).stdout);
+    const findings = JSON.parse(paliIn(['alt-text', '--check', '--format', 'json', 'docs/page.html'], root).stdout);
     assert.deepEqual(findings, [{ path: 'docs/page.html', line: 3, column: 3, endLine: 3, endColumn: 36, ruleId: 'alt-missing', message: 'missing alt text', src: 'go.png' }]);
   });
 
   test('--format sarif is SARIF 2.1.0 as GitHub code scanning reads it', () => {
     const root = repository();
-    const result = pali(['alt-text', '--check', '--format', 'sarif'], root);
+    const result = paliIn(['alt-text', '--check', '--format', 'sarif'], root);
     assert.equal(result.code, 1);
     const log = JSON.parse(result.stdout);
     assert.equal(log.version, '2.1.0');
@@ -124,7 +122,7 @@ describe('pali alt-text --fix', () => {
   const env = { PALI_CACHE_DIR: path.join(root, 'cache') };
 
   test('shows a diff and writes nothing without --yes; writes the model\'s text with --yes', async () => {
-    assert.equal(pali(['forge', '--preset', 'tiny', '--seed', '5', '--out', model], root).code, 0);
+    assert.equal(paliIn(['forge', '--preset', 'tiny', '--seed', '5', '--out', model], root).code, 0);
     const project = path.join(root, 'project');
     write(project, {
       'docs/guide.md': '# Guide\n\n![](shot.png)\n\n![Alt text](shot.png)\n\n![](https://example.com/remote.png)\n',
@@ -133,7 +131,7 @@ describe('pali alt-text --fix', () => {
     await writeGradientPng(path.join(project, 'docs', 'shot.png'), 64, 48, 2);
     const before = fs.readFileSync(path.join(project, 'docs', 'guide.md'), 'utf8');
 
-    const preview = pali(['alt-text', '--fix', '--model', model, '--dtype', 'fp32', 'docs'], project, env);
+    const preview = paliIn(['alt-text', '--fix', '--model', model, '--dtype', 'fp32', 'docs'], project, env);
     assert.equal(preview.code, 1, preview.stderr);
     assert.match(preview.stdout, /^--- a\/docs\/guide\.md\n\+\+\+ b\/docs\/guide\.md\n/m);
     assert.match(preview.stdout, /^-!\[\]\(shot\.png\)\n\+!\[.+\]\(shot\.png\)$/m);
@@ -143,12 +141,12 @@ describe('pali alt-text --fix', () => {
     assert.match(preview.stderr, /docs\/page\.html:2:1: empty alt left as it is/);
     assert.equal(fs.readFileSync(path.join(project, 'docs', 'guide.md'), 'utf8'), before);
 
-    const applied = pali(['alt-text', '--fix', '--yes', '--model', model, '--dtype', 'fp32', 'docs'], project, env);
+    const applied = paliIn(['alt-text', '--fix', '--yes', '--model', model, '--dtype', 'fp32', 'docs'], project, env);
     assert.match(applied.stderr, /wrote alt text for 3 images in 2 files/);
     assert.equal(applied.stdout, '', 'no diff with --yes');
     // What is left is what the model cannot fix: the remote image and the empty alt.
     assert.equal(applied.code, 1);
-    const check = pali(['alt-text', '--check', 'docs'], project);
+    const check = paliIn(['alt-text', '--check', 'docs'], project);
     assert.deepEqual(check.stdout.trim().split('\n').map((line) => line.replace(/: .*\(/, ' (')), ['docs/guide.md:7:1 (alt-missing)', 'docs/page.html:2:1 (alt-empty)']);
     // The same caption for the same image, written with each syntax's escaping.
     const guide = fs.readFileSync(path.join(project, 'docs', 'guide.md'), 'utf8');

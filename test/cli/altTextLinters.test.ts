@@ -12,9 +12,9 @@ import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { ESLint } from 'eslint';
 import { JSDOM } from 'jsdom';
+import { PALI_CLI as CLI } from '../helpers/pali.js';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'altText');
-const CLI = path.join(__dirname, '..', '..', 'dist', 'pali.js');
 
 interface Finding {
   path: string;

@@ -4,7 +4,7 @@
  * contract against the float64 reference; the shortcuts; and one-line errors for bad input.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
@@ -16,13 +16,7 @@ import { tempDir, writeGradientPng } from '../helpers/fixtures.js';
 import { cosineSimilarity } from '../helpers/numbers.js';
 import { referenceGreedy, referenceImageFeatures } from '../reference/paligemmaReference.js';
 import { thisCpu } from '../../src/engine/runtime/cpuFeatures.js';
-
-const CLI = path.join(__dirname, '..', '..', 'dist', 'pali.js');
-
-function pali(args: string[], env: Record<string, string> = {}) {
-  const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
-  return { code: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
-}
+import { pali, PALI_CLI } from '../helpers/pali.js';
 
 function assertOneLineError(result: ReturnType<typeof pali>, pattern: RegExp): void {
   assert.equal(result.signal, null);
@@ -322,7 +316,7 @@ describe('bad input: one line on stderr, exit 1, never a stack trace', () => {
     // Kill before the conversion starts, the moment its temporary folder appears (plus a few ms), and late.
     for (const [i, moment] of ['start', 0, 2, 5, 10, 'late'].entries()) {
       const cache = path.join(root, `killed-${i}`);
-      const child = spawn(process.execPath, [CLI, 'convert', '--model', model, '--dtype', 'fp32'], { env: { ...process.env, PALI_CACHE_DIR: cache }, stdio: 'ignore' });
+      const child = spawn(process.execPath, [PALI_CLI, 'convert', '--model', model, '--dtype', 'fp32'], { env: { ...process.env, PALI_CACHE_DIR: cache }, stdio: 'ignore' });
       const exited = new Promise((resolve) => child.once('exit', resolve));
       if (moment === 'start') await new Promise((resolve) => setTimeout(resolve, 5));
       else if (moment === 'late') await new Promise((resolve) => setTimeout(resolve, 2000));

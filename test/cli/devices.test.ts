@@ -8,18 +8,11 @@
  * file, which would fail loudly if anything loaded it).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { forgeTiny, tempDir, writeGradientPng } from '../helpers/fixtures.js';
-
-const CLI = path.join(__dirname, '..', '..', 'dist', 'pali.js');
-
-function pali(args: string[], env: Record<string, string>) {
-  const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+import { pali } from '../helpers/pali.js';
 
 describe('a machine whose only Vulkan driver is llvmpipe', { skip: process.platform !== 'linux' ? 'Vulkan drivers are read from manifests on Linux' : false }, () => {
   const root = tempDir('devices');

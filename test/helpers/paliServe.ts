@@ -1,8 +1,6 @@
 /** Starts the built `pali serve --model DIR` on 127.0.0.1 with a free port, as the server tests need it. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import * as path from 'node:path';
-
-const CLI = path.join(__dirname, '..', '..', 'dist', 'pali.js');
+import { PALI_CLI as CLI } from './pali.js';
 
 export interface RunningServer {
   child: ChildProcess;

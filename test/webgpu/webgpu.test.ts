@@ -17,9 +17,9 @@ import { before, describe, test } from 'node:test';
 import type { DeviceComparison } from './compareDevices.js';
 import { swiftShaderEnv } from './swiftShader.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../helpers/fixtures.js';
+import { PALI_CLI as CLI } from '../helpers/pali.js';
 
 const STEPS = 8;
-const CLI = path.join(__dirname, '..', '..', 'dist', 'pali.js');
 
 /**
  * fp32: the largest |WebGPU - CPU| logit. Measured on SwiftShader: at most 3.5e-5 on both presets. Before

@@ -14,8 +14,8 @@ import { apiRoot, chatCompletion, listModels, RemoteError } from '../../../src/c
 import { imagePayload } from '../../../src/common/remote/imagePayload.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../../helpers/fixtures.js';
 import { startPaliServe, type RunningServer } from '../../helpers/paliServe.js';
+import { PALI_CLI as CLI } from '../../helpers/pali.js';
 
-const CLI = path.join(__dirname, '..', '..', '..', 'dist', 'pali.js');
 const KEY = 'remote-key';
 
 describe('the remote backend\'s chat client against pali serve', () => {

@@ -16,8 +16,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { ListRootsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../../helpers/fixtures.js';
 import { startPaliServe, type RunningServer } from '../../helpers/paliServe.js';
-
-const CLI = path.join(__dirname, '..', '..', '..', 'dist', 'pali.js');
+import { PALI_CLI as CLI } from '../../helpers/pali.js';
 
 /** The server's stderr lines, by client. */
 const serverLogs = new WeakMap<Client, string[]>();

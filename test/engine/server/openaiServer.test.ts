@@ -14,8 +14,8 @@ import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { forgeTiny, tempDir, writeGradientPng } from '../../helpers/fixtures.js';
 import { startPaliServe } from '../../helpers/paliServe.js';
+import { PALI_CLI as CLI } from '../../helpers/pali.js';
 
-const CLI = path.join(__dirname, '..', '..', '..', 'dist', 'pali.js');
 const KEY = 'test-key';
 
 describe('pali serve --model: the OpenAI-compatible API', () => {

@@ -11,8 +11,8 @@ import { ResponseError, StreamMessageReader, StreamMessageWriter, createMessageC
 import { SegmentAnswerRequest, StatusRequest, USER_ERROR_CODE } from '../../../src/protocol.js';
 import { forgeVae } from '../../../src/engine/forge/forgeVae.js';
 import { tempDir, writeGradientPng } from '../../helpers/fixtures.js';
+import { PALI_CLI as CLI } from '../../helpers/pali.js';
 
-const CLI = path.join(__dirname, '..', '..', '..', 'dist', 'pali.js');
 const loc = (...values: number[]) => values.map((v) => `<loc${String(v).padStart(4, '0')}>`).join('');
 const seg = (start: number) => Array.from({ length: 16 }, (_, i) => `<seg${String((start + i * 7) % 128).padStart(3, '0')}>`).join('');
 

@@ -15,8 +15,7 @@ import {
 import { forgeCheckpoint } from '../../../src/engine/forge/forge.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../../helpers/fixtures.js';
 import { hostileImages } from '../../helpers/hostileImages.js';
-
-const CLI = path.join(__dirname, '..', '..', '..', 'dist', 'pali.js');
+import { PALI_CLI as CLI } from '../../helpers/pali.js';
 
 describe('pali serve', () => {
   const root = tempDir('server');

@@ -17,8 +17,8 @@ import { ENGINE_ENV } from '../../../src/extension/engine/engineProcess.js';
 import { GenerateRequest, LoadModelRequest, StatusRequest } from '../../../src/protocol.js';
 import { forgeTiny, gradientPixels, tempDir } from '../../helpers/fixtures.js';
 import sharp from 'sharp';
+import { PALI_CLI as CLI } from '../../helpers/pali.js';
 
-const CLI = path.join(__dirname, '..', '..', '..', 'dist', 'pali.js');
 const WARM_UP = 500;
 const REQUESTS = WARM_UP + Number(process.env.SOAK_REQUESTS ?? 1000);
 const IDLE_MS = 100;
