@@ -67,14 +67,7 @@ const builds = [
     outdir: 'dist',
     external: engineExternals,
   },
-  {
-    // The tokenizer's thread (src/engine/text/tokenizerThread.ts), which loads it while the engine's
-    // thread creates the model's sessions.
-    ...common,
-    entryPoints: { tokenizerWorker: 'src/engine/text/tokenizerWorker.ts' },
-    outdir: 'dist',
-    external: engineExternals,
-  },
+
 ];
 
 // The webview's libraries are served from media/ (its only local resource root), so copy them there.

@@ -16,8 +16,7 @@ import { thisCpu } from './runtime/cpuFeatures.js';
 import { createSessionsOnDevice, type Device, type DeviceAttempt, type DeviceChoice, type DeviceFiles } from './runtime/device.js';
 import { probeWebGpu } from './runtime/webgpuProbe.js';
 import { findEmbeddingTable, openEmbeddingTable, sessionEmbeddings, type TokenEmbeddings } from './paligemma/tokenEmbeddings.js';
-import type { PaliTokenizer } from './text/tokenizer.js';
-import { startTokenizerThread, type TokenizerThread } from './text/tokenizerThread.js';
+import { loadTokenizer, type PaliTokenizer } from './text/tokenizer.js';
 
 export interface LoadOptions {
   /** `auto` picks by device and CPU: int8 or int4 on a CPU, fp16 on a GPU (common/dtypes.ts). */
@@ -112,7 +111,6 @@ export async function loadModel(modelDir: string, options: LoadOptions): Promise
   // cache, for each device as it is tried.
   let chosen: { dir: string; dtype: ModelDtype; dtypeReason?: string; masked: boolean; table: ReturnType<typeof findEmbeddingTable> } | undefined;
   const cacheRoot = options.cacheRoot ?? defaultCacheRoot();
-  let tokenizerThread: TokenizerThread | undefined;
   const filesFor = async (device: Device): Promise<DeviceFiles> => {
     const cpu = thisCpu();
     // On WebGPU, `auto` needs to know whether the adapter runs float16 (measured once per machine).
@@ -122,8 +120,6 @@ export async function loadModel(modelDir: string, options: LoadOptions): Promise
     const dir = isExport
       ? modelDir
       : convertCheckpoint({ modelDir, dtype, cacheRoot, onProgress: options.onProgress }).dir;
-    // The tokenizer loads on its own thread while this one creates the sessions (tokenizerThread.ts).
-    tokenizerThread ??= startTokenizerThread(dir);
     const { files, masked } = componentFiles(dir, dtype);
     // A plain float32 table is read row by row from disk, never loaded whole (paligemma/tokenEmbeddings.ts).
     const table = findEmbeddingTable(files.embed_tokens!);
@@ -136,25 +132,18 @@ export async function loadModel(modelDir: string, options: LoadOptions): Promise
     return { files, prepareOnCpu: dtype === 'int8' };
   };
   options.onProgress?.('loading the model');
-  let created: Awaited<ReturnType<typeof createSessionsOnDevice>>;
-  try {
-    created = await createSessionsOnDevice(filesFor, options.device, cacheRoot, options.onProgress);
-  } catch (error) {
-    await tokenizerThread?.stop();
-    throw error;
-  }
-  const { device, sessions, fallbacks, note, loads } = created;
+  const { device, sessions, fallbacks, note, loads } = await createSessionsOnDevice(filesFor, options.device, cacheRoot, options.onProgress);
   const { dir, dtype, dtypeReason, masked, table } = chosen!;
   let modelFiles: ReturnType<typeof readModelFiles>;
   let tokenizer: PaliTokenizer;
   let embeddings: TokenEmbeddings;
   try {
     modelFiles = readModelFiles(dir);
-    tokenizer = await tokenizerThread!.ready;
+    tokenizer = await loadTokenizer(dir);
     embeddings = table ? openEmbeddingTable(table) : sessionEmbeddings(sessions.embed_tokens!);
   } catch (error) {
     // A broken config or tokenizer must not leave the sessions' memory behind in a long-lived engine.
-    await Promise.all([...Object.values(sessions).map((s) => s.release().catch(() => {})), tokenizerThread!.stop()]);
+    await Promise.all(Object.values(sessions).map((s) => s.release().catch(() => {})));
     throw error;
   }
   const { config, endTokens, imageProcessor } = modelFiles;
@@ -177,7 +166,7 @@ export async function loadModel(modelDir: string, options: LoadOptions): Promise
     maskedDecoder: masked,
     decoderActivations: activationTypeOf(sessions.decoder!),
     release: async () => {
-      await Promise.all([...Object.values(sessions).filter((s) => s !== sessions.embed_tokens).map((s) => s.release()), embeddings.close(), tokenizerThread!.stop()]);
+      await Promise.all([...Object.values(sessions).filter((s) => s !== sessions.embed_tokens).map((s) => s.release()), embeddings.close()]);
     },
   };
 }
