@@ -95,14 +95,15 @@ function componentFiles(dir: string, dtype: ModelDtype): { files: Record<string,
   return { files, masked: masked !== null };
 }
 
-/** The model folder's other files: config, generation config and the image processor's settings. */
-function readModelFiles(dir: string): { config: PaliGemmaConfig; endTokens: number[]; imageProcessor: ImageProcessorConfig } {
+/** The model folder's other files: config, generation config, tokenizer and the image processor's settings. */
+async function readModelFiles(dir: string): Promise<{ config: PaliGemmaConfig; endTokens: number[]; tokenizer: PaliTokenizer; imageProcessor: ImageProcessorConfig }> {
   const config = readPaliGemmaConfig(readJsonFile(path.join(dir, 'config.json'), 'config'));
   const generationFile = path.join(dir, 'generation_config.json');
   const generationConfig = fs.existsSync(generationFile) ? readJsonFile(generationFile, 'generation config') : null;
   const endTokens = endTokenIds(generationConfig, config, generationFile);
+  const tokenizer = await loadTokenizer(dir);
   const preprocessor = readJsonFile(path.join(dir, 'preprocessor_config.json'), 'image processor config');
-  return { config, endTokens, imageProcessor: readImageProcessorConfig(preprocessor, config.vision.image_size) };
+  return { config, endTokens, tokenizer, imageProcessor: readImageProcessorConfig(preprocessor, config.vision.image_size) };
 }
 
 export async function loadModel(modelDir: string, options: LoadOptions): Promise<PaliGemmaModel> {
@@ -134,19 +135,17 @@ export async function loadModel(modelDir: string, options: LoadOptions): Promise
   options.onProgress?.('loading the model');
   const { device, sessions, fallbacks, note, loads } = await createSessionsOnDevice(filesFor, options.device, cacheRoot, options.onProgress);
   const { dir, dtype, dtypeReason, masked, table } = chosen!;
-  let modelFiles: ReturnType<typeof readModelFiles>;
-  let tokenizer: PaliTokenizer;
+  let modelFiles: Awaited<ReturnType<typeof readModelFiles>>;
   let embeddings: TokenEmbeddings;
   try {
-    modelFiles = readModelFiles(dir);
-    tokenizer = await loadTokenizer(dir);
+    modelFiles = await readModelFiles(dir);
     embeddings = table ? openEmbeddingTable(table) : sessionEmbeddings(sessions.embed_tokens!);
   } catch (error) {
     // A broken config or tokenizer must not leave the sessions' memory behind in a long-lived engine.
     await Promise.all(Object.values(sessions).map((s) => s.release().catch(() => {})));
     throw error;
   }
-  const { config, endTokens, imageProcessor } = modelFiles;
+  const { config, endTokens, tokenizer, imageProcessor } = modelFiles;
   return {
     dir,
     config,

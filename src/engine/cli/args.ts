@@ -1,6 +1,6 @@
 /** Command-line parsing on node:util's parseArgs, with the errors turned into one-line user errors. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UserError } from '../../common/errors.js';
+import { describeError, UserError } from '../../common/errors.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -12,7 +12,7 @@ export function parse(argv: string[], options: Options): { values: Values; posit
     const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
     return { values: values as Values, positionals };
   } catch (error) {
-    throw new UserError(`${error instanceof Error ? error.message.split('\n')[0] : String(error)} (see pali --help)`);
+    throw new UserError(`${describeError(error).split('\n')[0]} (see pali --help)`);
   }
 }
 

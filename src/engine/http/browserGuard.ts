@@ -30,8 +30,6 @@ function hostName(hostHeader: string): string {
 export interface BrowserGuard {
   /** Why the request is refused (for a 403), or null. */
   refusal(hostHeader: string | undefined, origin: string | undefined): string | null;
-  /** Whether a request's Origin may read the answer (CORS). */
-  originAllowed(origin: string): boolean;
 }
 
 /**
@@ -53,7 +51,6 @@ export function browserGuard(bindHost: string, allowedOrigins: readonly string[]
     }
   };
   return {
-    originAllowed,
     refusal(hostHeader, origin) {
       if (loopbackBind) {
         const name = hostName(hostHeader ?? '');

@@ -115,7 +115,7 @@ export function createOpenAiApp(service: EngineService, pieces: Map<string, (pie
     if (error instanceof Error && error.name === 'AbortError') {
       options.log?.(`pali: ${id}: the client went away${streamedPieces === undefined ? '' : ` after ${streamedPieces} streamed pieces`}; its decoding stopped`);
     } else {
-      options.log?.(`pali: ${id}: failed: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
+      options.log?.(`pali: ${id}: failed: ${describeError(error).split('\n')[0]}`);
     }
   };
   const guard = browserGuard(options.host, options.allowedOrigins ?? []);

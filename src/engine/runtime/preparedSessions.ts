@@ -178,5 +178,5 @@ function removeQuietly(target: string): void {
 }
 
 function firstLine(error: unknown): string {
-  return (describeError(error)).split('\n')[0]!;
+  return describeError(error).split('\n')[0]!;
 }
