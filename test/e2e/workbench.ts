@@ -1,12 +1,24 @@
 /** What a person does in the workbench, as playwright steps: run a command, open a file, hover, read. */
 import type { FrameLocator, Locator, Page } from 'playwright-core';
 
+/**
+ * Runs a command from the palette. The palette itself can close between opening and typing: a webview
+ * that held the focus (the Describe panel after a click in it) takes it back a moment later, and VS Code
+ * hides a quick input that loses the focus. In CI the palette once closed this way right after it showed.
+ * So typing and choosing have short limits, and a palette that closed under them is opened again.
+ */
 export async function runCommand(page: Page, title: string): Promise<void> {
-  const input = await openCommandPalette(page);
-  await input.fill(`>${title}`);
   // Fuzzy matching may rank a longer title first: pick the command whose label is exactly `title`.
   const exact = new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
-  await page.locator('.quick-input-list .monaco-list-row', { has: page.locator('.label-name', { hasText: exact }) }).first().click();
+  const row = page.locator('.quick-input-list .monaco-list-row', { has: page.locator('.label-name', { hasText: exact }) }).first();
+  for (let attempt = 1; ; attempt++) {
+    const input = await openCommandPalette(page);
+    const ran = await input.fill(`>${title}`, { timeout: 5000 })
+      .then(() => row.click({ timeout: 10_000 }))
+      .then(() => true, () => false);
+    if (ran) return;
+    if (attempt === 3) throw new Error(`the command palette closed before "${title}" could run (3 tries): ${await workbenchState(page)}`);
+  }
 }
 
 /**
