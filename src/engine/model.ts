@@ -16,7 +16,7 @@ import { thisCpu } from './runtime/cpuFeatures.js';
 import { createSessionsOnDevice, type Device, type DeviceAttempt, type DeviceChoice, type DeviceFiles } from './runtime/device.js';
 import { probeWebGpu } from './runtime/webgpuProbe.js';
 import { findEmbeddingTable, openEmbeddingTable, sessionEmbeddings, type TokenEmbeddings } from './paligemma/tokenEmbeddings.js';
-import { loadTokenizer, type PaliTokenizer } from './text/tokenizer.js';
+import { loadTokenizer, type LoadedTokenizer } from './text/tokenizer.js';
 
 export interface LoadOptions {
   /** `auto` picks by device and CPU: int8 or int4 on a CPU, fp16 on a GPU (common/dtypes.ts). */
@@ -30,7 +30,7 @@ export interface PaliGemmaModel {
   /** The folder the sessions were loaded from (the converted cache folder for checkpoints). */
   dir: string;
   config: PaliGemmaConfig;
-  tokenizer: PaliTokenizer;
+  tokenizer: LoadedTokenizer;
   imageProcessor: ImageProcessorConfig;
   imageTokenId: number;
   bosTokenId: number;
@@ -96,12 +96,12 @@ function componentFiles(dir: string, dtype: ModelDtype): { files: Record<string,
 }
 
 /** The model folder's other files: config, generation config, tokenizer and the image processor's settings. */
-async function readModelFiles(dir: string): Promise<{ config: PaliGemmaConfig; endTokens: number[]; tokenizer: PaliTokenizer; imageProcessor: ImageProcessorConfig }> {
+async function readModelFiles(dir: string, cacheRoot: string): Promise<{ config: PaliGemmaConfig; endTokens: number[]; tokenizer: LoadedTokenizer; imageProcessor: ImageProcessorConfig }> {
   const config = readPaliGemmaConfig(readJsonFile(path.join(dir, 'config.json'), 'config'));
   const generationFile = path.join(dir, 'generation_config.json');
   const generationConfig = fs.existsSync(generationFile) ? readJsonFile(generationFile, 'generation config') : null;
   const endTokens = endTokenIds(generationConfig, config, generationFile);
-  const tokenizer = await loadTokenizer(dir);
+  const tokenizer = await loadTokenizer(dir, cacheRoot);
   const preprocessor = readJsonFile(path.join(dir, 'preprocessor_config.json'), 'image processor config');
   return { config, endTokens, tokenizer, imageProcessor: readImageProcessorConfig(preprocessor, config.vision.image_size) };
 }
@@ -138,7 +138,7 @@ export async function loadModel(modelDir: string, options: LoadOptions): Promise
   let modelFiles: Awaited<ReturnType<typeof readModelFiles>>;
   let embeddings: TokenEmbeddings;
   try {
-    modelFiles = await readModelFiles(dir);
+    modelFiles = await readModelFiles(dir, cacheRoot);
     embeddings = table ? openEmbeddingTable(table) : sessionEmbeddings(sessions.embed_tokens!);
   } catch (error) {
     // A broken config or tokenizer must not leave the sessions' memory behind in a long-lived engine.
