@@ -54,8 +54,22 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
       for (const file of ['vision_encoder.onnx', 'embed_tokens.onnx', 'decoder_model_merged.onnx', 'decoder_model_masked.onnx']) {
         assert.ok(fs.existsSync(path.join(dir, 'onnx', file)), file);
       }
+      // The tokenizer's copy keeps its source's time, which names its cached tables: a second run leaves
+      // it alone, and a changed tokenizer in the checkpoint reaches the copy.
+      const copy = path.join(dir, 'tokenizer.json');
+      const copied = fs.statSync(copy);
+      assert.ok(Math.abs(copied.mtimeMs - fs.statSync(path.join(model, 'tokenizer.json')).mtimeMs) < 1, 'the copy has its source\'s time');
       const again = pali(['convert', '--model', model, '--dtype', 'fp32'], env);
       assert.equal(again.stdout.trim(), `already converted: ${dir}`);
+      assert.equal(fs.statSync(copy).ctimeMs, copied.ctimeMs, 'the copy is not written again');
+      const source = path.join(model, 'tokenizer.json');
+      const original = fs.readFileSync(source);
+      fs.writeFileSync(source, JSON.stringify({ ...JSON.parse(original.toString('utf8')), padding: null }));
+      pali(['convert', '--model', model, '--dtype', 'fp32'], env);
+      assert.deepEqual(fs.readFileSync(copy), fs.readFileSync(source), 'a changed tokenizer reaches the copy');
+      fs.writeFileSync(source, original);
+      pali(['convert', '--model', model, '--dtype', 'fp32'], env);
+      assert.deepEqual(fs.readFileSync(copy), original);
       const int4 = pali(['convert', '--model', model, '--dtype', 'int4'], env);
       assert.ok(fs.existsSync(path.join(dir, 'onnx', 'decoder_model_merged_q4.onnx')), int4.stderr);
     });

@@ -134,12 +134,24 @@ export function convertCheckpoint(options: ConvertOptions): ConvertResult {
     fs.rmSync(tempDir, { recursive: true, force: true });
   }
 
-  for (const name of COPIED_FILES) {
-    const source = path.join(checkpoint.dir, name);
-    if (fs.existsSync(source)) fs.copyFileSync(source, path.join(outDir, name));
-  }
+  for (const name of COPIED_FILES) copyIfChanged(path.join(checkpoint.dir, name), path.join(outDir, name));
   writeConvertedConfig(checkpoint, outDir, externalData);
   return { dir: outDir, written };
+}
+
+/**
+ * Copies a side file (the tokenizer's among them) unless the copy is already the source's: same size and
+ * time, which the copy takes from its source. A copy on every load would cost 17.7 MB of writing for a
+ * real tokenizer.json and change its time, which names the tokenizer's cached tables (text/bpeTablesFile.ts).
+ */
+function copyIfChanged(source: string, target: string): void {
+  const from = fs.statSync(source, { throwIfNoEntry: false });
+  if (!from) return;
+  const to = fs.statSync(target, { throwIfNoEntry: false });
+  // Within a millisecond: file systems keep times at different precisions.
+  if (to && to.size === from.size && Math.abs(to.mtimeMs - from.mtimeMs) < 1) return;
+  fs.copyFileSync(source, target);
+  fs.utimesSync(target, from.atime, from.mtime);
 }
 
 /** config.json for the converted folder: the checkpoint's, plus what transformers.js needs to load it. */
