@@ -615,6 +615,28 @@ describe('the extension in a real VS Code', () => {
       await page.keyboard.press('Escape');
     }));
 
+  test('4i. "Mark as decorative" on a Markdown image without alt text marks it so in the file', () =>
+    scenario(vscode, 'alt-text-decorative', async () => {
+      const page = vscode.page;
+      const file = path.join(workspace, 'decorative.md');
+      fs.writeFileSync(file, '# Divider\n\n![](photo.png)\n');
+      await openFile(page, 'decorative.md');
+      const fix = page.locator('.action-widget .monaco-list-row', { hasText: 'Mark as decorative' }).first();
+      for (let attempt = 0; attempt < 4 && !(await fix.isVisible()); attempt++) {
+        await page.keyboard.press('Escape');
+        await clickText(page, '![](photo.png)', 4);
+        await page.keyboard.press('Control+.');
+        await fix.waitFor({ timeout: 20_000 }).catch(() => undefined);
+      }
+      await fix.click();
+      const want = '# Divider\n\n![](photo.png)<!-- decorative -->\n';
+      const marked = await waitUntil(page, async () => {
+        await saveActiveEditor(page);
+        return fs.readFileSync(file, 'utf8') === want;
+      }, 30_000, 250);
+      assert.ok(marked, `decorative.md reads ${JSON.stringify(fs.readFileSync(file, 'utf8'))}`);
+    }));
+
   test('2. a question in the Ask box and a Detect request are answered; the boxes are drawn', () =>
     scenario(vscode, 'ask-detect', async () => {
       const page = vscode.page;
@@ -697,6 +719,54 @@ describe('the extension in a real VS Code', () => {
       await frame.locator('#caption').click();
       await frame.locator('article.result[data-action="caption"]:not(.error) vscode-button', { hasText: 'Copy' }).first().waitFor({ timeout: 120_000 });
       assert.notEqual(enginePid(), killed);
+    }));
+
+  test('6b. five crashes in three minutes stop the engine, requests then say so, and "Restart Engine" on the error brings it back', () =>
+    scenario(vscode, 'crash-limit', async () => {
+      const page = vscode.page;
+      const frame = describeFrame(page);
+      // Restart Engine starts the count afresh (scenario 6 crashed the engine once already).
+      await runCommand(page, 'PaliGemma: Restart Engine');
+      await runCommand(page, 'Notifications: Clear All Notifications');
+      await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
+      const captions = frame.locator('article.result[data-action="caption"]');
+      const answered = async (before: number) => {
+        await waitUntil(page, async () => (await captions.count()) > before, 30_000, 100);
+        await captions.first().locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 60_000 });
+      };
+      await answered(0);
+      const killed: number[] = [];
+      for (let crash = 1; crash <= 5; crash++) {
+        if (crash > 1) {
+          // The engine restarts with the next request: ask for a caption, and let it answer.
+          const before = await captions.count();
+          await frame.locator('#caption').click();
+          await answered(before);
+        }
+        const pid = vscode.enginePids().find((p) => !killed.includes(p));
+        assert.ok(pid, `crash ${crash}: a new engine answered`);
+        process.kill(pid, 'SIGKILL');
+        killed.push(pid);
+        if (crash < 5) await page.locator('.statusbar-item', { hasText: 'PaliGemma: off' }).waitFor({ timeout: 15_000 });
+      }
+      const stoppedToast = page.locator('.notifications-toasts .notification-list-item', { hasText: 'crashed 5 times in 3 minutes and was stopped' });
+      await stoppedToast.waitFor({ timeout: 15_000 });
+      await page.locator('.statusbar-item', { hasText: 'PaliGemma: stopped' }).waitFor();
+
+      // Stopped: a request says how to start it again, and no engine starts.
+      const before = await frame.locator('article.result.error').count();
+      await frame.locator('#caption').click();
+      await frame.locator('article.result.error', { hasText: 'crashed too often and was stopped' }).first().waitFor({ timeout: 15_000 });
+      assert.ok((await frame.locator('article.result.error').count()) > before);
+      assert.deepEqual(vscode.enginePids(), [], 'no engine runs while stopped');
+
+      await stoppedToast.locator('.monaco-button', { hasText: 'Restart Engine' }).click();
+      await page.locator('.statusbar-item', { hasText: /PaliGemma: (off|loading|ready)/ }).waitFor({ timeout: 30_000 });
+      const afterRestart = await captions.count();
+      await frame.locator('#caption').click();
+      await answered(afterRestart);
+      const engine = vscode.enginePids()[0];
+      assert.ok(engine !== undefined && !killed.includes(engine), 'a new engine answers after Restart Engine');
     }));
 
   test('10. Select Model: a gated checkpoint explains the licence, takes the token, downloads with progress and is used', () =>
@@ -1018,6 +1088,20 @@ describe('Agents: language model tools and the MCP server', () => {
     assert.ok(await waitUntil(vscode.page, () => fs.existsSync(results), 180_000), 'the tool caller wrote no results');
     return JSON.parse(fs.readFileSync(results, 'utf8'));
   }
+
+  test('A0. every command the extension contributes is registered', () =>
+    scenario(vscode, 'commands-registered', async () => {
+      const listed = path.join(workspace, '.commands.json');
+      fs.rmSync(listed, { force: true });
+      fs.writeFileSync(path.join(workspace, '.commands-prefix'), 'paligemma.');
+      await runCommand(vscode.page, 'Tool Caller: List Commands');
+      assert.ok(await waitUntil(vscode.page, () => fs.existsSync(listed), 30_000), 'the tool caller listed no commands');
+      const registered: string[] = JSON.parse(fs.readFileSync(listed, 'utf8'));
+      const contributed = (JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')).contributes.commands as { command: string }[]).map((c) => c.command);
+      assert.ok(contributed.length >= 10, `package.json contributes ${contributed.length} commands`);
+      const missing = contributed.filter((id) => !registered.includes(id));
+      assert.deepEqual(missing, [], 'contributed but not registered');
+    }));
 
   test('A1. the four image tools answer through vscode.lm.invokeTool as `pali caption`, `ocr`, `ask` and `detect` do', () =>
     scenario(vscode, 'lm-tools', async () => {

@@ -1,6 +1,7 @@
 // Test-only (the e2e suite installs it beside PaliGemma): reads .tool-calls.json in the workspace, calls each
 // tool through vscode.lm.invokeTool as an agent would, and writes the tools it sees and each call's text
-// parts (or error) to .tool-results.json.
+// parts (or error) to .tool-results.json. "List Commands" writes the registered command ids that start
+// with the prefix in .commands-prefix to .commands.json.
 const vscode = require('vscode');
 
 exports.activate = (context) => {
@@ -18,5 +19,11 @@ exports.activate = (context) => {
     }
     const tools = vscode.lm.tools.map((tool) => ({ name: tool.name, tags: tool.tags }));
     await vscode.workspace.fs.writeFile(vscode.Uri.joinPath(folder, '.tool-results.json'), Buffer.from(JSON.stringify({ tools, results }, null, 2)));
+  }));
+  context.subscriptions.push(vscode.commands.registerCommand('toolCaller.listCommands', async () => {
+    const folder = vscode.workspace.workspaceFolders[0].uri;
+    const prefix = Buffer.from(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(folder, '.commands-prefix'))).toString('utf8').trim();
+    const commands = (await vscode.commands.getCommands(true)).filter((id) => id.startsWith(prefix)).sort();
+    await vscode.workspace.fs.writeFile(vscode.Uri.joinPath(folder, '.commands.json'), Buffer.from(JSON.stringify(commands, null, 2)));
   }));
 };
