@@ -160,6 +160,7 @@
       const card = document.createElement('article');
       card.className = 'result' + (entry.error ? ' error' : '');
       card.dataset.action = entry.action;
+      card.dataset.id = String(entry.id);
       const heading = document.createElement('h3');
       heading.textContent = entry.question ? `${strings[entry.action] ?? entry.action}: ${entry.question}` : (strings[entry.action] ?? entry.action);
       const text = document.createElement('p');
@@ -198,7 +199,10 @@
         meta.textContent = entry.meta;
         actions.append(meta);
       }
-      card.append(actions);
+      // While an answer streams, Cancel sits above its text, so that the growing text does not move it
+      // away from the pointer; a finished answer's Copy and Insert follow it.
+      if (entry.done) card.append(actions);
+      else heading.after(actions);
       results.append(card);
     }
     drawOverlay();
@@ -280,7 +284,16 @@
         break;
       case 'piece': {
         const entry = state.entries.find((e) => e.id === message.id);
-        if (entry) entry.text += message.piece;
+        if (!entry) break;
+        entry.text += message.piece;
+        // Only the streaming text changes: rebuilding every card on each piece would replace the Cancel
+        // button between a mouse press and its release, and the click would never happen.
+        const text = results.querySelector(`article.result[data-id="${entry.id}"] p.text`);
+        if (text) {
+          text.textContent = entry.text;
+          save();
+          return;
+        }
         break;
       }
       case 'result': {

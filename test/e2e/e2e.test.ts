@@ -156,6 +156,21 @@ async function askAndDetect(frame: FrameLocator, image: string): Promise<void> {
   assert.match((await refused.locator('p.text').textContent())?.trim() ?? '', /^detect needs at least one object name/);
 }
 
+/** `pali caption`'s answer for an image of the workspace, which every front door must match. */
+function cliCaption(workspace: string, image: string): string {
+  return pali(['caption', path.join(workspace, image), '--model', modelDir, '--device', 'cpu', '--quiet']).trim();
+}
+
+/**
+ * Waits until the Describe panel's newest caption has answered `want`. A new image clears the panel's
+ * results, and an older caption may still show for a moment: so the text is polled, not read once.
+ */
+async function waitForNewestCaption(page: Page, want: string, what: string): Promise<void> {
+  const newest = describeFrame(page).locator('article.result[data-action="caption"]').first();
+  const text = async () => ((await newest.locator('vscode-button', { hasText: 'Copy' }).count()) ? (await newest.locator('p.text').textContent())?.trim() : undefined);
+  assert.ok(await waitUntil(page, async () => (await text()) === want, 60_000, 100), `${what}: the caption reads ${JSON.stringify(await text())}, not ${JSON.stringify(want)}`);
+}
+
 /**
  * In notes.md, after "Paste here:", types, pastes screenshot.png as a clipboard image, picks "Paste as text
  * (OCR)" and types again: the file must read `pali ocr`'s text between the two, nothing typed lost.
@@ -653,20 +668,101 @@ describe('the extension in a real VS Code', () => {
   test('1b. Describe Image from the explorer\'s context menu and from an image preview\'s title bar', () =>
     scenario(vscode, 'describe-entry-points', async () => {
       const page = vscode.page;
-      await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'gallery.png' }).first().click({ button: 'right' });
-      // A menu ignores a click that comes too soon after it opened (the right-click's own release).
+      const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'gallery.png' }).first();
       const item = page.locator('.context-view .action-item', { hasText: 'Describe Image' }).first();
-      await item.hover();
-      await page.waitForTimeout(300);
-      await item.click();
-      await page.locator('.tab', { hasText: 'Describe: gallery.png' }).waitFor({ timeout: 30_000 });
+      const galleryTab = page.locator('.tab', { hasText: 'Describe: gallery.png' });
+      // A menu ignores a click that comes too soon after it opened (the right-click's own release): a
+      // person clicks again, and so does this, until the panel opens.
+      for (let attempt = 0; attempt < 5 && !(await galleryTab.isVisible()); attempt++) {
+        if (!(await item.isVisible())) await row.click({ button: 'right' });
+        await item.click({ timeout: 5000 }).catch(() => undefined);
+        await galleryTab.waitFor({ timeout: 3000 }).catch(() => undefined);
+      }
+      await galleryTab.waitFor({ timeout: 30_000 });
+      await waitForNewestCaption(page, cliCaption(workspace, 'gallery.png'), 'from the explorer');
 
       await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'chart.png' }).first().dblclick();
       await page.locator('.tab.active', { hasText: 'chart.png' }).waitFor();
       await page.locator('.editor-group-container.active .editor-actions .action-label[aria-label*="Describe Image"]').click();
       await page.locator('.tab', { hasText: 'Describe: chart.png' }).waitFor({ timeout: 30_000 });
+      await waitForNewestCaption(page, cliCaption(workspace, 'chart.png'), 'from the image preview');
+    }));
+
+  test('1c. the Describe panel\'s buttons: Copy, Insert at Cursor, Cancel mid-answer (the engine is free at once), and a pasted or dropped image', () =>
+    scenario(vscode, 'describe-buttons', async () => {
+      const page = vscode.page;
+      const expected = cliCaption(workspace, 'photo.png');
+      const file = path.join(workspace, 'buttons.md');
+      fs.writeFileSync(file, '# Buttons\n\nHere:\n');
+      await openFile(page, 'buttons.md');
+      await clickText(page, 'Here:', 2);
+      await page.keyboard.press('End');
+
       const frame = describeFrame(page);
-      await frame.locator('article.result[data-action="caption"] vscode-button', { hasText: 'Copy' }).first().waitFor({ timeout: 60_000 });
+      const results = frame.locator('article.result');
+      /** The newest result (the panel lists newest first) once it has answered, after `before` results. */
+      const answer = async (before: number, action: string) => {
+        assert.ok(await waitUntil(page, async () => (await results.count()) > before, 30_000, 100), `no ${action} result appeared`);
+        const card = frame.locator(`article.result[data-action="${action}"]`).first();
+        await card.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 60_000 });
+        return card;
+      };
+      let before = await results.count().catch(() => 0);
+      await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
+      const caption = await answer(before, 'caption');
+      assert.equal((await caption.locator('p.text').textContent())?.trim(), expected);
+
+      await caption.locator('vscode-button', { hasText: 'Copy' }).click();
+      const clipboard = () => page.evaluate(() => navigator.clipboard.readText()).catch(() => '');
+      assert.ok(await waitUntil(page, async () => (await clipboard()) === expected, 10_000), `the clipboard holds ${JSON.stringify(await clipboard())}`);
+
+      await caption.locator('vscode-button', { hasText: 'Insert at Cursor' }).click();
+      await openFile(page, 'buttons.md');
+      const inserted = await waitUntil(page, async () => {
+        await saveActiveEditor(page);
+        return fs.readFileSync(file, 'utf8') === `# Buttons\n\nHere:${expected}\n`;
+      }, 30_000, 250);
+      assert.ok(inserted, `buttons.md reads ${JSON.stringify(fs.readFileSync(file, 'utf8'))}`);
+
+      // Cancel while a long answer streams: the request ends as cancelled, and the same engine is free
+      // for the next request at once (it would otherwise decode up to 1,024 tokens first).
+      await applyWorkspaceSettings(vscode, workspace, { 'paligemma.maxNewTokens': 1024 }, 'maxNewTokens=1024');
+      let reset: () => Promise<void>;
+      try {
+        const engine = vscode.enginePids()[0];
+        before = await results.count();
+        await frame.locator('#describe').click();
+        assert.ok(await waitUntil(page, async () => (await results.count()) > before, 30_000, 100), 'the describe request shows');
+        const streaming = frame.locator('article.result[data-action="describe"]').first();
+        // Its text starts as the "working" placeholder; the first streamed piece replaces it.
+        const placeholder = await streaming.locator('p.text').textContent();
+        await waitUntil(page, async () => (await streaming.locator('p.text').textContent()) !== placeholder, 30_000, 50);
+        await streaming.locator('vscode-button', { hasText: 'Cancel' }).click();
+        await frame.locator('article.result.error[data-action="describe"]', { hasText: 'Cancelled.' }).first().waitFor({ timeout: 10_000 });
+        await page.locator('.statusbar-item', { hasText: 'PaliGemma: ready' }).waitFor({ timeout: 10_000 });
+        assert.deepEqual(vscode.enginePids(), [engine], 'the engine was not restarted to cancel');
+      } finally {
+        reset = writeWorkspaceSettings(vscode, workspace, {}, 'maxNewTokens=64');
+      }
+      await reset();
+
+      // Pasting and dropping an image into the panel describe it, as the same pixels from a file.
+      const dispatch = async (kind: 'paste' | 'drop', image: string, name: string) => {
+        const base64 = fs.readFileSync(path.join(workspace, image)).toString('base64');
+        await frame.locator('body').evaluate((_body, args) => {
+          const bytes = Uint8Array.from(atob(args.base64), (c) => c.charCodeAt(0));
+          const data = new DataTransfer();
+          data.items.add(new File([bytes], args.name, { type: 'image/png' }));
+          const event = args.kind === 'paste'
+            ? new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true })
+            : new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true });
+          (args.kind === 'paste' ? document : document.getElementById('drop-zone')!).dispatchEvent(event);
+        }, { kind, base64, name });
+        await page.locator('.tab', { hasText: `Describe: ${name}` }).waitFor({ timeout: 30_000 });
+        await waitForNewestCaption(page, cliCaption(workspace, image), `${kind}d`);
+      };
+      await dispatch('paste', 'chart.png', 'pasted-chart.png');
+      await dispatch('drop', 'gallery.png', 'dropped-gallery.png');
     }));
 
   test('9. OCR Image into Editor, run on an image preview, inserts its text at the cursor of the last text editor', () =>
@@ -791,7 +887,6 @@ describe('the extension in a real VS Code', () => {
       try {
         await pickPreset();
         await page.locator('.notifications-toasts', { hasText: `Downloading ${GATED_REPO}` }).waitFor({ timeout: 30_000 });
-        await page.waitForTimeout(500); // the toast slides in
         await page.screenshot({ path: path.join(screenshots, 'model-download.png') });
       } finally {
         hub.slow = false;
