@@ -21,6 +21,8 @@ export interface Settings {
   nodePath: string;
   maxImagePixels: number;
   engineMemoryLimitGB: number;
+  /** Minutes an idle model stays loaded; 0: while the window is open. */
+  keepAliveMinutes: number;
   allowRemoteImages: boolean;
   backend: 'local' | 'remote';
   remoteUrl: string;
@@ -49,6 +51,7 @@ function readSettings(): Settings {
     nodePath: config.get<string>('nodePath', ''),
     maxImagePixels: config.get<number>('maxImagePixels', 100_000_000),
     engineMemoryLimitGB: config.get<number>('engineMemoryLimitGB', 0),
+    keepAliveMinutes: Math.max(0, config.get<number>('keepAlive', 10)),
     allowRemoteImages: config.get<boolean>('allowRemoteImages', false),
     backend: config.get<string>('backend', 'local') === 'remote' ? 'remote' : 'local',
     remoteUrl: config.get<string>('remote.url', ''),

@@ -14,6 +14,7 @@ const ICONS: Record<EngineState, string> = {
   ready: '$(sparkle)',
   busy: '$(loading~spin)',
   stopped: '$(error)',
+  idle: '$(circle-outline)',
 };
 
 export function createStatusBar(backends: BackendSwitch, settings: SettingsStore): vscode.Disposable {
@@ -31,6 +32,7 @@ export function createStatusBar(backends: BackendSwitch, settings: SettingsStore
       ready: vscode.l10n.t('ready'),
       busy: vscode.l10n.t('busy'),
       stopped: vscode.l10n.t('stopped'),
+      idle: vscode.l10n.t('unloaded (idle)'),
     };
     if (backends.active !== engine) {
       showRemote(item, backends.remote, stateText);

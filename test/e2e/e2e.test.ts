@@ -485,6 +485,40 @@ describe('the extension in a real VS Code', () => {
       await page.locator('.statusbar-item', { hasText: 'tiny-model' }).waitFor({ timeout: 30_000 });
     }));
 
+  test('8c. after paligemma.keepAlive minutes without a request the engine stops, the status bar says "unloaded (idle)", and the next request loads the model again', () =>
+    scenario(vscode, 'keep-alive', async () => {
+      const page = vscode.page;
+      await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
+      await waitForNewestCaption(page, cliCaption(workspace, 'photo.png'), 'before the idle stop');
+      // 0.05 minutes: 3 s without a request.
+      await applyWorkspaceSettings(vscode, workspace, { 'paligemma.keepAlive': 0.05 }, 'keepAliveMinutes=0.05');
+      let reset: () => Promise<void>;
+      try {
+        const frame = describeFrame(page);
+        await frame.locator('#caption').click();
+        await page.locator('.statusbar-item', { hasText: 'PaliGemma: ready' }).waitFor({ timeout: 60_000 });
+        const [engine] = vscode.enginePids();
+        assert.ok(engine, 'an engine holds the model');
+        await page.locator('.statusbar-item', { hasText: 'PaliGemma: unloaded (idle)' }).waitFor({ timeout: 30_000 });
+        assert.ok(await waitUntil(page, () => vscode.enginePids().length === 0, 10_000), 'the engine process has ended, and its memory with it');
+        // Editing a Markdown file with images (diagnostics warm up on every edit) does not bring it back.
+        await openFile(page, 'notes.md');
+        await page.keyboard.press('End');
+        await page.keyboard.type(' ');
+        const restarted = await waitUntil(page, () => vscode.enginePids().length > 0, 3000);
+        assert.equal(restarted, false, 'a background warm-up does not restart an idle-stopped engine');
+        await page.keyboard.press('Backspace');
+        await saveActiveEditor(page);
+      } finally {
+        reset = writeWorkspaceSettings(vscode, workspace, {}, 'keepAliveMinutes=10');
+      }
+      await reset();
+      await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
+      await waitForNewestCaption(page, cliCaption(workspace, 'photo.png'), 'after the idle stop');
+      await page.locator('.statusbar-item', { hasText: 'PaliGemma: ready · cpu · tiny-model' }).waitFor({ timeout: 30_000 });
+      assert.equal(vscode.enginePids().length, 1, 'the request started one engine');
+    }));
+
   test('5. the Problems panel lists missing and placeholder alt text', () =>
     scenario(vscode, 'diagnostics', async () => {
       const page = vscode.page;

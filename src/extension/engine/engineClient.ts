@@ -33,6 +33,7 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
   private warmUpFailedFor: string | undefined;
   private busyCount = 0;
   private stopped = false;
+  private idleTimer: NodeJS.Timeout | undefined;
   private readonly crashPolicy = new CrashPolicy();
   /** Runtimes whose engine died loading a model, left out of later starts until Restart Engine. */
   private readonly crashedWhileLoading = new Set<string>();
@@ -61,8 +62,40 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
   private setState(state: EngineState): void {
     if (this.state !== state) {
       this.state = state;
+      // An engine that becomes ready (loaded, or done with its requests) starts its idle clock.
+      if (state === 'ready') this.scheduleIdleStop();
+      else this.cancelIdleStop();
       this.stateChanged.fire();
     }
+  }
+
+  /**
+   * `paligemma.keepAlive` minutes after the engine last became ready, it stops: a window left open with
+   * a Markdown file must not hold 3.5 GB for nothing. Stopping the process returns every byte, which
+   * releasing the sessions inside it would not (allocators keep freed pages). The next request starts
+   * it again; a background warm-up does not, until a request has.
+   */
+  private scheduleIdleStop(): void {
+    this.cancelIdleStop();
+    const minutes = this.settings().keepAliveMinutes;
+    if (minutes <= 0) return;
+    this.idleTimer = setTimeout(() => this.stopIdle(minutes), minutes * 60_000);
+    this.idleTimer.unref?.();
+  }
+
+  private cancelIdleStop(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  private stopIdle(minutes: number): void {
+    this.idleTimer = undefined;
+    const running = this.running;
+    if (!running || this.state !== 'ready' || this.busyCount > 0 || this.loading || this.warming) return;
+    this.log.info(`no request for ${minutes} minute(s): stopping the engine to return the model's memory (paligemma.keepAlive)`);
+    this.forgetEngine();
+    running.engine.kill();
+    this.setState('idle');
   }
 
   /**
@@ -73,7 +106,8 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
   warmUp(reason: string): void {
     const settings = this.settings();
     const key = modelKeyOf(settings);
-    if (!settings.modelPath || this.state === 'stopped' || this.warming || this.loading) return;
+    // After an idle stop only a request brings the model back: diagnostics warm up on every edit.
+    if (!settings.modelPath || this.state === 'stopped' || this.state === 'idle' || this.warming || this.loading) return;
     // Diagnostics call this on every edit: a model that failed to load is not retried in the background
     // until its settings change (a request still tries, and reports the error).
     if ((this.model && this.modelKey === key) || this.warmUpFailedFor === key) return;
@@ -291,6 +325,7 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
    * again with the next request (or ahead of it, as warm-up decides).
    */
   async settingsChanged(change: SettingsChange): Promise<void> {
+    if (change.changed.has('keepAliveMinutes') && this.state === 'ready') this.scheduleIdleStop();
     if (!change.needsEngineRestart || !this.running) return;
     this.log.info(`settings changed (${[...change.changed].join(', ')}): restarting the engine`);
     this.warmUpFailedFor = undefined;
@@ -322,6 +357,7 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
   }
 
   dispose(): void {
+    this.cancelIdleStop();
     void this.stop();
     this.stateChanged.dispose();
   }

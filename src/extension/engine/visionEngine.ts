@@ -6,7 +6,8 @@
 import type * as vscode from 'vscode';
 import type { GenerateParams, GenerateResultMessage } from '../../protocol.js';
 
-export type EngineState = 'off' | 'starting' | 'loading' | 'ready' | 'busy' | 'stopped';
+/** `idle`: the engine stopped after `paligemma.keepAlive` minutes without a request; the next one starts it. */
+export type EngineState = 'off' | 'starting' | 'loading' | 'ready' | 'busy' | 'stopped' | 'idle';
 
 /** A failure to show the user as it is: a bad image, no model, a crashed engine. Either backend throws it. */
 export class EngineError extends Error {
