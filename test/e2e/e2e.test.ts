@@ -536,6 +536,51 @@ describe('the extension in a real VS Code', () => {
   const decodeEntities = (text: string) => text.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&amp;/g, '&');
   const markdownUnescape = (text: string) => text.replace(/\\([\\[\]])/g, '$1');
 
+  test('5b. settings change what they say: altText.severity, altText.diagnostics and language', () =>
+    scenario(vscode, 'settings-behaviour', async () => {
+      const page = vscode.page;
+      fs.writeFileSync(path.join(workspace, 'settings.md'), '# Settings\n\n![](photo.png)\n');
+      await openFile(page, 'settings.md');
+      await page.keyboard.press('Control+Shift+M');
+      const file = page.locator('.markers-panel .monaco-tl-row', { hasText: 'settings.md' }).first();
+      const marker = page.locator('.markers-panel .monaco-tl-row', { hasText: 'alt-missing' });
+      const severityOf = async () => page.locator('.markers-panel').evaluate((panel) => {
+        // The marker row right after settings.md's file row: its icon names the severity.
+        const rows = [...panel.querySelectorAll('.monaco-tl-row')];
+        const at = rows.findIndex((row) => row.textContent?.includes('settings.md'));
+        const icon = at >= 0 ? rows[at + 1]?.querySelector('.codicon-error, .codicon-warning, .codicon-info') : null;
+        return icon ? [...icon.classList].find((c) => /^codicon-(error|warning|info)$/.test(c)) : undefined;
+      });
+      await file.waitFor({ timeout: 30_000 });
+      assert.ok(await waitUntil(page, async () => (await severityOf()) === 'codicon-warning', 10_000), `default severity: ${await severityOf()}`);
+      let reset: () => Promise<void>;
+      try {
+        await applyWorkspaceSettings(vscode, workspace, { 'paligemma.altText.severity': 'error' }, 'severity=0');
+        assert.ok(await waitUntil(page, async () => (await severityOf()) === 'codicon-error', 10_000), `severity error: ${await severityOf()}`);
+        await applyWorkspaceSettings(vscode, workspace, { 'paligemma.altText.diagnostics': false }, 'diagnostics=false');
+        await file.waitFor({ state: 'detached', timeout: 10_000 });
+        assert.equal(await marker.filter({ hasText: 'settings.md' }).count(), 0);
+      } finally {
+        reset = writeWorkspaceSettings(vscode, workspace, {}, 'diagnostics=true');
+      }
+      await reset();
+      await file.waitFor({ timeout: 10_000 });
+
+      // language: the caption prompt's language, as `pali caption --lang` has it.
+      const english = cliCaption(workspace, 'photo.png');
+      const french = pali(['caption', path.join(workspace, 'photo.png'), '--lang', 'fr', '--model', modelDir, '--device', 'cpu', '--quiet']).trim();
+      assert.notEqual(french, english, 'the two prompts give the forged model different answers');
+      await applyWorkspaceSettings(vscode, workspace, { 'paligemma.language': 'fr' }, 'language="fr"');
+      try {
+        await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
+        await describeFrame(page).locator('#caption').click();
+        await waitForNewestCaption(page, french, 'language fr');
+      } finally {
+        reset = writeWorkspaceSettings(vscode, workspace, {}, 'language="en"');
+      }
+      await reset();
+    }));
+
   test('4. hover -> Generate alt text -> hover again shows it -> Ctrl+. inserts it (Markdown); the problem vanishes', () =>
     scenario(vscode, 'alt-text-markdown', async () => {
       const suggestion = await altTextFlow('notes.md', '![](photo.png)', 4, 'alt-text-hover.png');
