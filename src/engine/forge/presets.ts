@@ -41,6 +41,20 @@ const FULL_VISION = {
   vision_use_head: false,
 };
 
+/** How the full-size presets of both generations are stored and forged. */
+const FULL_SIZE_FORGING = {
+  baseVocabSize: 256000,
+  vocabSize: 257216,
+  storageDtype: 'BF16',
+  shardBytes: 5_000_000_000,
+  weightStd: 0.02,
+  embeddingStd: 0.02,
+  // The logits echo the last token's own embedding by about hidden_size x std / rms(residual); a
+  // louder MLP (which reads the normalised, token-dependent residual) outweighs that echo and makes the
+  // next token a pseudo-random function of the last one, so greedy output varies.
+  mlpOutScale: 4,
+} as const;
+
 function paligemma1(imageSize: number): ForgePreset {
   const tokens = (imageSize / 14) ** 2;
   const vision: Record<string, unknown> = { ...FULL_VISION, num_image_tokens: tokens };
@@ -72,16 +86,7 @@ function paligemma1(imageSize: number): ForgePreset {
       vision_config: vision,
       vocab_size: 257216,
     },
-    baseVocabSize: 256000,
-    vocabSize: 257216,
-    storageDtype: 'BF16',
-    shardBytes: 5_000_000_000,
-    weightStd: 0.02,
-    embeddingStd: 0.02,
-    // The logits echo the last token's own embedding by about hidden_size x std / rms(residual); a
-    // louder MLP (which reads the normalised, token-dependent residual) outweighs that echo and makes the
-    // next token a pseudo-random function of the last one, so greedy output varies.
-    mlpOutScale: 4,
+    ...FULL_SIZE_FORGING,
     gemma2PostNormMean: 0,
   };
 }
@@ -119,16 +124,7 @@ function paligemma2(imageSize: number): ForgePreset {
       vision_config: vision,
       vocab_size: 257216,
     },
-    baseVocabSize: 256000,
-    vocabSize: 257216,
-    storageDtype: 'BF16',
-    shardBytes: 5_000_000_000,
-    weightStd: 0.02,
-    embeddingStd: 0.02,
-    // The logits echo the last token's own embedding by about hidden_size x std / rms(residual); a
-    // louder MLP (which reads the normalised, token-dependent residual) outweighs that echo and makes the
-    // next token a pseudo-random function of the last one, so greedy output varies.
-    mlpOutScale: 4,
+    ...FULL_SIZE_FORGING,
     gemma2PostNormMean: 3,
   };
 }

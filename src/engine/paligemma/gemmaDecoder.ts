@@ -23,6 +23,7 @@
  * the logits come out as float32.
  */
 import { loadWeight, type Checkpoint } from '../checkpoint/checkpoint.js';
+import type { TextConfig } from '../checkpoint/config.js';
 import { GEMMA_LINEAR_PARTS, textNames } from '../checkpoint/weightNames.js';
 import { GraphBuilder } from '../onnx/graphBuilder.js';
 import type { ActivationScales } from '../onnx/int8Linear.js';
@@ -76,6 +77,37 @@ export function ropeTables(headDim: number, theta: number, positions: number): {
   return { cos, sin };
 }
 
+/** What every part of the decoder shares: the graph, the model's sizes, and how its weights are stored. */
+interface Decoder {
+  g: GraphBuilder;
+  checkpoint: Checkpoint;
+  text: TextConfig;
+  generation: number;
+  variant: DecoderVariant;
+  dtype: WeightDtype;
+  precision: ReturnType<typeof precisionOf>;
+  activationScales: ActivationScales;
+  H: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  I: number;
+  /** The norm before the MLP: post_attention_layernorm in Gemma 1, pre_feedforward_layernorm in Gemma 2. */
+  mlpNorm: string;
+  /** A float32 tensor in the model's precision. */
+  inPrecision(x: string): string;
+  /** Rotary position embedding of queries or keys [B, heads, S, head_dim]. */
+  rotate(x: string): string;
+  /** [B, 1, 1, S, T] additive masks: every layer's, and the sliding-window layers' (Gemma 2). */
+  masks: { full: string | null; sliding: string | null };
+}
+
+/** One layer's norms and linear layers, smoothed for int8 (int8Smoothing.ts). */
+interface LayerParts {
+  norm(x: string, part: string): string;
+  project(x: string, part: (typeof GEMMA_LINEAR_PARTS)[number]): string;
+}
+
 export function buildDecoder(
   checkpoint: Checkpoint,
   store: WeightStore,
@@ -86,17 +118,35 @@ export function buildDecoder(
   activationScales: ActivationScales = 'per-token',
 ): GraphBuilder {
   const { text } = checkpoint.config;
-  const generation = checkpoint.config.generation;
   const g = new GraphBuilder(`decoder_model_${variant}`, store);
-  const H = text.hidden_size;
-  const heads = text.num_attention_heads;
-  const kvHeads = text.num_key_value_heads;
-  const groups = heads / kvHeads;
-  const headDim = text.head_dim;
-  const I = text.intermediate_size;
-  const weight = (name: string, shape: number[]) => () => loadWeight(checkpoint, name, shape);
   const precision = precisionOf(dtype);
+  const H = text.hidden_size;
+  const inputs = decoderInputs(g, text, variant, precision);
 
+  // Gemma scales every input embedding (image features included) by sqrt(hidden_size), as a tensor of the
+  // model's dtype.
+  let hidden = g.op('Mul', [inputs.embeds, g.scalar(Math.fround(Math.sqrt(H)), precision)]);
+  const inPrecision = (x: string) => (precision === 'float16' ? cast(g, x, 'float16') : x);
+  const decoder: Decoder = {
+    g, checkpoint, text, variant, dtype, precision, activationScales, inPrecision,
+    generation: checkpoint.config.generation,
+    H,
+    heads: text.num_attention_heads,
+    kvHeads: text.num_key_value_heads,
+    headDim: text.head_dim,
+    I: text.intermediate_size,
+    mlpNorm: checkpoint.config.generation === 2 ? 'pre_feedforward_layernorm' : 'post_attention_layernorm',
+    rotate: rotaryEmbedding(g, text, inputs.positionIds, inPrecision),
+    masks: attentionMasks(g, text, variant, inputs),
+  };
+  for (let i = 0; i < text.num_hidden_layers; i++) hidden = decoderLayer(decoder, i, hidden, inputs.pastKeys[i]!, inputs.pastValues[i]!);
+  lmHead(decoder, hidden, vocabSize);
+  return g;
+}
+
+/** The graph's inputs: embeddings, positions, the masks (masked variant) and the cache of every layer. */
+function decoderInputs(g: GraphBuilder, text: TextConfig, variant: DecoderVariant, precision: ReturnType<typeof precisionOf>) {
+  const { hidden_size: H, num_key_value_heads: kvHeads, head_dim: headDim } = text;
   const embeds = g.input('inputs_embeds', precision, ['batch_size', 'sequence_length', H]);
   const positionIds = g.input('position_ids', 'int64', ['batch_size', 'sequence_length']);
   const hasSlidingLayers = text.layer_types.includes('sliding_attention') && text.sliding_window !== null;
@@ -109,46 +159,48 @@ export function buildDecoder(
     pastKeys.push(g.input(`past_key_values.${i}.key`, precision, ['batch_size', kvHeads, 'past_sequence_length', headDim]));
     pastValues.push(g.input(`past_key_values.${i}.value`, precision, ['batch_size', kvHeads, 'past_sequence_length', headDim]));
   }
+  return { embeds, positionIds, hasSlidingLayers, attentionBias, slidingBias, pastKeys, pastValues };
+}
 
-  // Gemma scales every input embedding (image features included) by sqrt(hidden_size), as a tensor of the
-  // model's dtype.
-  let hidden = g.op('Mul', [embeds, g.scalar(Math.fround(Math.sqrt(H)), precision)]);
-
-  // Rotary embeddings from position_ids: cos/sin of position * inverse frequency, duplicated halves, looked
-  // up in tables (ropeTables says why).
+/**
+ * Rotary embeddings from position_ids: cos/sin of position * inverse frequency, duplicated halves, looked
+ * up in tables (ropeTables says why). Returns x -> x * cos + rotate_half(x) * sin.
+ */
+function rotaryEmbedding(g: GraphBuilder, text: TextConfig, positionIds: string, inPrecision: (x: string) => string): (x: string) => string {
+  const headDim = text.head_dim;
   const positions = text.max_position_embeddings + 1;
   const tables = once(() => ropeTables(headDim, text.rope_theta, positions));
   const cosTable = g.weight('rotary.cos', () => tables().cos, [positions, headDim / 2]);
   const sinTable = g.weight('rotary.sin', () => tables().sin, [positions, headDim / 2]);
-  const inPrecision = (x: string) => (precision === 'float16' ? cast(g, x, 'float16') : x);
   const lookUp = (table: string) => {
     const half = g.op('Gather', [table, positionIds], { axis: 0 });
     return g.op('Unsqueeze', [inPrecision(g.op('Concat', [half, half], { axis: -1 })), g.int64s([1])]);
   };
   const cos = lookUp(cosTable);
   const sin = lookUp(sinTable);
-  const rotate = (x: string) => {
-    // x * cos + rotate_half(x) * sin, rotate_half(x) = concat(-x2, x1) over the last axis.
+  return (x) => {
+    // rotate_half(x) = concat(-x2, x1) over the last axis.
     const [x1, x2] = g.node('Split', [x, g.int64s([headDim / 2, headDim / 2])], { axis: -1 }, [`${x}_half1`, `${x}_half2`]);
     const rotated = g.op('Concat', [g.op('Neg', [x2!]), x1!], { axis: -1 });
     return g.op('Add', [g.op('Mul', [x, cos]), g.op('Mul', [rotated, sin])]);
   };
+}
 
-  // [B, 1, S, T] -> [B, 1, 1, S, T]: one mask for every KV head and group.
+/** The additive masks, [B, 1, S, T] -> [B, 1, 1, S, T]: one for every KV head and group. */
+function attentionMasks(g: GraphBuilder, text: TextConfig, variant: DecoderVariant, inputs: ReturnType<typeof decoderInputs>): Decoder['masks'] {
   const forAllHeads = (bias: string | null) => (bias ? g.op('Unsqueeze', [bias, g.int64s([2])]) : null);
-  const fullMask = forAllHeads(attentionBias);
-  const slidingMask = slidingBias
-    ? forAllHeads(slidingBias)
-    : variant === 'merged' && hasSlidingLayers
-      ? slidingWindowInGraph(g, embeds, pastKeys[0]!, text.sliding_window!)
+  const full = forAllHeads(inputs.attentionBias);
+  const sliding = inputs.slidingBias
+    ? forAllHeads(inputs.slidingBias)
+    : variant === 'merged' && inputs.hasSlidingLayers
+      ? slidingWindowInGraph(g, inputs.embeds, inputs.pastKeys[0]!, text.sliding_window!)
       : null;
+  return { full, sliding };
+}
 
-  const scaling = generation === 2 ? (text.query_pre_attn_scalar as number) ** -0.5 : headDim ** -0.5;
-  const eps = text.rms_norm_eps;
-
-  // int8 models move outlier channels from the activations into the weights (int8Smoothing.ts).
-  const smoothed = dtype === 'int8';
-  const mlpNorm = generation === 2 ? 'pre_feedforward_layernorm' : 'post_attention_layernorm';
+/** Layer i's norms and projections; int8 models move outlier channels into the weights (int8Smoothing.ts). */
+function layerParts(d: Decoder, i: number): LayerParts {
+  const { g, checkpoint, H, heads, kvHeads, headDim, I } = d;
   const shapes: Record<(typeof GEMMA_LINEAR_PARTS)[number], [number, number]> = {
     'self_attn.q_proj.weight': [heads * headDim, H],
     'self_attn.k_proj.weight': [kvHeads * headDim, H],
@@ -158,71 +210,88 @@ export function buildDecoder(
     'mlp.up_proj.weight': [I, H],
     'mlp.down_proj.weight': [H, I],
   };
-
-  for (let i = 0; i < text.num_hidden_layers; i++) {
-    const w = (part: string, shape: number[]) => weight(textNames.layer(i, part), shape);
-    const prefix = `layers.${i}`;
-    const load = (part: string) => loadWeight(checkpoint, textNames.layer(i, part), part.endsWith('layernorm.weight') ? [H] : shapes[part as keyof typeof shapes]);
-    const smoothing = smoothed ? smoothGemmaLayer(load, mlpNorm, H, I) : null;
-    const norm = (x: string, part: string) => rmsNorm(g, x, `${prefix}.${part}`, w(`${part}.weight`, [H]), H, eps, precision, smoothing?.normDivisors(part));
-    const project = (x: string, part: (typeof GEMMA_LINEAR_PARTS)[number]) => {
+  const w = (part: string, shape: number[]) => () => loadWeight(checkpoint, textNames.layer(i, part), shape);
+  const prefix = `layers.${i}`;
+  const load = (part: string) => loadWeight(checkpoint, textNames.layer(i, part), part.endsWith('layernorm.weight') ? [H] : shapes[part as keyof typeof shapes]);
+  const smoothing = d.dtype === 'int8' ? smoothGemmaLayer(load, d.mlpNorm, H, I) : null;
+  return {
+    norm: (x, part) => rmsNorm(g, x, `${prefix}.${part}`, w(`${part}.weight`, [H]), H, d.text.rms_norm_eps, d.precision, smoothing?.normDivisors(part)),
+    project: (x, part) => {
       const [out, inp] = shapes[part];
       const source = smoothing ? smoothing.weight(part) : w(part, [out, inp]);
-      return linear(g, x, `${prefix}.${part.replace(/\.weight$/, '')}`, source, out, inp, dtype, undefined, activationScales);
-    };
+      return linear(g, x, `${prefix}.${part.replace(/\.weight$/, '')}`, source, out, inp, d.dtype, undefined, d.activationScales);
+    },
+  };
+}
 
-    // Attention with grouped KV heads: queries [B, KV, G, S, hd] against keys [B, KV, 1, T, hd].
-    const normed = norm(hidden, 'input_layernorm');
-    const q = rotate(transpose(g, reshape(g, project(normed, 'self_attn.q_proj.weight'), [0, 0, heads, headDim]), [0, 2, 1, 3]));
-    const k = rotate(transpose(g, reshape(g, project(normed, 'self_attn.k_proj.weight'), [0, 0, kvHeads, headDim]), [0, 2, 1, 3]));
-    const v = transpose(g, reshape(g, project(normed, 'self_attn.v_proj.weight'), [0, 0, kvHeads, headDim]), [0, 2, 1, 3]);
-    const keys = g.op('Concat', [pastKeys[i]!, k], { axis: 2 });
-    const values = g.op('Concat', [pastValues[i]!, v], { axis: 2 });
-    if (variant === 'masked') {
-      g.output(k, chunkName(i, 'key'), precision, ['batch_size', kvHeads, 'sequence_length', headDim]);
-      g.output(v, chunkName(i, 'value'), precision, ['batch_size', kvHeads, 'sequence_length', headDim]);
-    } else {
-      g.output(keys, `present.${i}.key`, precision, ['batch_size', kvHeads, 'total_sequence_length', headDim]);
-      g.output(values, `present.${i}.value`, precision, ['batch_size', kvHeads, 'total_sequence_length', headDim]);
-    }
+/** One Gemma layer: x + attention(norm(x)), then x + mlp(norm(x)). */
+function decoderLayer(d: Decoder, i: number, hidden: string, pastKeys: string, pastValues: string): string {
+  const parts = layerParts(d, i);
+  hidden = d.g.op('Add', [hidden, attention(d, parts, i, parts.norm(hidden, 'input_layernorm'), pastKeys, pastValues)]);
+  return d.g.op('Add', [hidden, mlp(d, parts, hidden)]);
+}
 
-    const groupedQ = reshape(g, q, [0, kvHeads, groups, -1, headDim]);
-    const keysT = transpose(g, g.op('Unsqueeze', [keys, g.int64s([2])]), [0, 1, 2, 4, 3]);
-    let scores = g.op('Mul', [g.op('MatMul', [groupedQ, keysT]), g.scalar(scaling, precision)]);
-    if (generation === 2 && text.attn_logit_softcapping !== null) scores = softcap(g, scores, text.attn_logit_softcapping, precision);
-    // The mask and softmax run in float32 (HF's softmax(dtype=float32)); a float16 mask would overflow.
-    if (precision === 'float16') scores = cast(g, scores, 'float32');
-    const mask = text.layer_types[i] === 'sliding_attention' && slidingMask ? slidingMask : fullMask;
-    if (mask) scores = g.op('Add', [scores, mask]);
-    const probabilities = inPrecision(g.op('Softmax', [scores], { axis: -1 }));
-    const attended = g.op('MatMul', [probabilities, g.op('Unsqueeze', [values, g.int64s([2])])]);
-    const merged = reshape(g, transpose(g, reshape(g, attended, [0, heads, -1, headDim]), [0, 2, 1, 3]), [0, 0, heads * headDim]);
-    let attentionOut = project(merged, 'self_attn.o_proj.weight');
-    if (generation === 2) attentionOut = norm(attentionOut, 'post_attention_layernorm');
-    hidden = g.op('Add', [hidden, attentionOut]);
-
-    // Gated MLP: down(act(gate(x)) * up(x)), with Gemma 2's extra norms around it.
-    const mlpInput = norm(hidden, mlpNorm);
-    const gate = activation(g, project(mlpInput, 'mlp.gate_proj.weight'), text.hidden_activation, precision);
-    let mlpOut = project(g.op('Mul', [gate, project(mlpInput, 'mlp.up_proj.weight')]), 'mlp.down_proj.weight');
-    if (generation === 2) mlpOut = norm(mlpOut, 'post_feedforward_layernorm');
-    hidden = g.op('Add', [hidden, mlpOut]);
+/**
+ * Self-attention with grouped KV heads, queries [B, KV, G, S, hd] against keys [B, KV, 1, T, hd]. Writes the
+ * layer's keys and values as outputs: the chunk's (masked) or the whole cache's (merged).
+ */
+function attention(d: Decoder, parts: LayerParts, i: number, normed: string, pastKeys: string, pastValues: string): string {
+  const { g, text, heads, kvHeads, headDim, precision } = d;
+  const groups = heads / kvHeads;
+  const q = d.rotate(transpose(g, reshape(g, parts.project(normed, 'self_attn.q_proj.weight'), [0, 0, heads, headDim]), [0, 2, 1, 3]));
+  const k = d.rotate(transpose(g, reshape(g, parts.project(normed, 'self_attn.k_proj.weight'), [0, 0, kvHeads, headDim]), [0, 2, 1, 3]));
+  const v = transpose(g, reshape(g, parts.project(normed, 'self_attn.v_proj.weight'), [0, 0, kvHeads, headDim]), [0, 2, 1, 3]);
+  const keys = g.op('Concat', [pastKeys, k], { axis: 2 });
+  const values = g.op('Concat', [pastValues, v], { axis: 2 });
+  if (d.variant === 'masked') {
+    g.output(k, chunkName(i, 'key'), precision, ['batch_size', kvHeads, 'sequence_length', headDim]);
+    g.output(v, chunkName(i, 'value'), precision, ['batch_size', kvHeads, 'sequence_length', headDim]);
+  } else {
+    g.output(keys, `present.${i}.key`, precision, ['batch_size', kvHeads, 'total_sequence_length', headDim]);
+    g.output(values, `present.${i}.value`, precision, ['batch_size', kvHeads, 'total_sequence_length', headDim]);
   }
 
-  const head = smoothed
+  const scaling = d.generation === 2 ? (text.query_pre_attn_scalar as number) ** -0.5 : headDim ** -0.5;
+  const groupedQ = reshape(g, q, [0, kvHeads, groups, -1, headDim]);
+  const keysT = transpose(g, g.op('Unsqueeze', [keys, g.int64s([2])]), [0, 1, 2, 4, 3]);
+  let scores = g.op('Mul', [g.op('MatMul', [groupedQ, keysT]), g.scalar(scaling, precision)]);
+  if (d.generation === 2 && text.attn_logit_softcapping !== null) scores = softcap(g, scores, text.attn_logit_softcapping, precision);
+  // The mask and softmax run in float32 (HF's softmax(dtype=float32)); a float16 mask would overflow.
+  if (precision === 'float16') scores = cast(g, scores, 'float32');
+  const mask = text.layer_types[i] === 'sliding_attention' && d.masks.sliding ? d.masks.sliding : d.masks.full;
+  if (mask) scores = g.op('Add', [scores, mask]);
+  const probabilities = d.inPrecision(g.op('Softmax', [scores], { axis: -1 }));
+  const attended = g.op('MatMul', [probabilities, g.op('Unsqueeze', [values, g.int64s([2])])]);
+  const merged = reshape(g, transpose(g, reshape(g, attended, [0, heads, -1, headDim]), [0, 2, 1, 3]), [0, 0, heads * headDim]);
+  const out = parts.project(merged, 'self_attn.o_proj.weight');
+  return d.generation === 2 ? parts.norm(out, 'post_attention_layernorm') : out;
+}
+
+/** The gated MLP, down(act(gate(x)) * up(x)), with Gemma 2's extra norms around it. */
+function mlp(d: Decoder, parts: LayerParts, hidden: string): string {
+  const { g } = d;
+  const input = parts.norm(hidden, d.mlpNorm);
+  const gate = activation(g, parts.project(input, 'mlp.gate_proj.weight'), d.text.hidden_activation, d.precision);
+  const out = parts.project(g.op('Mul', [gate, parts.project(input, 'mlp.up_proj.weight')]), 'mlp.down_proj.weight');
+  return d.generation === 2 ? parts.norm(out, 'post_feedforward_layernorm') : out;
+}
+
+/** The final norm and the LM head (tied to the input embeddings), for the last position only when masked. */
+function lmHead(d: Decoder, hidden: string, vocabSize: number): void {
+  const { g, checkpoint, text, H, precision } = d;
+  const weight = (name: string, shape: number[]) => () => loadWeight(checkpoint, name, shape);
+  const head = d.dtype === 'int8'
     ? once(() => smoothAfterNorm(gemmaNormRanges(loadWeight(checkpoint, textNames.finalNorm, [H])), [loadWeight(checkpoint, lmHeadName(checkpoint), [vocabSize, H])], H))
     : null;
-  hidden = rmsNorm(g, hidden, 'final_norm', weight(textNames.finalNorm, [H]), H, eps, precision, head ? () => head().divisors : undefined);
-  if (variant === 'masked') {
+  hidden = rmsNorm(g, hidden, 'final_norm', weight(textNames.finalNorm, [H]), H, text.rms_norm_eps, precision, head ? () => head().divisors : undefined);
+  if (d.variant === 'masked') {
     hidden = g.op('Slice', [hidden, g.int64s([-1]), g.int64s([2 ** 53 - 1]), g.int64s([1])]);
   }
-  // The LM head is tied to the input embeddings.
   const headWeight = head ? () => head().weights[0]! : weight(lmHeadName(checkpoint), [vocabSize, H]);
-  let logits = linear(g, hidden, 'lm_head', headWeight, vocabSize, H, dtype, undefined, activationScales);
-  if (generation === 2 && text.final_logit_softcapping !== null) logits = softcap(g, logits, text.final_logit_softcapping, precision);
+  let logits = linear(g, hidden, 'lm_head', headWeight, vocabSize, H, d.dtype, undefined, d.activationScales);
+  if (d.generation === 2 && text.final_logit_softcapping !== null) logits = softcap(g, logits, text.final_logit_softcapping, precision);
   if (precision === 'float16') logits = cast(g, logits, 'float32');
-  g.output(logits, 'logits', 'float32', ['batch_size', variant === 'masked' ? 1 : 'sequence_length', vocabSize]);
-  return g;
+  g.output(logits, 'logits', 'float32', ['batch_size', d.variant === 'masked' ? 1 : 'sequence_length', vocabSize]);
 }
 
 /**

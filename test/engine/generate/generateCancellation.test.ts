@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type * as ort from 'onnxruntime-node';
-import { generate } from '../../src/engine/generate/generate.js';
-import { loadModel, type PaliGemmaModel } from '../../src/engine/model.js';
-import { encodeImage } from '../../src/engine/paligemma/inputs.js';
-import { forgeTiny, tempDir, writeGradientPng } from '../helpers/fixtures.js';
+import { generate } from '../../../src/engine/generate/generate.js';
+import { loadModel, type PaliGemmaModel } from '../../../src/engine/model.js';
+import { encodeImage } from '../../../src/engine/paligemma/inputs.js';
+import { forgeTiny, tempDir, writeGradientPng } from '../../helpers/fixtures.js';
 
 /** Counts a session's runs, and calls `during` after the run numbered `at` (1-based) has finished. */
 function instrument(session: ort.InferenceSession, at: number, during: () => void): { runs: number; restore: () => void } {

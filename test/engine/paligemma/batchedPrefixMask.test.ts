@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
-import { loadModel, type PaliGemmaModel } from '../../src/engine/model.js';
-import { buildPromptIds, embedPrefix, encodeImage } from '../../src/engine/paligemma/inputs.js';
-import { paddedPrefixLmBias, prefixLmBias } from '../../src/engine/paligemma/prefixLmMask.js';
-import { KvCache } from '../../src/engine/paligemma/kvCache.js';
-import { forgeTiny, tempDir, writeGradientPng } from '../helpers/fixtures.js';
-import { maxAbsDiff } from '../helpers/numbers.js';
+import { loadModel, type PaliGemmaModel } from '../../../src/engine/model.js';
+import { buildPromptIds, embedPrefix, encodeImage } from '../../../src/engine/paligemma/inputs.js';
+import { paddedPrefixLmBias, prefixLmBias } from '../../../src/engine/paligemma/prefixLmMask.js';
+import { KvCache } from '../../../src/engine/paligemma/kvCache.js';
+import { forgeTiny, tempDir, writeGradientPng } from '../../helpers/fixtures.js';
+import { maxAbsDiff } from '../../helpers/numbers.js';
 
 for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
   describe(`${preset}: a left-padded batch`, () => {

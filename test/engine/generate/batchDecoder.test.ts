@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { BatchDecoder } from '../../src/engine/generate/batchDecoder.js';
-import { generate, type GenerateOptions, type GenerateResult } from '../../src/engine/generate/generate.js';
-import { loadModel, type PaliGemmaModel } from '../../src/engine/model.js';
-import { encodeImage, type EncodedImage } from '../../src/engine/paligemma/inputs.js';
-import { RequestQueue } from '../../src/engine/server/requestQueue.js';
-import { forgeTiny, tempDir, writeGradientPng } from '../helpers/fixtures.js';
+import { BatchDecoder } from '../../../src/engine/generate/batchDecoder.js';
+import { generate, type GenerateOptions, type GenerateResult } from '../../../src/engine/generate/generate.js';
+import { loadModel, type PaliGemmaModel } from '../../../src/engine/model.js';
+import { encodeImage, type EncodedImage } from '../../../src/engine/paligemma/inputs.js';
+import { RequestQueue } from '../../../src/engine/server/requestQueue.js';
+import { forgeTiny, tempDir, writeGradientPng } from '../../helpers/fixtures.js';
 
 interface Request {
   image: EncodedImage;
