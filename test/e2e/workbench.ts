@@ -89,6 +89,9 @@ export async function openFile(page: Page, name: string): Promise<void> {
   if (await tab.isVisible()) {
     await tab.click();
   } else {
+    // A file opens in the active editor group: the first one, not the Describe panel's beside it, or a
+    // third group narrows the first until its lines wrap.
+    await page.keyboard.press('Control+1');
     await page.locator('.explorer-folders-view .monaco-list-row', { hasText: name }).first().dblclick();
   }
   await page.locator('.tab.active', { hasText: name }).waitFor();
