@@ -280,6 +280,8 @@
         showImage();
         break;
       case 'start':
+        // After a reload the host counts ids from 1 again: a saved entry with this id is an old one.
+        state.entries = state.entries.filter((e) => e.id !== message.id);
         state.entries.push({ id: message.id, action: message.action, question: message.question, text: '', done: false });
         break;
       case 'piece': {

@@ -66,7 +66,7 @@ const isRecord = (value: unknown): value is Json => typeof value === 'object' &&
 class Unsupported extends Error {}
 
 function literalPattern(pattern: unknown, what: string): string {
-  if (!isRecord(pattern) || typeof pattern.String !== 'string') throw new Unsupported(`${what} is not a literal string`);
+  if (!isRecord(pattern) || typeof pattern.String !== 'string' || pattern.Regex !== undefined) throw new Unsupported(`${what} is not a literal string`);
   return pattern.String;
 }
 
@@ -96,6 +96,17 @@ function readDecoder(decoder: unknown): DecoderStep[] {
   return [readDecoderStep(decoder)];
 }
 
+/**
+ * Without special tokens (all this engine asks for), a TemplateProcessing passes the text's tokens through
+ * when its single template holds the sequence once; any other post-processor could change them.
+ */
+function checkPostProcessor(processor: unknown): void {
+  if (processor === null || processor === undefined) return;
+  if (!isRecord(processor) || processor.type !== 'TemplateProcessing' || !Array.isArray(processor.single)) throw new Unsupported('a post-processor other than TemplateProcessing');
+  const sequences = processor.single.filter((piece) => isRecord(piece) && isRecord(piece.Sequence));
+  if (sequences.length !== 1 || (sequences[0] as { Sequence: { id?: unknown } }).Sequence.id !== 'A') throw new Unsupported('a TemplateProcessing without exactly one sequence A');
+}
+
 /** The token text of a config entry: a string, or an AddedToken object with `content`. */
 function configToken(value: unknown): string | null {
   if (typeof value === 'string') return value;
@@ -110,6 +121,9 @@ function readModel(model: unknown): { vocab: Json; merges: unknown[]; model: Jso
     if (model[key] !== null && model[key] !== undefined && model[key] !== '') throw new Unsupported(`BPE ${key}`);
   }
   if (!isRecord(model.vocab) || !Array.isArray(model.merges)) throw new Unsupported('BPE without vocab or merges');
+  // transformers.js reads the format from the first merge only: a list that mixes the two differs there.
+  const pairs = Array.isArray(model.merges[0]);
+  if (model.merges.some((merge) => Array.isArray(merge) !== pairs)) throw new Unsupported('merges written in two formats');
   return { vocab: model.vocab, merges: model.merges, model };
 }
 
@@ -139,7 +153,9 @@ export function buildBpeTables(tokenizerJson: Json, config: Json): BpeTables | {
 
 function build(tokenizerJson: Json, config: Json): BpeTables {
   if (tokenizerJson.pre_tokenizer !== null && tokenizerJson.pre_tokenizer !== undefined) throw new Unsupported('a pre-tokenizer');
-  if (config.remove_space === true || config.do_lowercase_and_remove_accent === true) throw new Unsupported('remove_space or lowercasing in the config');
+  checkPostProcessor(tokenizerJson.post_processor);
+  if (config.tokenizer_class === 'VitsTokenizer') throw new Unsupported('VitsTokenizer, whose decoder differs');
+  if (config.remove_space === true || config.do_lowercase_and_remove_accent) throw new Unsupported('remove_space or lowercasing in the config');
   const normalizer = readNormalizer(tokenizerJson.normalizer);
   const decoder = readDecoder(tokenizerJson.decoder);
   const { vocab, merges, model } = readModel(tokenizerJson.model);
@@ -156,14 +172,15 @@ function build(tokenizerJson: Json, config: Json): BpeTables {
   const specialTokens: string[] = [];
   for (const entry of Array.isArray(tokenizerJson.added_tokens) ? tokenizerJson.added_tokens : []) {
     if (!isRecord(entry) || typeof entry.content !== 'string' || typeof entry.id !== 'number') throw new Unsupported('an added token without content or id');
-    if (entry.single_word === true) throw new Unsupported('a single_word added token');
-    const special = entry.special === true;
+    // Flags are read as transformers.js reads them: any truthy value is on.
+    if (entry.single_word) throw new Unsupported('a single_word added token');
+    const special = Boolean(entry.special ?? false);
     const token: AddedTokenEntry = {
       content: entry.content,
       id: entry.id,
-      lstrip: entry.lstrip === true,
-      rstrip: entry.rstrip === true,
-      normalized: (entry.normalized as boolean | undefined) ?? !special,
+      lstrip: Boolean(entry.lstrip ?? false),
+      rstrip: Boolean(entry.rstrip ?? false),
+      normalized: Boolean(entry.normalized ?? !special),
     };
     if (token.normalized && normalizer && normalize(token.content, normalizer) !== token.content) {
       throw new Unsupported(`added token ${JSON.stringify(token.content)} changes when normalised`);
@@ -175,8 +192,8 @@ function build(tokenizerJson: Json, config: Json): BpeTables {
   }
   const additional = Array.isArray(config.additional_special_tokens) ? config.additional_special_tokens : [];
   for (const value of additional) {
-    const token = configToken(value);
-    if (token !== null && !specialTokens.includes(token)) specialTokens.push(token);
+    // transformers.js pushes an object entry as it is, which then matches no token: only strings count.
+    if (typeof value === 'string' && !specialTokens.includes(value)) specialTokens.push(value);
   }
 
   const offsets = new Uint32Array(pieceOf.length + 1);
@@ -213,13 +230,15 @@ function build(tokenizerJson: Json, config: Json): BpeTables {
   const unkToken = typeof model.unk_token === 'string' ? model.unk_token : null;
   const unkId = unkToken === null ? null : idOf.get(unkToken);
   if (unkId === undefined) throw new Unsupported(`the unknown token ${JSON.stringify(unkToken)} is not in the vocabulary`);
-  if (model.ignore_merges === true) throw new Unsupported('ignore_merges');
+  // transformers.js fuses <unk> runs by the model vocabulary's id, from before added tokens override it.
+  if (unkToken !== null && vocab[unkToken] !== unkId) throw new Unsupported(`the unknown token ${JSON.stringify(unkToken)} has another id as an added token`);
+  if (model.ignore_merges) throw new Unsupported('ignore_merges');
   const byteIds = Array.from({ length: 256 }, (_, byte) => idOf.get(`<0x${byte.toString(16).toUpperCase().padStart(2, '0')}>`) ?? -1);
   return {
     settings: {
       normalizer,
-      byteFallback: model.byte_fallback === true,
-      fuseUnk: model.fuse_unk === true,
+      byteFallback: Boolean(model.byte_fallback ?? false),
+      fuseUnk: Boolean(model.fuse_unk ?? false),
       unkToken,
       unkId,
       byteIds,

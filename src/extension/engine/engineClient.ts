@@ -156,10 +156,14 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
   async segmentAnswer(text: string, imageWidth: number, imageHeight: number, token: vscode.CancellationToken): Promise<SegmentAnswerResult> {
     const running = await this.ensureStarted();
     const { vaePath } = this.settings();
+    // In flight, so that the idle stop (which checks busyCount) waits for it; its clock restarts after.
+    this.busyCount++;
     try {
       return await withSegmentationProgress(running.engine, () => running.engine.connection.sendRequest(SegmentAnswerRequest, { text, imageWidth, imageHeight, vaePath: vaePath || undefined }, token));
     } catch (error) {
       throw this.translate(error, token, running);
+    } finally {
+      if (--this.busyCount === 0 && this.running === running && this.state === 'ready') this.scheduleIdleStop();
     }
   }
 

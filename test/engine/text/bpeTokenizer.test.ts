@@ -144,6 +144,27 @@ describe('the compact tables\' cache file', () => {
   });
 });
 
+/** Shapes where transformers.js would give other ids or text than the tables: each is left to it. */
+const DIFFERENT_SHAPES: [string, (json: Record<string, any>) => void, RegExp][] = [
+  ['merges in two formats', (json) => json.model.merges.push(json.model.merges.pop().join(' ')), /merges written in two formats/],
+  ['a template with the sequence twice', (json) => (json.post_processor = { type: 'TemplateProcessing', single: [{ Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }], pair: [], special_tokens: {} }), /exactly one sequence A/],
+  ['another post-processor', (json) => (json.post_processor = { type: 'ByteLevel', trim_offsets: false }), /post-processor other than TemplateProcessing/],
+  ['<unk> re-added under another id', (json) => json.added_tokens.push({ id: 1 + Math.max(...json.added_tokens.map((t: { id: number }) => t.id), ...(Object.values(json.model.vocab) as number[])), content: '<unk>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }), /another id as an added token/],
+  ['a regular expression in the normalizer', (json) => (json.normalizer.pattern = { String: ' ', Regex: '\\s' }), /not a literal string/],
+];
+
+for (const [what, change, reason] of DIFFERENT_SHAPES) {
+  test(`${what}: transformers.js runs it, and says why`, async () => {
+    const root = tempDir('bpe-shape');
+    const files = buildTokenizerFiles(TINY_BASE_VOCAB);
+    change(files.tokenizerJson as Record<string, any>);
+    writeTokenizer(root, files);
+    const tokenizer = await loadTokenizer(root, path.join(root, 'cache'));
+    assert.match(tokenizer.loadedFrom, /^transformers\.js \(/);
+    assert.match(tokenizer.loadedFrom, reason);
+  });
+}
+
 test('a tokenizer.json of another shape runs through transformers.js, which says why', { timeout: 60_000 }, async () => {
   const root = tempDir('bpe-fallback');
   const files = buildTokenizerFiles(TINY_BASE_VOCAB);
