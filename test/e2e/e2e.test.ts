@@ -21,7 +21,7 @@ import { launchVsCode, type VsCode } from './vscodeHarness.js';
 import { boxesAsText, locTokensToBoxes } from '../../src/common/locTokens.js';
 import { findImageReferences } from '../../src/common/altText/findReferences.js';
 import { toAltText } from '../../src/common/altText/purpose.js';
-import { clickText, describeFrame, hoverText, notificationTexts, openFile, pickQuickItem, runCommand, runCommandAndPick, saveActiveEditor, statusBarText, waitUntil } from './workbench.js';
+import { chooseQuickFix, clickText, describeFrame, hoverText, notificationTexts, openFile, pickQuickItem, runCommand, runCommandAndPick, saveActiveEditor, statusBarText, waitUntil } from './workbench.js';
 
 const repo = path.join(__dirname, '..', '..');
 const artifacts = path.join(repo, 'test', 'e2e', 'artifacts');
@@ -395,16 +395,7 @@ async function altTextFlowIn(vscode: VsCode, file: string, lineText: string, off
   assert.ok(suggestion, `hover text: ${text}`);
   if (shot) await page.screenshot({ path: path.join(screenshots, shot) });
   await page.keyboard.press('Escape');
-  // The quick-fix menu waits for every provider; a language server still starting (TypeScript on a
-  // busy 2-core machine) can hold it for a while, so ask again rather than wait forever.
-  const insert = page.locator('.action-widget .monaco-list-row', { hasText: 'Insert alt text' }).first();
-  for (let attempt = 0; attempt < 4 && !(await insert.isVisible()); attempt++) {
-    await page.keyboard.press('Escape');
-    await clickText(page, lineText, offset);
-    await page.keyboard.press('Control+.');
-    await insert.waitFor({ timeout: 20_000 }).catch(() => undefined);
-  }
-  await insert.click();
+  await chooseQuickFix(page, lineText, offset, 'Insert alt text');
   return suggestion;
 }
 
@@ -642,14 +633,7 @@ describe('the extension in a real VS Code', () => {
     scenario(vscode, 'alt-text-purpose', async () => {
       const page = vscode.page;
       await openFile(page, 'page.html');
-      const insert = page.locator('.action-widget .monaco-list-row', { hasText: 'Describe purpose' }).first();
-      for (let attempt = 0; attempt < 4 && !(await insert.isVisible()); attempt++) {
-        await page.keyboard.press('Escape');
-        await clickText(page, '<img src="chart.png">', 6);
-        await page.keyboard.press('Control+.');
-        await insert.waitFor({ timeout: 20_000 }).catch(() => undefined);
-      }
-      await insert.click();
+      await chooseQuickFix(page, '<img src="chart.png">', 6, 'Describe purpose');
       await pickQuickItem(page, 'Decorative');
       const deadline = Date.now() + 30_000;
       let reference;
@@ -747,14 +731,7 @@ describe('the extension in a real VS Code', () => {
       const file = path.join(workspace, 'decorative.md');
       fs.writeFileSync(file, '# Divider\n\n![](photo.png)\n');
       await openFile(page, 'decorative.md');
-      const fix = page.locator('.action-widget .monaco-list-row', { hasText: 'Mark as decorative' }).first();
-      for (let attempt = 0; attempt < 4 && !(await fix.isVisible()); attempt++) {
-        await page.keyboard.press('Escape');
-        await clickText(page, '![](photo.png)', 4);
-        await page.keyboard.press('Control+.');
-        await fix.waitFor({ timeout: 20_000 }).catch(() => undefined);
-      }
-      await fix.click();
+      await chooseQuickFix(page, '![](photo.png)', 4, 'Mark as decorative');
       const want = '# Divider\n\n![](photo.png)<!-- decorative -->\n';
       const marked = await waitUntil(page, async () => {
         await saveActiveEditor(page);

@@ -98,6 +98,22 @@ export async function openFile(page: Page, name: string): Promise<void> {
   await page.locator('.monaco-editor .view-lines').first().waitFor();
 }
 
+/**
+ * Puts the cursor in `text` (at `offset`), opens the quick-fix menu (Ctrl+.) and chooses the action titled
+ * `title`. The menu waits for every provider; a language server still starting (TypeScript on a busy
+ * 2-core machine) can hold it for a while, so this asks again rather than waits forever.
+ */
+export async function chooseQuickFix(page: Page, text: string, offset: number, title: string): Promise<void> {
+  const action = page.locator('.action-widget .monaco-list-row', { hasText: title }).first();
+  for (let attempt = 0; attempt < 4 && !(await action.isVisible()); attempt++) {
+    await page.keyboard.press('Escape');
+    await clickText(page, text, offset);
+    await page.keyboard.press('Control+.');
+    await action.waitFor({ timeout: 20_000 }).catch(() => undefined);
+  }
+  await action.click();
+}
+
 /** The editor line element that contains `text`. */
 export function editorLine(page: Page, text: string): Locator {
   // Hidden editors (other tabs, previews, other groups) keep their lines in the DOM: only the active
