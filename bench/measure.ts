@@ -2,10 +2,12 @@
  * One benchmark process for one engine, so that its memory is its own: loads the converted folder, asks a
  * first question about an image, then a second question about the same image, and prints one JSON line.
  * Usage: node --import tsx bench/measure.ts ours|transformers.js DIR DTYPE IMAGE TOKENS [FIRST_PROMPT]
+ * (DTYPE `recommended` for transformers.js: the dtypes its PaliGemma card gives).
  */
 import { componentDtype, type Component, type ModelDtype } from '../src/engine/paligemma/components.js';
 import type { WeightDtype } from '../src/engine/onnx/layers.js';
 import { loadModel } from '../src/engine/model.js';
+import { TRANSFORMERS_JS_RECOMMENDED_DTYPES } from '../src/engine/convert/convert.js';
 import { encodeImage } from '../src/engine/paligemma/inputs.js';
 import { generate } from '../src/engine/generate/generate.js';
 import { loadTransformers } from '../src/engine/text/tokenizer.js';
@@ -77,14 +79,18 @@ async function ours(dir: string, dtype: ModelDtype): Promise<Engine> {
   };
 }
 
+/** DTYPE for transformers.js at the dtypes its PaliGemma card recommends (TRANSFORMERS_JS_RECOMMENDED_DTYPES). */
+export const RECOMMENDED = 'recommended' as const;
+
 /** transformers.js names a component's dtype by its file suffix: '' fp32, _fp16 fp16, _q4 q4, _quantized q8, _int8 int8. */
-function transformersJsDtypes(dtype: ModelDtype): Record<string, string> {
+function transformersJsDtypes(dtype: ModelDtype | typeof RECOMMENDED): Record<string, string> {
+  if (dtype === RECOMMENDED) return TRANSFORMERS_JS_RECOMMENDED_DTYPES;
   const components: Component[] = ['vision_encoder', 'embed_tokens', 'decoder_model_merged'];
   const names: Record<WeightDtype, string> = { fp32: 'fp32', fp16: 'fp16', int4: 'q4', q8: 'q8', int8: 'int8' };
   return Object.fromEntries(components.map((c) => [c, names[componentDtype(c, dtype)]]));
 }
 
-async function transformersJs(dir: string, dtype: ModelDtype): Promise<Engine> {
+async function transformersJs(dir: string, dtype: ModelDtype | typeof RECOMMENDED): Promise<Engine> {
   const t = loadTransformers();
   const start = now();
   const processor = await t.AutoProcessor.from_pretrained(dir, { local_files_only: true });
@@ -133,8 +139,7 @@ async function transformersJs(dir: string, dtype: ModelDtype): Promise<Engine> {
 
 async function main(): Promise<void> {
   const [engineName, dir, dtype, image, tokens, firstPrompt = FIRST_PROMPT] = process.argv.slice(2);
-  const setup = engineName === 'ours' ? ours : transformersJs;
-  const engine = await setup(dir!, dtype as ModelDtype);
+  const engine = engineName === 'ours' ? await ours(dir!, dtype as ModelDtype) : await transformersJs(dir!, dtype as ModelDtype | typeof RECOMMENDED);
   const first = await engine.ask(image!, firstPrompt, Number(tokens));
   const second = await engine.ask(image!, SECOND_PROMPT, Number(tokens));
   const figures: ProcessFigures = { engine: engineName!, loadMs: engine.loadMs, loads: engine.loads, first, second, peakRssMb: process.resourceUsage().maxRSS / 1024 };

@@ -8,14 +8,16 @@
  *          <eos> is suppressed until then), --runs N (3 warm runs per engine, after one cold),
  *          --against DTYPE (our engine at another dtype, measured in the same rounds: with --dtype int8,
  *          int4 by default, so that the two paths are compared side by side), --prompt TEXT (the first
- *          question: `caption en`, or `ocr` on 448 px presets such as paligemma-3b-448), --json.
+ *          question: `caption en`, or `ocr` on 448 px presets such as paligemma-3b-448), --json,
+ *          --no-recommended (skip transformers.js at the dtypes its PaliGemma card recommends, TRANSFORMERS_JS_RECOMMENDED_DTYPES,
+ *          a third contender by default).
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { readPaliGemmaConfig } from '../src/engine/checkpoint/config.js';
-import { convertCheckpoint, defaultCacheRoot } from '../src/engine/convert/convert.js';
+import { convertCheckpoint, convertForTransformersJsRecommended, defaultCacheRoot, TRANSFORMERS_JS_RECOMMENDED_DTYPES } from '../src/engine/convert/convert.js';
 import { componentDtype, componentFile, type Component, type ModelDtype } from '../src/engine/paligemma/components.js';
 import { findEmbeddingTable } from '../src/engine/paligemma/tokenEmbeddings.js';
 import { loadTokenizer } from '../src/engine/text/tokenizer.js';
@@ -23,14 +25,20 @@ import { benchModelDir, screenshotFile } from './benchFiles.js';
 import { bestOf, type Floors } from './floors.js';
 import { cpuFeatures, type CpuFeatures } from '../src/engine/runtime/cpuFeatures.js';
 import { preparedDirFor } from '../src/engine/runtime/preparedSessions.js';
-import { FIRST_PROMPT, type ProcessFigures, type QuestionFigures } from './measure.js';
+import { FIRST_PROMPT, RECOMMENDED, type ProcessFigures, type QuestionFigures } from './measure.js';
 
-/** A process to measure: an engine at a dtype. `ours@int4` is our engine at the --against dtype. */
+/**
+ * A process to measure: an engine at a dtype. `ours@int4` is our engine at the --against dtype;
+ * `transformers.js, recommended` is transformers.js at the dtypes its PaliGemma card gives.
+ */
 interface Contender {
   label: string;
   engine: 'ours' | 'transformers.js';
-  dtype: ModelDtype;
+  dtype: ModelDtype | typeof RECOMMENDED;
 }
+
+const PEER = 'transformers.js';
+const RECOMMENDED_PEER = 'transformers.js, recommended';
 
 /** The files an engine reads for a dtype: each component's graph and its external data. */
 function filesInUse(dir: string, dtype: ModelDtype, components: Component[]): string[] {
@@ -111,6 +119,7 @@ async function main(): Promise<void> {
       tokens: { type: 'string', default: '32' },
       runs: { type: 'string', default: '3' },
       against: { type: 'string' },
+      'no-recommended': { type: 'boolean', default: false },
       prompt: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
@@ -149,13 +158,15 @@ async function main(): Promise<void> {
   const against = (values.against ?? (dtype === 'int8' ? 'int4' : '')) as ModelDtype | '';
   const contenders: Contender[] = [
     { label: 'ours', engine: 'ours', dtype },
-    { label: 'transformers.js', engine: 'transformers.js', dtype },
+    { label: PEER, engine: 'transformers.js', dtype },
+    ...(!values['no-recommended'] ? [{ label: RECOMMENDED_PEER, engine: 'transformers.js' as const, dtype: RECOMMENDED }] : []),
     ...(against && against !== dtype ? [{ label: `ours@${against}`, engine: 'ours' as const, dtype: against }] : []),
   ];
   if (against && against !== dtype) {
     convertCheckpoint({ modelDir, dtype: against });
     allFiles.push(...filesInUse(dir, against, ['vision_encoder', 'embed_tokens', 'decoder_model_masked', 'decoder_model_merged']));
   }
+  if (!values['no-recommended']) allFiles.push(...convertForTransformersJsRecommended({ modelDir, onProgress: log }).files);
   const processes: Record<string, ProcessFigures[]> = Object.fromEntries(contenders.map((c) => [c.label, []]));
   // Round 0 loads cold; then warm rounds, the engines alternating (a b a b) so that drift hits both.
   for (let round = 0; round <= runs; round++) {
@@ -172,25 +183,16 @@ async function main(): Promise<void> {
   log('measuring the floors of this machine again ...');
   const floors = bestOf(floorsBefore, measureFloors());
   const ours = summarise(processes.ours!);
-  const theirs = summarise(processes['transformers.js']!);
+  const theirs = summarise(processes[PEER]!);
+  const recommended = processes[RECOMMENDED_PEER] ? summarise(processes[RECOMMENDED_PEER]!) : null;
   const baseline = against && processes[`ours@${against}`] ? summarise(processes[`ours@${against}`]!) : null;
-  const speedup: Record<string, number> = {};
-  for (const key of Object.keys(ours) as (keyof EngineSummary)[]) {
-    speedup[key.replace(/_(ms|mb|tokens_per_s)$/, '')] = HIGHER_IS_BETTER.has(key) ? ours[key] / theirs[key] : theirs[key] / ours[key];
-  }
   const weightBytes = sizeOf(oursFiles);
   const closeness = {
     first_token_over_compute_floor: ours.first_token_ms / floors.computeFloorMs,
     decode_percent_of_bandwidth_ceiling: (100 * ours.decode_tokens_per_s) / floors.decodeCeilingTokensPerS,
     peak_rss_over_weight_bytes: (ours.peak_rss_mb * 2 ** 20) / weightBytes,
   };
-  const sameIds = JSON.stringify(processes.ours![0]!.first.ids) === JSON.stringify(processes['transformers.js']![0]!.first.ids);
-  const versusBaseline: Record<string, number> = {};
-  if (baseline) {
-    for (const key of Object.keys(ours) as (keyof EngineSummary)[]) {
-      versusBaseline[key.replace(/_(ms|mb|tokens_per_s)$/, '')] = HIGHER_IS_BETTER.has(key) ? ours[key] / baseline[key] : baseline[key] / ours[key];
-    }
-  }
+  const sameIds = JSON.stringify(processes.ours![0]!.first.ids) === JSON.stringify(processes[PEER]![0]!.first.ids);
   const report = {
     preset: values.model ? null : values.preset,
     model: modelDir,
@@ -201,9 +203,10 @@ async function main(): Promise<void> {
     prefix_length: prefix,
     weight_bytes: weightBytes,
     cpu: cpuFeatures(),
-    engines: { ours, 'transformers.js': theirs, ...(baseline ? { [`ours@${against}`]: baseline } : {}) },
-    speedup,
-    ...(baseline ? { [`speedup_over_ours_${against}`]: versusBaseline } : {}),
+    engines: { ours, [PEER]: theirs, ...(recommended ? { [RECOMMENDED_PEER]: recommended } : {}), ...(baseline ? { [`ours@${against}`]: baseline } : {}) },
+    speedup: speedups(ours, theirs),
+    ...(recommended ? { speedup_over_recommended: speedups(ours, recommended), recommended_dtypes: TRANSFORMERS_JS_RECOMMENDED_DTYPES } : {}),
+    ...(baseline ? { [`speedup_over_ours_${against}`]: speedups(ours, baseline) } : {}),
     floors,
     closeness,
     same_greedy_ids: sameIds,
@@ -215,7 +218,20 @@ async function main(): Promise<void> {
   printTable(report, ours, theirs);
   const loads = Object.entries(processes.ours!.at(-1)!.loads ?? {});
   if (loads.length) console.log(`ours' sessions in the warm runs: ${loads.map(([name, how]) => `${name} ${how}`).join(', ')}`);
-  if (baseline) printBaseline(against as ModelDtype, ours, baseline, dtype);
+  if (recommended) {
+    const dtypes = Object.entries(TRANSFORMERS_JS_RECOMMENDED_DTYPES).map(([component, d]) => `${component} ${d}`).join(', ');
+    printComparison(`\nours at ${dtype} against transformers.js at the dtypes its PaliGemma card recommends (${dtypes}), same rounds`, dtype, ours, 'recommended', recommended);
+  }
+  if (baseline) printComparison(`\nours at ${dtype} against ours at ${against}, same rounds`, dtype, ours, against, baseline);
+}
+
+/** Ours over another engine, key by key: above 1 is ours ahead. */
+function speedups(ours: EngineSummary, other: EngineSummary): Record<string, number> {
+  const result: Record<string, number> = {};
+  for (const key of Object.keys(ours) as (keyof EngineSummary)[]) {
+    result[key.replace(/_(ms|mb|tokens_per_s)$/, '')] = HIGHER_IS_BETTER.has(key) ? ours[key] / other[key] : other[key] / ours[key];
+  }
+  return result;
 }
 
 /** The files of the prepared copies of `files` that exist (runtime/preparedSessions.ts). */
@@ -227,13 +243,13 @@ function preparedFilesOf(files: string[]): string[] {
     .filter((file) => fs.existsSync(file));
 }
 
-/** The same rows for our engine at the --against dtype, measured in the same rounds. */
-function printBaseline(against: ModelDtype, ours: EngineSummary, baseline: EngineSummary, dtype: ModelDtype): void {
-  console.log(`\nours at ${dtype} against ours at ${against}, same rounds`);
-  console.log(`${''.padEnd(22)}${dtype.padStart(11)}${against.padStart(17)} ${''.padEnd(6)}${'speed-up'.padStart(9)}`);
+/** The table's rows for ours against another engine measured in the same rounds. */
+function printComparison(heading: string, oursName: string, ours: EngineSummary, otherName: string, other: EngineSummary): void {
+  console.log(heading);
+  console.log(`${''.padEnd(22)}${oursName.padStart(11)}${otherName.padStart(17)} ${''.padEnd(6)}${'speed-up'.padStart(9)}`);
   for (const [label, key, unit] of TABLE_ROWS) {
-    const ratio = HIGHER_IS_BETTER.has(key) ? ours[key] / baseline[key] : baseline[key] / ours[key];
-    console.log(`${label.padEnd(22)}${ours[key].toFixed(1).padStart(11)}${baseline[key].toFixed(1).padStart(17)} ${unit.padEnd(6)}${ratio.toFixed(2).padStart(8)}x`);
+    const ratio = HIGHER_IS_BETTER.has(key) ? ours[key] / other[key] : other[key] / ours[key];
+    console.log(`${label.padEnd(22)}${ours[key].toFixed(1).padStart(11)}${other[key].toFixed(1).padStart(17)} ${unit.padEnd(6)}${ratio.toFixed(2).padStart(8)}x`);
   }
 }
 

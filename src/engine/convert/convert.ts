@@ -11,7 +11,8 @@ import { textNames } from '../checkpoint/weightNames.js';
 import { UserError } from '../../common/errors.js';
 import type { GraphBuilder } from '../onnx/graphBuilder.js';
 import { ExternalWeightStore, InlineWeightStore, type WeightStore } from '../onnx/weightStore.js';
-import { COMPONENTS, componentDtype, componentFile, WEIGHT_GROUPS, type Component, type ModelDtype } from '../paligemma/components.js';
+import type { WeightDtype } from '../onnx/layers.js';
+import { COMPONENTS, componentDtype, componentFileAt, WEIGHT_GROUPS, type Component, type ModelDtype } from '../paligemma/components.js';
 import { isAlive } from '../processes.js';
 import { checkpointKey } from './cacheKey.js';
 
@@ -96,31 +97,43 @@ function makeStore(checkpoint: Checkpoint, component: Component, vocabSize: numb
   return new ExternalWeightStore(path.join(tempDir, dataFile), dataFile);
 }
 
-export function convertCheckpoint(options: ConvertOptions): ConvertResult {
-  const progress = options.onProgress ?? (() => {});
-  const checkpoint = openCheckpoint(options.modelDir);
-  const cacheRoot = options.cacheRoot ?? defaultCacheRoot();
-  const weightFiles = [...new Set([...checkpoint.tensors.values()].map((t) => t.file))];
-  const key = checkpointKey(checkpoint.dir, weightFiles, cacheRoot);
-  const outDir = path.join(cacheRoot, 'onnx', key);
-  const vocabSize = vocabSizeOf(checkpoint);
-  fs.mkdirSync(path.join(outDir, 'onnx'), { recursive: true });
+interface Conversion {
+  checkpoint: Checkpoint;
+  cacheRoot: string;
+  outDir: string;
+  vocabSize: number;
+}
 
+function openConversion(modelDir: string, cacheRoot: string): Conversion {
+  const checkpoint = openCheckpoint(modelDir);
+  const weightFiles = [...new Set([...checkpoint.tensors.values()].map((t) => t.file))];
+  const outDir = path.join(cacheRoot, 'onnx', checkpointKey(checkpoint.dir, weightFiles, cacheRoot));
+  fs.mkdirSync(path.join(outDir, 'onnx'), { recursive: true });
+  return { checkpoint, cacheRoot, outDir, vocabSize: vocabSizeOf(checkpoint) };
+}
+
+/**
+ * Writes the graphs of `groups` that are missing, each component at the weights `weightOf` gives it, and
+ * config.json. Returns the components written.
+ */
+function writeMissing(conversion: Conversion, groups: readonly Component[][], weightOf: (component: Component) => WeightDtype, progress: (message: string) => void): Component[] {
+  const { checkpoint, cacheRoot, outDir, vocabSize } = conversion;
+  const fileOf = (component: Component) => componentFileAt(component, weightOf(component));
   const externalData: Record<string, number> = {};
   const written: Component[] = [];
-  const pending = (component: Component) => !fs.existsSync(path.join(outDir, componentFile(component, options.dtype)));
+  const pending = (component: Component) => !fs.existsSync(path.join(outDir, fileOf(component)));
   removeAbandonedConversions(outDir);
   const tempDir = fs.mkdtempSync(path.join(outDir, `${TEMP_PREFIX}${process.pid}-`));
   try {
-    for (const group of WEIGHT_GROUPS) {
-      const files = group.map((component) => componentFile(component, options.dtype));
+    for (const group of groups) {
+      const files = group.map(fileOf);
       const dataFile = `${path.basename(files[0]!)}_data`;
       if (fs.existsSync(path.join(outDir, 'onnx', dataFile))) externalData[path.basename(files[0]!)] = 1;
       if (!group.some(pending)) continue;
-      progress(`converting ${group.join(' and ')} (${componentDtype(group[0]!, options.dtype)})`);
+      progress(`converting ${group.join(' and ')} (${weightOf(group[0]!)})`);
       const store = makeStore(checkpoint, group[0]!, vocabSize, dataFile, tempDir);
       if (store instanceof ExternalWeightStore) externalData[path.basename(files[0]!)] = 1;
-      const builders = group.map((component) => COMPONENTS[component].build(checkpoint, store, componentDtype(component, options.dtype), vocabSize));
+      const builders = group.map((component) => COMPONENTS[component].build(checkpoint, store, weightOf(component), vocabSize));
       writeGraphs(builders, store, files, tempDir, outDir);
       written.push(...group);
     }
@@ -128,7 +141,7 @@ export function convertCheckpoint(options: ConvertOptions): ConvertResult {
     const code = (error as NodeJS.ErrnoException).code;
     if (code !== 'ENOSPC' && code !== 'EDQUOT') throw error;
     // Nothing half-written is left: the temporary folder goes (below) and no graph was renamed into place.
-    const neededGB = WEIGHT_GROUPS.flat().filter(pending).reduce((sum, c) => sum + estimatedBytes(checkpoint, c, vocabSize), 0) / 2 ** 30;
+    const neededGB = groups.flat().filter(pending).reduce((sum, c) => sum + estimatedBytes(checkpoint, c, vocabSize), 0) / 2 ** 30;
     throw new UserError(`the disk is full: converting ${checkpoint.dir} needs up to ${neededGB.toFixed(1)} GB in ${cacheRoot}. Free some space, or set PALI_CACHE_DIR (or --cache-dir) to a disk with room`);
   } finally {
     fs.rmSync(tempDir, { recursive: true, force: true });
@@ -136,7 +149,38 @@ export function convertCheckpoint(options: ConvertOptions): ConvertResult {
 
   for (const name of COPIED_FILES) copyIfChanged(path.join(checkpoint.dir, name), path.join(outDir, name));
   writeConvertedConfig(checkpoint, outDir, externalData);
-  return { dir: outDir, written };
+  return written;
+}
+
+export function convertCheckpoint(options: ConvertOptions): ConvertResult {
+  const conversion = openConversion(options.modelDir, options.cacheRoot ?? defaultCacheRoot());
+  const written = writeMissing(conversion, WEIGHT_GROUPS, (component) => componentDtype(component, options.dtype), options.onProgress ?? (() => {}));
+  return { dir: conversion.outDir, written };
+}
+
+/**
+ * The dtypes transformers.js's own model card for PaliGemma gives (onnx-community/paligemma2-3b-pt-896,
+ * "Usage (Transformers.js)"): a float16 embedding table, a 4-bit vision tower and a 4-bit decoder. The
+ * bench runs its peer at these too.
+ */
+export const TRANSFORMERS_JS_RECOMMENDED_DTYPES = { embed_tokens: 'fp16', vision_encoder: 'q4', decoder_model_merged: 'q4' } as const;
+
+/**
+ * Writes the files TRANSFORMERS_JS_RECOMMENDED_DTYPES names into the converted folder: the int4
+ * conversion (its decoder_model_merged_q4), plus vision_encoder_q4 and embed_tokens_fp16, which no dtype
+ * of ours uses. Returns the files transformers.js then reads.
+ */
+export function convertForTransformersJsRecommended(options: Omit<ConvertOptions, 'dtype'>): { dir: string; files: string[] } {
+  const { dir } = convertCheckpoint({ ...options, dtype: 'int4' });
+  const conversion = openConversion(options.modelDir, options.cacheRoot ?? defaultCacheRoot());
+  const weights: Partial<Record<Component, WeightDtype>> = { vision_encoder: 'int4', embed_tokens: 'fp16' };
+  // One group each: the decoders, which share a weight store, are not among them.
+  writeMissing(conversion, [['vision_encoder'], ['embed_tokens']], (component) => weights[component]!, options.onProgress ?? (() => {}));
+  const files = [componentFileAt('vision_encoder', 'int4'), componentFileAt('embed_tokens', 'fp16'), componentFileAt('decoder_model_merged', 'int4')]
+    .map((file) => path.join(dir, file))
+    .flatMap((file) => [file, `${file}_data`])
+    .filter((file) => fs.existsSync(file));
+  return { dir, files };
 }
 
 /**

@@ -33,7 +33,7 @@ export const COMPONENTS: Record<Component, ComponentSpec> = {
   },
   embed_tokens: {
     dtype: () => 'fp32',
-    build: (checkpoint, store, _dtype, vocabSize) => buildEmbedTokens(checkpoint, store, vocabSize),
+    build: (checkpoint, store, dtype, vocabSize) => buildEmbedTokens(checkpoint, store, vocabSize, dtype),
   },
   decoder_model_merged: {
     dtype: (model) => model,
@@ -56,5 +56,10 @@ export function componentDtype(component: Component, dtype: ModelDtype): WeightD
 }
 
 export function componentFile(component: Component, dtype: ModelDtype): string {
-  return `onnx/${component}${WEIGHT_SUFFIX[componentDtype(component, dtype)]}.onnx`;
+  return componentFileAt(component, componentDtype(component, dtype));
+}
+
+/** A component's file when it stores `weight`. */
+export function componentFileAt(component: Component, weight: WeightDtype): string {
+  return `onnx/${component}${WEIGHT_SUFFIX[weight]}.onnx`;
 }

@@ -23,6 +23,7 @@
  * the logits come out as float32.
  */
 import { loadWeight, type Checkpoint } from '../checkpoint/checkpoint.js';
+import { f32ToF16 } from '../checkpoint/floatFormats.js';
 import type { TextConfig } from '../checkpoint/config.js';
 import { GEMMA_LINEAR_PARTS, textNames } from '../checkpoint/weightNames.js';
 import { GraphBuilder } from '../onnx/graphBuilder.js';
@@ -36,12 +37,27 @@ import { slidingWindowInGraph } from './prefixLmMask.js';
 
 export type DecoderVariant = 'merged' | 'masked';
 
-export function buildEmbedTokens(checkpoint: Checkpoint, store: WeightStore, vocabSize: number): GraphBuilder {
+/**
+ * onnx/embed_tokens.onnx: input_ids -> inputs_embeds. The table is float32 for our engine, which reads its
+ * rows from disk (tokenEmbeddings.ts). `fp16` writes embed_tokens_fp16.onnx as transformers.js's fp16
+ * exports have it (a float16 table, float32 out: their conversion keeps the graph's I/O types), for the
+ * bench's peer.
+ */
+export function buildEmbedTokens(checkpoint: Checkpoint, store: WeightStore, vocabSize: number, dtype: WeightDtype = 'fp32'): GraphBuilder {
   const H = checkpoint.config.text.hidden_size;
   const g = new GraphBuilder('embed_tokens', store);
   const ids = g.input('input_ids', 'int64', ['batch_size', 'sequence_length']);
-  const table = g.weight('embed_tokens.weight', () => loadWeight(checkpoint, textNames.embedTokens, [vocabSize, H]), [vocabSize, H]);
-  g.output(g.op('Gather', [table, ids], { axis: 0 }), 'inputs_embeds', 'float32', ['batch_size', 'sequence_length', H]);
+  const load = () => loadWeight(checkpoint, textNames.embedTokens, [vocabSize, H]);
+  let embeds: string;
+  if (dtype === 'fp16') {
+    const table = g.weight('embed_tokens.weight_fp16', () => f32ToF16(load()), [vocabSize, H], 'float16');
+    embeds = cast(g, g.op('Gather', [table, ids], { axis: 0 }), 'float32');
+  } else if (dtype === 'fp32') {
+    embeds = g.op('Gather', [g.weight('embed_tokens.weight', load, [vocabSize, H]), ids], { axis: 0 });
+  } else {
+    throw new Error(`the embedding table is stored as fp32 or fp16, not ${dtype}`);
+  }
+  g.output(embeds, 'inputs_embeds', 'float32', ['batch_size', 'sequence_length', H]);
   return g;
 }
 

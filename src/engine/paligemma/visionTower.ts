@@ -3,7 +3,9 @@
  * SigLIP (patch conv with bias, learned positions, pre-LayerNorm blocks with a tanh-GELU MLP,
  * post_layernorm, no pooling head), then PaliGemma's linear projector, then the division by
  * sqrt(text hidden size) that HF applies to image features before they meet the text embeddings.
- * `dtype` is the weights of every linear layer (fp32; q8 for int4 models; int8); the rest stays float32.
+ * `dtype` is the weights of every linear layer (fp32; q8 for int4 models; int8; int4 only for the file
+ * transformers.js's PaliGemma card recommends, `vision_encoder_q4`, which the bench's peer loads); the rest
+ * stays float32.
  */
 import { loadWeight, type Checkpoint } from '../checkpoint/checkpoint.js';
 import type { VisionConfig } from '../checkpoint/config.js';
@@ -29,8 +31,8 @@ interface Tower {
 }
 
 export function buildVisionEncoder(checkpoint: Checkpoint, store: WeightStore, dtype: WeightDtype = 'fp32'): GraphBuilder {
-  // Activations here are float32 throughout: float16 or 4-bit weights would need another graph.
-  if (dtype !== 'fp32' && dtype !== 'q8' && dtype !== 'int8') throw new Error(`the vision tower stores fp32, q8 or int8 weights, not ${dtype}`);
+  // Activations here are float32 throughout: float16 weights would need another graph.
+  if (dtype === 'fp16') throw new Error('the vision tower stores fp32, q8, int8 or int4 weights, not fp16');
   const { vision, num_image_tokens: N } = checkpoint.config;
   const g = new GraphBuilder('vision_encoder', store);
   const D = vision.hidden_size;
