@@ -2,12 +2,13 @@
  * `pali alt-text` as CI runs it: the built dist/pali.js in a child process, over a small git repository.
  * Walking (.gitignore at every level, .git/info/exclude, node_modules), the linter-style lines and exit
  * codes, JSON and SARIF, and --fix with the tiny model: a diff first, writes with --yes, files edited
- * meanwhile left alone.
+ * meanwhile left alone (that one in process, where the confirmation can wait while the file changes).
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
+import { altTextCommand } from '../../src/engine/cli/altTextCommand.js';
 import { tempDir, writeGradientPng } from '../helpers/fixtures.js';
 import { pali } from '../helpers/pali.js';
 
@@ -152,5 +153,33 @@ describe('pali alt-text --fix', () => {
     const guide = fs.readFileSync(path.join(project, 'docs', 'guide.md'), 'utf8');
     const [first, second] = [...guide.matchAll(/!\[([^\]]*)\]\(shot\.png\)/g)].map((m) => m[1]);
     assert.ok(first && first === second, guide);
+  });
+
+  test('a file edited while the question is on screen is left as the user made it; the others are written', async () => {
+    if (!fs.existsSync(path.join(model, 'config.json'))) assert.equal(paliIn(['forge', '--preset', 'tiny', '--seed', '5', '--out', model], root).code, 0);
+    const project = path.join(root, 'edited');
+    write(project, { 'guide.md': '# Guide\n\n![](shot.png)\n', 'page.html': '<img src="shot.png">\n' });
+    await writeGradientPng(path.join(project, 'shot.png'), 64, 48, 2);
+    const edited = '# Guide, edited meanwhile\n\n![](shot.png)\n';
+    const errors: string[] = [];
+    let asked = '';
+    const code = await altTextCommand(['--fix', '--model', model, '--dtype', 'fp32', '--cache-dir', env.PALI_CACHE_DIR, project], {
+      out: () => {},
+      err: (line) => errors.push(line),
+      signal: new AbortController().signal,
+      interactive: false,
+      // The user edits guide.md in their editor while the diff and the question are on screen, then says yes.
+      confirm: async (question) => {
+        asked = question;
+        fs.writeFileSync(path.join(project, 'guide.md'), edited);
+        return true;
+      },
+    });
+    assert.match(asked, /write alt text for 2 images in 2 files\?/);
+    assert.equal(fs.readFileSync(path.join(project, 'guide.md'), 'utf8'), edited, 'the edit is kept');
+    assert.match(fs.readFileSync(path.join(project, 'page.html'), 'utf8'), /^<img alt="[^"]+" src="shot\.png">\n$/);
+    assert.ok(errors.some((line) => /guide\.md changed since it was read: left as it is, run again/.test(line)), errors.join('\n'));
+    assert.ok(errors.some((line) => /wrote alt text for 1 image in 1 file$/.test(line)), errors.join('\n'));
+    assert.equal(code, 1, 'guide.md still has its finding');
   });
 });

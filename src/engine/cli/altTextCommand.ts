@@ -77,7 +77,8 @@ async function fix(files: FileFindings[], values: Values, io: Io, cwd: string): 
   }
   const { written, changed } = writeFixes(plan.fixes);
   for (const f of changed) io.err(`pali: ${f.displayPath} changed since it was read: left as it is, run again`);
-  io.err(`pali: wrote alt text for ${written.reduce((sum, f) => sum + f.fixed, 0)} images in ${written.length} files`);
+  const images = written.reduce((sum, f) => sum + f.fixed, 0);
+  io.err(`pali: wrote alt text for ${images} image${images === 1 ? '' : 's'} in ${written.length} file${written.length === 1 ? '' : 's'}`);
   // What is left: findings the model could not fix, and files that changed meanwhile.
   const left = files.reduce((sum, file) => {
     const fixed = written.find((w) => w.file === file.source.file);
