@@ -10,10 +10,10 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { streamSSE } from 'hono/streaming';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import type { DeviceChoice, DtypeChoice, GenerateParams } from '../../protocol.js';
+import type { DeviceChoice, DtypeChoice } from '../../protocol.js';
 import { fetchImage } from '../../common/fetchImage.js';
 import { describeError, isUserError } from '../../common/errors.js';
-import { EngineService } from '../server/engineService.js';
+import { EngineService, type GenerateCall } from '../server/engineService.js';
 import { browserGuard } from './browserGuard.js';
 
 export interface OpenAiServerOptions {
@@ -50,7 +50,7 @@ class RequestError extends Error {
 }
 
 interface ChatRequest {
-  params: Omit<GenerateParams, 'streamId'>;
+  params: GenerateCall;
   stream: boolean;
   /** stream_options.include_usage: a last chunk with the token counts, as OpenAI sends it. */
   includeUsage: boolean;
@@ -107,10 +107,11 @@ function usageOf(result: { promptTokens: number; generatedIds: number[] }) {
   return { prompt_tokens: result.promptTokens, completion_tokens: result.generatedIds.length, total_tokens: result.promptTokens + result.generatedIds.length };
 }
 
-export function createOpenAiApp(service: EngineService, pieces: Map<string, (piece: string) => void>, options: OpenAiServerOptions): Hono {
+export function createOpenAiApp(service: EngineService, options: OpenAiServerOptions): Hono {
   const app = new Hono();
   const created = Math.floor(Date.now() / 1000);
   const logOutcome = (id: string, result: { generatedIds: number[]; finishReason: string }) => options.log?.(`pali: ${id}: ${result.generatedIds.length} tokens (${result.finishReason})`);
+  const onProgress = (message: string) => options.log?.(`pali: ${message}`);
   const logFailure = (id: string, error: unknown, streamedPieces?: number) => {
     if (error instanceof Error && error.name === 'AbortError') {
       options.log?.(`pali: ${id}: the client went away${streamedPieces === undefined ? '' : ` after ${streamedPieces} streamed pieces`}; its decoding stopped`);
@@ -168,12 +169,11 @@ export function createOpenAiApp(service: EngineService, pieces: Map<string, (pie
       c.req.raw.signal.addEventListener('abort', () => controller.abort());
       if (request.stream) {
         return streamSSE(c, async (sse) => {
-          const streamId = randomUUID();
           const sent: Promise<void>[] = [sse.writeSSE({ data: chunk({ role: 'assistant', content: '' }, null) })];
-          pieces.set(streamId, (piece) => void sent.push(sse.writeSSE({ data: chunk({ content: piece }, null) })));
+          const onText = (piece: string) => void sent.push(sse.writeSSE({ data: chunk({ content: piece }, null) }));
           sse.onAbort(() => controller.abort());
           try {
-            const result = await service.generate({ ...request.params, streamId }, controller.signal);
+            const result = await service.generate(request.params, controller.signal, { onText, onProgress });
             logOutcome(id, result);
             await Promise.all(sent);
             await sse.writeSSE({ data: chunk({}, result.finishReason) });
@@ -183,14 +183,12 @@ export function createOpenAiApp(service: EngineService, pieces: Map<string, (pie
           } catch (error) {
             logFailure(id, error, sent.length - 1);
             await sse.writeSSE({ data: JSON.stringify({ error: { message: describeError(error), type: isUserError(error) ? 'invalid_request_error' : 'server_error', param: null, code: null } }) });
-          } finally {
-            pieces.delete(streamId);
           }
           await sse.writeSSE({ data: '[DONE]' });
         });
       }
       try {
-        const result = await service.generate(request.params, controller.signal);
+        const result = await service.generate(request.params, controller.signal, { onProgress });
         logOutcome(id, result);
         return c.json({
           id,
@@ -212,10 +210,9 @@ export function createOpenAiApp(service: EngineService, pieces: Map<string, (pie
 
 /** Loads the model, serves until SIGTERM or SIGINT, then lets in-flight requests finish and exits. */
 export async function runOpenAiServer(options: OpenAiServerOptions, dtype: DtypeChoice, device: DeviceChoice, log: (line: string) => void): Promise<void> {
-  const pieces = new Map<string, (piece: string) => void>();
-  const service = new EngineService({ progress: (message) => log(`pali: ${message}`), textPiece: (streamId, piece) => pieces.get(streamId)?.(piece) }, { cacheRoot: options.cacheRoot, maxBatch: options.maxBatch });
-  await service.loadModel({ modelDir: options.modelDir, dtype, device });
-  const app = createOpenAiApp(service, pieces, { log, ...options });
+  const service = new EngineService({ cacheRoot: options.cacheRoot, maxBatch: options.maxBatch });
+  await service.loadModel({ modelDir: options.modelDir, dtype, device }, undefined, { onProgress: (message) => log(`pali: ${message}`) });
+  const app = createOpenAiApp(service, { log, ...options });
   const server = serve({ fetch: app.fetch, hostname: options.host, port: options.port }, (info) => options.onListening?.(`http://${options.host}:${info.port}`));
   await new Promise<void>((resolve) => {
     const stop = () => {

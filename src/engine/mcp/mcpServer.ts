@@ -51,12 +51,9 @@ const box = z.object({ xMin: z.number(), yMin: z.number(), xMax: z.number(), yMa
 
 export function createMcpServer(options: McpOptions): McpServer {
   const server = new McpServer({ name: 'pali', version: packageJson.version });
-  /** Progress sinks of the calls in flight, by request id: loading news goes to all, text to its own call. */
-  const sinks = new Map<string, (message: string) => void>();
-  const service = new EngineService({
-    progress: (message) => sinks.forEach((sink) => sink(message)),
-    textPiece: (id, piece) => sinks.get(id)?.(`generated: ${piece}`),
-  }, { cacheRoot: options.cacheRoot });
+  /** Progress of the calls in flight: the one load serves them all, so its news goes to each. */
+  const waiting = new Set<(message: string) => void>();
+  const service = new EngineService({ cacheRoot: options.cacheRoot });
   let loaded: Promise<unknown> | undefined;
   const remote = options.remote ? new RemoteVision(options.remote) : undefined;
   /** Where the tools' answers come from, for their descriptions. */
@@ -96,21 +93,20 @@ export function createMcpServer(options: McpOptions): McpServer {
 
   async function run(task: TaskRequest, argument: z.infer<typeof image>, extra: Extra, maxNewTokens = 64): Promise<VisionAnswer> {
     const source = await imageSource(argument);
-    const id = String(extra.requestId);
     const progress = progressFor(extra);
-    sinks.set(id, progress);
+    waiting.add(progress);
     try {
       if (remote) return await remote.generate(source, task, maxNewTokens, extra.signal, (piece) => progress(`generated: ${piece}`));
       const modelDir = options.modelDir;
       if (!modelDir) throw new UserError('no model: start pali mcp with --model DIR or set PALI_MODEL to a PaliGemma checkpoint folder (or --remote URL for a server)');
-      loaded ??= service.loadModel({ modelDir, dtype: options.dtype, device: options.device }).catch((error) => {
+      loaded ??= service.loadModel({ modelDir, dtype: options.dtype, device: options.device }, undefined, { onProgress: (message) => waiting.forEach((sink) => sink(message)) }).catch((error) => {
         loaded = undefined;
         throw error;
       });
       await loaded;
-      return await service.generate({ image: source, task, maxNewTokens, streamId: id }, extra.signal);
+      return await service.generate({ image: source, task, maxNewTokens }, extra.signal, { onText: (piece) => progress(`generated: ${piece}`), onProgress: progress });
     } finally {
-      sinks.delete(id);
+      waiting.delete(progress);
     }
   }
 

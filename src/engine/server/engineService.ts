@@ -1,7 +1,8 @@
 /**
- * What the engine process offers its client: load a model, then generate for an image and a task, with
+ * What the engine process offers its clients: load a model, then generate for an image and a task, with
  * streamed text, cancellation, one request at a time and cached image features. Transport-free: the
- * JSON-RPC server (server.ts) wires it to vscode-jsonrpc; tests drive it through a real `pali serve`.
+ * JSON-RPC server (server.ts), the MCP server and the OpenAI-compatible server each hand a call its own
+ * listeners, so none keeps a map from streams to callers; tests drive it through a real `pali serve`.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -20,10 +21,14 @@ import { FeatureCache } from './featureCache.js';
 import { IdleCollector } from './idleCollector.js';
 import { RequestQueue, type Priority } from './requestQueue.js';
 
-export interface EngineEvents {
-  progress(message: string): void;
-  textPiece(streamId: string, piece: string): void;
+/** What one call hears while it runs: its answer's text as it streams, and progress (downloads, loading). */
+export interface CallListeners {
+  onText?: (piece: string) => void;
+  onProgress?: (message: string) => void;
 }
+
+/** A request to generate, as front doors make it: the wire protocol's stream id stays with the transport. */
+export type GenerateCall = Omit<GenerateParams, 'streamId'>;
 
 const DEFAULT_MAX_NEW_TOKENS = 128;
 
@@ -39,10 +44,7 @@ export class EngineService {
   /** With maxBatch above 1 and a masked decoder: requests decode together (generate/batchDecoder.ts). */
   private batcher: { model: PaliGemmaModel; decoder: BatchDecoder } | undefined;
 
-  constructor(
-    private readonly events: EngineEvents,
-    private readonly options: { cacheRoot?: string; maxImagePixels?: number; maxBatch?: number } = {},
-  ) {}
+  constructor(private readonly options: { cacheRoot?: string; maxImagePixels?: number; maxBatch?: number } = {}) {}
 
   /** Queues one request; the heap is collected once the engine has been idle a while after it. */
   private serve<T>(work: () => Promise<T>, signal?: AbortSignal, priority: Priority = 'user'): Promise<T> {
@@ -66,7 +68,7 @@ export class EngineService {
     };
   }
 
-  loadModel(params: LoadModelParams, signal?: AbortSignal): Promise<ModelInfo> {
+  loadModel(params: LoadModelParams, signal?: AbortSignal, listeners: CallListeners = {}): Promise<ModelInfo> {
     return this.serve(async () => {
       const current = this.modelInfo;
       if (current && current.modelDir === params.modelDir && current.dtypeChoice === params.dtype &&
@@ -78,7 +80,7 @@ export class EngineService {
           dtype: params.dtype,
           device: params.device,
           cacheRoot: this.options.cacheRoot,
-          onProgress: (message) => this.events.progress(message),
+          onProgress: listeners.onProgress,
         });
         this.model = model;
         const maxBatch = this.options.maxBatch ?? 1;
@@ -108,11 +110,11 @@ export class EngineService {
    * Answers a cancelled request at once; its work stops at the next stage boundary or decode step (an ONNX
    * Runtime run cannot be interrupted), and the queue starts the next request only then.
    */
-  generate(params: GenerateParams, signal?: AbortSignal): Promise<GenerateResultMessage> {
-    return untilAborted(this.generateQueued(params, signal), signal);
+  generate(params: GenerateCall, signal?: AbortSignal, listeners: CallListeners = {}): Promise<GenerateResultMessage> {
+    return untilAborted(this.generateQueued(params, signal, listeners), signal);
   }
 
-  private async generateQueued(params: GenerateParams, signal?: AbortSignal): Promise<GenerateResultMessage> {
+  private async generateQueued(params: GenerateCall, signal: AbortSignal | undefined, listeners: CallListeners): Promise<GenerateResultMessage> {
     let batched: { result: Promise<GenerateResult>; model: PaliGemmaModel; encoded: EncodedImage; cachedImage: boolean } | undefined;
     const single = await this.serve(async () => {
       const model = this.model;
@@ -128,12 +130,11 @@ export class EngineService {
         encoded = await encodeImage(model, await decodeImageBytes(bytes, label, { maxPixels }), undefined, signal);
         this.features.set(key, encoded);
       }
-      const streamId = params.streamId;
       const options = {
         maxNewTokens: params.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS,
         sampling: params.sampling && params.sampling.temperature > 0 ? params.sampling : undefined,
         signal,
-        onText: streamId ? (piece: string) => this.events.textPiece(streamId, piece) : undefined,
+        onText: listeners.onText,
       };
       if (this.batcher?.model === model) {
         // Prefill now; decoding goes on in the batch, one queued step at a time (generate/batchDecoder.ts).
@@ -149,26 +150,26 @@ export class EngineService {
       return this.resultMessage(model, params, encoded, cachedImage, await result);
     })();
     if ('task' in params.task && params.task.task === 'segment') {
-      const { segments, notes } = await segmentAnswer(message.text, message.imageWidth, message.imageHeight, () => this.loadSegmenter(params.vaePath, signal));
+      const { segments, notes } = await segmentAnswer(message.text, message.imageWidth, message.imageHeight, () => this.loadSegmenter(params.vaePath, signal, listeners.onProgress));
       return { ...message, segments, notes };
     }
     return message;
   }
 
   /** Masks for another engine's answer (the remote backend): the VQ-VAE only, no model. */
-  segmentAnswer(params: SegmentAnswerParams, signal?: AbortSignal): Promise<SegmentAnswerResult> {
+  segmentAnswer(params: SegmentAnswerParams, signal?: AbortSignal, listeners: CallListeners = {}): Promise<SegmentAnswerResult> {
     const { text, imageWidth, imageHeight } = params;
     if (!(Number.isInteger(imageWidth) && imageWidth > 0 && Number.isInteger(imageHeight) && imageHeight > 0)) {
       throw new UserError(`the image size must be positive whole pixels, not ${imageWidth}x${imageHeight}`);
     }
     return this.serve(async () => {
-      const { segments, notes } = await segmentAnswer(text, imageWidth, imageHeight, () => this.loadSegmenter(params.vaePath, signal));
+      const { segments, notes } = await segmentAnswer(text, imageWidth, imageHeight, () => this.loadSegmenter(params.vaePath, signal, listeners.onProgress));
       return { segments, notes };
     }, signal);
   }
 
-  private async loadSegmenter(vaePath: string | undefined, signal?: AbortSignal): Promise<Segmenter> {
-    const file = await findVaeFile({ vaeFile: vaePath || undefined, modelDir: this.modelInfo?.modelDir, cacheRoot: this.options.cacheRoot, onProgress: (m) => this.events.progress(m), signal });
+  private async loadSegmenter(vaePath: string | undefined, signal: AbortSignal | undefined, onProgress: ((message: string) => void) | undefined): Promise<Segmenter> {
+    const file = await findVaeFile({ vaeFile: vaePath || undefined, modelDir: this.modelInfo?.modelDir, cacheRoot: this.options.cacheRoot, onProgress, signal });
     if (this.segmenter?.file !== file) {
       await this.segmenter?.segmenter.release();
       this.segmenter = { file, segmenter: await Segmenter.load(file) };
@@ -176,7 +177,7 @@ export class EngineService {
     return this.segmenter.segmenter;
   }
 
-  private resultMessage(model: PaliGemmaModel, params: GenerateParams, encoded: EncodedImage, cachedImage: boolean, result: GenerateResult): GenerateResultMessage {
+  private resultMessage(model: PaliGemmaModel, params: GenerateCall, encoded: EncodedImage, cachedImage: boolean, result: GenerateResult): GenerateResultMessage {
     return {
       text: result.text,
       boxes: boxesForTask(params.task, result.text, encoded.width, encoded.height),
@@ -223,7 +224,7 @@ function taskPromptOrUserError(task: Parameters<typeof taskPrompt>[0]): string {
   }
 }
 
-function readImageSource(params: GenerateParams): { bytes: Buffer; label: string } {
+function readImageSource(params: GenerateCall): { bytes: Buffer; label: string } {
   if ('path' in params.image) {
     try {
       return { bytes: fs.readFileSync(params.image.path), label: params.image.path };

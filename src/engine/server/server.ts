@@ -50,19 +50,18 @@ export function startServer(transport: 'ipc' | 'stdio', options: { cacheRoot?: s
   const connection = transport === 'ipc'
     ? createMessageConnection(new IPCMessageReader(process), new IPCMessageWriter(process))
     : createMessageConnection(new StreamMessageReader(process.stdin), new StreamMessageWriter(process.stdout));
-  const service = new EngineService(
-    {
-      progress: (message) => void connection.sendNotification(ProgressNotification, { message }),
-      textPiece: (streamId, piece) => void connection.sendNotification(TextPieceNotification, { streamId, piece }),
-    },
-    options,
-  );
+  const service = new EngineService(options);
+  const onProgress = (message: string) => void connection.sendNotification(ProgressNotification, { message });
   connection.onRequest(LoadModelRequest, (params, token) => {
     abortIfFaultInjected();
-    return answer(() => service.loadModel(params, toSignal(token)));
+    return answer(() => service.loadModel(params, toSignal(token), { onProgress }));
   });
-  connection.onRequest(GenerateRequest, (params, token) => answer(() => service.generate(params, toSignal(token))));
-  connection.onRequest(SegmentAnswerRequest, (params, token) => answer(() => service.segmentAnswer(params, toSignal(token))));
+  connection.onRequest(GenerateRequest, ({ streamId, ...params }, token) => {
+    // The client names the stream its pieces belong to; they go back with that name.
+    const onText = streamId ? (piece: string) => void connection.sendNotification(TextPieceNotification, { streamId, piece }) : undefined;
+    return answer(() => service.generate(params, toSignal(token), { onText, onProgress }));
+  });
+  connection.onRequest(SegmentAnswerRequest, (params, token) => answer(() => service.segmentAnswer(params, toSignal(token), { onProgress })));
   connection.onRequest(StatusRequest, () => service.status());
   connection.onRequest(SelfTestRequest, () => answer(runSelfTest));
   connection.onClose(() => {
