@@ -10,6 +10,12 @@ import type { TaskRequest } from './common/prompts.js';
 
 export type { DeviceChoice, DtypeChoice, ModelDtype };
 
+/**
+ * Bumped whenever a message below changes. A shared engine's socket is named with it and its handshake
+ * carries it, so that a client never talks to an engine of another version (engine/shared/).
+ */
+export const PROTOCOL_VERSION = 1;
+
 export interface LoadModelParams {
   /** A Hugging Face checkpoint folder or an onnx-community export. */
   modelDir: string;
@@ -56,6 +62,8 @@ export interface GenerateParams {
   maxImagePixels?: number;
   /** Chosen by the client so that streamed pieces can be matched to this request. */
   streamId?: string;
+  /** Return the prompt's token ids too (`pali generate --json` prints them). */
+  withPromptIds?: boolean;
   /** big_vision's vae-oid.npz for segmentation (paligemma.segmentation.vaePath); else found or downloaded. */
   vaePath?: string;
 }
@@ -97,6 +105,8 @@ export interface GenerateResultMessage {
   generatedIds: number[];
   /** Tokens of the prompt the model saw, image tokens included. */
   promptTokens: number;
+  /** Those tokens' ids, when the request asked for them (withPromptIds). */
+  promptIds?: number[];
   /** `stop`: an end token ended the answer; `length`: maxNewTokens did. */
   finishReason: 'stop' | 'length';
   device: string;
@@ -112,6 +122,8 @@ export interface EngineStatus {
   queued: number;
   /** Resident memory and the JavaScript heap in use, MB. */
   memory: { residentMB: number; heapMB: number };
+  /** A shared engine: the clients connected now (this one included). */
+  clients?: number;
 }
 
 export interface SelfTestResult {
@@ -143,5 +155,7 @@ export const SegmentAnswerRequest = new RequestType<SegmentAnswerParams, Segment
 export const StatusRequest = new RequestType0<EngineStatus, void>('pali/status');
 /** Runs a tiny graph through onnxruntime: the first request after a start, to prove the runtime works. */
 export const SelfTestRequest = new RequestType0<SelfTestResult, void>('pali/selfTest');
+/** Asks a shared engine to unload its model and exit once the requests in flight are answered (`pali stop`). */
+export const ShutdownRequest = new RequestType0<void, void>('pali/shutdown');
 export const TextPieceNotification = new NotificationType<TextPieceParams>('pali/textPiece');
 export const ProgressNotification = new NotificationType<ProgressParams>('pali/progress');

@@ -9,7 +9,9 @@ import { thisCpu } from '../runtime/cpuFeatures.js';
 import { locTokensToBoxes } from '../../common/locTokens.js';
 import { requestForVerb, taskPrompt } from '../../common/prompts.js';
 import type { SafetensorsDtype } from '../checkpoint/safetensors.js';
-import { convertCheckpoint } from '../convert/convert.js';
+import { convertCheckpoint, defaultCacheRoot } from '../convert/convert.js';
+import type { GenerateResultMessage } from '../../protocol.js';
+import { askSharedEngine } from './viaSharedEngine.js';
 import { UserError } from '../../common/errors.js';
 import { answerIdsFor, forgeCheckpoint } from '../forge/forge.js';
 import { isLoopbackHost } from '../http/browserGuard.js';
@@ -37,6 +39,7 @@ export interface Io {
 
 export const MODEL_OPTIONS: Options = {
   model: { type: 'string' },
+  local: { type: 'boolean' },
   dtype: { type: 'string' },
   device: { type: 'string' },
   'cache-dir': { type: 'string' },
@@ -103,6 +106,21 @@ async function runPrompt(
     ? { temperature, topK: integer(values['top-k'], 'top-k', 0), topP: decimal(values['top-p'], 'top-p', 1), seed: integer(values.seed, 'seed', 0) }
     : undefined;
   const maxPixels = values['max-image-pixels'] === undefined ? undefined : integer(values['max-image-pixels'], 'max-image-pixels', 0, 1);
+  // A running shared engine answers what its protocol carries: the text (cli/viaSharedEngine.ts).
+  const textOnly = !extra.logitsOut && !extra.detect && !extra.segment && !/^segment\s/.test(prompt.trim());
+  if (textOnly && !values.local && values.runtime === undefined) {
+    const answer = await askSharedEngine({
+      modelDir: modelDir(values), dtype: parseModelDtype(text(values.dtype)), device: parseDevice(text(values.device) ?? 'auto'),
+      cacheRoot: text(values['cache-dir']) ?? defaultCacheRoot(), image, prompt, maxNewTokens, sampling, maxImagePixels: maxPixels,
+      onText: json ? undefined : (piece) => io.out(piece),
+      withPromptIds: json,
+    }, io);
+    if (answer) {
+      io.out(json ? `${JSON.stringify({ ...sharedAnswerJson(answer), segments: [] })}\n` : '\n');
+      if (chatty) io.err(`pali: ${answer.generatedIds.length} tokens on ${answer.device} (the shared engine), ${answer.timings.tokensPerS.toFixed(1)} tokens/s`);
+      return;
+    }
+  }
   // Decode the image before loading the model: a bad image fails in milliseconds, not after a conversion.
   const rgb = await decodeImageFile(image, { maxPixels });
   const model = await loadModelFromArgs(values, io, chatty);
@@ -240,6 +258,18 @@ export async function convertCommand(argv: string[], io: Io): Promise<void> {
 }
 
 /** `--json`'s contract (snake_case, as scripts already parse it), from the pipeline's camelCase result. */
+/** The shared engine's answer in generateJson's shape. */
+function sharedAnswerJson(answer: GenerateResultMessage) {
+  const { timings } = answer;
+  return {
+    text: answer.text,
+    generated_ids: answer.generatedIds,
+    prompt_ids: answer.promptIds,
+    device: answer.device,
+    timings: { preprocess_ms: timings.preprocessMs, vision_ms: timings.visionMs, prefill_ms: timings.prefillMs, decode_ms: timings.decodeMs, tokens_per_s: timings.tokensPerS },
+  };
+}
+
 function generateJson(result: GenerateResult) {
   const { timings } = result;
   return {

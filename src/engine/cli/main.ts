@@ -7,6 +7,7 @@ import { describeError, isUserError, UserError } from '../../common/errors.js';
 import { startServer } from '../server/server.js';
 import { altTextCommand } from './altTextCommand.js';
 import { devicesCommand } from './devicesCommand.js';
+import { psCommand, serveSharedCommand, stopCommand } from './sharedCommands.js';
 import { convertCommand, forgeCommand, generateCommand, httpServeCommand, mcpCommand, parseCommand, taskCommand, type Io } from './commands.js';
 
 const HELP = `pali: PaliGemma on your machine
@@ -43,6 +44,12 @@ const HELP = `pali: PaliGemma on your machine
                                  only inside the client's roots, else --root, else the working folder;
                                  --remote: a pali serve or vLLM server answers (its key in PALI_API_KEY)
   pali serve [--stdio|--ipc]     the engine's JSON-RPC server (what the VS Code extension runs)
+  pali serve --shared [--keep-alive MINUTES] [--linger SECONDS]
+                                 one engine for this user on a private socket, shared by its clients; it
+                                 unloads the model after --keep-alive minutes without a request (10; 0
+                                 keeps it) and exits --linger seconds (10) after it has no client and no model
+  pali ps [--json]               what the shared engine holds: its pid, clients, model, state and memory
+  pali stop                      stop the shared engine once its requests in flight are answered
   pali serve --model DIR [--host 127.0.0.1] [--port 8000] [--api-key KEY] [--allow-origin ORIGIN] [--allow-remote-images] [--max-batch 8]
                                  an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/models);
                                  PALI_API_KEY also sets the key; --max-batch 1 decodes one request at a
@@ -97,7 +104,17 @@ export async function main(argv: string[], io: Io): Promise<number> {
         // stdout belongs to the protocol until the client closes stdin.
         await mcpCommand(rest);
         return 0;
+      case 'ps':
+        await psCommand(rest, io);
+        return 0;
+      case 'stop':
+        await stopCommand(rest, io);
+        return 0;
       case 'serve':
+        if (rest.includes('--shared')) {
+          await serveSharedCommand(rest, io);
+          return 0;
+        }
         // With a model: the OpenAI-compatible HTTP server, until SIGTERM.
         if (rest.some((arg) => arg === '--model' || arg.startsWith('--model=') || arg === '--port')) {
           await httpServeCommand(rest, io);

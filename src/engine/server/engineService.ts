@@ -46,6 +46,9 @@ export class EngineService {
 
   constructor(private readonly options: { cacheRoot?: string; maxImagePixels?: number; maxBatch?: number } = {}) {}
 
+  /** When the last request ended (or the service was made): a shared engine unloads after keepAlive of this. */
+  lastActiveAt = Date.now();
+
   /** Queues one request; the heap is collected once the engine has been idle a while after it. */
   private serve<T>(work: () => Promise<T>, signal?: AbortSignal, priority: Priority = 'user'): Promise<T> {
     return this.queue.run(async () => {
@@ -54,8 +57,23 @@ export class EngineService {
         return await work();
       } finally {
         this.idle.requestEnded();
+        this.lastActiveAt = Date.now();
       }
     }, signal, priority);
+  }
+
+  get loaded(): boolean {
+    return this.model !== null;
+  }
+
+  /** Nothing running or waiting. */
+  get idleNow(): boolean {
+    return !this.queue.busy && this.queue.queued === 0;
+  }
+
+  /** Resolves once every request queued before it has been answered (it queues behind them all). */
+  drain(): Promise<void> {
+    return this.serve(async () => {}, undefined, 'background');
   }
 
   status(): EngineStatus {
@@ -69,54 +87,63 @@ export class EngineService {
   }
 
   loadModel(params: LoadModelParams, signal?: AbortSignal, listeners: CallListeners = {}): Promise<ModelInfo> {
-    return this.serve(async () => {
-      const current = this.modelInfo;
-      if (current && current.modelDir === params.modelDir && current.dtypeChoice === params.dtype &&
-        (params.device === 'auto' || current.device === params.device)) return current;
-      this.loading = true;
-      try {
-        await this.unload();
-        const model = await loadModel(params.modelDir, {
-          dtype: params.dtype,
-          device: params.device,
-          cacheRoot: this.options.cacheRoot,
-          onProgress: listeners.onProgress,
-        });
-        this.model = model;
-        const maxBatch = this.options.maxBatch ?? 1;
-        if (maxBatch > 1 && model.maskedDecoder) this.batcher = { model, decoder: new BatchDecoder(model, maxBatch, (work) => this.serve(work)) };
-        const info: ModelInfo = {
-          modelDir: params.modelDir,
-          onnxDir: model.dir,
-          dtype: model.dtype,
-          dtypeChoice: params.dtype,
-          ...(model.dtypeReason ? { dtypeReason: model.dtypeReason } : {}),
-          device: model.device,
-          ...(model.deviceNote ? { deviceNote: model.deviceNote } : {}),
-          fallbacks: model.deviceFallbacks,
-          generation: model.config.generation,
-          imageSize: model.config.vision.image_size,
-        };
-        this.modelInfo = info;
-        await this.enforceMemoryLimit(params.memoryLimitMB, 'loading the model');
-        return info;
-      } finally {
-        this.loading = false;
-      }
-    }, signal);
+    return this.serve(() => this.ensureModel(params, listeners), signal);
+  }
+
+  /** The model `params` names, loaded in place of the current one unless that is it already. In the queue. */
+  private async ensureModel(params: LoadModelParams, listeners: CallListeners): Promise<ModelInfo> {
+    const current = this.modelInfo;
+    if (current && current.modelDir === params.modelDir && current.dtypeChoice === params.dtype &&
+      (params.device === 'auto' || current.device === params.device)) return current;
+    this.loading = true;
+    try {
+      await this.unload();
+      const model = await loadModel(params.modelDir, {
+        dtype: params.dtype,
+        device: params.device,
+        cacheRoot: this.options.cacheRoot,
+        onProgress: listeners.onProgress,
+      });
+      this.model = model;
+      const maxBatch = this.options.maxBatch ?? 1;
+      if (maxBatch > 1 && model.maskedDecoder) this.batcher = { model, decoder: new BatchDecoder(model, maxBatch, (work) => this.serve(work)) };
+      const info: ModelInfo = {
+        modelDir: params.modelDir,
+        onnxDir: model.dir,
+        dtype: model.dtype,
+        dtypeChoice: params.dtype,
+        ...(model.dtypeReason ? { dtypeReason: model.dtypeReason } : {}),
+        device: model.device,
+        ...(model.deviceNote ? { deviceNote: model.deviceNote } : {}),
+        fallbacks: model.deviceFallbacks,
+        generation: model.config.generation,
+        imageSize: model.config.vision.image_size,
+      };
+      this.modelInfo = info;
+      await this.enforceMemoryLimit(params.memoryLimitMB, 'loading the model');
+      return info;
+    } finally {
+      this.loading = false;
+    }
   }
 
   /**
    * Answers a cancelled request at once; its work stops at the next stage boundary or decode step (an ONNX
    * Runtime run cannot be interrupted), and the queue starts the next request only then.
    */
-  generate(params: GenerateCall, signal?: AbortSignal, listeners: CallListeners = {}): Promise<GenerateResultMessage> {
-    return untilAborted(this.generateQueued(params, signal, listeners), signal);
+  generate(params: GenerateCall, signal?: AbortSignal, listeners: CallListeners = {}, requiredModel?: LoadModelParams): Promise<GenerateResultMessage> {
+    return untilAborted(this.generateQueued(params, signal, listeners, requiredModel), signal);
   }
 
-  private async generateQueued(params: GenerateCall, signal: AbortSignal | undefined, listeners: CallListeners): Promise<GenerateResultMessage> {
+  /**
+   * `requiredModel`: the model this request's client chose, for an engine that several clients share. It
+   * is loaded (the loaded one swapped out) when the request's turn comes, that is once the queue has
+   * finished what came before it.
+   */
+  private async generateQueued(params: GenerateCall, signal: AbortSignal | undefined, listeners: CallListeners, requiredModel?: LoadModelParams): Promise<GenerateResultMessage> {
     let batched: { result: Promise<GenerateResult>; model: PaliGemmaModel; encoded: EncodedImage; cachedImage: boolean } | undefined;
     const single = await this.serve(async () => {
+      if (requiredModel) await this.ensureModel(requiredModel, listeners);
       const model = this.model;
       if (!model || !this.modelInfo) throw new UserError('no model is loaded: choose one with "PaliGemma: Select Model"');
       const prompt = 'prompt' in params.task ? params.task.prompt : taskPromptOrUserError(params.task);
@@ -185,6 +212,7 @@ export class EngineService {
       imageHeight: encoded.height,
       generatedIds: result.generatedIds,
       promptTokens: result.promptIds.length,
+      ...(params.withPromptIds ? { promptIds: result.promptIds } : {}),
       finishReason: model.eosTokenIds.has(result.generatedIds.at(-1) ?? -1) ? 'stop' : 'length',
       device: result.device,
       cachedImage,

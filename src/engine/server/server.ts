@@ -1,5 +1,5 @@
 /**
- * The engine's JSON-RPC endpoint (vscode-jsonrpc over Node IPC or stdio). Cancellation arrives as
+ * The engine's JSON-RPC endpoint (vscode-jsonrpc over Node IPC or stdio, or a shared engine's socket). Cancellation arrives as
  * $/cancelRequest and becomes an AbortSignal checked between decode steps. User errors travel as
  * USER_ERROR_CODE with their message; anything else is an internal error.
  */
@@ -8,7 +8,7 @@ import {
   createMessageConnection, type MessageConnection,
 } from 'vscode-jsonrpc/node';
 import {
-  GenerateRequest, LoadModelRequest, ProgressNotification, REQUEST_CANCELLED_CODE, SegmentAnswerRequest, SelfTestRequest, StatusRequest, TextPieceNotification,
+  GenerateRequest, LoadModelRequest, type LoadModelParams, ProgressNotification, REQUEST_CANCELLED_CODE, SegmentAnswerRequest, SelfTestRequest, StatusRequest, TextPieceNotification,
   USER_ERROR_CODE,
 } from '../../protocol.js';
 import { describeError, isUserError } from '../../common/errors.js';
@@ -16,7 +16,7 @@ import { runtimeKind } from '../runtime/onnxRuntime.js';
 import { runSelfTest } from '../runtime/selfTest.js';
 import { EngineService } from './engineService.js';
 
-function toSignal(token: CancellationToken): AbortSignal {
+export function toSignal(token: CancellationToken): AbortSignal {
   const controller = new AbortController();
   if (token.isCancellationRequested) controller.abort();
   token.onCancellationRequested(() => controller.abort());
@@ -46,24 +46,40 @@ function abortIfFaultInjected(): void {
   if (process.env.PALI_FAULT === 'abort-native-load' && runtimeKind() === 'native') process.abort();
 }
 
+/** How a transport's connection meets the service: its cancellation, and for a shared engine its client's model. */
+export interface ConnectionHooks {
+  /** The signal a request runs under: its cancellation token, and the connection's end for a shared engine. */
+  signal(token: CancellationToken): AbortSignal;
+  /** A shared engine: each client's requests run on the model that client chose (EngineService swaps). */
+  perClientModel?: boolean;
+}
+
+/** The engine's requests on one JSON-RPC connection. */
+export function serveRequests(connection: MessageConnection, service: EngineService, hooks: ConnectionHooks = { signal: toSignal }): void {
+  const onProgress = (message: string) => void connection.sendNotification(ProgressNotification, { message });
+  let chosen: LoadModelParams | undefined;
+  connection.onRequest(LoadModelRequest, (params, token) => {
+    abortIfFaultInjected();
+    if (hooks.perClientModel) chosen = params;
+    return answer(() => service.loadModel(params, hooks.signal(token), { onProgress }));
+  });
+  connection.onRequest(GenerateRequest, ({ streamId, ...params }, token) => {
+    // The client names the stream its pieces belong to; they go back with that name.
+    const onText = streamId ? (piece: string) => void connection.sendNotification(TextPieceNotification, { streamId, piece }) : undefined;
+    return answer(() => service.generate(params, hooks.signal(token), { onText, onProgress }, chosen));
+  });
+  connection.onRequest(SegmentAnswerRequest, (params, token) => answer(() => service.segmentAnswer(params, hooks.signal(token), { onProgress })));
+  connection.onRequest(StatusRequest, () => service.status());
+  connection.onRequest(SelfTestRequest, () => answer(runSelfTest));
+}
+
+/** The per-window engine the extension starts: one client, over Node IPC or stdio; it exits with its client. */
 export function startServer(transport: 'ipc' | 'stdio', options: { cacheRoot?: string } = {}): MessageConnection {
   const connection = transport === 'ipc'
     ? createMessageConnection(new IPCMessageReader(process), new IPCMessageWriter(process))
     : createMessageConnection(new StreamMessageReader(process.stdin), new StreamMessageWriter(process.stdout));
   const service = new EngineService(options);
-  const onProgress = (message: string) => void connection.sendNotification(ProgressNotification, { message });
-  connection.onRequest(LoadModelRequest, (params, token) => {
-    abortIfFaultInjected();
-    return answer(() => service.loadModel(params, toSignal(token), { onProgress }));
-  });
-  connection.onRequest(GenerateRequest, ({ streamId, ...params }, token) => {
-    // The client names the stream its pieces belong to; they go back with that name.
-    const onText = streamId ? (piece: string) => void connection.sendNotification(TextPieceNotification, { streamId, piece }) : undefined;
-    return answer(() => service.generate(params, toSignal(token), { onText, onProgress }));
-  });
-  connection.onRequest(SegmentAnswerRequest, (params, token) => answer(() => service.segmentAnswer(params, toSignal(token), { onProgress })));
-  connection.onRequest(StatusRequest, () => service.status());
-  connection.onRequest(SelfTestRequest, () => answer(runSelfTest));
+  serveRequests(connection, service);
   connection.onClose(() => {
     void service.unload().finally(() => process.exit(0));
   });

@@ -1,0 +1,62 @@
+/**
+ * A CLI question answered by the running shared engine (engine/shared/), when there is one: no load, the
+ * model stays for the next question. `--local` runs in process instead, and so do the outputs the engine's
+ * protocol does not carry (boxes and masks of detect and segment, --logits-out, another --runtime). It
+ * never starts an engine: `pali serve --shared` does.
+ */
+import * as path from 'node:path';
+import { CancellationTokenSource, ResponseError } from 'vscode-jsonrpc';
+import { GenerateRequest, LoadModelRequest, TextPieceNotification, USER_ERROR_CODE, type DeviceChoice, type DtypeChoice, type GenerateResultMessage } from '../../protocol.js';
+import { abortError, UserError } from '../../common/errors.js';
+import { connectToSharedEngine } from '../shared/sharedClient.js';
+import type { Io } from './commands.js';
+
+export interface SharedQuestion {
+  modelDir: string;
+  dtype: DtypeChoice;
+  device: DeviceChoice;
+  cacheRoot: string;
+  image: string;
+  prompt: string;
+  maxNewTokens: number;
+  sampling?: { temperature: number; topK: number; topP: number; seed: number };
+  maxImagePixels?: number;
+  /** Each piece of the answer as it comes. */
+  onText?: (piece: string) => void;
+  withPromptIds?: boolean;
+}
+
+/** The engine's answer, or null when no shared engine runs (the caller then runs the model itself). */
+export async function askSharedEngine(question: SharedQuestion, io: Io): Promise<GenerateResultMessage | null> {
+  const engine = await connectToSharedEngine(question.cacheRoot);
+  if (!engine) return null;
+  const cancel = new CancellationTokenSource();
+  const onAbort = () => cancel.cancel();
+  io.signal.addEventListener('abort', onAbort);
+  try {
+    if (question.onText) {
+      const onText = question.onText;
+      engine.connection.onNotification(TextPieceNotification, ({ streamId, piece }) => {
+        if (streamId === 'cli') onText(piece);
+      });
+    }
+    await engine.connection.sendRequest(LoadModelRequest, { modelDir: path.resolve(question.modelDir), dtype: question.dtype, device: question.device }, cancel.token);
+    return await engine.connection.sendRequest(GenerateRequest, {
+      image: { path: path.resolve(question.image) },
+      task: { prompt: question.prompt },
+      maxNewTokens: question.maxNewTokens,
+      sampling: question.sampling,
+      maxImagePixels: question.maxImagePixels,
+      streamId: 'cli',
+      withPromptIds: question.withPromptIds,
+    }, cancel.token);
+  } catch (error) {
+    if (io.signal.aborted) throw abortError();
+    // The engine's user errors are the user's: say them as the CLI says its own.
+    if (error instanceof ResponseError && error.code === USER_ERROR_CODE) throw new UserError(error.message);
+    throw error;
+  } finally {
+    io.signal.removeEventListener('abort', onAbort);
+    engine.close();
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * A client's way into the shared engine (sharedEngine.ts): connect to the socket, present the token, then
+ * speak the engine's JSON-RPC protocol. Null when none is running, so that a front door can run in
+ * process instead; never starts one.
+ */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { createMessageConnection, SocketMessageReader, SocketMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
+import { ensurePrivateDir, readToken, sharedEndpoint, sharedEngineSupported } from './endpoint.js';
+import { sayHello } from './handshake.js';
+
+export interface SharedEngineConnection {
+  connection: MessageConnection;
+  pid: number;
+  close(): void;
+}
+
+function connectSocket(file: string): Promise<net.Socket | null> {
+  return new Promise((resolve) => {
+    const socket = net.connect(file);
+    socket.once('connect', () => {
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+    // ENOENT or ECONNREFUSED: the engine has gone (or is going) away.
+    socket.once('error', () => resolve(null));
+  });
+}
+
+export async function connectToSharedEngine(cacheRoot: string): Promise<SharedEngineConnection | null> {
+  if (!sharedEngineSupported()) return null;
+  const endpoint = sharedEndpoint(cacheRoot);
+  if (!fs.existsSync(endpoint.socket)) return null;
+  // Only a folder that is ours alone can hold a socket we trust.
+  ensurePrivateDir(endpoint.dir);
+  const token = readToken(endpoint);
+  if (!token) return null;
+  const socket = await connectSocket(endpoint.socket);
+  if (!socket) return null;
+  socket.on('error', () => undefined);
+  let pid: number;
+  try {
+    ({ pid } = await sayHello(socket, token));
+  } catch (error) {
+    socket.destroy();
+    throw error;
+  }
+  const connection = createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket));
+  connection.listen();
+  socket.resume();
+  return {
+    connection,
+    pid,
+    close: () => {
+      connection.dispose();
+      socket.end();
+    },
+  };
+}

@@ -1,0 +1,231 @@
+/**
+ * The shared engine (`pali serve --shared`, engine/shared/): the built CLI in child processes, clients in
+ * this process through connectToSharedEngine, on a private folder of the test's own (XDG_RUNTIME_DIR).
+ * One engine serves several clients from one model; a wrong token or protocol is refused; the folder,
+ * token and socket are this user's alone; of two engines started at once one serves and the other says
+ * so; `pali ps` and `pali stop` see and end it; with no client and no model it exits by itself.
+ */
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { GenerateRequest, LoadModelRequest, PROTOCOL_VERSION, StatusRequest, TextPieceNotification } from '../../../src/protocol.js';
+import { sharedEndpoint } from '../../../src/engine/shared/endpoint.js';
+import { sayHello } from '../../../src/engine/shared/handshake.js';
+import { connectToSharedEngine, type SharedEngineConnection } from '../../../src/engine/shared/sharedClient.js';
+import { isAlive } from '../../../src/engine/processes.js';
+import { forgeTiny, tempDir, writeGradientPng } from '../../helpers/fixtures.js';
+import { pali, PALI_CLI } from '../../helpers/pali.js';
+
+interface Engine {
+  child: ChildProcess;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+function startShared(env: Record<string, string>, args: string[] = []): Engine {
+  const child = spawn(process.execPath, [PALI_CLI, 'serve', '--shared', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, stderr: () => stderr, exited };
+}
+
+async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
+ * `pali ARGS` without blocking this process: an engine that exits is its child, and stays a zombie that
+ * looks alive to `pali stop` until this process's event loop reaps it.
+ */
+function paliAsync(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [PALI_CLI, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+const listening = (engine: Engine) => until(() => /listening on /.test(engine.stderr()), 30_000, `the engine to listen: ${engine.stderr()}`);
+
+describe('the shared engine', { skip: process.platform === 'win32' ? 'Unix domain sockets only' : false }, () => {
+  const root = tempDir('shared');
+  // A short folder of the test's own: socket paths are limited to about 100 bytes.
+  const runtimeDir = fs.mkdtempSync('/tmp/pali-run-');
+  const cacheRoot = path.join(root, 'cache');
+  const env = { XDG_RUNTIME_DIR: runtimeDir, PALI_CACHE_DIR: cacheRoot };
+  // This process's clients find the engine where the children put it.
+  process.env.XDG_RUNTIME_DIR = runtimeDir;
+  const endpoint = sharedEndpoint(cacheRoot);
+  let modelDir: string;
+  let image: string;
+  const engines: Engine[] = [];
+  const clients: SharedEngineConnection[] = [];
+
+  before(async () => {
+    modelDir = forgeTiny(root, 'tiny', 3).checkpointDir;
+    image = await writeGradientPng(path.join(root, 'image.png'), 64, 48, 1);
+  });
+  after(async () => {
+    for (const client of clients) client.close();
+    for (const engine of engines) engine.child.kill('SIGKILL');
+    fs.rmSync(runtimeDir, { recursive: true, force: true });
+  });
+
+  const connect = async () => {
+    const client = await connectToSharedEngine(cacheRoot);
+    assert.ok(client, 'a shared engine answers');
+    clients.push(client);
+    return client;
+  };
+  const ask = async (client: SharedEngineConnection, streamId: string) => {
+    const pieces: string[] = [];
+    client.connection.onNotification(TextPieceNotification, (p) => {
+      if (p.streamId === streamId) pieces.push(p.piece);
+    });
+    await client.connection.sendRequest(LoadModelRequest, { modelDir, dtype: 'fp32', device: 'cpu' });
+    const result = await client.connection.sendRequest(GenerateRequest, { image: { path: image }, task: { task: 'caption', language: 'en' }, maxNewTokens: 8, streamId });
+    return { result, pieces };
+  };
+
+  test('two clients share one engine and one model; each hears only its own stream', { timeout: 120_000 }, async () => {
+    assert.equal(await connectToSharedEngine(cacheRoot), null, 'none runs yet');
+    const engine = startShared(env);
+    engines.push(engine);
+    await listening(engine);
+    const [a, b] = [await connect(), await connect()];
+    assert.equal(a.pid, engine.child.pid);
+    assert.equal(b.pid, engine.child.pid);
+    // The same stream id on both: pieces go back on the connection that asked, so neither sees the other's.
+    const first = await ask(a, 'stream-1');
+    const second = await ask(b, 'stream-1');
+    assert.ok(first.result.text.length > 0);
+    assert.equal(first.pieces.join(''), first.result.text, 'the first client heard its answer once, and not the second one\'s');
+    assert.equal(second.pieces.join(''), second.result.text);
+    assert.equal(second.result.text, first.result.text);
+    // The second client's question reused the features the first one's computed: same process, same model.
+    assert.equal(first.result.cachedImage, false);
+    assert.equal(second.result.cachedImage, true);
+    const status = await b.connection.sendRequest(StatusRequest);
+    assert.equal(status.clients, 2);
+    assert.equal(status.model?.modelDir, modelDir);
+    const expected = pali(['caption', image, '--model', modelDir, '--dtype', 'fp32', '--device', 'cpu', '--max-new-tokens', '8', '--quiet'], env).stdout.trim();
+    assert.equal(first.result.text.trim(), expected);
+  });
+
+  test('the folder, the token and the socket are this user\'s alone', () => {
+    assert.equal(fs.statSync(endpoint.dir).mode & 0o777, 0o700);
+    assert.equal(fs.statSync(endpoint.tokenFile).mode & 0o777, 0o600);
+    assert.equal(fs.statSync(endpoint.socket).mode & 0o777, 0o600);
+    assert.match(path.basename(endpoint.socket), new RegExp(`-v${PROTOCOL_VERSION}-[0-9a-f]{12}\\.sock$`), 'the socket is named with the protocol version');
+  });
+
+  test('a wrong token, or another protocol version, is refused and the engine keeps serving', async () => {
+    const refused = async (token: string, protocol: number) => {
+      const socket = net.connect(endpoint.socket);
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.write(`${JSON.stringify({ hello: 'pali', protocol, token })}\n`);
+      const answer = await new Promise<string>((resolve) => socket.once('data', (chunk) => resolve(chunk.toString('utf8'))));
+      socket.destroy();
+      return JSON.parse(answer) as { refused?: string };
+    };
+    const token = fs.readFileSync(endpoint.tokenFile, 'utf8');
+    assert.match((await refused('0'.repeat(token.length), PROTOCOL_VERSION)).refused ?? '', /wrong token/);
+    assert.match((await refused(token, PROTOCOL_VERSION + 1)).refused ?? '', /protocol/);
+    const socket = net.connect(endpoint.socket);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    await assert.rejects(sayHello(socket, 'not the token'), /refused the connection: wrong token/);
+    socket.destroy();
+    const client = await connect();
+    assert.equal((await client.connection.sendRequest(StatusRequest)).pid, engines[0]!.child.pid);
+  });
+
+  test('a second engine started meanwhile says one is running and exits; pali ps names the running one', async () => {
+    const second = startShared(env);
+    assert.equal(await second.exited, 0);
+    assert.match(second.stderr(), new RegExp(`already running \\(pid ${engines[0]!.child.pid}\\)`));
+    const ps = pali(['ps'], env);
+    assert.equal(ps.code, 0, ps.stderr);
+    assert.match(ps.stdout, new RegExp(`^pid ${engines[0]!.child.pid}, \\d+ clients?, tiny \\(fp32 on cpu\\), idle`));
+  });
+
+  test('pali stop ends it: the socket, token and lock go, and pali ps says none runs', async () => {
+    for (const client of clients.splice(0)) client.close();
+    const stop = await paliAsync(['stop'], env);
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.match(stop.stderr, new RegExp(`stopped the shared engine \\(pid ${engines[0]!.child.pid}\\)`));
+    assert.equal(await engines[0]!.exited, 0);
+    for (const file of [endpoint.socket, endpoint.tokenFile, endpoint.lockFile]) assert.equal(fs.existsSync(file), false, `${file} is removed`);
+    assert.equal(pali(['ps'], env).stdout, 'no shared engine is running\n');
+  });
+
+  test('two engines started at once: one serves, the other says so', { timeout: 60_000 }, async () => {
+    const pair = [startShared(env), startShared(env)];
+    engines.push(...pair);
+    await until(() => pair.some((e) => /listening on /.test(e.stderr())) && pair.some((e) => /already running/.test(e.stderr())), 30_000, 'one to listen and one to give way');
+    const server = pair.find((e) => /listening on /.test(e.stderr()))!;
+    const client = await connect();
+    assert.equal(client.pid, server.child.pid);
+    client.close();
+    clients.splice(clients.indexOf(client), 1);
+    await paliAsync(['stop'], env);
+    await server.exited;
+  });
+
+  test('pali caption answers through the running engine, which keeps the model; --local runs in process', { timeout: 120_000 }, async () => {
+    const engine = startShared(env);
+    engines.push(engine);
+    await listening(engine);
+    const caption = (...extra: string[]) => pali(['caption', image, '--model', modelDir, '--dtype', 'fp32', '--device', 'cpu', '--max-new-tokens', '8', '--quiet', ...extra], env);
+    const local = caption('--local');
+    assert.equal(local.code, 0, local.stderr);
+    const status = async () => {
+      const client = await connectToSharedEngine(cacheRoot);
+      try {
+        return await client!.connection.sendRequest(StatusRequest);
+      } finally {
+        client!.close();
+      }
+    };
+    assert.equal((await status()).model, null, '--local left the engine alone');
+    const shared = caption();
+    assert.equal(shared.code, 0, shared.stderr);
+    assert.equal(shared.stdout, local.stdout);
+    assert.equal((await status()).model?.modelDir, modelDir, 'the engine loaded the model and keeps it');
+    const json = JSON.parse(caption('--json').stdout) as { text: string; prompt_ids: number[]; generated_ids: number[] };
+    const localJson = JSON.parse(caption('--json', '--local').stdout) as typeof json;
+    assert.equal(json.text, localJson.text);
+    assert.deepEqual(json.prompt_ids, localJson.prompt_ids);
+    assert.deepEqual(json.generated_ids, localJson.generated_ids);
+    // A user error from the engine reads as the CLI's own.
+    const missing = pali(['caption', path.join(root, 'missing.png'), '--model', modelDir, '--dtype', 'fp32', '--device', 'cpu'], env);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^pali: image .*missing\.png does not exist\n$/);
+    await paliAsync(['stop'], env);
+    assert.equal(await engine.exited, 0);
+  });
+
+  test('with no client and no model it exits by itself after --linger; after --keep-alive the model is unloaded first', { timeout: 60_000 }, async () => {
+    const engine = startShared(env, ['--keep-alive', '0.02', '--linger', '0.5']);
+    engines.push(engine);
+    await listening(engine);
+    const client = await connect();
+    await ask(client, 'c-1');
+    assert.ok((await client.connection.sendRequest(StatusRequest)).model, 'the model is loaded');
+    client.close();
+    clients.splice(clients.indexOf(client), 1);
+    // 1.2 s of keepAlive unloads it; half a second later, with no client, the engine ends.
+    assert.equal(await engine.exited, 0);
+    assert.match(engine.stderr(), /no request for 0\.02 minute\(s\): unloading the model/);
+    assert.equal(isAlive(engine.child.pid!), false);
+    assert.equal(fs.existsSync(endpoint.socket), false);
+  });
+});
