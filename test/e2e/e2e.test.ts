@@ -753,7 +753,7 @@ describe('the extension in a real VS Code', () => {
         assert.equal(suggestion, 'A red car on the street');
         await waitForAltOnDiskIn(vscode, workspace, 'known.md', 'markdown', 'photo.png', 'A red car on the street');
       } finally {
-        reset = writeWorkspaceSettings(vscode, workspace, {}, `modelPath=${JSON.stringify(modelDir)}`);
+        reset = writeWorkspaceSettings(vscode, workspace, {}, 'modelPath=');
       }
       await reset();
     }));
@@ -1083,7 +1083,7 @@ describe('the extension in a real VS Code', () => {
         assert.equal(await frame.locator('svg#boxes rect.faded').count(), 1);
         await page.screenshot({ path: path.join(screenshots, 'segmentation.png') });
       } finally {
-        reset = writeWorkspaceSettings(vscode, workspace, {}, `modelPath=${JSON.stringify(modelDir)}`);
+        reset = writeWorkspaceSettings(vscode, workspace, {}, 'modelPath=');
       }
       await reset();
     }));
@@ -1124,7 +1124,7 @@ describe('the extension in a real VS Code', () => {
         assert.ok(shown.length > 0, 'the caption was seen');
         for (const text of shown) assert.ok(answer.startsWith(text) && !text.includes('\uFFFD'), `the panel showed ${JSON.stringify(text)} while streaming`);
       } finally {
-        reset = writeWorkspaceSettings(vscode, workspace, {}, `modelPath=${JSON.stringify(modelDir)}`);
+        reset = writeWorkspaceSettings(vscode, workspace, {}, 'modelPath=');
       }
       await reset();
     }));
@@ -1398,7 +1398,7 @@ describe('Agents: language model tools and the MCP server', () => {
         // edges. (A forged answer repeats no token.)
         assert.equal(results[0]!.text, 'Found (xMin, yMin, xMax, yMax in pixels of a 96x64 image):\ncar: 24, 8, 72, 40\ndog: 0, 0, 96, 64', results[0]!.error);
       } finally {
-        reset = writeWorkspaceSettings(vscode, workspace, {}, `modelPath=${JSON.stringify(modelDir)}`);
+        reset = writeWorkspaceSettings(vscode, workspace, {}, 'modelPath=');
       }
       await reset();
     }));
