@@ -10,7 +10,6 @@ import { locTokensToBoxes } from '../../common/locTokens.js';
 import { requestForVerb, taskPrompt } from '../../common/prompts.js';
 import type { SafetensorsDtype } from '../checkpoint/safetensors.js';
 import { convertCheckpoint, defaultCacheRoot } from '../convert/convert.js';
-import type { GenerateResultMessage } from '../../protocol.js';
 import { askSharedEngine } from './viaSharedEngine.js';
 import { UserError } from '../../common/errors.js';
 import { answerIdsFor, forgeCheckpoint } from '../forge/forge.js';
@@ -116,7 +115,7 @@ async function runPrompt(
       withPromptIds: json,
     }, io);
     if (answer) {
-      io.out(json ? `${JSON.stringify({ ...sharedAnswerJson(answer), segments: [] })}\n` : '\n');
+      io.out(json ? `${JSON.stringify({ ...generateJson(answer), segments: [] })}\n` : '\n');
       if (chatty) io.err(`pali: ${answer.generatedIds.length} tokens on ${answer.device} (the shared engine), ${answer.timings.tokensPerS.toFixed(1)} tokens/s`);
       return;
     }
@@ -257,20 +256,11 @@ export async function convertCommand(argv: string[], io: Io): Promise<void> {
   io.out(`${result.written.length ? 'converted' : 'already converted'}: ${result.dir}\n`);
 }
 
-/** `--json`'s contract (snake_case, as scripts already parse it), from the pipeline's camelCase result. */
-/** The shared engine's answer in generateJson's shape. */
-function sharedAnswerJson(answer: GenerateResultMessage) {
-  const { timings } = answer;
-  return {
-    text: answer.text,
-    generated_ids: answer.generatedIds,
-    prompt_ids: answer.promptIds,
-    device: answer.device,
-    timings: { preprocess_ms: timings.preprocessMs, vision_ms: timings.visionMs, prefill_ms: timings.prefillMs, decode_ms: timings.decodeMs, tokens_per_s: timings.tokensPerS },
-  };
-}
-
-function generateJson(result: GenerateResult) {
+/**
+ * `--json`'s contract (snake_case, as scripts already parse it), from the pipeline's camelCase result or
+ * the shared engine's answer, which has the same fields.
+ */
+function generateJson(result: Pick<GenerateResult, 'text' | 'generatedIds' | 'device' | 'timings'> & { promptIds?: number[] }) {
   const { timings } = result;
   return {
     text: result.text,
