@@ -46,6 +46,9 @@ export async function connectToSharedEngine(cacheRoot: string): Promise<SharedEn
     throw error;
   }
   const connection = createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket));
+  // vscode-jsonrpc rejects the requests in flight only on dispose: an engine that dies must not leave the
+  // client waiting for ever.
+  connection.onClose(() => connection.dispose());
   connection.listen();
   socket.resume();
   return {

@@ -75,7 +75,9 @@ export async function runSharedEngine(options: SharedEngineOptions): Promise<'st
   const sockets = new Set<net.Socket>();
   let ended: (how: 'stopped' | 'idle') => void = () => {};
   const done = new Promise<'stopped' | 'idle'>((resolve) => (ended = resolve));
-  let lonelySince = Date.now();
+  // Set when the last client leaves (or the model is unloaded): an engine started by hand waits for its
+  // first client however long that takes.
+  let lonelySince: number | null = null;
   try {
     // The lock is ours, so a socket file left behind belongs to a dead engine.
     removeQuietly(endpoint.socket);
@@ -122,7 +124,7 @@ export async function runSharedEngine(options: SharedEngineOptions): Promise<'st
         void service.unload();
         return;
       }
-      if (clients === 0 && !service.loaded && Date.now() - Math.max(lonelySince, service.lastActiveAt) >= lonelyExitMs) ended('idle');
+      if (clients === 0 && sockets.size === 0 && !service.loaded && lonelySince !== null && Date.now() - Math.max(lonelySince, service.lastActiveAt) >= lonelyExitMs) ended('idle');
     }, Math.min(IDLE_CHECK_MS, lonelyExitMs));
     const how = await done;
     clearInterval(check);
