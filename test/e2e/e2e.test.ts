@@ -863,19 +863,37 @@ describe('the extension in a real VS Code', () => {
       let reset: () => Promise<void>;
       try {
         const engine = vscode.enginePids()[0];
-        // The tiny model can finish 1,024 tokens before a click lands: then ask again, up to 4 times.
+        // The tiny model decodes about 2,800 tokens a second, so a click sent from here after the first
+        // piece shows lands when the answer may be complete. The panel presses its own Cancel the moment a
+        // new card's text first changes instead; an answer that still ends first is asked again.
         let cancelled = false;
         for (let attempt = 0; attempt < 4 && !cancelled; attempt++) {
+          const known = await results.evaluateAll((cards) => cards.map((card) => (card as HTMLElement).dataset.id ?? ''));
+          // Armed before the click (awaited), so that no piece can come before the observer.
+          type Armed = Window & { pressedCancel?: Promise<string> };
+          await frame.locator('body').evaluate((body, known) => { (window as Armed).pressedCancel = new Promise<string>((resolve) => {
+            const placeholders = new Map<string, string>();
+            const observer = new MutationObserver(() => {
+              for (const card of body.querySelectorAll<HTMLElement>('article.result')) {
+                const id = card.dataset.id ?? '';
+                const cancel = [...card.querySelectorAll<HTMLElement>('vscode-button')].find((b) => b.textContent?.trim() === 'Cancel');
+                if (known.includes(id) || !cancel) continue;
+                const text = card.querySelector('p.text')?.textContent ?? '';
+                if (!placeholders.has(id)) placeholders.set(id, text);
+                else if (text !== placeholders.get(id)) {
+                  observer.disconnect();
+                  cancel.click();
+                  resolve(id);
+                  return;
+                }
+              }
+            });
+            observer.observe(body, { childList: true, subtree: true, characterData: true });
+            setTimeout(() => { observer.disconnect(); resolve(''); }, 30_000);
+          }); }, known);
           await frame.locator('#describe').click();
-          // The newest card (listed first) streams while it shows Cancel; its id names it across renders.
-          const newest = results.first();
-          await newest.locator('vscode-button', { hasText: 'Cancel' }).waitFor({ timeout: 30_000 });
-          const id = await newest.getAttribute('data-id');
-          const card = frame.locator(`article.result[data-id="${id}"]`);
-          // Its text starts as the "working" placeholder; the first streamed piece replaces it.
-          const placeholder = await card.locator('p.text').textContent();
-          await waitUntil(page, async () => (await card.locator('p.text').textContent()) !== placeholder, 30_000, 50);
-          await card.locator('vscode-button', { hasText: 'Cancel' }).click({ timeout: 5000 }).catch(() => undefined);
+          const id = await frame.locator('body').evaluate(() => (window as Armed).pressedCancel ?? '');
+          if (!id) continue;
           cancelled = await frame.locator(`article.result.error[data-id="${id}"]`, { hasText: 'Cancelled.' }).waitFor({ timeout: 10_000 }).then(() => true, () => false);
         }
         assert.ok(cancelled, 'a streaming answer was cancelled');
