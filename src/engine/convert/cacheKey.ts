@@ -10,9 +10,10 @@ import * as path from 'node:path';
  * Bump when the graphs we write change, so old conversions are not reused (2: MatMulNBits accuracy_level 4;
  * 3: Gemma 2's sliding window no longer splits the prefix, and the masked decoder takes its own mask for it;
  * 4: the masked decoder returns the chunk's keys and values instead of the whole cache;
- * 5: RoPE's cos and sin come from correctly rounded tables instead of each provider's Cos and Sin).
+ * 5: RoPE's cos and sin come from correctly rounded tables instead of each provider's Cos and Sin;
+ * 6: int8 layers quantize their input once per input with QuantizeLinear and run MatMulIntegerToFloat).
  */
-export const CONVERTER_VERSION = '5';
+export const CONVERTER_VERSION = '6';
 
 function fileDigest(file: string, stampDir: string): string {
   const stat = fs.statSync(file);

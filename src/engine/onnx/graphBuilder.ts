@@ -60,6 +60,7 @@ export class GraphBuilder {
   private readonly outputs: onnx.IValueInfoProto[] = [];
   private readonly initializers: onnx.ITensorProto[] = [];
   private readonly constants = new Map<string, string>();
+  private readonly shared = new Map<string, unknown>();
   private counter = 0;
   private usesMicrosoftDomain = false;
 
@@ -111,6 +112,15 @@ export class GraphBuilder {
       this.constants.set(key, name);
     }
     return name;
+  }
+
+  /**
+   * What `make` builds from values already in the graph, built once per key: layers that read the same
+   * input (q, k and v; gate and up) then share one computation of it.
+   */
+  once<T>(key: string, make: () => T): T {
+    if (!this.shared.has(key)) this.shared.set(key, make());
+    return this.shared.get(key) as T;
   }
 
   /** Adds a node and returns its output names (generated unless given). */

@@ -1,7 +1,7 @@
 /**
  * The building blocks that SigLIP and Gemma share, with the same operation order as HF's PyTorch code:
  * plain ONNX ops that every runtime (ORT CPU, CUDA, WebGPU, WASM) runs, in float32 or float16, plus
- * com.microsoft's MatMulNBits for block-quantized 4- and 8-bit weights and MatMulInteger for int8.
+ * com.microsoft's MatMulNBits for block-quantized 4- and 8-bit weights and MatMulIntegerToFloat for int8.
  */
 import { f32ToF16 } from '../checkpoint/floatFormats.js';
 import { CAST_TO, type ElementType, type GraphBuilder } from './graphBuilder.js';
@@ -47,7 +47,7 @@ export const QUANTIZATION_BLOCK = 32;
 
 /**
  * A linear layer y = x W^T (+ b) from HF's weight layout W [out, in]. fp32 stores W^T for MatMul;
- * int4 and q8 use MatMulNBits with blocks of 32; int8 uses MatMulInteger (int8Linear.ts).
+ * int4 and q8 use MatMulNBits with blocks of 32; int8 uses the integer GEMM (int8Linear.ts).
  */
 export function linear(
   g: GraphBuilder,
@@ -60,10 +60,9 @@ export function linear(
   bias?: () => Float32Array,
   activationScales: ActivationScales = 'per-token',
 ): string {
+  if (dtype === 'int8') return int8Linear(g, x, name, weight, outFeatures, inFeatures, activationScales, bias);
   let y: string;
-  if (dtype === 'int8') {
-    y = int8Linear(g, x, name, weight, outFeatures, inFeatures, activationScales);
-  } else if (dtype === 'int4' || dtype === 'q8') {
+  if (dtype === 'int4' || dtype === 'q8') {
     y = blockQuantizedLinear(g, x, name, weight, outFeatures, inFeatures, dtype === 'int4' ? 4 : 8);
   } else if (dtype === 'fp16') {
     const w = g.weight(`${name}.weight_t_fp16`, () => f32ToF16(transpose2d(weight(), outFeatures, inFeatures)), [inFeatures, outFeatures], 'float16');

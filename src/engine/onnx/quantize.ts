@@ -66,8 +66,8 @@ export function quantizeBlockwise(weight: Float32Array, n: number, k: number, bi
 }
 
 /**
- * Symmetric int8 weights with one scale per output channel, for MatMulInteger: W [N, K] (HF's [out, in])
- * becomes q [K, N] (MatMulInteger's B layout) with W[n, k] ~ q[k, n] * scales[n], q in [-127, 127] (-128
+ * Symmetric int8 weights with one scale per output channel, for the integer GEMM: W [N, K] (HF's [out, in])
+ * becomes q [K, N] (the GEMM's B layout) with W[n, k] ~ q[k, n] * scales[n], q in [-127, 127] (-128
  * is left out so that the range is symmetric and negation is exact).
  */
 export interface ChannelQuantizedWeight {

@@ -1,4 +1,4 @@
-/** int8 weights per output channel on MatMulInteger, with activations quantized per token in the graph. */
+/** int8 weights per output channel on the integer GEMM, with activations quantized per token in the graph. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
@@ -9,10 +9,10 @@ import { InlineWeightStore } from '../../../src/engine/onnx/weightStore.js';
 import { SeededRandom } from '../../../src/engine/random.js';
 import { cosineSimilarity } from '../../helpers/numbers.js';
 
-async function runLinear(weight: Float32Array, n: number, k: number, input: Float32Array, rows: number, scales: ActivationScales): Promise<Float32Array> {
+async function runLinear(weight: Float32Array, n: number, k: number, input: Float32Array, rows: number, scales: ActivationScales, bias?: Float32Array): Promise<Float32Array> {
   const g = new GraphBuilder('int8', new InlineWeightStore());
   const x = g.input('x', 'float32', [1, rows, k]);
-  g.output(int8Linear(g, x, 'layer', () => weight, n, k, scales), 'y', 'float32', [1, rows, n]);
+  g.output(int8Linear(g, x, 'layer', () => weight, n, k, scales, bias && (() => bias)), 'y', 'float32', [1, rows, n]);
   const session = await ort.InferenceSession.create(g.toModelBytes());
   try {
     const { y } = await session.run({ x: new ort.Tensor('float32', input, [1, rows, k]) });
@@ -54,7 +54,7 @@ test('per-channel int8 weights round each value to within half its channel\'s st
   }
 });
 
-test('MatMulInteger with per-token scales computes x W^T up to the rounding of weights and activations', async () => {
+test('the integer GEMM with per-token scales computes x W^T up to the rounding of weights and activations', async () => {
   const random = new SeededRandom(6, 'w');
   const n = 24;
   const k = 96;
@@ -97,6 +97,20 @@ test('one token with massive activations: per-token scales keep every other toke
   assert.ok(perToken > 0.999, `per-token: worst other token's cosine ${perToken}`);
   // A row rounded to all zeros has no direction at all (NaN): anything but a close match fails.
   assert.ok(!(perTensor > 0.9), `per-tensor: worst other token's cosine ${perTensor}`);
+});
+
+test('the bias is added once to every row, whatever the row\'s step', async () => {
+  const random = new SeededRandom(8, 'w');
+  const n = 16;
+  const k = 64;
+  const rows = 3;
+  const weight = Float32Array.from({ length: n * k }, () => random.uniform(-0.5, 0.5));
+  const bias = Float32Array.from({ length: n }, (_, o) => 2 + o);
+  // Rows 100x apart: a bias scaled by the row's step would be off by orders of magnitude in some row.
+  const input = Float32Array.from({ length: rows * k }, (_, i) => random.uniform(-1, 1) * 10 ** (Math.floor(i / k) - 1));
+  const withBias = await runLinear(weight, n, k, input, rows, 'per-token', bias);
+  const without = await runLinear(weight, n, k, input, rows, 'per-token');
+  for (let i = 0; i < rows * n; i++) assert.ok(Math.abs(withBias[i]! - without[i]! - bias[i % n]!) < 1e-4, `element ${i}: ${withBias[i]} - ${without[i]} is not the bias ${bias[i % n]}`);
 });
 
 test('a row of zeros gives zeros, not NaN', async () => {
