@@ -15,6 +15,8 @@ export interface VsCode {
   userData: string;
   /** The pids of the PaliGemma engines this VS Code runs now (none while one restarts). */
   enginePids(): number[];
+  /** The last `lines` lines of the extension's own log (its PaliGemma output channel), for failure messages. */
+  extensionLog(lines?: number): string;
   close(): Promise<void>;
 }
 
@@ -99,6 +101,7 @@ export async function launchVsCode(options: LaunchOptions): Promise<VsCode> {
     workspace: options.workspace,
     userData,
     enginePids: () => descendants(server.pid!).filter((pid) => commandLine(pid).includes('pali.js serve --ipc')),
+    extensionLog: (lines = 30) => outputChannelLog(userData, 'PaliGemma').split('\n').slice(-lines).join('\n'),
     close: async () => {
       await browser.close().catch(() => undefined);
       server.kill();
@@ -149,6 +152,17 @@ function descendants(root: number): number[] {
     }
   }
   return found;
+}
+
+/** An output channel's log file: VS Code writes a log channel under the user data's logs/ folder. */
+function outputChannelLog(userData: string, channel: string): string {
+  const logs = path.join(userData, 'logs');
+  if (!fs.existsSync(logs)) return '(no logs folder)';
+  const files = (fs.readdirSync(logs, { recursive: true }) as string[])
+    .filter((name) => path.basename(name).endsWith(`${channel}.log`))
+    .map((name) => path.join(logs, name))
+    .sort((a, b) => fs.statSync(a).mtimeMs - fs.statSync(b).mtimeMs);
+  return files.length ? fs.readFileSync(files.at(-1)!, 'utf8') : `(no ${channel}.log under ${logs})`;
 }
 
 function commandLine(pid: number): string {
