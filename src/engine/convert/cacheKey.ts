@@ -13,7 +13,7 @@ import * as path from 'node:path';
  * 5: RoPE's cos and sin come from correctly rounded tables instead of each provider's Cos and Sin;
  * 6: int8 layers quantize their input once per input with QuantizeLinear and run MatMulIntegerToFloat).
  */
-export const CONVERTER_VERSION = '6';
+export const CONVERTER_VERSION = '7';
 
 function fileDigest(file: string, stampDir: string): string {
   const stat = fs.statSync(file);

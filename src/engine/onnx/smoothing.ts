@@ -81,6 +81,19 @@ export function smoothAfterNorm(normRanges: Float32Array, weights: Float32Array[
   return { divisors: s, weights: weights.map((w) => scaleColumns(w, cols, s)) };
 }
 
+/**
+ * A channel counts as an outlier when its range is this many times the median channel's. Trained models'
+ * outlier channels are 10-100x the rest (LLM.int8()); evenly spread weights stay within about 2x.
+ */
+export const OUTLIER_RATIO = 4;
+
+/** Whether some of `ranges` are outliers (OUTLIER_RATIO times the median or more). */
+export function hasOutlierChannels(ranges: Float32Array): boolean {
+  const sorted = Float32Array.from(ranges, Math.abs).sort();
+  const median = sorted[sorted.length >> 1]!;
+  return sorted[sorted.length - 1]! >= OUTLIER_RATIO * median;
+}
+
 /** A value made on first use, then kept: a norm and its linear layers share one smoothing. */
 export function once<T>(make: () => T): () => T {
   let value: T | undefined;

@@ -13,7 +13,7 @@ import { projectorNames, visionNames } from '../checkpoint/weightNames.js';
 import { GraphBuilder } from '../onnx/graphBuilder.js';
 import { activation, layerNorm, linear, reshape, transpose, type WeightDtype } from '../onnx/layers.js';
 import type { WeightStore } from '../onnx/weightStore.js';
-import { smoothLayerNorm } from './int8Smoothing.js';
+import { smoothLayerNorm, smoothSiglipMlp } from './int8Smoothing.js';
 
 /** The linear layers that read layer_norm1. */
 const ATTENTION_INPUTS = ['q_proj', 'k_proj', 'v_proj'];
@@ -90,11 +90,17 @@ function mlp({ g, checkpoint, vision, dtype, D }: Tower, i: number, hidden: stri
   const w = (part: string, shape: number[]) => loadWeight(checkpoint, visionNames.layer(i, part), shape);
   const prefix = `vision.layers.${i}`;
   const I = vision.intermediate_size;
-  const norm = dtype === 'int8' ? smoothLayerNorm(w('layer_norm2.weight', [D]), w('layer_norm2.bias', [D]), [w('mlp.fc1.weight', [I, D])], D) : null;
-  const normed = layerNorm(g, hidden, `${prefix}.layer_norm2`, norm?.scale ?? w('layer_norm2.weight', [D]), norm?.bias ?? w('layer_norm2.bias', [D]), vision.layer_norm_eps);
-  const fc1 = norm ? () => norm.weights[0]! : () => w('mlp.fc1.weight', [I, D]);
+  const smoothed = dtype === 'int8'
+    ? smoothSiglipMlp(w('layer_norm2.weight', [D]), w('layer_norm2.bias', [D]), w('mlp.fc1.weight', [I, D]), w('mlp.fc1.bias', [I]), () => w('mlp.fc2.weight', [D, I]), D, I)
+    : null;
+  const normed = layerNorm(g, hidden, `${prefix}.layer_norm2`, smoothed?.norm.scale ?? w('layer_norm2.weight', [D]), smoothed?.norm.bias ?? w('layer_norm2.bias', [D]), vision.layer_norm_eps);
+  const fc1 = smoothed ? () => smoothed.fc1 : () => w('mlp.fc1.weight', [I, D]);
   const up = linear(g, normed, `${prefix}.fc1`, fc1, I, D, dtype, () => w('mlp.fc1.bias', [I]));
-  return linear(g, activation(g, up, vision.hidden_act), `${prefix}.fc2`, () => w('mlp.fc2.weight', [D, I]), D, I, dtype, () => w('mlp.fc2.bias', [D]));
+  let activated = activation(g, up, vision.hidden_act);
+  const divisors = smoothed?.fc2InputDivisors;
+  if (divisors) activated = g.op('Mul', [activated, g.weight(`${prefix}.fc2.input_smoothing`, divisors.map((v) => 1 / v), [I])]);
+  const fc2 = smoothed?.fc2 ?? (() => w('mlp.fc2.weight', [D, I]));
+  return linear(g, activated, `${prefix}.fc2`, fc2, D, I, dtype, () => w('mlp.fc2.bias', [D]));
 }
 
 /**

@@ -6,7 +6,9 @@
  * Random tiny models have nearly flat logits (hidden size 64, 1,793 tokens), so some top-1 choices sit
  * within 8 bits' rounding of each other: int8 agrees on 80-90% of steps here whether or not the model
  * has outliers, and int4 on 8-15%. Without the migration of outlier channels (onnx/smoothing.ts),
- * int8 falls to 39-50% and a logit cosine of 0.90 on these models: the bounds below catch that.
+ * int8 falls to 39-50% and a logit cosine of 0.90 on these models: the bounds below catch that. Without
+ * the vision MLP's pass for fc2's outlier inputs (int8Smoothing.ts), the image features' cosine falls
+ * from 0.99990 to 0.99952: the features' bound catches that.
  */
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
@@ -47,7 +49,7 @@ for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
         assert.ok(result.top1Agreement >= 0.75, summary);
         assert.ok(result.cosineMean >= 0.99, summary);
         assert.ok(result.cosineMin >= 0.85, summary);
-        assert.ok(features >= 0.999, summary);
+        assert.ok(features >= 0.9998, summary);
       } finally {
         await int8.release();
       }
