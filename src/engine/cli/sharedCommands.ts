@@ -18,12 +18,24 @@ const cacheRootOf = (value: string | boolean | string[] | undefined) => text(val
 
 export async function serveSharedCommand(argv: string[], io: Io): Promise<void> {
   const { values } = parse(argv, { shared: { type: 'boolean' }, 'keep-alive': { type: 'string' }, linger: { type: 'string' }, 'cache-dir': { type: 'string' } });
-  await runSharedEngine({
-    cacheRoot: cacheRootOf(values['cache-dir']),
-    keepAliveMinutes: decimal(values['keep-alive'], 'keep-alive', DEFAULT_KEEP_ALIVE_MINUTES),
-    lonelyExitMs: values.linger === undefined ? undefined : decimal(values.linger, 'linger', 10) * 1000,
-    log: (line) => io.err(line),
-  });
+  // Ctrl+C reaches io.signal; SIGTERM (a service manager, `kill`) would end the process at once and leave
+  // the lock, the token and the socket behind.
+  const stop = new AbortController();
+  const terminate = () => stop.abort();
+  io.signal.addEventListener('abort', terminate, { once: true });
+  process.once('SIGTERM', terminate);
+  try {
+    await runSharedEngine({
+      cacheRoot: cacheRootOf(values['cache-dir']),
+      keepAliveMinutes: decimal(values['keep-alive'], 'keep-alive', DEFAULT_KEEP_ALIVE_MINUTES),
+      lonelyExitMs: values.linger === undefined ? undefined : decimal(values.linger, 'linger', 10) * 1000,
+      log: (line) => io.err(line),
+      signal: stop.signal,
+    });
+  } finally {
+    io.signal.removeEventListener('abort', terminate);
+    process.removeListener('SIGTERM', terminate);
+  }
 }
 
 function describeStatus(status: EngineStatus): string {

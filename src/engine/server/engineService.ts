@@ -49,8 +49,12 @@ export class EngineService {
   /** When the last request ended (or the service was made): a shared engine unloads after keepAlive of this. */
   lastActiveAt = Date.now();
 
+  /** Set by stopIntake: requests made after it are refused. */
+  private stopping = false;
+
   /** Queues one request; the heap is collected once the engine has been idle a while after it. */
   private serve<T>(work: () => Promise<T>, signal?: AbortSignal, priority: Priority = 'user'): Promise<T> {
+    if (this.stopping) return Promise.reject(new UserError('the engine is stopping: ask again in a moment, and a new one starts'));
     return this.queue.run(async () => {
       this.idle.requestStarted();
       try {
@@ -74,6 +78,21 @@ export class EngineService {
   /** Resolves once every request queued before it has been answered (it queues behind them all). */
   drain(): Promise<void> {
     return this.serve(async () => {}, undefined, 'background');
+  }
+
+  /** Refuses requests from now on, and resolves once those already queued have been answered. */
+  async stopIntake(): Promise<void> {
+    const drained = this.drain();
+    this.stopping = true;
+    await drained;
+  }
+
+  /**
+   * Unloads the model in the queue, after every request waiting, so that none finds its model released
+   * under it (an unload outside the queue could start while a request that just arrived loads or runs).
+   */
+  unloadWhenIdle(): Promise<void> {
+    return this.serve(() => this.unload(), undefined, 'background');
   }
 
   status(): EngineStatus {

@@ -28,31 +28,71 @@ export interface SharedEngineOptions {
   log: (line: string) => void;
   /** How long it waits, with no client and nothing loaded, before it exits. */
   lonelyExitMs?: number;
+  /** Ctrl+C or SIGTERM: it stops as `pali stop` asks, once the requests in flight are answered. */
+  signal?: AbortSignal;
 }
 
 const DEFAULT_LONELY_EXIT_MS = 10_000;
 const IDLE_CHECK_MS = 1000;
 
-/**
- * Takes the lock, or says who holds it. A lock whose process is gone (killed, power cut) is taken over;
- * of two engines starting at once, the one whose exclusive create succeeds wins.
- */
-function takeLock(endpoint: SharedEndpoint): { taken: true } | { taken: false; pid: number } {
-  for (let attempt = 0; attempt < 2; attempt++) {
+/** A lock or takeover file with no pid this long after it was made lost its writer (killed between the two steps). */
+const UNWRITTEN_LOCK_MS = 5000;
+
+/** Creates `file` holding this pid, unless it exists. */
+function createExclusive(file: string): boolean {
+  try {
+    const fd = fs.openSync(file, 'wx', 0o600);
     try {
-      const fd = fs.openSync(endpoint.lockFile, 'wx', 0o600);
       fs.writeSync(fd, String(process.pid));
+    } finally {
       fs.closeSync(fd);
-      return { taken: true };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const pid = Number(fs.readFileSync(endpoint.lockFile, 'utf8'));
-      // A lock being written has no pid yet: its writer is alive.
-      if (!pid || isAlive(pid)) return { taken: false, pid };
-      fs.rmSync(endpoint.lockFile, { force: true });
     }
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
   }
-  return { taken: false, pid: Number(fs.readFileSync(endpoint.lockFile, 'utf8')) };
+}
+
+/** Who holds `file`: its pid (0 while being written), and whether that holder is gone. */
+function holderOf(file: string): { pid: number; gone: boolean } {
+  try {
+    const pid = Number(fs.readFileSync(file, 'utf8'));
+    if (pid) return { pid, gone: !isAlive(pid) };
+    return { pid: 0, gone: Date.now() - fs.statSync(file).mtimeMs > UNWRITTEN_LOCK_MS };
+  } catch {
+    return { pid: 0, gone: true }; // removed meanwhile
+  }
+}
+
+/**
+ * Takes the lock, or says who holds it. Of two engines starting at once, the one whose exclusive create
+ * succeeds wins. A lock whose holder is gone (killed, power cut) is taken over, and only by whoever
+ * first creates the takeover file: two engines that find the same dead lock must not both remove it,
+ * or the second would remove the first one's new lock and both would serve.
+ */
+async function takeLock(endpoint: SharedEndpoint): Promise<{ taken: true } | { taken: false; pid: number }> {
+  const takeover = `${endpoint.lockFile}.takeover`;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    if (createExclusive(endpoint.lockFile)) return { taken: true };
+    const holder = holderOf(endpoint.lockFile);
+    if (!holder.gone) return { taken: false, pid: holder.pid };
+    if (createExclusive(takeover)) {
+      try {
+        // Still the dead holder's lock (not one taken meanwhile): remove it, then take it.
+        const again = holderOf(endpoint.lockFile);
+        if (again.gone && again.pid === holder.pid) fs.rmSync(endpoint.lockFile, { force: true });
+        if (createExclusive(endpoint.lockFile)) return { taken: true };
+      } finally {
+        fs.rmSync(takeover, { force: true });
+      }
+    } else if (holderOf(takeover).gone) {
+      fs.rmSync(takeover, { force: true });
+    }
+    // Another engine is taking the lock over: see who holds it in a moment.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { taken: false, pid: holderOf(endpoint.lockFile).pid };
 }
 
 function removeQuietly(file: string): void {
@@ -64,9 +104,9 @@ export async function runSharedEngine(options: SharedEngineOptions): Promise<'st
   if (!sharedEngineSupported()) throw new UserError('a shared engine needs Unix domain sockets; on Windows each window runs its own engine');
   const endpoint = sharedEndpoint(options.cacheRoot);
   ensurePrivateDir(endpoint.dir);
-  const lock = takeLock(endpoint);
+  const lock = await takeLock(endpoint);
   if (!lock.taken) {
-    options.log(`pali: a shared engine is already running (pid ${lock.pid})`);
+    options.log(lock.pid ? `pali: a shared engine is already running (pid ${lock.pid})` : 'pali: a shared engine is already starting');
     return 'already running';
   }
   const service = new EngineService({ cacheRoot: options.cacheRoot });
@@ -78,6 +118,17 @@ export async function runSharedEngine(options: SharedEngineOptions): Promise<'st
   // Set when the last client leaves (or the model is unloaded): an engine started by hand waits for its
   // first client however long that takes.
   let lonelySince: number | null = null;
+  let stopping: Promise<void> | undefined;
+  // No new connection, no new request; the answer to a shutdown request goes once those in flight are
+  // answered, and the end comes after it has been sent.
+  const stop = (why: string) => (stopping ??= (async () => {
+    options.log(`pali: stopping: ${why}; answering the requests in flight first`);
+    server.close();
+    await service.stopIntake();
+    setTimeout(() => ended('stopped'), 50);
+  })());
+  const interrupted = () => void stop('interrupted');
+  options.signal?.addEventListener('abort', interrupted, { once: true });
   try {
     // The lock is ours, so a socket file left behind belongs to a dead engine.
     removeQuietly(endpoint.socket);
@@ -93,13 +144,7 @@ export async function runSharedEngine(options: SharedEngineOptions): Promise<'st
       const gone = new AbortController();
       serveRequests(connection, service, { signal: (t) => AbortSignal.any([toSignal(t), gone.signal]), perClientModel: true });
       connection.onRequest(StatusRequest, () => ({ ...service.status(), clients }));
-      connection.onRequest(ShutdownRequest, async () => {
-        options.log('pali: stopping: asked to by a client');
-        server.close();
-        // The answer goes once the requests in flight are answered; the end comes after it has been sent.
-        await service.drain();
-        setTimeout(() => ended('stopped'), 50);
-      });
+      connection.onRequest(ShutdownRequest, () => stop('asked to by a client'));
       connection.onClose(() => {
         gone.abort();
         clients--;
@@ -121,15 +166,17 @@ export async function runSharedEngine(options: SharedEngineOptions): Promise<'st
       if (keepAliveMs > 0 && service.loaded && Date.now() - service.lastActiveAt >= keepAliveMs) {
         options.log(`pali: no request for ${options.keepAliveMinutes} minute(s): unloading the model`);
         lonelySince = Date.now();
-        void service.unload();
+        void service.unloadWhenIdle();
         return;
       }
       if (clients === 0 && sockets.size === 0 && !service.loaded && lonelySince !== null && Date.now() - Math.max(lonelySince, service.lastActiveAt) >= lonelyExitMs) ended('idle');
     }, Math.min(IDLE_CHECK_MS, lonelyExitMs));
+    if (options.signal?.aborted) interrupted();
     const how = await done;
     clearInterval(check);
     return how;
   } finally {
+    options.signal?.removeEventListener('abort', interrupted);
     server.close();
     // Clients get the end of the stream (and any answer still being written), then the sockets go.
     for (const socket of sockets) socket.end();

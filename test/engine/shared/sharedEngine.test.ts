@@ -213,6 +213,53 @@ describe('the shared engine', { skip: process.platform === 'win32' ? 'Unix domai
     assert.equal(await engine.exited, 0);
   });
 
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    test(`${signal} mid-answer: the answer is finished in full, then the engine exits 0 and leaves nothing behind`, { timeout: 60_000 }, async () => {
+      const engine = startShared(env);
+      engines.push(engine);
+      await listening(engine);
+      const client = await connect();
+      let streamed = '';
+      let piecesAfterSignal = 0;
+      let signalled = false;
+      client.connection.onNotification(TextPieceNotification, ({ streamId, piece }) => {
+        if (streamId !== 'long') return;
+        streamed += piece;
+        if (signalled) piecesAfterSignal++;
+        else {
+          // Only once the first piece has arrived: the request is in flight when the signal lands.
+          engine.child.kill(signal);
+          signalled = true;
+        }
+      });
+      await client.connection.sendRequest(LoadModelRequest, { modelDir, dtype: 'fp32', device: 'cpu' });
+      const result = await client.connection.sendRequest(GenerateRequest, { image: { path: image }, task: { task: 'caption', language: 'en' }, maxNewTokens: 300, streamId: 'long' });
+      assert.equal(result.generatedIds.length, 300, 'the tiny model does not stop early, so the answer is long');
+      assert.ok(piecesAfterSignal > 0, 'the signal landed mid-answer');
+      assert.equal(streamed, result.text, 'every piece arrived');
+      assert.equal(await engine.exited, 0);
+      assert.match(engine.stderr(), /stopping: interrupted; answering the requests in flight first/);
+      for (const file of [endpoint.socket, endpoint.tokenFile, endpoint.lockFile]) assert.equal(fs.existsSync(file), false, `${file} is removed`);
+      client.close();
+      clients.splice(clients.indexOf(client), 1);
+    });
+  }
+
+  test('a lock left by a dead engine, even one killed before it wrote its pid, is taken over', { timeout: 60_000 }, async () => {
+    fs.mkdirSync(endpoint.dir, { recursive: true, mode: 0o700 });
+    for (const stale of ['999999999', '']) {
+      fs.writeFileSync(endpoint.lockFile, stale, { mode: 0o600 });
+      // An empty lock is someone's being written, until it is older than a few seconds.
+      if (!stale) fs.utimesSync(endpoint.lockFile, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+      const engine = startShared(env);
+      engines.push(engine);
+      await listening(engine);
+      assert.equal(fs.readFileSync(endpoint.lockFile, 'utf8'), String(engine.child.pid));
+      await paliAsync(['stop'], env);
+      assert.equal(await engine.exited, 0);
+    }
+  });
+
   test('with no client and no model it exits by itself after --linger; after --keep-alive the model is unloaded first', { timeout: 60_000 }, async () => {
     const engine = startShared(env, ['--keep-alive', '0.02', '--linger', '0.5']);
     engines.push(engine);
