@@ -112,6 +112,7 @@ async function runPrompt(
       modelDir: modelDir(values), dtype: parseModelDtype(text(values.dtype)), device: parseDevice(text(values.device) ?? 'auto'),
       cacheRoot: text(values['cache-dir']) ?? defaultCacheRoot(), image, prompt, maxNewTokens, sampling, maxImagePixels: maxPixels,
       onText: json ? undefined : (piece) => io.out(piece),
+      onProgress: chatty ? (message) => io.err(`pali: ${message}`) : undefined,
       withPromptIds: json,
     }, io);
     if (answer) {

@@ -14,7 +14,8 @@ import type { Io } from './commands.js';
 /** Minutes an idle model stays loaded: a warm load of the int8 3B takes 3-5 s, a conversion much more. */
 const DEFAULT_KEEP_ALIVE_MINUTES = 10;
 
-const cacheRootOf = (value: string | boolean | string[] | undefined) => text(value) ?? defaultCacheRoot();
+// Resolved once: the engine and its clients must name the same folder whatever their working folders.
+const cacheRootOf = (value: string | boolean | string[] | undefined) => path.resolve(text(value) ?? defaultCacheRoot());
 
 export async function serveSharedCommand(argv: string[], io: Io): Promise<void> {
   const { values } = parse(argv, { shared: { type: 'boolean' }, 'keep-alive': { type: 'string' }, linger: { type: 'string' }, 'cache-dir': { type: 'string' } });
@@ -40,7 +41,8 @@ export async function serveSharedCommand(argv: string[], io: Io): Promise<void> 
 
 function describeStatus(status: EngineStatus): string {
   const model = status.model ? `${path.basename(status.model.modelDir)} (${status.model.dtype} on ${status.model.device})` : 'no model loaded';
-  const clients = status.clients ?? 0;
+  // The engine counts every connection, this one of `pali ps` included.
+  const clients = Math.max(0, (status.clients ?? 1) - 1);
   return `pid ${status.pid}, ${clients} client${clients === 1 ? '' : 's'}, ${model}, ${status.state}${status.queued ? ` (${status.queued} queued)` : ''}, ${status.memory.residentMB} MB resident`;
 }
 

@@ -6,9 +6,9 @@
  */
 import * as path from 'node:path';
 import { CancellationTokenSource, ResponseError } from 'vscode-jsonrpc';
-import { GenerateRequest, LoadModelRequest, TextPieceNotification, USER_ERROR_CODE, type DeviceChoice, type DtypeChoice, type GenerateResultMessage } from '../../protocol.js';
+import { GenerateRequest, LoadModelRequest, ProgressNotification, TextPieceNotification, USER_ERROR_CODE, type DeviceChoice, type DtypeChoice, type GenerateResultMessage } from '../../protocol.js';
 import { abortError, UserError } from '../../common/errors.js';
-import { connectToSharedEngine } from '../shared/sharedClient.js';
+import { connectToSharedEngine, SharedEngineUnreachable, type SharedEngineConnection } from '../shared/sharedClient.js';
 import type { Io } from './commands.js';
 
 export interface SharedQuestion {
@@ -24,15 +24,36 @@ export interface SharedQuestion {
   /** Each piece of the answer as it comes. */
   onText?: (piece: string) => void;
   withPromptIds?: boolean;
+  /** What the engine says while it loads the model. */
+  onProgress?: (message: string) => void;
 }
 
-/** The engine's answer, or null when no shared engine runs (the caller then runs the model itself). */
+/**
+ * The engine's answer, or null when no shared engine runs or it would not take us (the caller then runs
+ * the model itself; the second case says why on stderr).
+ */
 export async function askSharedEngine(question: SharedQuestion, io: Io): Promise<GenerateResultMessage | null> {
-  const engine = await connectToSharedEngine(question.cacheRoot);
+  let engine: SharedEngineConnection | null;
+  try {
+    engine = await connectToSharedEngine(question.cacheRoot);
+  } catch (error) {
+    if (!(error instanceof SharedEngineUnreachable)) throw error;
+    io.err(`pali: ${error.message}; running in this process instead`);
+    return null;
+  }
   if (!engine) return null;
   const cancel = new CancellationTokenSource();
-  const onAbort = () => cancel.cancel();
+  // Ctrl+C: the engine hears the cancellation, and the CLI does not wait for it to act (a load cannot be
+  // interrupted there): the request is abandoned at once, and closing the connection ends its work.
+  let abandon: (error: Error) => void = () => {};
+  const abandoned = new Promise<never>((_, reject) => (abandon = reject));
+  abandoned.catch(() => undefined);
+  const onAbort = () => {
+    cancel.cancel();
+    abandon(abortError());
+  };
   io.signal.addEventListener('abort', onAbort);
+  const untilAborted = <T>(request: Promise<T>) => Promise.race([request, abandoned]);
   try {
     if (question.onText) {
       const onText = question.onText;
@@ -40,8 +61,10 @@ export async function askSharedEngine(question: SharedQuestion, io: Io): Promise
         if (streamId === 'cli') onText(piece);
       });
     }
-    await engine.connection.sendRequest(LoadModelRequest, { modelDir: path.resolve(question.modelDir), dtype: question.dtype, device: question.device }, cancel.token);
-    return await engine.connection.sendRequest(GenerateRequest, {
+    // Load progress, as an in-process load reports it (a first load converts, which takes minutes).
+    if (question.onProgress) engine.connection.onNotification(ProgressNotification, ({ message }) => question.onProgress!(message));
+    await untilAborted(engine.connection.sendRequest(LoadModelRequest, { modelDir: path.resolve(question.modelDir), dtype: question.dtype, device: question.device }, cancel.token));
+    return await untilAborted(engine.connection.sendRequest(GenerateRequest, {
       image: { path: path.resolve(question.image) },
       task: { prompt: question.prompt },
       maxNewTokens: question.maxNewTokens,
@@ -49,7 +72,7 @@ export async function askSharedEngine(question: SharedQuestion, io: Io): Promise
       maxImagePixels: question.maxImagePixels,
       streamId: 'cli',
       withPromptIds: question.withPromptIds,
-    }, cancel.token);
+    }, cancel.token));
   } catch (error) {
     if (io.signal.aborted) throw abortError();
     // The engine's user errors are the user's: say them as the CLI says its own.

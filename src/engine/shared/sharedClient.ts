@@ -8,6 +8,7 @@ import * as net from 'node:net';
 import { createMessageConnection, SocketMessageReader, SocketMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
 import { ensurePrivateDir, readToken, sharedEndpoint, sharedEngineSupported } from './endpoint.js';
 import { sayHello } from './handshake.js';
+import { describeError, UserError } from '../../common/errors.js';
 
 export interface SharedEngineConnection {
   connection: MessageConnection;
@@ -27,6 +28,9 @@ function connectSocket(file: string): Promise<net.Socket | null> {
   });
 }
 
+/** A shared engine is there but would not take us: it refused the handshake or did not answer it. */
+export class SharedEngineUnreachable extends UserError {}
+
 export async function connectToSharedEngine(cacheRoot: string): Promise<SharedEngineConnection | null> {
   if (!sharedEngineSupported()) return null;
   const endpoint = sharedEndpoint(cacheRoot);
@@ -43,7 +47,7 @@ export async function connectToSharedEngine(cacheRoot: string): Promise<SharedEn
     ({ pid } = await sayHello(socket, token));
   } catch (error) {
     socket.destroy();
-    throw error;
+    throw new SharedEngineUnreachable(`the shared engine at ${endpoint.socket} did not take this client: ${describeError(error)}`);
   }
   const connection = createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket));
   // vscode-jsonrpc rejects the requests in flight only on dispose: an engine that dies must not leave the

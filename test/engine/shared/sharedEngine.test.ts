@@ -260,6 +260,59 @@ describe('the shared engine', { skip: process.platform === 'win32' ? 'Unix domai
     }
   });
 
+  test('an engine that will not take the client: pali caption says why and answers in process; pali ps says it in one line', { timeout: 120_000 }, async () => {
+    const engine = startShared(env);
+    engines.push(engine);
+    await listening(engine);
+    const token = fs.readFileSync(endpoint.tokenFile, 'utf8');
+    fs.writeFileSync(endpoint.tokenFile, 'f'.repeat(token.length));
+    try {
+      const caption = (...extra: string[]) => pali(['caption', image, '--model', modelDir, '--dtype', 'fp32', '--device', 'cpu', '--max-new-tokens', '8', ...extra], env);
+      const refused = caption();
+      assert.equal(refused.code, 0, refused.stderr);
+      assert.match(refused.stderr, /^pali: the shared engine at .* did not take this client: the shared engine refused the connection: wrong token; running in this process instead\n/);
+      assert.equal(refused.stdout, caption('--local').stdout);
+      const ps = pali(['ps'], env);
+      assert.equal(ps.code, 1);
+      assert.match(ps.stderr, /^pali: the shared engine at .* refused the connection: wrong token\n$/);
+    } finally {
+      fs.writeFileSync(endpoint.tokenFile, token);
+    }
+    await paliAsync(['stop'], env);
+    assert.equal(await engine.exited, 0);
+  });
+
+  test('through the engine, pali caption shows the load\'s progress; Ctrl+C during the load ends the CLI and leaves the engine serving', { timeout: 120_000 }, async () => {
+    const engine = startShared(env);
+    engines.push(engine);
+    await listening(engine);
+    // A model of its own, converted on first use: the load takes long enough to be interrupted.
+    const fresh = forgeTiny(path.join(root, 'fresh'), 'tiny-paligemma2', 5).checkpointDir;
+    const child = spawn(process.execPath, [PALI_CLI, 'caption', image, '--model', fresh, '--dtype', 'int8', '--device', 'cpu'], { env: { ...process.env, ...env, PALI_VERBOSE: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8');
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    let interruptedAt = 0;
+    child.stderr!.on('data', (chunk: string) => {
+      stderr += chunk;
+      if (!interruptedAt && /pali: (converting|loading)/.test(stderr)) {
+        interruptedAt = Date.now();
+        child.kill('SIGINT');
+      }
+    });
+    const code = await exited;
+    assert.ok(interruptedAt, `the engine's progress reached the terminal: ${stderr}`);
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /pali: cancelled\n$/);
+    // The engine goes on serving: a progress line to the client that went away must not end it.
+    const client = await connect();
+    assert.equal((await client.connection.sendRequest(StatusRequest)).pid, engine.child.pid);
+    client.close();
+    clients.splice(clients.indexOf(client), 1);
+    await paliAsync(['stop'], env);
+    assert.equal(await engine.exited, 0);
+  });
+
   test('with no client and no model it exits by itself after --linger; after --keep-alive the model is unloaded first', { timeout: 60_000 }, async () => {
     const engine = startShared(env, ['--keep-alive', '0.02', '--linger', '0.5']);
     engines.push(engine);
