@@ -74,10 +74,7 @@ function setWorkspaceSettings(workspace: string, values: Record<string, unknown>
 
 /** The lines of our output channel's log that say a settings change took effect (extension.ts). */
 function settingsChangesLogged(vscode: VsCode): string[] {
-  const logs = path.join(vscode.userData, 'logs');
-  return fs.readdirSync(logs, { recursive: true, encoding: 'utf8' })
-    .filter((name) => name.includes('PaliGemma') && name.endsWith('.log'))
-    .flatMap((name) => fs.readFileSync(path.join(logs, name), 'utf8').split('\n').filter((line) => line.includes('settings changed: ')));
+  return vscode.extensionLog(Infinity).split('\n').filter((line) => line.includes('settings changed: '));
 }
 
 /**
@@ -1027,6 +1024,14 @@ describe('the extension in a real VS Code', () => {
         await frame.locator('article.result.error', { hasText: 'crashed too often and was stopped' }).first().waitFor({ timeout: 15_000 });
         assert.ok((await frame.locator('article.result.error').count()) > before);
         assert.deepEqual(vscode.enginePids(), [], 'no engine runs while stopped');
+
+        // Other weights are a fresh start: the crashes were counted against the old settings.
+        await applyWorkspaceSettings(vscode, workspace, { 'paligemma.dtype': 'fp32' }, 'dtype="fp32"');
+        await page.locator('.statusbar-item', { hasText: 'PaliGemma: off' }).waitFor({ timeout: 15_000 });
+        const afterChange = await newestResultId(page);
+        await frame.locator('#caption').click();
+        await answered(afterChange);
+        await applyWorkspaceSettings(vscode, workspace, {}, 'dtype=');
 
         await stopped.first().locator('.monaco-button', { hasText: 'Restart Engine' }).click();
         if (inCenter) await runCommand(page, 'Notifications: Hide Notifications');

@@ -154,7 +154,10 @@ function descendants(root: number): number[] {
   return found;
 }
 
-/** An output channel's log file: VS Code writes a log channel under the user data's logs/ folder. */
+/**
+ * An output channel's log: VS Code writes a log channel under the user data's logs/ folder, one file per
+ * window session (a reload starts another), read here oldest first.
+ */
 function outputChannelLog(userData: string, channel: string): string {
   const logs = path.join(userData, 'logs');
   if (!fs.existsSync(logs)) return '(no logs folder)';
@@ -162,7 +165,7 @@ function outputChannelLog(userData: string, channel: string): string {
     .filter((name) => path.basename(name).endsWith(`${channel}.log`))
     .map((name) => path.join(logs, name))
     .sort((a, b) => fs.statSync(a).mtimeMs - fs.statSync(b).mtimeMs);
-  return files.length ? fs.readFileSync(files.at(-1)!, 'utf8') : `(no ${channel}.log under ${logs})`;
+  return files.length ? files.map((file) => fs.readFileSync(file, 'utf8')).join('') : `(no ${channel}.log under ${logs})`;
 }
 
 function commandLine(pid: number): string {

@@ -6,6 +6,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type * as net from 'node:net';
 import { PROTOCOL_VERSION } from '../../protocol.js';
+import { describeError } from '../../common/errors.js';
 
 const LINE_LIMIT = 4096;
 const TIMEOUT_MS = 5000;
@@ -73,7 +74,7 @@ export async function acceptHello(socket: net.Socket, token: string, timeoutMs =
       : !sameToken(hello.token, token) ? 'wrong token'
       : null;
   } catch (error) {
-    refusal = error instanceof Error ? error.message : String(error);
+    refusal = describeError(error);
   }
   const answer: Answer = refusal === null ? { welcome: 'pali', protocol: PROTOCOL_VERSION, pid: process.pid } : { refused: refusal };
   if (socket.writable) socket.write(`${JSON.stringify(answer)}\n`);

@@ -330,6 +330,16 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
    */
   async settingsChanged(change: SettingsChange): Promise<void> {
     if (change.changed.has('keepAliveMinutes') && this.state === 'ready') this.scheduleIdleStop();
+    if (change.needsEngineRestart && this.stopped) {
+      // Another model, dtype, device or Node is what a user tries after repeated crashes: the crashes were
+      // counted against the old settings, so the new ones start afresh.
+      this.log.info(`settings changed (${[...change.changed].join(', ')}): the engine, stopped after repeated crashes, may start again`);
+      this.stopped = false;
+      this.crashPolicy.reset();
+      this.crashedWhileLoading.clear();
+      this.setState('off');
+      return;
+    }
     if (!change.needsEngineRestart || !this.running) return;
     this.log.info(`settings changed (${[...change.changed].join(', ')}): restarting the engine`);
     this.warmUpFailedFor = undefined;
