@@ -1534,6 +1534,35 @@ describe('Runtime fallback', () => {
     }, 'runtime-fallback.png'));
 });
 
+describe('Killed while loading', () => {
+  let vscode: VsCode;
+  before(async () => {
+    const workspace = await makeWorkspace('killed-loading');
+    // Every engine on onnxruntime-node is killed (SIGKILL, as the out-of-memory killer does) loading the model.
+    vscode = await launchVsCode({
+      cache, vsix, workspace, root, log,
+      settings: { 'paligemma.modelPath': modelDir, 'paligemma.device': 'cpu' },
+      env: { PALI_FAULT: 'kill-native-load' },
+    });
+  });
+  after(() => vscode?.close());
+
+  test('11b. an engine killed while loading is a crash, not a broken runtime: the error says so and the runtime stays', () =>
+    scenario(vscode, 'killed-loading', async () => {
+      const page = vscode.page;
+      await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
+      const frame = describeFrame(page);
+      await frame.locator('article.result.error', { hasText: 'was killed while working on this request' }).first().waitFor({ timeout: 60_000 });
+      await page.locator('.statusbar-item', { hasText: 'PaliGemma: off' }).waitFor({ timeout: 15_000 }).catch(async (error: unknown) => {
+        throw new Error(`${String(error)}\nstatus: ${await statusBarText(page)}\n${vscode.extensionLog()}`);
+      });
+      await page.locator('.notifications-toasts', { hasText: 'stopped unexpectedly' }).waitFor({ timeout: 15_000 });
+      const logged = vscode.extensionLog(Infinity);
+      assert.doesNotMatch(logged, /moving to/, 'a kill does not move the engine to another runtime');
+      assert.match(logged, /engine stopped unexpectedly \(signal SIGKILL\)/);
+    }));
+});
+
 describe('Restricted Mode', () => {
   let vscode: VsCode;
   let workspace: string;

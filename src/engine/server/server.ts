@@ -43,7 +43,10 @@ async function answer<T>(work: () => Promise<T>): Promise<T | ResponseError<void
  * microsoft/onnxruntime#29763 reports under Electron. Nothing sets it outside that test.
  */
 function abortIfFaultInjected(): void {
-  if (process.env.PALI_FAULT === 'abort-native-load' && runtimeKind() === 'native') process.abort();
+  if (runtimeKind() !== 'native') return;
+  if (process.env.PALI_FAULT === 'abort-native-load') process.abort();
+  // As the kernel's out-of-memory killer ends a process: no fault of the runtime.
+  if (process.env.PALI_FAULT === 'kill-native-load') process.kill(process.pid, 'SIGKILL');
 }
 
 /** How a transport's connection meets the service: its cancellation, and for a shared engine its client's model. */

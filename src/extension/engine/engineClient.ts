@@ -196,7 +196,13 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
         return running;
       } catch (error) {
         const failure = this.translate(error, token, running);
-        if (failure.kind !== 'crashed' || token.isCancellationRequested || !this.skipRuntime(running.runtime)) throw failure;
+        if (failure.kind !== 'crashed' || token.isCancellationRequested) throw failure;
+        // Killed (SIGKILL: the system out of memory, or a person) or out of memory is no fault of the
+        // runtime, and a runtime further down the list would need more memory, not less: it is a crash
+        // like any other, which the exit handler counts and reports.
+        const cause = await running.engine.whyStopped(2000);
+        if (cause === 'killed' || cause === 'out-of-memory') throw this.stoppedBecause(cause) ?? failure;
+        if (!this.skipRuntime(running.runtime)) throw failure;
         // Its exit event may not have come yet: do not hand the dead engine out again.
         if (this.running === running) this.forgetEngine();
       }
@@ -237,7 +243,8 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
           return info;
         } finally {
           stopListening();
-          this.setState(this.busyCount > 0 ? 'busy' : 'ready');
+          // An engine that died loading has its state from the exit handler ('off', or 'stopped'): not 'ready'.
+          if (this.running === running && !running.engine.gone) this.setState(this.busyCount > 0 ? 'busy' : 'ready');
         }
       },
     ));
