@@ -1011,7 +1011,7 @@ describe('the extension in a real VS Code', () => {
         // The toast, or the same notification in the center when more toasts than fit were shown.
         const stoppedText = 'crashed 5 times in 3 minutes and was stopped';
         let stopped = page.locator('.notifications-toasts .notification-list-item', { hasText: stoppedText });
-        const inCenter = !(await stopped.first().isVisible());
+        const inCenter = await stopped.first().waitFor({ timeout: 5000 }).then(() => false, () => true);
         if (inCenter) {
           await runCommand(page, 'Notifications: Show Notifications');
           stopped = page.locator('.notifications-center .notification-list-item', { hasText: stoppedText });

@@ -42,6 +42,10 @@ export async function askSharedEngine(question: SharedQuestion, io: Io): Promise
     return null;
   }
   if (!engine) return null;
+  if (io.signal.aborted) {
+    engine.close();
+    throw abortError();
+  }
   const cancel = new CancellationTokenSource();
   // Ctrl+C: the engine hears the cancellation, and the CLI does not wait for it to act (a load cannot be
   // interrupted there): the request is abandoned at once, and closing the connection ends its work.

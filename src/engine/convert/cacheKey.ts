@@ -11,7 +11,8 @@ import * as path from 'node:path';
  * 3: Gemma 2's sliding window no longer splits the prefix, and the masked decoder takes its own mask for it;
  * 4: the masked decoder returns the chunk's keys and values instead of the whole cache;
  * 5: RoPE's cos and sin come from correctly rounded tables instead of each provider's Cos and Sin;
- * 6: int8 layers quantize their input once per input with QuantizeLinear and run MatMulIntegerToFloat).
+ * 6: int8 layers quantize their input once per input with QuantizeLinear and run MatMulIntegerToFloat;
+ * 7: int8 SigLIP MLPs divide fc2's input by migration scales where fc1's rows show outlier channels).
  */
 export const CONVERTER_VERSION = '7';
 

@@ -54,7 +54,6 @@ export class EngineService {
 
   /** Queues one request; the heap is collected once the engine has been idle a while after it. */
   private serve<T>(work: () => Promise<T>, signal?: AbortSignal, priority: Priority = 'user'): Promise<T> {
-    if (this.stopping) return Promise.reject(new UserError('the engine is stopping: ask again in a moment, and a new one starts'));
     return this.queue.run(async () => {
       this.idle.requestStarted();
       try {
@@ -105,8 +104,13 @@ export class EngineService {
     };
   }
 
+  /** A client's request after stopIntake (the engine's own work, such as batched decode steps, goes on). */
+  private refusedWhileStopping(): Promise<never> | null {
+    return this.stopping ? Promise.reject(new UserError('the engine is stopping: ask again in a moment, and a new one starts')) : null;
+  }
+
   loadModel(params: LoadModelParams, signal?: AbortSignal, listeners: CallListeners = {}): Promise<ModelInfo> {
-    return this.serve(() => this.ensureModel(params, listeners), signal);
+    return this.refusedWhileStopping() ?? this.serve(() => this.ensureModel(params, listeners), signal);
   }
 
   /** The model `params` names, loaded in place of the current one unless that is it already. In the queue. */
@@ -151,7 +155,7 @@ export class EngineService {
    * Runtime run cannot be interrupted), and the queue starts the next request only then.
    */
   generate(params: GenerateCall, signal?: AbortSignal, listeners: CallListeners = {}, requiredModel?: LoadModelParams): Promise<GenerateResultMessage> {
-    return untilAborted(this.generateQueued(params, signal, listeners, requiredModel), signal);
+    return this.refusedWhileStopping() ?? untilAborted(this.generateQueued(params, signal, listeners, requiredModel), signal);
   }
 
   /**
@@ -208,7 +212,7 @@ export class EngineService {
     if (!(Number.isInteger(imageWidth) && imageWidth > 0 && Number.isInteger(imageHeight) && imageHeight > 0)) {
       throw new UserError(`the image size must be positive whole pixels, not ${imageWidth}x${imageHeight}`);
     }
-    return this.serve(async () => {
+    return this.refusedWhileStopping() ?? this.serve(async () => {
       const { segments, notes } = await segmentAnswer(text, imageWidth, imageHeight, () => this.loadSegmenter(params.vaePath, signal, listeners.onProgress));
       return { segments, notes };
     }, signal);

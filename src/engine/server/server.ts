@@ -61,8 +61,15 @@ export interface ConnectionHooks {
 export function serveRequests(connection: MessageConnection, service: EngineService, hooks: ConnectionHooks = { signal: toSignal }): void {
   // A notification to a client that has gone (a shared engine's client that pressed Ctrl+C) fails to write:
   // nobody is left to tell, and an unhandled rejection would end the engine for every other client.
-  const notify = (send: Promise<void>) => void send.catch(() => undefined);
-  const onProgress = (message: string) => notify(connection.sendNotification(ProgressNotification, { message }));
+  // (vscode-jsonrpc throws at once on a closed connection, and rejects when a write fails.)
+  const notify = (send: () => Promise<void>) => {
+    try {
+      void send().catch(() => undefined);
+    } catch {
+      // Closed: the client has gone.
+    }
+  };
+  const onProgress = (message: string) => notify(() => connection.sendNotification(ProgressNotification, { message }));
   let chosen: LoadModelParams | undefined;
   connection.onRequest(LoadModelRequest, (params, token) => {
     abortIfFaultInjected();
@@ -71,7 +78,7 @@ export function serveRequests(connection: MessageConnection, service: EngineServ
   });
   connection.onRequest(GenerateRequest, ({ streamId, ...params }, token) => {
     // The client names the stream its pieces belong to; they go back with that name.
-    const onText = streamId ? (piece: string) => notify(connection.sendNotification(TextPieceNotification, { streamId, piece })) : undefined;
+    const onText = streamId ? (piece: string) => notify(() => connection.sendNotification(TextPieceNotification, { streamId, piece })) : undefined;
     return answer(() => service.generate(params, hooks.signal(token), { onText, onProgress }, chosen));
   });
   connection.onRequest(SegmentAnswerRequest, (params, token) => answer(() => service.segmentAnswer(params, hooks.signal(token), { onProgress })));

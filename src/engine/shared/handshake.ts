@@ -9,7 +9,13 @@ import { PROTOCOL_VERSION } from '../../protocol.js';
 import { describeError } from '../../common/errors.js';
 
 const LINE_LIMIT = 4096;
-const TIMEOUT_MS = 5000;
+/**
+ * How long either side waits for the other's first line. Long, because creating an ONNX Runtime session
+ * blocks the engine's event loop (about 6 s for the int8 3B's decoder on 2 cores, 23 s while its prepared
+ * copy is written): the engine's timer would fire before it read a hello that arrived meanwhile, and a
+ * client that gave up would load a second copy of the model in its own process.
+ */
+const TIMEOUT_MS = 60_000;
 
 interface Hello {
   hello: 'pali';

@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { createMessageConnection, SocketMessageReader, SocketMessageWriter } from 'vscode-jsonrpc/node';
 import { ShutdownRequest, StatusRequest } from '../../protocol.js';
-import { UserError } from '../../common/errors.js';
+import { describeError, UserError } from '../../common/errors.js';
 import { isAlive } from '../processes.js';
 import { EngineService } from '../server/engineService.js';
 import { serveRequests, toSignal } from '../server/server.js';
@@ -54,14 +54,14 @@ function createExclusive(file: string): boolean {
   }
 }
 
-/** Who holds `file`: its pid (0 while being written), and whether that holder is gone. */
-function holderOf(file: string): { pid: number; gone: boolean } {
+/** Who holds `file`: its pid (0 while being written), whether that holder is gone, or that there is no file. */
+function holderOf(file: string): { pid: number; gone: boolean; missing?: true } {
   try {
     const pid = Number(fs.readFileSync(file, 'utf8'));
     if (pid) return { pid, gone: !isAlive(pid) };
     return { pid: 0, gone: Date.now() - fs.statSync(file).mtimeMs > UNWRITTEN_LOCK_MS };
   } catch {
-    return { pid: 0, gone: true }; // removed meanwhile
+    return { pid: 0, gone: true, missing: true }; // removed meanwhile
   }
 }
 
@@ -79,9 +79,11 @@ async function takeLock(endpoint: SharedEndpoint): Promise<{ taken: true } | { t
     if (!holder.gone) return { taken: false, pid: holder.pid };
     if (createExclusive(takeover)) {
       try {
-        // Still the dead holder's lock (not one taken meanwhile): remove it, then take it.
+        // Still the dead holder's lock (not one taken meanwhile), and the takeover still ours (not removed
+        // as stale by another): remove it, then take it.
         const again = holderOf(endpoint.lockFile);
-        if (again.gone && again.pid === holder.pid) fs.rmSync(endpoint.lockFile, { force: true });
+        const stillOurs = holderOf(takeover).pid === process.pid;
+        if (stillOurs && again.gone && !again.missing && again.pid === holder.pid) fs.rmSync(endpoint.lockFile, { force: true });
         if (createExclusive(endpoint.lockFile)) return { taken: true };
       } finally {
         fs.rmSync(takeover, { force: true });
@@ -166,7 +168,7 @@ export async function runSharedEngine(options: SharedEngineOptions): Promise<'st
       if (keepAliveMs > 0 && service.loaded && Date.now() - service.lastActiveAt >= keepAliveMs) {
         options.log(`pali: no request for ${options.keepAliveMinutes} minute(s): unloading the model`);
         lonelySince = Date.now();
-        void service.unloadWhenIdle();
+        if (!stopping) service.unloadWhenIdle().catch((error: unknown) => options.log(`pali: the idle unload failed: ${describeError(error)}`));
         return;
       }
       if (clients === 0 && sockets.size === 0 && !service.loaded && lonelySince !== null && Date.now() - Math.max(lonelySince, service.lastActiveAt) >= lonelyExitMs) ended('idle');

@@ -197,6 +197,8 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
       } catch (error) {
         const failure = this.translate(error, token, running);
         if (failure.kind !== 'crashed' || token.isCancellationRequested) throw failure;
+        // Stopped on purpose mid-load (new settings, a restart, the window closing): no fault of its runtime.
+        if (running.engine.stoppedOnPurpose) throw failure;
         // Killed (SIGKILL: the system out of memory, or a person) or out of memory is no fault of the
         // runtime, and a runtime further down the list would need more memory, not less: it is a crash
         // like any other, which the exit handler counts and reports.
@@ -344,6 +346,7 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
       this.stopped = false;
       this.crashPolicy.reset();
       this.crashedWhileLoading.clear();
+      this.warmUpFailedFor = undefined;
       this.setState('off');
       return;
     }

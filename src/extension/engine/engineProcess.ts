@@ -97,8 +97,12 @@ export class EngineProcess {
     return () => this.progressListeners.delete(listener);
   }
 
+  /** Set by kill(): the process was stopped on purpose (a restart, new settings), not lost. */
+  stoppedOnPurpose = false;
+
   /** Stops the process; exit listeners are not told (an intentional stop is not a crash). */
   kill(): void {
+    this.stoppedOnPurpose = true;
     this.exitListeners.length = 0;
     this.connection.dispose();
     this.child.kill();

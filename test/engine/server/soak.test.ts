@@ -7,7 +7,11 @@
  *
  * Why 1,000 to warm up: malloc's arenas take steps of 4-6 MB at random points until about 1,100 requests,
  * then level off near 170 MB (runs of 3,000). After 500, eight runs grew by 1-14 MB with no leak in the
- * code; after 1,000 the same runs grew by at most 10 MB.
+ * code; after 1,000 the same runs grew by at most 10 MB, and once (in a full `npm test`) by 14 MB in two
+ * steps after request 1,500, flat before and after. So a leak is growth in both halves of the measured
+ * requests: one that leaks steadily by the allowance over the 1,000 grows by half of it in each half, while
+ * one step of malloc's lands in one half only. The JavaScript heap, which malloc does not touch, must not
+ * grow at all.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -35,7 +39,7 @@ const openFiles = (pid: number) => fs.readdirSync(`/proc/${pid}/fd`).length;
 let child: ChildProcess | undefined;
 after(() => child?.kill());
 
-test(`${REQUESTS - WARM_UP} requests after ${WARM_UP} to warm up: resident memory grows under 5% (12 MB at least), no descriptor or temp file leaks`, { skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
+test(`${REQUESTS - WARM_UP} requests after ${WARM_UP} to warm up: resident memory does not grow steadily (5%, 12 MB at least), no descriptor or temp file leaks`, { skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
   const root = tempDir('soak');
   const tiny = forgeTiny(root, 'tiny', 4);
   // The engine's own temp folder (TMPDIR, which Node and the native libraries honour): other processes on
@@ -57,6 +61,7 @@ test(`${REQUESTS - WARM_UP} requests after ${WARM_UP} to warm up: resident memor
   const tasks = [{ task: 'caption' as const, language: 'en' }, { task: 'ocr' as const }, { task: 'answer' as const, language: 'en', text: 'what is here?' }];
   const curve: { requests: number; rssMb: number; heapMb: number; files: number }[] = [];
   let baseline = { rss: 0, heap: 0, files: 0, temp: 0 };
+  let midwayKb = 0;
   for (let i = 1; i <= REQUESTS; i++) {
     const result = await connection.sendRequest(GenerateRequest, { image: { base64: images[(i * 7) % images.length]!, name: `soak-${i}.png` }, task: tasks[i % 3]!, maxNewTokens: 3 });
     assert.ok(result.generatedIds.length >= 1);
@@ -64,6 +69,7 @@ test(`${REQUESTS - WARM_UP} requests after ${WARM_UP} to warm up: resident memor
     // A pause, as between a user's requests: the engine collects its heap once idle (PALI_IDLE_GC_MS).
     await new Promise((resolve) => setTimeout(resolve, IDLE_MS * 3));
     if (i === WARM_UP) baseline = { ...baseline, rss: residentKb(pid), files: openFiles(pid), temp: tempEntries() };
+    if (i === WARM_UP + Math.floor((REQUESTS - WARM_UP) / 200) * 100) midwayKb = residentKb(pid);
     const { memory } = await connection.sendRequest(StatusRequest);
     if (i === WARM_UP) baseline.heap = memory.heapMB;
     curve.push({ requests: i, rssMb: Math.round(residentKb(pid) / 1024), heapMb: memory.heapMB, files: openFiles(pid) });
@@ -73,7 +79,10 @@ test(`${REQUESTS - WARM_UP} requests after ${WARM_UP} to warm up: resident memor
   const growth = (rss - baseline.rss) / baseline.rss;
   t.diagnostic(`growth after warm-up: ${(100 * growth).toFixed(1)}%`);
   const allowedKb = Math.max(0.05 * baseline.rss, 12 * 1024);
-  assert.ok(rss - baseline.rss < allowedKb, `resident memory grew ${(100 * growth).toFixed(1)}% (${Math.round((rss - baseline.rss) / 1024)} MB) after warm-up`);
+  const [first, second] = [midwayKb - baseline.rss, rss - midwayKb];
+  const mb = (kb: number) => Math.round(kb / 1024);
+  assert.ok(first < allowedKb / 2 || second < allowedKb / 2, `resident memory grew in both halves after warm-up: ${mb(first)} then ${mb(second)} MB (${(100 * growth).toFixed(1)}% in all)`);
+  assert.ok(rss - baseline.rss < 2 * allowedKb, `resident memory grew ${(100 * growth).toFixed(1)}% (${mb(rss - baseline.rss)} MB) after warm-up`);
   assert.ok(curve.at(-1)!.heapMb <= baseline.heap + 1, `JavaScript heap in use ${baseline.heap} -> ${curve.at(-1)!.heapMb} MB`);
   // A descriptor the engine holds for a moment (libuv, a GC thread) is not a leak: take the least of a few looks.
   const settledFiles = async () => {
