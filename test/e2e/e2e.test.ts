@@ -21,7 +21,7 @@ import { launchVsCode, type VsCode } from './vscodeHarness.js';
 import { findImageReferences } from '../../src/common/altText/findReferences.js';
 import { toAltText } from '../../src/common/altText/purpose.js';
 import { describeError } from '../../src/common/errors.js';
-import { chooseQuickFix, clickText, describeFrame, hoverText, notificationTexts, openFile, pickQuickItem, runCommand, runCommandAndPick, saveActiveEditor, statusBarText, waitUntil } from './workbench.js';
+import { chooseQuickFix, chooseQuickFixAndPick, clickText, describeFrame, hoverText, notificationTexts, openFile, pickQuickItem, runCommand, runCommandAndPick, saveActiveEditor, statusBarText, waitUntil } from './workbench.js';
 
 const repo = path.join(__dirname, '..', '..');
 const artifacts = path.join(repo, 'test', 'e2e', 'artifacts');
@@ -631,8 +631,7 @@ describe('the extension in a real VS Code', () => {
     scenario(vscode, 'alt-text-purpose', async () => {
       const page = vscode.page;
       await openFile(page, 'page.html');
-      await chooseQuickFix(page, '<img src="chart.png">', 6, 'Describe purpose');
-      await pickQuickItem(page, 'Decorative');
+      await chooseQuickFixAndPick(page, '<img src="chart.png">', 6, 'Describe purpose', 'Decorative');
       const deadline = Date.now() + 30_000;
       let reference;
       while (Date.now() < deadline) {

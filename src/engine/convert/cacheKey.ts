@@ -14,7 +14,7 @@ import * as path from 'node:path';
  * 6: int8 layers quantize their input once per input with QuantizeLinear and run MatMulIntegerToFloat;
  * 7: int8 SigLIP MLPs divide fc2's input by migration scales where fc1's rows show outlier channels).
  */
-export const CONVERTER_VERSION = '7';
+export const CONVERTER_VERSION = '8';
 
 function fileDigest(file: string, stampDir: string): string {
   const stat = fs.statSync(file);

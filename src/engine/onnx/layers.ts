@@ -112,15 +112,17 @@ export function rmsNorm(
   /** int8 models divide the scale by their smoothing factors (paligemma/int8Smoothing.ts). */
   divisors?: () => Float32Array,
 ): string {
-  const scale = () => {
-    const d = divisors?.();
-    return weight().map((w, j) => (d ? (1 + w) / d[j]! : 1 + w));
-  };
+  const scale = () => rmsNormScale(weight(), divisors?.());
   const input = precision === 'float16' ? cast(g, x, 'float32') : x;
   const meanSquare = g.op('ReduceMean', [g.op('Mul', [input, input])], { axes: [-1], keepdims: 1 });
   const inverseRms = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [meanSquare, g.scalar(eps)])])]);
   const normed = g.op('Mul', [g.op('Mul', [input, inverseRms]), g.weight(`${name}.scale`, scale, [size])]);
   return precision === 'float16' ? cast(g, normed, 'float16') : normed;
+}
+
+/** Gemma's RMSNorm scale as stored: 1 + weight, divided by int8's smoothing factors where it has them. */
+export function rmsNormScale(weight: Float32Array, divisors?: Float32Array): Float32Array {
+  return weight.map((w, j) => (divisors ? (1 + w) / divisors[j]! : 1 + w));
 }
 
 /** PyTorch's gelu(approximate="tanh"): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */

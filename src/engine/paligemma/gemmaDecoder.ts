@@ -28,7 +28,8 @@ import type { TextConfig } from '../checkpoint/config.js';
 import { GEMMA_LINEAR_PARTS, textNames } from '../checkpoint/weightNames.js';
 import { GraphBuilder } from '../onnx/graphBuilder.js';
 import type { ActivationScales } from '../onnx/int8Linear.js';
-import { activation, cast, linear, precisionOf, reshape, rmsNorm, softcap, transpose, type WeightDtype } from '../onnx/layers.js';
+import { fastGeluTanh, fusedRmsNorm, fusedRotary } from '../onnx/fusedLayers.js';
+import { activation, cast, linear, precisionOf, reshape, rmsNorm, rmsNormScale, softcap, transpose, type WeightDtype } from '../onnx/layers.js';
 import type { WeightStore } from '../onnx/weightStore.js';
 import { once, smoothAfterNorm } from '../onnx/smoothing.js';
 import { gemmaNormRanges, smoothGemmaLayer } from './int8Smoothing.js';
@@ -103,6 +104,8 @@ interface Decoder {
   dtype: WeightDtype;
   precision: ReturnType<typeof precisionOf>;
   activationScales: ActivationScales;
+  /** int8 runs on the CPU provider's fused kernels (onnx/fusedLayers.ts says why). */
+  fused: boolean;
   H: number;
   heads: number;
   kvHeads: number;
@@ -121,6 +124,8 @@ interface Decoder {
 /** One layer's norms and linear layers, smoothed for int8 (int8Smoothing.ts). */
 interface LayerParts {
   norm(x: string, part: string): string;
+  /** The residual stream's next value, hidden + delta (hidden alone when delta is null), and its norm. */
+  addAndNorm(hidden: string, delta: string | null, part: string): { sum: string; normed: string };
   project(x: string, part: (typeof GEMMA_LINEAR_PARTS)[number]): string;
 }
 
@@ -143,8 +148,9 @@ export function buildDecoder(
   // model's dtype.
   let hidden = g.op('Mul', [inputs.embeds, g.scalar(Math.fround(Math.sqrt(H)), precision)]);
   const inPrecision = (x: string) => (precision === 'float16' ? cast(g, x, 'float16') : x);
+  const fused = dtype === 'int8';
   const decoder: Decoder = {
-    g, checkpoint, text, variant, dtype, precision, activationScales, inPrecision,
+    g, checkpoint, text, variant, dtype, precision, activationScales, inPrecision, fused,
     generation: checkpoint.config.generation,
     H,
     heads: text.num_attention_heads,
@@ -152,11 +158,16 @@ export function buildDecoder(
     headDim: text.head_dim,
     I: text.intermediate_size,
     mlpNorm: checkpoint.config.generation === 2 ? 'pre_feedforward_layernorm' : 'post_attention_layernorm',
-    rotate: rotaryEmbedding(g, text, inputs.positionIds, inPrecision),
+    rotate: rotaryEmbedding(g, text, inputs.positionIds, inPrecision, fused),
     masks: attentionMasks(g, text, variant, inputs),
   };
-  for (let i = 0; i < text.num_hidden_layers; i++) hidden = decoderLayer(decoder, i, hidden, inputs.pastKeys[i]!, inputs.pastValues[i]!);
-  lmHead(decoder, hidden, vocabSize);
+  // The residual stream is carried as hidden + delta, the delta not yet added, so that a fused norm can
+  // do the addition in the same node (addAndNorm).
+  let delta: string | null = null;
+  for (let i = 0; i < text.num_hidden_layers; i++) {
+    ({ hidden, delta } = decoderLayer(decoder, i, hidden, delta, inputs.pastKeys[i]!, inputs.pastValues[i]!));
+  }
+  lmHead(decoder, hidden, delta, vocabSize);
   return g;
 }
 
@@ -182,12 +193,13 @@ function decoderInputs(g: GraphBuilder, text: TextConfig, variant: DecoderVarian
  * Rotary embeddings from position_ids: cos/sin of position * inverse frequency, duplicated halves, looked
  * up in tables (ropeTables says why). Returns x -> x * cos + rotate_half(x) * sin.
  */
-function rotaryEmbedding(g: GraphBuilder, text: TextConfig, positionIds: string, inPrecision: (x: string) => string): (x: string) => string {
+function rotaryEmbedding(g: GraphBuilder, text: TextConfig, positionIds: string, inPrecision: (x: string) => string, fused: boolean): (x: string) => string {
   const headDim = text.head_dim;
   const positions = text.max_position_embeddings + 1;
   const tables = once(() => ropeTables(headDim, text.rope_theta, positions));
   const cosTable = g.weight('rotary.cos', () => tables().cos, [positions, headDim / 2]);
   const sinTable = g.weight('rotary.sin', () => tables().sin, [positions, headDim / 2]);
+  if (fused) return (x) => fusedRotary(g, x, positionIds, cosTable, sinTable);
   const lookUp = (table: string) => {
     const half = g.op('Gather', [table, positionIds], { axis: 0 });
     return g.op('Unsqueeze', [inPrecision(g.op('Concat', [half, half], { axis: -1 })), g.int64s([1])]);
@@ -230,8 +242,19 @@ function layerParts(d: Decoder, i: number): LayerParts {
   const prefix = `layers.${i}`;
   const load = (part: string) => loadWeight(checkpoint, textNames.layer(i, part), part.endsWith('layernorm.weight') ? [H] : shapes[part as keyof typeof shapes]);
   const smoothing = d.dtype === 'int8' ? smoothGemmaLayer(load, d.mlpNorm, H, I) : null;
+  const eps = d.text.rms_norm_eps;
+  const norm = (x: string, part: string) => rmsNorm(g, x, `${prefix}.${part}`, w(`${part}.weight`, [H]), H, eps, d.precision, smoothing?.normDivisors(part));
+  const fusedNorm = (x: string, delta: string | null, part: string) => {
+    const scale = () => rmsNormScale(w(`${part}.weight`, [H])(), smoothing?.normDivisors(part)?.());
+    return fusedRmsNorm(g, x, delta, `${prefix}.${part}`, scale, H, eps);
+  };
   return {
-    norm: (x, part) => rmsNorm(g, x, `${prefix}.${part}`, w(`${part}.weight`, [H]), H, d.text.rms_norm_eps, d.precision, smoothing?.normDivisors(part)),
+    norm: (x, part) => (d.fused ? fusedNorm(x, null, part).normed : norm(x, part)),
+    addAndNorm: (hidden, delta, part) => {
+      if (d.fused) return fusedNorm(hidden, delta, part);
+      const sum = delta ? g.op('Add', [hidden, delta]) : hidden;
+      return { sum, normed: norm(sum, part) };
+    },
     project: (x, part) => {
       const [out, inp] = shapes[part];
       const source = smoothing ? smoothing.weight(part) : w(part, [out, inp]);
@@ -240,11 +263,16 @@ function layerParts(d: Decoder, i: number): LayerParts {
   };
 }
 
-/** One Gemma layer: x + attention(norm(x)), then x + mlp(norm(x)). */
-function decoderLayer(d: Decoder, i: number, hidden: string, pastKeys: string, pastValues: string): string {
+/**
+ * One Gemma layer: x + attention(norm(x)), then x + mlp(norm(x)). Takes the stream as hidden + delta and
+ * returns it so: the MLP's output is left for the next norm to add.
+ */
+function decoderLayer(d: Decoder, i: number, hidden: string, delta: string | null, pastKeys: string, pastValues: string): { hidden: string; delta: string } {
   const parts = layerParts(d, i);
-  hidden = d.g.op('Add', [hidden, attention(d, parts, i, parts.norm(hidden, 'input_layernorm'), pastKeys, pastValues)]);
-  return d.g.op('Add', [hidden, mlp(d, parts, hidden)]);
+  const beforeAttention = parts.addAndNorm(hidden, delta, 'input_layernorm');
+  const attended = attention(d, parts, i, beforeAttention.normed, pastKeys, pastValues);
+  const beforeMlp = parts.addAndNorm(beforeAttention.sum, attended, d.mlpNorm);
+  return { hidden: beforeMlp.sum, delta: mlp(d, parts, beforeMlp.normed) };
 }
 
 /**
@@ -283,23 +311,32 @@ function attention(d: Decoder, parts: LayerParts, i: number, normed: string, pas
   return d.generation === 2 ? parts.norm(out, 'post_attention_layernorm') : out;
 }
 
-/** The gated MLP, down(act(gate(x)) * up(x)), with Gemma 2's extra norms around it. */
-function mlp(d: Decoder, parts: LayerParts, hidden: string): string {
+/** The gated MLP, down(act(gate(x)) * up(x)) of its normed input, with Gemma 2's norm after it. */
+function mlp(d: Decoder, parts: LayerParts, input: string): string {
   const { g } = d;
-  const input = parts.norm(hidden, d.mlpNorm);
-  const gate = activation(g, parts.project(input, 'mlp.gate_proj.weight'), d.text.hidden_activation, d.precision);
+  const gateProjected = parts.project(input, 'mlp.gate_proj.weight');
+  const gate = d.fused && d.text.hidden_activation !== 'gelu'
+    ? fastGeluTanh(g, gateProjected)
+    : activation(g, gateProjected, d.text.hidden_activation, d.precision);
   const out = parts.project(g.op('Mul', [gate, parts.project(input, 'mlp.up_proj.weight')]), 'mlp.down_proj.weight');
   return d.generation === 2 ? parts.norm(out, 'post_feedforward_layernorm') : out;
 }
 
 /** The final norm and the LM head (tied to the input embeddings), for the last position only when masked. */
-function lmHead(d: Decoder, hidden: string, vocabSize: number): void {
+function lmHead(d: Decoder, hidden: string, delta: string | null, vocabSize: number): void {
   const { g, checkpoint, text, H, precision } = d;
   const weight = (name: string, shape: number[]) => () => loadWeight(checkpoint, name, shape);
   const head = d.dtype === 'int8'
     ? once(() => smoothAfterNorm(gemmaNormRanges(loadWeight(checkpoint, textNames.finalNorm, [H])), [loadWeight(checkpoint, lmHeadName(checkpoint), [vocabSize, H])], H))
     : null;
-  hidden = rmsNorm(g, hidden, 'final_norm', weight(textNames.finalNorm, [H]), H, text.rms_norm_eps, precision, head ? () => head().divisors : undefined);
+  const divisors = head ? () => head().divisors : undefined;
+  if (d.fused) {
+    const scale = () => rmsNormScale(loadWeight(checkpoint, textNames.finalNorm, [H]), divisors?.());
+    hidden = fusedRmsNorm(g, hidden, delta, 'final_norm', scale, H, text.rms_norm_eps).normed;
+  } else {
+    if (delta) hidden = g.op('Add', [hidden, delta]);
+    hidden = rmsNorm(g, hidden, 'final_norm', weight(textNames.finalNorm, [H]), H, text.rms_norm_eps, precision, divisors);
+  }
   if (d.variant === 'masked') {
     hidden = g.op('Slice', [hidden, g.int64s([-1]), g.int64s([2 ** 53 - 1]), g.int64s([1])]);
   }

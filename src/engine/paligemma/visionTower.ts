@@ -11,6 +11,7 @@ import { loadWeight, type Checkpoint } from '../checkpoint/checkpoint.js';
 import type { VisionConfig } from '../checkpoint/config.js';
 import { projectorNames, visionNames } from '../checkpoint/weightNames.js';
 import { GraphBuilder } from '../onnx/graphBuilder.js';
+import { fastGeluTanh } from '../onnx/fusedLayers.js';
 import { activation, layerNorm, linear, reshape, transpose, type WeightDtype } from '../onnx/layers.js';
 import type { WeightStore } from '../onnx/weightStore.js';
 import { smoothLayerNorm, smoothSiglipMlp } from './int8Smoothing.js';
@@ -95,8 +96,12 @@ function mlp({ g, checkpoint, vision, dtype, D }: Tower, i: number, hidden: stri
     : null;
   const normed = layerNorm(g, hidden, `${prefix}.layer_norm2`, smoothed?.norm.scale ?? w('layer_norm2.weight', [D]), smoothed?.norm.bias ?? w('layer_norm2.bias', [D]), vision.layer_norm_eps);
   const fc1 = smoothed ? () => smoothed.fc1 : () => w('mlp.fc1.weight', [I, D]);
-  const up = linear(g, normed, `${prefix}.fc1`, fc1, I, D, dtype, () => w('mlp.fc1.bias', [I]));
-  let activated = activation(g, up, vision.hidden_act);
+  const fc1Bias = () => w('mlp.fc1.bias', [I]);
+  // int8 runs on the CPU provider, whose FastGelu adds fc1's bias and applies the tanh GELU in one pass
+  // (onnx/fusedLayers.ts); the other dtypes keep plain ops.
+  let activated = dtype === 'int8' && vision.hidden_act !== 'gelu'
+    ? fastGeluTanh(g, linear(g, normed, `${prefix}.fc1`, fc1, I, D, dtype), g.weight(`${prefix}.fc1.bias`, fc1Bias, [I]))
+    : activation(g, linear(g, normed, `${prefix}.fc1`, fc1, I, D, dtype, fc1Bias), vision.hidden_act);
   const divisors = smoothed?.fc2InputDivisors;
   if (divisors) activated = g.op('Mul', [activated, g.weight(`${prefix}.fc2.input_smoothing`, divisors.map((v) => 1 / v), [I])]);
   const fc2 = smoothed?.fc2 ?? (() => w('mlp.fc2.weight', [D, I]));
