@@ -25,6 +25,7 @@ import { benchModelDir, screenshotFile } from './benchFiles.js';
 import { bestOf, type Floors } from './floors.js';
 import { cpuFeatures, type CpuFeatures } from '../src/engine/runtime/cpuFeatures.js';
 import { preparedDirFor } from '../src/engine/runtime/preparedSessions.js';
+import { engineEnvironment } from '../src/extension/engine/engineProcess.js';
 import { FIRST_PROMPT, RECOMMENDED, type ProcessFigures, type QuestionFigures } from './measure.js';
 
 /**
@@ -67,8 +68,8 @@ function readIntoPageCache(files: string[]): void {
   }
 }
 
-function runChild(script: string, args: string[]): string {
-  const child = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, script), ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+function runChild(script: string, args: string[], env: NodeJS.ProcessEnv = process.env): string {
+  const child = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, script), ...args], { encoding: 'utf8', maxBuffer: 1 << 26, env });
   if (child.status !== 0) throw new Error(`${script} ${args[0]} failed: ${child.stderr}`);
   return child.stdout.trim().split('\n').at(-1)!;
 }
@@ -176,7 +177,7 @@ async function main(): Promise<void> {
       if (round === 0) dropFromPageCache(files);
       else readIntoPageCache(files);
       log(`${contender.label}, ${round === 0 ? 'cold' : `warm run ${round}/${runs}`} ...`);
-      processes[contender.label]!.push(JSON.parse(runChild('measure.ts', [contender.engine, dir, contender.dtype, image, values.tokens!, prompt])));
+      processes[contender.label]!.push(JSON.parse(runChild('measure.ts', [contender.engine, dir, contender.dtype, image, values.tokens!, prompt], contender.engine === 'ours' ? engineEnvironment(process.env) : process.env)));
     }
   }
 

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CrashPolicy } from '../../src/extension/engine/crashPolicy.js';
-import { EngineProcess, type EngineProcessOptions, type ExitCause } from '../../src/extension/engine/engineProcess.js';
+import { EngineProcess, engineEnvironment, type EngineProcessOptions, type ExitCause } from '../../src/extension/engine/engineProcess.js';
 import { GenerateRequest, LoadModelRequest } from '../../src/protocol.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../helpers/fixtures.js';
 import { PALI_CLI as ENGINE } from '../helpers/pali.js';
@@ -93,6 +93,19 @@ describe('EngineProcess on a real engine', () => {
     const silent = path.join(root, 'silent.js');
     fs.writeFileSync(silent, 'setInterval(() => {}, 1000);\n');
     await assert.rejects(start({ enginePath: silent, selfTestTimeoutMs: 500 }), /no answer to its self test within 500 ms/);
+  });
+
+  test('runs in the engine environment: two malloc arenas and huge pages, added to the tunables already set', async (t) => {
+    assert.deepEqual(
+      [undefined, 'glibc.malloc.tcache_count=0', 'glibc.malloc.hugetlb=0'].map((tunables) => engineEnvironment({ PATH: '/bin', GLIBC_TUNABLES: tunables }).GLIBC_TUNABLES),
+      ['glibc.malloc.hugetlb=1', 'glibc.malloc.tcache_count=0:glibc.malloc.hugetlb=1', 'glibc.malloc.hugetlb=0'],
+      "a person's own hugetlb setting wins",
+    );
+    if (process.platform !== 'linux') return t.skip('reads the engine\'s environment from /proc');
+    const engine = await start();
+    const environ = fs.readFileSync(`/proc/${engine.pid}/environ`, 'utf8').split('\0');
+    assert.ok(environ.includes('MALLOC_ARENA_MAX=2'));
+    assert.ok(environ.some((entry) => /^GLIBC_TUNABLES=(.*:)?glibc\.malloc\.hugetlb=1(:|$)/.test(entry)), environ.filter((e) => e.startsWith('GLIBC')).join(', '));
   });
 });
 

@@ -1,6 +1,6 @@
 /**
  * A soak: 1,000 requests (captions, OCR and questions; 40 pasted images, so the feature cache both hits
- * and evicts) through one `pali serve` on the tiny model, in the extension's ENGINE_ENV, after 1,000 to
+ * and evicts) through one `pali serve` on the tiny model, in the extension's engineEnvironment, after 1,000 to
  * warm up (JIT tiers, ORT's arena, malloc's arenas). Over the 1,000 the engine's resident memory grows by
  * less than 5% (or 12 MB, whichever is more), its JavaScript heap in use not at all (it is measured after
  * the engine's idle collection), and its open file descriptors and its temp folder do not grow.
@@ -19,7 +19,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { StreamMessageReader, StreamMessageWriter, createMessageConnection } from 'vscode-jsonrpc/node';
-import { ENGINE_ENV } from '../../../src/extension/engine/engineProcess.js';
+import { engineEnvironment } from '../../../src/extension/engine/engineProcess.js';
 import { GenerateRequest, LoadModelRequest, StatusRequest } from '../../../src/protocol.js';
 import { forgeTiny, gradientPixels, tempDir } from '../../helpers/fixtures.js';
 import sharp from 'sharp';
@@ -52,7 +52,7 @@ test(`${REQUESTS - WARM_UP} requests after ${WARM_UP} to warm up: resident memor
     const png = await sharp(Buffer.from(gradientPixels(width, height, i * 17)), { raw: { width, height, channels: 3 } }).png().toBuffer();
     return png.toString('base64');
   }));
-  child = spawn(process.execPath, [...(process.env.SOAK_NODE_FLAGS ?? '').split(' ').filter(Boolean), CLI, 'serve', '--stdio'], { env: { ...process.env, ...ENGINE_ENV, PALI_CACHE_DIR: tiny.cacheRoot, PALI_IDLE_GC_MS: String(IDLE_MS), TMPDIR: engineTemp }, stdio: ['pipe', 'pipe', 'inherit'] });
+  child = spawn(process.execPath, [...(process.env.SOAK_NODE_FLAGS ?? '').split(' ').filter(Boolean), CLI, 'serve', '--stdio'], { env: { ...engineEnvironment(process.env), PALI_CACHE_DIR: tiny.cacheRoot, PALI_IDLE_GC_MS: String(IDLE_MS), TMPDIR: engineTemp }, stdio: ['pipe', 'pipe', 'inherit'] });
   const pid = child.pid!;
   const connection = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
   connection.listen();
