@@ -163,11 +163,23 @@ async function main(): Promise<void> {
     ...(!values['no-recommended'] ? [{ label: RECOMMENDED_PEER, engine: 'transformers.js' as const, dtype: RECOMMENDED }] : []),
     ...(against && against !== dtype ? [{ label: `ours@${against}`, engine: 'ours' as const, dtype: against }] : []),
   ];
+  // What each contender reads. A warm run reads every file into the page cache, then its own once more:
+  // the files of four contenders (about 15 GB for the 3B, int8's prepared copies included) can outgrow the
+  // page cache, and the first files read were evicted by the last, so that one engine ran warm and
+  // another half cold.
+  const ownFiles: Record<string, string[]> = {
+    ours: [...oursFiles, ...filesInUse(dir, dtype, ['embed_tokens'])],
+    [PEER]: filesInUse(dir, dtype, ['vision_encoder', 'embed_tokens', 'decoder_model_merged']),
+  };
   if (against && against !== dtype) {
     convertCheckpoint({ modelDir, dtype: against });
-    allFiles.push(...filesInUse(dir, against, ['vision_encoder', 'embed_tokens', 'decoder_model_masked', 'decoder_model_merged']));
+    ownFiles[`ours@${against}`] = filesInUse(dir, against, ['vision_encoder', 'embed_tokens', 'decoder_model_masked', 'decoder_model_merged']);
+    allFiles.push(...ownFiles[`ours@${against}`]!);
   }
-  if (!values['no-recommended']) allFiles.push(...convertForTransformersJsRecommended({ modelDir, onProgress: log }).files);
+  if (!values['no-recommended']) {
+    ownFiles[RECOMMENDED_PEER] = convertForTransformersJsRecommended({ modelDir, onProgress: log }).files;
+    allFiles.push(...ownFiles[RECOMMENDED_PEER]!);
+  }
   const processes: Record<string, ProcessFigures[]> = Object.fromEntries(contenders.map((c) => [c.label, []]));
   // Round 0 loads cold; then warm rounds, the engines alternating (a b a b) so that drift hits both.
   for (let round = 0; round <= runs; round++) {
@@ -175,7 +187,7 @@ async function main(): Promise<void> {
       // int8's copies prepared for this CPU are what its sessions load: cold means those too.
       const files = [...allFiles, ...preparedFilesOf(oursFiles)];
       if (round === 0) dropFromPageCache(files);
-      else readIntoPageCache(files);
+      else readIntoPageCache([...files, ...(ownFiles[contender.label] ?? []), ...(contender.label === 'ours' ? preparedFilesOf(oursFiles) : [])]);
       log(`${contender.label}, ${round === 0 ? 'cold' : `warm run ${round}/${runs}`} ...`);
       processes[contender.label]!.push(JSON.parse(runChild('measure.ts', [contender.engine, dir, contender.dtype, image, values.tokens!, prompt], contender.engine === 'ours' ? engineEnvironment(process.env) : process.env)));
     }
