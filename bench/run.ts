@@ -185,9 +185,10 @@ async function main(): Promise<void> {
   for (let round = 0; round <= runs; round++) {
     for (const contender of contenders) {
       // int8's copies prepared for this CPU are what its sessions load: cold means those too.
-      const files = [...allFiles, ...preparedFilesOf(oursFiles)];
+      const files = [...allFiles, ...preparedFilesOf(allFiles)];
+      const own = ownFiles[contender.label] ?? [];
       if (round === 0) dropFromPageCache(files);
-      else readIntoPageCache([...files, ...(ownFiles[contender.label] ?? []), ...(contender.label === 'ours' ? preparedFilesOf(oursFiles) : [])]);
+      else readIntoPageCache([...files, ...own, ...preparedFilesOf(own)]);
       log(`${contender.label}, ${round === 0 ? 'cold' : `warm run ${round}/${runs}`} ...`);
       processes[contender.label]!.push(JSON.parse(runChild('measure.ts', [contender.engine, dir, contender.dtype, image, values.tokens!, prompt], contender.engine === 'ours' ? engineEnvironment(process.env) : process.env)));
     }

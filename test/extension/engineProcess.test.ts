@@ -102,7 +102,12 @@ describe('EngineProcess on a real engine', () => {
       "a person's own hugetlb setting wins",
     );
     if (process.platform !== 'linux') return t.skip('reads the engine\'s environment from /proc');
-    const engine = await start();
+    // The engine inherits this process's tunables: without any, it must get the huge pages.
+    const inherited = process.env.GLIBC_TUNABLES;
+    delete process.env.GLIBC_TUNABLES;
+    const engine = await start().finally(() => {
+      if (inherited !== undefined) process.env.GLIBC_TUNABLES = inherited;
+    });
     const environ = fs.readFileSync(`/proc/${engine.pid}/environ`, 'utf8').split('\0');
     assert.ok(environ.includes('MALLOC_ARENA_MAX=2'));
     assert.ok(environ.some((entry) => /^GLIBC_TUNABLES=(.*:)?glibc\.malloc\.hugetlb=1(:|$)/.test(entry)), environ.filter((e) => e.startsWith('GLIBC')).join(', '));

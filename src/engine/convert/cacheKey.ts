@@ -12,7 +12,8 @@ import * as path from 'node:path';
  * 4: the masked decoder returns the chunk's keys and values instead of the whole cache;
  * 5: RoPE's cos and sin come from correctly rounded tables instead of each provider's Cos and Sin;
  * 6: int8 layers quantize their input once per input with QuantizeLinear and run MatMulIntegerToFloat;
- * 7: int8 SigLIP MLPs divide fc2's input by migration scales where fc1's rows show outlier channels).
+ * 7: int8 SigLIP MLPs divide fc2's input by migration scales where fc1's rows show outlier channels;
+ * 8: int8 graphs run ONNX Runtime's fused norm, RoPE and GELU kernels, onnx/fusedLayers.ts).
  */
 export const CONVERTER_VERSION = '8';
 

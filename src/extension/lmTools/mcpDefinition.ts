@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { SettingsStore } from '../config.js';
 import { REMOTE_API_KEY_SECRET } from '../engine/remoteBackend.js';
+import { engineEnvironment } from '../engine/engineProcess.js';
 
 export const MCP_PROVIDER_ID = 'paligemma.mcp';
 
@@ -27,7 +28,9 @@ export function registerMcpDefinition(context: vscode.ExtensionContext, settings
         ? [pali, 'mcp', '--remote', current.remoteUrl.trim()]
         : [pali, 'mcp', '--dtype', current.dtype, '--device', current.device, ...(current.modelPath ? ['--model', current.modelPath] : [])];
       const nodePath = current.nodePath.trim();
-      const env: Record<string, string> = { PALI_CACHE_DIR: cacheDir, ...(nodePath ? {} : { ELECTRON_RUN_AS_NODE: '1' }) };
+      // The engine's malloc settings (engineProcess.ts), the server loading a model as the engine does.
+      const { MALLOC_ARENA_MAX, GLIBC_TUNABLES } = engineEnvironment(process.env);
+      const env: Record<string, string> = { PALI_CACHE_DIR: cacheDir, MALLOC_ARENA_MAX: MALLOC_ARENA_MAX!, GLIBC_TUNABLES: GLIBC_TUNABLES!, ...(nodePath ? {} : { ELECTRON_RUN_AS_NODE: '1' }) };
       const version = String((context.extension.packageJSON as { version?: string }).version ?? '0');
       const label = remote ? vscode.l10n.t('PaliGemma (remote vision)') : vscode.l10n.t('PaliGemma (local vision)');
       return [new vscode.McpStdioServerDefinition(label, nodePath || process.execPath, args, env, version)];

@@ -1,5 +1,6 @@
 /**
- * The batch decoder (generate/batchDecoder.ts) on real sessions of the tiny models, at fp32: rows of
+ * The batch decoder (generate/batchDecoder.ts) on real sessions of the tiny models, at fp32 and at int8
+ * (whose graphs run ONNX Runtime's fused RoPE on each row's own positions, onnx/fusedLayers.ts): rows of
  * different prompts, images, lengths and sampling give the tokens each gets alone, whether they start
  * together, join while others decode, or leave early; a cancelled row leaves without disturbing the rest.
  */
@@ -19,16 +20,16 @@ interface Request {
   options: GenerateOptions;
 }
 
-for (const preset of ['tiny', 'tiny-paligemma2'] as const) {
-  describe(`${preset}: batched decoding`, () => {
-    const root = tempDir(`batch-decoder-${preset}`);
+for (const [preset, dtype] of [['tiny', 'fp32'], ['tiny-paligemma2', 'fp32'], ['tiny', 'int8'], ['tiny-paligemma2', 'int8']] as const) {
+  describe(`${preset} at ${dtype}: batched decoding`, () => {
+    const root = tempDir(`batch-decoder-${preset}-${dtype}`);
     let model: PaliGemmaModel;
     let requests: Request[];
     let alone: GenerateResult[];
 
     before(async () => {
       const tiny = forgeTiny(root, preset, 21);
-      model = await loadModel(tiny.checkpointDir, { dtype: 'fp32', device: 'cpu', cacheRoot: tiny.cacheRoot });
+      model = await loadModel(tiny.checkpointDir, { dtype, device: 'cpu', cacheRoot: tiny.cacheRoot });
       assert.ok(model.maskedDecoder);
       const images = await Promise.all([[70, 50, 1], [40, 90, 2], [64, 64, 3]].map(async ([w, h, phase], i) =>
         encodeImage(model, await writeGradientPng(path.join(root, `${i}.png`), w!, h!, phase))));
