@@ -140,8 +140,13 @@ export function geluErf(g: GraphBuilder, x: string, precision: Precision = 'floa
   return g.op('Mul', [g.op('Mul', [c(0.5), x]), g.op('Add', [c(1), erf])]);
 }
 
+/** Whether a config's activation is the tanh GELU (gelu_pytorch_tanh and its aliases): all but "gelu". */
+export function isTanhGelu(kind: string): boolean {
+  return kind !== 'gelu';
+}
+
 export function activation(g: GraphBuilder, x: string, kind: string, precision: Precision = 'float32'): string {
-  return kind === 'gelu' ? geluErf(g, x, precision) : geluTanh(g, x, precision);
+  return isTanhGelu(kind) ? geluTanh(g, x, precision) : geluErf(g, x, precision);
 }
 
 /** tanh(x / cap) * cap, Gemma 2's soft-capping. */

@@ -29,7 +29,7 @@ import { GEMMA_LINEAR_PARTS, textNames } from '../checkpoint/weightNames.js';
 import { GraphBuilder } from '../onnx/graphBuilder.js';
 import type { ActivationScales } from '../onnx/int8Linear.js';
 import { fastGeluTanh, fusedRmsNorm, fusedRotary } from '../onnx/fusedLayers.js';
-import { activation, cast, linear, precisionOf, reshape, rmsNorm, rmsNormScale, softcap, transpose, type WeightDtype } from '../onnx/layers.js';
+import { activation, cast, isTanhGelu, linear, precisionOf, reshape, rmsNorm, rmsNormScale, softcap, transpose, type WeightDtype } from '../onnx/layers.js';
 import type { WeightStore } from '../onnx/weightStore.js';
 import { once, smoothAfterNorm } from '../onnx/smoothing.js';
 import { gemmaNormRanges, smoothGemmaLayer } from './int8Smoothing.js';
@@ -315,7 +315,7 @@ function attention(d: Decoder, parts: LayerParts, i: number, normed: string, pas
 function mlp(d: Decoder, parts: LayerParts, input: string): string {
   const { g } = d;
   const gateProjected = parts.project(input, 'mlp.gate_proj.weight');
-  const gate = d.fused && d.text.hidden_activation !== 'gelu'
+  const gate = d.fused && isTanhGelu(d.text.hidden_activation)
     ? fastGeluTanh(g, gateProjected)
     : activation(g, gateProjected, d.text.hidden_activation, d.precision);
   const out = parts.project(g.op('Mul', [gate, parts.project(input, 'mlp.up_proj.weight')]), 'mlp.down_proj.weight');

@@ -12,7 +12,7 @@ import type { VisionConfig } from '../checkpoint/config.js';
 import { projectorNames, visionNames } from '../checkpoint/weightNames.js';
 import { GraphBuilder } from '../onnx/graphBuilder.js';
 import { fastGeluTanh } from '../onnx/fusedLayers.js';
-import { activation, layerNorm, linear, reshape, transpose, type WeightDtype } from '../onnx/layers.js';
+import { activation, isTanhGelu, layerNorm, linear, reshape, transpose, type WeightDtype } from '../onnx/layers.js';
 import type { WeightStore } from '../onnx/weightStore.js';
 import { smoothLayerNorm, smoothSiglipMlp } from './int8Smoothing.js';
 
@@ -99,7 +99,7 @@ function mlp({ g, checkpoint, vision, dtype, D }: Tower, i: number, hidden: stri
   const fc1Bias = () => w('mlp.fc1.bias', [I]);
   // int8 runs on the CPU provider, whose FastGelu adds fc1's bias and applies the tanh GELU in one pass
   // (onnx/fusedLayers.ts); the other dtypes keep plain ops.
-  let activated = dtype === 'int8' && vision.hidden_act !== 'gelu'
+  let activated = dtype === 'int8' && isTanhGelu(vision.hidden_act)
     ? fastGeluTanh(g, linear(g, normed, `${prefix}.fc1`, fc1, I, D, dtype), g.weight(`${prefix}.fc1.bias`, fc1Bias, [I]))
     : activation(g, linear(g, normed, `${prefix}.fc1`, fc1, I, D, dtype, fc1Bias), vision.hidden_act);
   const divisors = smoothed?.fc2InputDivisors;
