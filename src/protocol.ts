@@ -144,6 +144,16 @@ export interface ProgressParams {
   message: string;
 }
 
+/**
+ * What a shared engine tells every client unasked: `model-unloaded` after keepAlive minutes without a
+ * request (the next request loads it again), `stopping` before it ends on purpose (`pali stop`), so that
+ * the connection's close that follows is not taken for a crash.
+ */
+export interface EngineEventParams {
+  event: 'model-unloaded' | 'stopping';
+  why: string;
+}
+
 /** Error codes of user errors (bad image, missing model...), as opposed to engine faults. */
 export const USER_ERROR_CODE = -32001;
 /** The reply to a request cancelled with $/cancelRequest (LSP's RequestCancelled). */
@@ -159,3 +169,4 @@ export const SelfTestRequest = new RequestType0<SelfTestResult, void>('pali/self
 export const ShutdownRequest = new RequestType0<void, void>('pali/shutdown');
 export const TextPieceNotification = new NotificationType<TextPieceParams>('pali/textPiece');
 export const ProgressNotification = new NotificationType<ProgressParams>('pali/progress');
+export const EngineEventNotification = new NotificationType<EngineEventParams>('pali/engineEvent');

@@ -23,6 +23,8 @@ export interface Settings {
   engineMemoryLimitGB: number;
   /** Minutes an idle model stays loaded; 0: while the window is open. */
   keepAliveMinutes: number;
+  /** One engine for all of this user's windows and tools (Unix sockets; ignored on Windows). */
+  sharedEngine: boolean;
   allowRemoteImages: boolean;
   backend: 'local' | 'remote';
   remoteUrl: string;
@@ -52,6 +54,7 @@ function readSettings(): Settings {
     maxImagePixels: config.get<number>('maxImagePixels', 100_000_000),
     engineMemoryLimitGB: config.get<number>('engineMemoryLimitGB', 0),
     keepAliveMinutes: Math.max(0, config.get<number>('keepAlive', 10)),
+    sharedEngine: config.get<boolean>('sharedEngine', false),
     allowRemoteImages: config.get<boolean>('allowRemoteImages', false),
     backend: config.get<string>('backend', 'local') === 'remote' ? 'remote' : 'local',
     remoteUrl: config.get<string>('remote.url', ''),
@@ -65,7 +68,7 @@ export function backendConfigured(settings: Settings): boolean {
 }
 
 /** Settings whose change needs a new engine process: the model it holds, its weights, device and Node. */
-const ENGINE_KEYS: (keyof Settings)[] = ['modelPath', 'dtype', 'device', 'nodePath'];
+const ENGINE_KEYS: (keyof Settings)[] = ['modelPath', 'dtype', 'device', 'nodePath', 'sharedEngine'];
 
 export interface SettingsChange {
   previous: Settings;

@@ -13,7 +13,8 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { createMessageConnection, SocketMessageReader, SocketMessageWriter } from 'vscode-jsonrpc/node';
-import { ShutdownRequest, StatusRequest } from '../../protocol.js';
+import { EngineEventNotification, ShutdownRequest, StatusRequest, type EngineEventParams } from '../../protocol.js';
+import type { MessageConnection } from 'vscode-jsonrpc/node';
 import { describeError, UserError } from '../../common/errors.js';
 import { isAlive } from '../processes.js';
 import { EngineService } from '../server/engineService.js';
@@ -113,8 +114,18 @@ export async function runSharedEngine(options: SharedEngineOptions): Promise<'st
   }
   const service = new EngineService({ cacheRoot: options.cacheRoot });
   const server = net.createServer();
-  let clients = 0;
+  const connections = new Set<MessageConnection>();
   const sockets = new Set<net.Socket>();
+  // Every client hears it; one that has gone meanwhile is skipped (vscode-jsonrpc throws or rejects).
+  const tellClients = (event: EngineEventParams) => {
+    for (const connection of connections) {
+      try {
+        void connection.sendNotification(EngineEventNotification, event).catch(() => undefined);
+      } catch {
+        // Closed: that client has gone.
+      }
+    }
+  };
   let ended: (how: 'stopped' | 'idle') => void = () => {};
   const done = new Promise<'stopped' | 'idle'>((resolve) => (ended = resolve));
   // Set when the last client leaves (or the model is unloaded): an engine started by hand waits for its
@@ -125,6 +136,7 @@ export async function runSharedEngine(options: SharedEngineOptions): Promise<'st
   // answered, and the end comes after it has been sent.
   const stop = (why: string) => (stopping ??= (async () => {
     options.log(`pali: stopping: ${why}; answering the requests in flight first`);
+    tellClients({ event: 'stopping', why });
     server.close();
     await service.stopIntake();
     setTimeout(() => ended('stopped'), 50);
@@ -141,16 +153,16 @@ export async function runSharedEngine(options: SharedEngineOptions): Promise<'st
       sockets.add(socket);
       socket.on('close', () => sockets.delete(socket));
       if (!(await acceptHello(socket, token))) return;
-      clients++;
       const connection = createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket));
       const gone = new AbortController();
       serveRequests(connection, service, { signal: (t) => AbortSignal.any([toSignal(t), gone.signal]), perClientModel: true });
-      connection.onRequest(StatusRequest, () => ({ ...service.status(), clients }));
+      connections.add(connection);
+      connection.onRequest(StatusRequest, () => ({ ...service.status(), clients: connections.size }));
       connection.onRequest(ShutdownRequest, () => stop('asked to by a client'));
       connection.onClose(() => {
         gone.abort();
-        clients--;
-        if (clients === 0) lonelySince = Date.now();
+        connections.delete(connection);
+        if (connections.size === 0) lonelySince = Date.now();
       });
       connection.listen();
       socket.resume();
@@ -168,10 +180,15 @@ export async function runSharedEngine(options: SharedEngineOptions): Promise<'st
       if (keepAliveMs > 0 && service.loaded && Date.now() - service.lastActiveAt >= keepAliveMs) {
         options.log(`pali: no request for ${options.keepAliveMinutes} minute(s): unloading the model`);
         lonelySince = Date.now();
-        if (!stopping) service.unloadWhenIdle().catch((error: unknown) => options.log(`pali: the idle unload failed: ${describeError(error)}`));
+        if (!stopping) {
+          service.unloadWhenIdle().then(
+            () => tellClients({ event: 'model-unloaded', why: `no request for ${options.keepAliveMinutes} minute(s)` }),
+            (error: unknown) => options.log(`pali: the idle unload failed: ${describeError(error)}`),
+          );
+        }
         return;
       }
-      if (clients === 0 && sockets.size === 0 && !service.loaded && lonelySince !== null && Date.now() - Math.max(lonelySince, service.lastActiveAt) >= lonelyExitMs) ended('idle');
+      if (connections.size === 0 && sockets.size === 0 && !service.loaded && lonelySince !== null && Date.now() - Math.max(lonelySince, service.lastActiveAt) >= lonelyExitMs) ended('idle');
     }, Math.min(IDLE_CHECK_MS, lonelyExitMs));
     if (options.signal?.aborted) interrupted();
     const how = await done;

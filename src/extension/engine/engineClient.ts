@@ -12,7 +12,10 @@ import {
 } from '../../protocol.js';
 import type { Settings, SettingsChange } from '../config.js';
 import { CrashPolicy } from './crashPolicy.js';
-import { EngineProcess, type ExitCause } from './engineProcess.js';
+import type { EngineLink, ExitCause } from './engineLink.js';
+import { EngineProcess } from './engineProcess.js';
+import { SharedEngineLink, sharedEngineLogFile } from './sharedEngineLink.js';
+import { sharedEngineSupported } from '../../engine/shared/endpoint.js';
 import { engineRuntimes, type EngineRuntime } from './runtimes.js';
 import { EngineError, type EngineGenerateParams, type EngineState, type VisionEngine } from './visionEngine.js';
 import { describeError } from '../../common/errors.js';
@@ -20,7 +23,7 @@ import { describeError } from '../../common/errors.js';
 export type { EngineState } from './visionEngine.js';
 
 interface Running {
-  engine: EngineProcess;
+  engine: EngineLink;
   runtime: EngineRuntime;
 }
 
@@ -78,7 +81,8 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
   private scheduleIdleStop(): void {
     this.cancelIdleStop();
     const minutes = this.settings().keepAliveMinutes;
-    if (minutes <= 0) return;
+    // A shared engine unloads by itself, when no client of any window or tool has asked for keepAlive minutes.
+    if (minutes <= 0 || this.running?.engine.kind === 'shared') return;
     this.idleTimer = setTimeout(() => this.stopIdle(minutes), minutes * 60_000);
     this.idleTimer.unref?.();
   }
@@ -276,18 +280,16 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
     const failures: string[] = [];
     for (const runtime of this.runtimesToTry()) {
       try {
-        const engine = await EngineProcess.start({
-          enginePath: this.enginePath,
-          command: runtime.command,
-          env: runtime.env,
-          cacheDir: this.cacheDir,
-          onStderrLine: (line) => this.log.info(`[engine] ${line}`),
-        });
+        const engine = await this.startEngine(runtime);
         engine.onExit((code, signal, cause) => this.onExit(engine, code, signal, cause));
+        engine.onModelUnloaded((why) => this.modelUnloaded(engine, why));
         const running: Running = { engine, runtime };
         this.running = running;
         const { selfTest } = engine;
-        this.log.info(`engine pid ${engine.pid} on ${runtime.label}: Node ${selfTest.node}, onnxruntime ${selfTest.onnxruntime} (${selfTest.backends.join(', ')})`);
+        const which = engine instanceof SharedEngineLink
+          ? `shared engine pid ${engine.pid} (${engine.startedHere ? `started on ${runtime.label}` : 'already running'}; its log: ${sharedEngineLogFile(this.cacheDir)})`
+          : `engine pid ${engine.pid} on ${runtime.label}`;
+        this.log.info(`${which}: Node ${selfTest.node}, onnxruntime ${selfTest.onnxruntime} (${selfTest.backends.join(', ')})`);
         if (failures.length) this.note(`engine runs on ${runtime.label} because ${failures.join('; ')}`);
         this.setState('ready');
         return running;
@@ -301,6 +303,27 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
     throw new EngineError(vscode.l10n.t('The PaliGemma engine could not start: {0}', failures.join('; ')), 'internal');
   }
 
+  /**
+   * The user's shared engine (paligemma.sharedEngine, where Unix sockets exist), which every window and
+   * `pali` share, or an engine of this window's own.
+   */
+  private startEngine(runtime: EngineRuntime): Promise<EngineLink> {
+    const options = { enginePath: this.enginePath, command: runtime.command, env: runtime.env, cacheDir: this.cacheDir };
+    if (this.settings().sharedEngine && sharedEngineSupported()) {
+      return SharedEngineLink.connectOrStart({ ...options, keepAliveMinutes: this.settings().keepAliveMinutes });
+    }
+    return EngineProcess.start({ ...options, onStderrLine: (line) => this.log.info(`[engine] ${line}`) });
+  }
+
+  /** The shared engine unloaded its model (no request from anyone for keepAlive minutes): the next request loads it. */
+  private modelUnloaded(engine: EngineLink, why: string): void {
+    if (this.running?.engine !== engine) return;
+    this.log.info(`the shared engine unloaded the model: ${why} (paligemma.keepAlive)`);
+    this.model = undefined;
+    this.modelKey = undefined;
+    if (this.state === 'ready') this.setState('idle');
+  }
+
   /** The request's error for an engine that stopped under it, when the cause is known and worth saying. */
   private stoppedBecause(cause: ExitCause | undefined): EngineError | undefined {
     if (cause === 'out-of-memory') {
@@ -312,10 +335,16 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
     return undefined;
   }
 
-  private onExit(engine: EngineProcess, code: number | null, signal: NodeJS.Signals | null, cause: ExitCause): void {
+  private onExit(engine: EngineLink, code: number | null, signal: NodeJS.Signals | null, cause: ExitCause): void {
     if (this.running?.engine !== engine) return; // an intentional stop
     this.forgetEngine();
-    const how = signal ? `signal ${signal}` : `exit code ${code}`;
+    if (cause === 'stopped') {
+      // `pali stop` on the shared engine: no crash. The next request starts one again.
+      this.log.info('the shared engine was stopped (pali stop); the next request starts it again');
+      this.setState('off');
+      return;
+    }
+    const how = signal ? `signal ${signal}` : code !== null ? `exit code ${code}` : `the shared engine's connection closed; its log: ${sharedEngineLogFile(this.cacheDir)}`;
     this.log.error(`engine stopped unexpectedly (${how}${cause === 'out-of-memory' ? ', out of memory' : ''})`);
     if (this.crashPolicy.shouldRestart()) {
       this.setState('off');
@@ -388,7 +417,7 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
 }
 
 /** A segmentation in the status bar, with the engine's news (the VQ-VAE's one-time download) while it runs. */
-function withSegmentationProgress<T>(engine: EngineProcess, work: () => Promise<T>): Promise<T> {
+function withSegmentationProgress<T>(engine: EngineLink, work: () => Promise<T>): Promise<T> {
   return Promise.resolve(vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: vscode.l10n.t('PaliGemma: segmenting') }, async (progress) => {
     const stopListening = engine.onProgress((message) => progress.report({ message }));
     try {

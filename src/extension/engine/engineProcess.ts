@@ -5,8 +5,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { IPCMessageReader, IPCMessageWriter, createMessageConnection, type MessageConnection } from 'vscode-jsonrpc/node';
-import { ProgressNotification, SelfTestRequest, TextPieceNotification, type SelfTestResult } from '../../protocol.js';
+import { SelfTestRequest, type SelfTestResult } from '../../protocol.js';
 import { describeError } from '../../common/errors.js';
+import { EngineNotifications, type EngineLink, type ExitCause, type ExitListener } from './engineLink.js';
+
+export type { ExitCause, ExitListener } from './engineLink.js';
 
 export interface EngineProcessOptions {
   /** dist/pali.js */
@@ -19,11 +22,6 @@ export interface EngineProcessOptions {
   onStderrLine?: (line: string) => void;
   selfTestTimeoutMs?: number;
 }
-
-/** Why an engine stopped: out of memory (its own report on stderr), killed (SIGKILL: the system's OOM killer or a person), or another crash. */
-export type ExitCause = 'out-of-memory' | 'killed' | 'crashed';
-
-export type ExitListener = (code: number | null, signal: NodeJS.Signals | null, cause: ExitCause) => void;
 
 /** What V8 and ONNX Runtime print when an allocation fails. */
 const OUT_OF_MEMORY = /heap out of memory|Allocation failed|std::bad_alloc|Failed to allocate memory/i;
@@ -50,12 +48,11 @@ export function engineEnvironment(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { ...base, MALLOC_ARENA_MAX: '2', GLIBC_TUNABLES: withHugePages };
 }
 
-export class EngineProcess {
+export class EngineProcess implements EngineLink {
+  readonly kind = 'own';
   private exited = false;
   private connectionClosed = false;
   private readonly exitListeners: ExitListener[] = [];
-  private readonly pieceListeners = new Map<string, (piece: string) => void>();
-  private readonly progressListeners = new Set<(message: string) => void>();
   /** The engine wrote an allocation failure to stderr (V8's report is followed by a long stack trace). */
   private reportedOutOfMemory = false;
 
@@ -63,6 +60,7 @@ export class EngineProcess {
     private readonly child: ChildProcess,
     readonly connection: MessageConnection,
     readonly selfTest: SelfTestResult,
+    private readonly notifications: EngineNotifications,
   ) {
     this.causeKnown = new Promise((resolve) => (this.resolveCause = resolve));
   }
@@ -97,17 +95,16 @@ export class EngineProcess {
     this.exitListeners.push(listener);
   }
 
-  /** Streamed text pieces of the request that carries `streamId`, until the returned function is called. */
   onTextPieces(streamId: string, listener: (piece: string) => void): () => void {
-    this.pieceListeners.set(streamId, listener);
-    return () => this.pieceListeners.delete(streamId);
+    return this.notifications.onTextPieces(streamId, listener);
   }
 
-  /** The engine's progress lines (a model loading, the VQ-VAE downloading), until the returned function is called. */
   onProgress(listener: (message: string) => void): () => void {
-    this.progressListeners.add(listener);
-    return () => this.progressListeners.delete(listener);
+    return this.notifications.onProgress(listener);
   }
+
+  /** Never: this window's engine keeps its model until the window stops it (EngineClient's idle stop). */
+  onModelUnloaded(): void {}
 
   /** Set by kill(): the process was stopped on purpose (a restart, new settings), not lost. */
   stoppedOnPurpose = false;
@@ -138,8 +135,7 @@ export class EngineProcess {
       const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
       let engine: EngineProcess | undefined;
       let settled = false;
-      connection.onNotification(TextPieceNotification, ({ streamId, piece }) => engine?.pieceListeners.get(streamId)?.(piece));
-      connection.onNotification(ProgressNotification, ({ message }) => engine?.progressListeners.forEach((listener) => listener(message)));
+      const notifications = new EngineNotifications(connection);
       connection.onClose(() => {
         if (engine) engine.connectionClosed = true;
       });
@@ -174,7 +170,7 @@ export class EngineProcess {
           if (settled) return;
           settled = true;
           clearTimeout(timer);
-          engine = new EngineProcess(child, connection, selfTest);
+          engine = new EngineProcess(child, connection, selfTest, notifications);
           resolve(engine);
         },
         (error: unknown) => fail(describeError(error)),

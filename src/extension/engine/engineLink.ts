@@ -1,0 +1,71 @@
+/**
+ * What EngineClient holds of an engine, whichever kind it is: a process of this window's own
+ * (engineProcess.ts) or the user's shared engine, which other windows, `pali mcp` and the CLI use too
+ * (sharedEngineLink.ts). Both speak the same JSON-RPC protocol; they differ in how they start and end.
+ */
+import type { MessageConnection } from 'vscode-jsonrpc/node';
+import { EngineEventNotification, ProgressNotification, TextPieceNotification, type SelfTestResult } from '../../protocol.js';
+
+/**
+ * Why an engine stopped: out of memory (its own report on stderr), killed (SIGKILL: the system's OOM
+ * killer or a person), stopped on purpose by someone else (`pali stop` on a shared engine), or another crash.
+ */
+export type ExitCause = 'out-of-memory' | 'killed' | 'stopped' | 'crashed';
+
+export type ExitListener = (code: number | null, signal: NodeJS.Signals | null, cause: ExitCause) => void;
+
+export interface EngineLink {
+  /** `own`: this window's child process; `shared`: the user's shared engine. */
+  readonly kind: 'own' | 'shared';
+  readonly connection: MessageConnection;
+  readonly pid: number | undefined;
+  readonly selfTest: SelfTestResult;
+  /** The process has exited or the connection has closed. */
+  readonly gone: boolean;
+  /** Set by kill(): this window let go of it on purpose (a restart, new settings), not lost. */
+  readonly stoppedOnPurpose: boolean;
+  /** Called once when the engine ends under this window (not after kill()). */
+  onExit(listener: ExitListener): void;
+  /** Streamed text pieces of the request that carries `streamId`, until the returned function is called. */
+  onTextPieces(streamId: string, listener: (piece: string) => void): () => void;
+  /** The engine's progress lines (a model loading, the VQ-VAE downloading), until the returned function is called. */
+  onProgress(listener: (message: string) => void): () => void;
+  /** A shared engine unloaded its model after keepAlive minutes without a request. */
+  onModelUnloaded(listener: (why: string) => void): void;
+  /** Why it stopped, once it has (or undefined if it is still running after `waitMs`). */
+  whyStopped(waitMs: number): Promise<ExitCause | undefined>;
+  /** Lets go of it: an own process is stopped, a shared engine only disconnected from. */
+  kill(): void;
+}
+
+/** The engine's notifications on one connection, handed to whoever listens for them now. */
+export class EngineNotifications {
+  private readonly pieceListeners = new Map<string, (piece: string) => void>();
+  private readonly progressListeners = new Set<(message: string) => void>();
+  private readonly unloadedListeners: ((why: string) => void)[] = [];
+  /** Set when a shared engine said it is stopping on purpose. */
+  stopping: string | undefined;
+
+  constructor(connection: MessageConnection) {
+    connection.onNotification(TextPieceNotification, ({ streamId, piece }) => this.pieceListeners.get(streamId)?.(piece));
+    connection.onNotification(ProgressNotification, ({ message }) => this.progressListeners.forEach((listener) => listener(message)));
+    connection.onNotification(EngineEventNotification, ({ event, why }) => {
+      if (event === 'stopping') this.stopping = why;
+      else this.unloadedListeners.forEach((listener) => listener(why));
+    });
+  }
+
+  onTextPieces(streamId: string, listener: (piece: string) => void): () => void {
+    this.pieceListeners.set(streamId, listener);
+    return () => this.pieceListeners.delete(streamId);
+  }
+
+  onProgress(listener: (message: string) => void): () => void {
+    this.progressListeners.add(listener);
+    return () => this.progressListeners.delete(listener);
+  }
+
+  onModelUnloaded(listener: (why: string) => void): void {
+    this.unloadedListeners.push(listener);
+  }
+}
