@@ -25,7 +25,7 @@ import { benchModelDir, screenshotFile } from './benchFiles.js';
 import { bestOf, type Floors } from './floors.js';
 import { cpuFeatures, type CpuFeatures } from '../src/engine/runtime/cpuFeatures.js';
 import { preparedDirFor } from '../src/engine/runtime/preparedSessions.js';
-import { engineEnvironment } from '../src/extension/engine/engineProcess.js';
+import { engineEnvironment } from '../src/common/engineEnvironment.js';
 import { FIRST_PROMPT, RECOMMENDED, type ProcessFigures, type QuestionFigures } from './measure.js';
 
 /**

@@ -25,6 +25,7 @@ import { encodeImage } from '../paligemma/inputs.js';
 import { generate, type GenerateResult } from '../generate/generate.js';
 import { likeliestDevice, parseDevice } from '../runtime/device.js';
 import { decimal, integer, parse, text, type Options, type Values } from './args.js';
+import { DEFAULT_KEEP_ALIVE_MINUTES } from '../shared/sharedEngine.js';
 
 export interface Io {
   out: (text: string) => void;
@@ -291,12 +292,13 @@ function readPromptFile(file: string): string {
 export async function mcpCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, {
     model: { type: 'string' }, root: { type: 'string', multiple: true }, dtype: { type: 'string' }, device: { type: 'string' }, 'cache-dir': { type: 'string' },
-    remote: { type: 'string' },
+    remote: { type: 'string' }, shared: { type: 'boolean' }, 'keep-alive': { type: 'string' },
   });
   const roots = ((values.root as unknown as string[] | undefined) ?? []).map((root) => path.resolve(root));
   for (const root of roots) if (!fs.existsSync(root)) throw new UserError(`--root ${root}: no such folder`);
   const remote = text(values.remote);
   if (remote !== undefined && text(values.model) !== undefined) throw new UserError('mcp takes --model DIR or --remote URL, not both');
+  if (remote !== undefined && values.shared) throw new UserError('mcp takes --remote URL or --shared, not both');
   await runMcpServer({
     // The model is needed by the image tools only: check_alt_text works without one.
     modelDir: remote === undefined ? text(values.model) ?? (process.env.PALI_MODEL || undefined) : undefined,
@@ -304,7 +306,9 @@ export async function mcpCommand(argv: string[]): Promise<void> {
     remote: remote === undefined ? undefined : { url: remote, apiKey: process.env.PALI_API_KEY || undefined },
     dtype: parseModelDtype(text(values.dtype)),
     device: parseDevice(text(values.device) ?? 'auto'),
-    cacheRoot: text(values['cache-dir']),
+    // Resolved here: the engine it starts, and every other client, must name the same folder.
+    cacheRoot: text(values['cache-dir']) === undefined ? undefined : path.resolve(text(values['cache-dir'])!),
+    shared: values.shared ? { keepAliveMinutes: decimal(values['keep-alive'], 'keep-alive', DEFAULT_KEEP_ALIVE_MINUTES) } : undefined,
     roots,
   });
 }

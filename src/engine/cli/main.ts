@@ -38,11 +38,13 @@ const HELP = `pali: PaliGemma on your machine
                                  HTML, JSX and TSX (respects .gitignore; exit 1 on findings); no model needed
   pali alt-text --fix --model DIR [--yes] [--lang en] [PATH...]
                                  write the model's alt text into those findings (shows the diff first)
-  pali mcp [--model DIR | --remote URL] [--root DIR]...
+  pali mcp [--model DIR | --remote URL] [--shared [--keep-alive MINUTES]] [--root DIR]...
                                  a Model Context Protocol server over stdio for coding agents: describe_image,
                                  read_text_in_image, ask_about_image, detect_objects, check_alt_text; files
                                  only inside the client's roots, else --root, else the working folder;
-                                 --remote: a pali serve or vLLM server answers (its key in PALI_API_KEY)
+                                 --remote: a pali serve or vLLM server answers (its key in PALI_API_KEY);
+                                 --shared: the shared engine answers (started if none runs), one model
+                                 for every client
   pali serve [--stdio|--ipc]     the engine's JSON-RPC server (what the VS Code extension runs)
   pali serve --shared [--keep-alive MINUTES] [--linger SECONDS]
                                  one engine for this user on a private socket, shared by its clients; it

@@ -7,12 +7,10 @@ import { ShutdownRequest, StatusRequest, type EngineStatus } from '../../protoco
 import { defaultCacheRoot } from '../convert/convert.js';
 import { isAlive } from '../processes.js';
 import { connectToSharedEngine } from '../shared/sharedClient.js';
-import { runSharedEngine } from '../shared/sharedEngine.js';
+import { DEFAULT_KEEP_ALIVE_MINUTES, runSharedEngine } from '../shared/sharedEngine.js';
 import { decimal, parse, text } from './args.js';
 import type { Io } from './commands.js';
 
-/** Minutes an idle model stays loaded: a warm load of the int8 3B takes 3-5 s, a conversion much more. */
-const DEFAULT_KEEP_ALIVE_MINUTES = 10;
 
 // Resolved once: the engine and its clients must name the same folder whatever their working folders.
 const cacheRootOf = (value: string | boolean | string[] | undefined) => path.resolve(text(value) ?? defaultCacheRoot());

@@ -3,7 +3,8 @@
  * agents can see images without sending them to a cloud model. Tools: describe_image, read_text_in_image,
  * ask_about_image, detect_objects (boxes in image pixels) and check_alt_text (`pali alt-text --check`'s
  * findings, no model needed). The model loads on the first image tool call, with progress notifications;
- * or, with --remote, a team's server answers (remoteVision.ts). Cancellation from the client stops the
+ * or, with --remote, a team's server answers (remoteVision.ts); with --shared, the user's shared engine
+ * (sharedVision.ts), which VS Code's windows use too. Cancellation from the client stops the
  * request. Every tool answers text for the model and structured content matching its output schema;
  * failures are one line with isError, as the CLI prints them.
  */
@@ -21,6 +22,8 @@ import { describeError, isUserError, UserError } from '../../common/errors.js';
 import { EngineService } from '../server/engineService.js';
 import { confine, rootsFromUris } from './roots.js';
 import { RemoteVision, type VisionAnswer } from './remoteVision.js';
+import { SharedVision } from './sharedVision.js';
+import { defaultCacheRoot } from '../convert/convert.js';
 import type { RemoteEndpoint } from '../../common/remote/chatClient.js';
 import packageJson from '../../../package.json';
 
@@ -35,6 +38,8 @@ export interface McpOptions {
   roots: string[];
   /** --remote: a `pali serve` or vLLM server answers the image tools instead of a local model. */
   remote?: RemoteEndpoint;
+  /** --shared: the user's shared engine answers (started if none runs), with this keepAlive if started here. */
+  shared?: { keepAliveMinutes: number };
   /** The server's own log (stderr, which MCP clients show as the server's output). */
   log?: (line: string) => void;
 }
@@ -56,6 +61,7 @@ export function createMcpServer(options: McpOptions): McpServer {
   const service = new EngineService({ cacheRoot: options.cacheRoot });
   let loaded: Promise<unknown> | undefined;
   const remote = options.remote ? new RemoteVision(options.remote) : undefined;
+  let shared: SharedVision | undefined;
   /** Where the tools' answers come from, for their descriptions. */
   const where = remote ? 'on your own PaliGemma server' : 'running locally';
   let clientRoots: string[] | undefined;
@@ -99,6 +105,15 @@ export function createMcpServer(options: McpOptions): McpServer {
       if (remote) return await remote.generate(source, task, maxNewTokens, extra.signal, (piece) => progress(`generated: ${piece}`));
       const modelDir = options.modelDir;
       if (!modelDir) throw new UserError('no model: start pali mcp with --model DIR or set PALI_MODEL to a PaliGemma checkpoint folder (or --remote URL for a server)');
+      if (options.shared) {
+        shared ??= new SharedVision({
+          model: { modelDir, dtype: options.dtype, device: options.device },
+          cacheDir: options.cacheRoot ?? defaultCacheRoot(),
+          keepAliveMinutes: options.shared.keepAliveMinutes,
+          log: options.log,
+        });
+        return await shared.generate(source, task, maxNewTokens, extra.signal, (piece) => progress(`generated: ${piece}`), progress);
+      }
       loaded ??= service.loadModel({ modelDir, dtype: options.dtype, device: options.device }, undefined, { onProgress: (message) => waiting.forEach((sink) => sink(message)) }).catch((error) => {
         loaded = undefined;
         throw error;
@@ -187,7 +202,10 @@ export function createMcpServer(options: McpOptions): McpServer {
     return { content: [{ type: 'text', text }], structuredContent: { findings, filesChecked: checked.length } };
   }));
 
-  server.server.onclose = () => void service.unload();
+  server.server.onclose = () => {
+    void service.unload();
+    void shared?.close();
+  };
   return server;
 }
 

@@ -33,6 +33,8 @@ export interface SharedEngineOptions {
   signal?: AbortSignal;
 }
 
+/** Minutes an idle model stays loaded: a warm load of the int8 3B takes 3-5 s, a conversion much more. */
+export const DEFAULT_KEEP_ALIVE_MINUTES = 10;
 const DEFAULT_LONELY_EXIT_MS = 10_000;
 const IDLE_CHECK_MS = 1000;
 

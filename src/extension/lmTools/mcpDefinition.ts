@@ -2,7 +2,8 @@
  * Offers the bundled `pali mcp` to VS Code's MCP clients (vscode.lm.registerMcpServerDefinitionProvider), for
  * agents that prefer MCP to language model tools. It runs on VS Code's own runtime as Node (or the user's
  * paligemma.nodePath), with the user's model and cache; VS Code declares the workspace folders as its roots.
- * With the remote backend it runs `pali mcp --remote` on the same server, so no model loads on this machine;
+ * With paligemma.sharedEngine it runs `pali mcp --shared`, which asks the shared engine that the windows use
+ * (one model in memory for both). With the remote backend it runs `pali mcp --remote` on the same server, so no model loads on this machine;
  * the API key is read from secret storage only when VS Code starts the server (resolveMcpServerDefinition),
  * so it is never part of a definition that VS Code may keep.
  * In an untrusted workspace it offers nothing: an agent must not read the workspace's files through it.
@@ -11,7 +12,8 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { SettingsStore } from '../config.js';
 import { REMOTE_API_KEY_SECRET } from '../engine/remoteBackend.js';
-import { engineEnvironment } from '../engine/engineProcess.js';
+import { engineEnvironment } from '../../common/engineEnvironment.js';
+import { sharedEngineSupported } from '../../engine/shared/endpoint.js';
 
 export const MCP_PROVIDER_ID = 'paligemma.mcp';
 
@@ -26,7 +28,10 @@ export function registerMcpDefinition(context: vscode.ExtensionContext, settings
       const remote = current.backend === 'remote' && current.remoteUrl.trim() !== '';
       const args = remote
         ? [pali, 'mcp', '--remote', current.remoteUrl.trim()]
-        : [pali, 'mcp', '--dtype', current.dtype, '--device', current.device, ...(current.modelPath ? ['--model', current.modelPath] : [])];
+        : [
+          pali, 'mcp', '--dtype', current.dtype, '--device', current.device, ...(current.modelPath ? ['--model', current.modelPath] : []),
+          ...(current.sharedEngine && sharedEngineSupported() ? ['--shared', '--keep-alive', String(current.keepAliveMinutes)] : []),
+        ];
       const nodePath = current.nodePath.trim();
       // The engine's malloc settings (engineProcess.ts), the server loading a model as the engine does.
       const { MALLOC_ARENA_MAX, GLIBC_TUNABLES } = engineEnvironment(process.env);
@@ -47,7 +52,7 @@ export function registerMcpDefinition(context: vscode.ExtensionContext, settings
     vscode.lm.registerMcpServerDefinitionProvider(MCP_PROVIDER_ID, provider),
     vscode.workspace.onDidGrantWorkspaceTrust(() => changed.fire()),
     settings.onDidChange((change) => {
-      if (['modelPath', 'dtype', 'device', 'nodePath', 'backend', 'remoteUrl'].some((key) => change.changed.has(key as never))) changed.fire();
+      if (['modelPath', 'dtype', 'device', 'nodePath', 'backend', 'remoteUrl', 'sharedEngine', 'keepAliveMinutes'].some((key) => change.changed.has(key as never))) changed.fire();
     }),
   );
 }

@@ -19,7 +19,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { StreamMessageReader, StreamMessageWriter, createMessageConnection } from 'vscode-jsonrpc/node';
-import { engineEnvironment } from '../../../src/extension/engine/engineProcess.js';
+import { engineEnvironment } from '../../../src/common/engineEnvironment.js';
 import { GenerateRequest, LoadModelRequest, StatusRequest } from '../../../src/protocol.js';
 import { forgeTiny, gradientPixels, tempDir } from '../../helpers/fixtures.js';
 import sharp from 'sharp';
