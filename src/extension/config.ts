@@ -54,7 +54,7 @@ function readSettings(): Settings {
     maxImagePixels: config.get<number>('maxImagePixels', 100_000_000),
     engineMemoryLimitGB: config.get<number>('engineMemoryLimitGB', 0),
     keepAliveMinutes: Math.max(0, config.get<number>('keepAlive', 10)),
-    sharedEngine: config.get<boolean>('sharedEngine', false),
+    sharedEngine: config.get<boolean>('sharedEngine', true),
     allowRemoteImages: config.get<boolean>('allowRemoteImages', false),
     backend: config.get<string>('backend', 'local') === 'remote' ? 'remote' : 'local',
     remoteUrl: config.get<string>('remote.url', ''),

@@ -49,6 +49,9 @@ export function createStatusBar(backends: BackendSwitch, settings: SettingsStore
     if (device) tooltip.appendMarkdown(`${vscode.l10n.t('Device')}: ${device}\n\n`);
     if (engine.model?.deviceNote) tooltip.appendMarkdown(`${engine.model.deviceNote}\n\n`);
     if (engine.runtimeLabel) tooltip.appendMarkdown(`${vscode.l10n.t('Runtime')}: ${engine.runtimeLabel}\n\n`);
+    if (engine.sharedEnginePid !== undefined) {
+      tooltip.appendMarkdown(`${vscode.l10n.t('Engine: shared by your windows and tools (pid {0}); `pali ps` shows it, `pali stop` stops it', engine.sharedEnginePid)}\n\n`);
+    }
     for (const note of engine.notes) tooltip.appendMarkdown(`- ${note}\n`);
     if (settings.ignoredForTrust.length) {
       tooltip.appendMarkdown(`\n$(shield) ${vscode.l10n.t('Restricted Mode: ignored the workspace\'s {0}', settings.ignoredForTrust.join(', '))}\n`);

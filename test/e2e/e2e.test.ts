@@ -1562,6 +1562,75 @@ describe('Killed while loading', () => {
     }));
 });
 
+describe('One engine for every window', () => {
+  let vscode: VsCode;
+  let workspace: string;
+  /** The extension's cache folder (its globalStorage), which names its shared engine. */
+  let extensionCache: string;
+  const engineLog = () => fs.readFileSync(path.join(extensionCache, 'shared-engine.log'), 'utf8');
+  before(async () => {
+    workspace = await makeWorkspace('shared-engine');
+    vscode = await launchVsCode({
+      cache, vsix, workspace, root, log,
+      // paligemma.sharedEngine at its default.
+      settings: { 'paligemma.modelPath': modelDir, 'paligemma.device': 'cpu', 'paligemma.sharedEngine': undefined },
+    });
+    extensionCache = path.join(vscode.userData, 'User', 'globalStorage', 'paligemma-local.paligemma-local', 'cache');
+  });
+  after(() => vscode?.close());
+
+  test('S1. two windows answer from one engine holding one model: the second window finds it loaded', () =>
+    scenario(vscode, 'shared-engine', async () => {
+      const expected = cliCaption(workspace, 'photo.png');
+      await runCommandAndPick(vscode.page, 'PaliGemma: Describe Image', 'photo.png');
+      await waitForNewestCaption(vscode.page, expected, 'the first window');
+      const engines = vscode.sharedEnginePids();
+      assert.equal(engines.length, 1, `one shared engine: ${engines.join(', ')}`);
+      assert.deepEqual(vscode.enginePids(), [], 'and no engine of the window\'s own');
+      const second = await vscode.openWindow();
+      await runCommandAndPick(second, 'PaliGemma: Describe Image', 'photo.png');
+      await waitForNewestCaption(second, expected, 'the second window');
+      await second.locator('.statusbar-item', { hasText: 'PaliGemma: ready · cpu · tiny-model' }).waitFor({ timeout: 30_000 });
+      assert.deepEqual(vscode.sharedEnginePids(), engines, 'the second window used the same engine');
+      const logged = vscode.extensionLog(Infinity);
+      assert.match(logged, new RegExp(`shared engine pid ${engines[0]} \\(started on`), 'the first window started it');
+      assert.match(logged, new RegExp(`shared engine pid ${engines[0]} \\(already running`), 'the second window found it running');
+      const loads = engineLog().split('\n').filter((line) => line.startsWith('pali: loaded '));
+      assert.equal(loads.length, 1, `the model was loaded once, for both windows:\n${engineLog()}`);
+      await second.close();
+    }, 'shared-engine.png'));
+
+  test('S2. `pali stop` ends the shared engine without a crash warning; the next request starts one, which unloads the model after keepAlive and says so', () =>
+    scenario(vscode, 'shared-engine-stop', async () => {
+      const page = vscode.page;
+      const [engine] = vscode.sharedEnginePids();
+      assert.ok(engine, 'the engine of scenario S1 runs');
+      pali(['stop', '--cache-dir', extensionCache]);
+      await page.locator('.statusbar-item', { hasText: 'PaliGemma: off' }).waitFor({ timeout: 30_000 });
+      assert.ok(await waitUntil(page, () => vscode.sharedEnginePids().length === 0, 15_000), 'the engine has exited');
+      assert.deepEqual(await notificationTexts(page), [], 'a stop is no crash: no warning');
+      // 0.05 minutes: 3 s without a request. The engine the next request starts takes this window's keepAlive.
+      await applyWorkspaceSettings(vscode, workspace, { 'paligemma.keepAlive': 0.05 }, 'keepAliveMinutes=0.05');
+      let reset: () => Promise<void>;
+      try {
+        await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
+        await waitForNewestCaption(page, cliCaption(workspace, 'photo.png'), 'after the stop');
+        const [again] = vscode.sharedEnginePids();
+        assert.ok(again !== undefined && again !== engine, 'a new engine answered');
+        await page.locator('.statusbar-item', { hasText: 'PaliGemma: unloaded (idle)' }).waitFor({ timeout: 30_000 });
+        assert.match(engineLog(), /pali: unloaded /);
+        // The window is still connected: the engine keeps running, without a model.
+        assert.deepEqual(vscode.sharedEnginePids(), [again]);
+      } finally {
+        reset = writeWorkspaceSettings(vscode, workspace, {}, 'keepAliveMinutes=10');
+      }
+      await reset();
+      await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
+      await waitForNewestCaption(page, cliCaption(workspace, 'photo.png'), 'after the unload');
+      await page.locator('.statusbar-item', { hasText: 'PaliGemma: ready · cpu · tiny-model' }).waitFor({ timeout: 30_000 });
+    }));
+});
+
 describe('Restricted Mode', () => {
   let vscode: VsCode;
   let workspace: string;

@@ -15,6 +15,10 @@ export interface VsCode {
   userData: string;
   /** The pids of the PaliGemma engines this VS Code runs now (none while one restarts). */
   enginePids(): number[];
+  /** The pids of the shared engines this VS Code's windows and MCP servers use (detached: not its children). */
+  sharedEnginePids(): number[];
+  /** Another browser tab on the same workspace: another window, with its own extension host. */
+  openWindow(): Promise<Page>;
   /** The last `lines` lines of the extension's own log (its PaliGemma output channel), for failure messages. */
   extensionLog(lines?: number): string;
   close(): Promise<void>;
@@ -71,6 +75,10 @@ export async function launchVsCode(options: LaunchOptions): Promise<VsCode> {
     // VS Code 1.139 animates a closing quick input and marks it inert meanwhile; in CI one such close
     // stayed inert for 30 s and swallowed the next quick pick's typing. No motion, no closing state.
     'workbench.reduceMotion': 'on',
+    // Each VS Code of the suite runs an engine of its own, which its scenarios start, kill and count (the
+    // engine of Windows, and of paligemma.sharedEngine off); the shared engine's scenarios set undefined
+    // here, for the default.
+    'paligemma.sharedEngine': false,
     ...options.settings,
   }, null, 2));
 
@@ -88,23 +96,36 @@ export async function launchVsCode(options: LaunchOptions): Promise<VsCode> {
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, permissions: ['clipboard-read', 'clipboard-write'] });
-  const page = await context.newPage();
-  page.on('console', (message) => {
-    if (message.type() === 'error') options.log(`[browser] ${message.text()}`);
+  const openWindow = async (): Promise<Page> => {
+    const page = await context.newPage();
+    page.on('console', (message) => {
+      if (message.type() === 'error') options.log(`[browser] ${message.text()}`);
+    });
+    await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(options.workspace)}`);
+    await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
+    // The extension activates when start-up finishes; its status bar item says it is there.
+    await page.locator('.statusbar-item', { hasText: 'PaliGemma' }).first().waitFor({ timeout: 60_000 });
+    return page;
+  };
+  const page = await openWindow();
+  // The extension's cache, in which its shared engine is named (`--cache-dir` on the engine's command line).
+  const sharedEnginePids = () => allPids().filter((pid) => {
+    const line = commandLine(pid);
+    return line.includes(' serve --shared ') && line.includes(userData);
   });
-  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(options.workspace)}`);
-  await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
-  // The extension activates when start-up finishes; its status bar item says it is there.
-  await page.locator('.statusbar-item', { hasText: 'PaliGemma' }).first().waitFor({ timeout: 60_000 });
   return {
     page,
     workspace: options.workspace,
     userData,
     enginePids: () => descendants(server.pid!).filter((pid) => commandLine(pid).includes('pali.js serve --ipc')),
+    sharedEnginePids,
+    openWindow,
     extensionLog: (lines = 30) => outputChannelLog(userData, 'PaliGemma').split('\n').slice(-lines).join('\n'),
     close: async () => {
       await browser.close().catch(() => undefined);
       server.kill();
+      // A shared engine outlives its windows (keepAlive minutes with a model loaded): not past the suite.
+      for (const pid of sharedEnginePids()) process.kill(pid, 'SIGTERM');
     },
   };
 }
@@ -129,10 +150,13 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
  * Every process below `root`, from /proc: engines are found through the code-server that started them,
  * never by a system-wide pattern that matches another suite's engines (or none, mid-restart, and throws).
  */
+function allPids(): number[] {
+  return fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number);
+}
+
 function descendants(root: number): number[] {
   const children = new Map<number, number[]>();
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
+  for (const name of allPids().map(String)) {
     let stat: string;
     try {
       stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');

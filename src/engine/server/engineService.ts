@@ -44,7 +44,8 @@ export class EngineService {
   /** With maxBatch above 1 and a masked decoder: requests decode together (generate/batchDecoder.ts). */
   private batcher: { model: PaliGemmaModel; decoder: BatchDecoder } | undefined;
 
-  constructor(private readonly options: { cacheRoot?: string; maxImagePixels?: number; maxBatch?: number } = {}) {}
+  /** `log`: a line for each model loaded and unloaded (a shared engine's log says what it held when). */
+  constructor(private readonly options: { cacheRoot?: string; maxImagePixels?: number; maxBatch?: number; log?: (line: string) => void } = {}) {}
 
   /** When the last request ended (or the service was made): a shared engine unloads after keepAlive of this. */
   lastActiveAt = Date.now();
@@ -121,6 +122,7 @@ export class EngineService {
     this.loading = true;
     try {
       await this.unload();
+      const started = performance.now();
       const model = await loadModel(params.modelDir, {
         dtype: params.dtype,
         device: params.device,
@@ -143,6 +145,7 @@ export class EngineService {
         imageSize: model.config.vision.image_size,
       };
       this.modelInfo = info;
+      this.options.log?.(`pali: loaded ${params.modelDir} (${model.dtype} on ${model.device}) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
       await this.enforceMemoryLimit(params.memoryLimitMB, 'loading the model');
       return info;
     } finally {
@@ -262,6 +265,7 @@ export class EngineService {
     this.modelInfo = null;
     this.batcher = undefined;
     await model?.release();
+    if (model) this.options.log?.(`pali: unloaded ${model.dir}`);
     await this.segmenter?.segmenter.release();
     this.segmenter = undefined;
   }

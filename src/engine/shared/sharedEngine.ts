@@ -114,7 +114,7 @@ export async function runSharedEngine(options: SharedEngineOptions): Promise<'st
     options.log(lock.pid ? `pali: a shared engine is already running (pid ${lock.pid})` : 'pali: a shared engine is already starting');
     return 'already running';
   }
-  const service = new EngineService({ cacheRoot: options.cacheRoot });
+  const service = new EngineService({ cacheRoot: options.cacheRoot, log: options.log });
   const server = net.createServer();
   const connections = new Set<MessageConnection>();
   const sockets = new Set<net.Socket>();

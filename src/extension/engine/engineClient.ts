@@ -58,6 +58,11 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
     return this.running?.engine.pid;
   }
 
+  /** The shared engine's pid, when this window uses the user's shared engine rather than one of its own. */
+  get sharedEnginePid(): number | undefined {
+    return this.running?.engine.kind === 'shared' ? this.running.engine.pid : undefined;
+  }
+
   get runtimeLabel(): string | undefined {
     return this.running?.runtime.label;
   }
