@@ -128,6 +128,28 @@ describe('the shared engine', { skip: process.platform === 'win32' ? 'Unix domai
     assert.match(path.basename(endpoint.socket), new RegExp(`-v${PROTOCOL_VERSION}-[0-9a-f]{12}\\.sock$`), 'the socket is named with the protocol version');
   });
 
+  // Modes alone do not prove it: another user's process must actually fail to connect and to read the token.
+  // Running one needs root (setuid); elsewhere this says so as a skip.
+  const root0 = typeof process.getuid === 'function' && process.getuid() === 0;
+  test('another OS user can neither connect to the socket nor read the token', { skip: root0 ? false : 'needs root to run a process as another user' }, async () => {
+    const probe = `
+      const net = require('node:net'), fs = require('node:fs');
+      const [socket, token] = process.argv.slice(1);
+      let read; try { fs.readFileSync(token); read = 'read'; } catch (e) { read = e.code; }
+      const c = net.connect(socket);
+      c.on('connect', () => { console.log(JSON.stringify({ read, connect: 'connected' })); c.destroy(); });
+      c.on('error', (e) => console.log(JSON.stringify({ read, connect: e.code })));`;
+    const nobody = 65534;
+    // The test's runtime folder is 0700 (mkdtemp) and would refuse anyone by itself: opened to all, as /tmp
+    // or a home folder may be, the engine's own folder is what keeps the other user out.
+    fs.chmodSync(runtimeDir, 0o755);
+    const answer = await new Promise<string>((resolve, reject) => execFile(process.execPath, ['-e', probe, endpoint.socket, endpoint.tokenFile], { uid: nobody, gid: nobody, cwd: '/', encoding: 'utf8' }, (error, stdout) => (error ? reject(error) : resolve(stdout))));
+    assert.deepEqual(JSON.parse(answer), { read: 'EACCES', connect: 'EACCES' });
+    // The same probe as this user reaches both: the refusal above is the other user's, not a broken probe.
+    const own = await new Promise<string>((resolve, reject) => execFile(process.execPath, ['-e', probe, endpoint.socket, endpoint.tokenFile], { encoding: 'utf8' }, (error, stdout) => (error ? reject(error) : resolve(stdout))));
+    assert.deepEqual(JSON.parse(own), { read: 'read', connect: 'connected' });
+  });
+
   test('a wrong token, or another protocol version, is refused and the engine keeps serving', async () => {
     const refused = async (token: string, protocol: number) => {
       const socket = net.connect(endpoint.socket);
