@@ -5,6 +5,8 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { defaultCacheRoot } from '../common/cacheRoot.js';
+import { retireOldCache } from './oldCache.js';
 import { AltCodeActionProvider } from './altText/altCodeActions.js';
 import { registerAltCommands } from './altText/altCommands.js';
 import { registerAltDiagnostics } from './altText/altDiagnostics.js';
@@ -41,7 +43,9 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
   const settings = new SettingsStore();
   const getSettings = settings.get;
   const log = vscode.window.createOutputChannel('PaliGemma', { log: true });
-  const cacheDir = path.join(context.globalStorageUri.fsPath, 'cache');
+  // The cache `pali` uses too: conversions made once for both, and one shared engine for both to find.
+  const cacheDir = defaultCacheRoot();
+  retireOldCache(path.join(context.globalStorageUri.fsPath, 'cache'), cacheDir, (line) => log.info(line));
   const engine = new EngineClient(path.join(context.extensionPath, 'dist', 'pali.js'), log, getSettings, cacheDir);
   // A server's segmentation answer gets its masks from the local engine process (no model loaded for it).
   const remote = new RemoteBackend(getSettings, context.secrets, log, (text, width, height, token) => engine.segmentAnswer(text, width, height, token));

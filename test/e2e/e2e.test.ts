@@ -1565,7 +1565,7 @@ describe('Killed while loading', () => {
 describe('One engine for every window', () => {
   let vscode: VsCode;
   let workspace: string;
-  /** The extension's cache folder (its globalStorage), which names its shared engine. */
+  /** The extension's cache folder (PALI_CACHE_DIR, as ~/.cache/paligemma-local for a user), which names its shared engine. */
   let extensionCache: string;
   const engineLog = () => fs.readFileSync(path.join(extensionCache, 'shared-engine.log'), 'utf8');
   before(async () => {
@@ -1575,7 +1575,7 @@ describe('One engine for every window', () => {
       // paligemma.sharedEngine at its default.
       settings: { 'paligemma.modelPath': modelDir, 'paligemma.device': 'cpu', 'paligemma.sharedEngine': undefined },
     });
-    extensionCache = path.join(vscode.userData, 'User', 'globalStorage', 'paligemma-local.paligemma-local', 'cache');
+    extensionCache = vscode.cacheDir;
   });
   after(() => vscode?.close());
 
@@ -1595,8 +1595,15 @@ describe('One engine for every window', () => {
       const logged = vscode.extensionLog(Infinity);
       assert.match(logged, new RegExp(`shared engine pid ${engines[0]} \\(started on`), 'the first window started it');
       assert.match(logged, new RegExp(`shared engine pid ${engines[0]} \\(already running`), 'the second window found it running');
+      // `pali caption` in a terminal with the same cache (as ~/.cache/paligemma-local is for a user): answered
+      // by the windows' engine, with no load of its own.
+      const cli = spawnSync(process.execPath, [path.join(repo, 'dist', 'pali.js'), 'caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--json'], { encoding: 'utf8', env: { ...process.env, PALI_CACHE_DIR: extensionCache } });
+      assert.equal(cli.status, 0, cli.stderr);
+      const answered = JSON.parse(cli.stdout) as { text: string; shared_engine_pid?: number };
+      assert.equal(answered.text.trim(), expected);
+      assert.equal(answered.shared_engine_pid, engines[0], 'answered by the windows\' engine');
       const loads = engineLog().split('\n').filter((line) => line.startsWith('pali: loaded '));
-      assert.equal(loads.length, 1, `the model was loaded once, for both windows:\n${engineLog()}`);
+      assert.equal(loads.length, 1, `the model was loaded once, for both windows and the CLI:\n${engineLog()}`);
       await second.close();
     }, 'shared-engine.png'));
 

@@ -13,6 +13,8 @@ export interface VsCode {
   workspace: string;
   /** VS Code's user data folder: User/settings.json, User/globalStorage/. */
   userData: string;
+  /** The PaliGemma cache of this VS Code (PALI_CACHE_DIR): its conversions, and the name of its shared engine. */
+  cacheDir: string;
   /** The pids of the PaliGemma engines this VS Code runs now (none while one restarts). */
   enginePids(): number[];
   /** The pids of the shared engines this VS Code's windows and MCP servers use (detached: not its children). */
@@ -60,6 +62,9 @@ export async function launchVsCode(options: LaunchOptions): Promise<VsCode> {
     execFileSync(node, [entry, '--user-data-dir', userData, '--extensions-dir', extensions, '--install-extension', vsix], { stdio: 'pipe' });
   }
   fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
+  // A cache of its own, as a user's ~/.cache/paligemma-local: never the machine's, never another launch's
+  // (whose shared engine it would find).
+  const cacheDir = path.join(userData, 'pali-cache');
   fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify({
     'security.workspace.trust.enabled': options.trust === true,
     'security.workspace.trust.startupPrompt': 'never',
@@ -86,7 +91,7 @@ export async function launchVsCode(options: LaunchOptions): Promise<VsCode> {
   const server: ChildProcess = spawn(node, [
     entry, '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
     '--user-data-dir', userData, '--extensions-dir', extensions, options.workspace,
-  ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env, PATH: `${path.dirname(node)}:${process.env.PATH}` } });
+  ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PALI_CACHE_DIR: cacheDir, ...options.env, PATH: `${path.dirname(node)}:${process.env.PATH}` } });
   server.stdout!.on('data', (chunk: Buffer) => options.log(`[code-server] ${chunk.toString().trimEnd()}`));
   server.stderr!.on('data', (chunk: Buffer) => options.log(`[code-server] ${chunk.toString().trimEnd()}`));
   await waitForPort(port, 60_000);
@@ -111,12 +116,13 @@ export async function launchVsCode(options: LaunchOptions): Promise<VsCode> {
   // The extension's cache, in which its shared engine is named (`--cache-dir` on the engine's command line).
   const sharedEnginePids = () => allPids().filter((pid) => {
     const line = commandLine(pid);
-    return line.includes(' serve --shared ') && line.includes(userData);
+    return line.includes(' serve --shared ') && line.includes(cacheDir);
   });
   return {
     page,
     workspace: options.workspace,
     userData,
+    cacheDir,
     enginePids: () => descendants(server.pid!).filter((pid) => commandLine(pid).includes('pali.js serve --ipc')),
     sharedEnginePids,
     openWindow,

@@ -109,16 +109,17 @@ async function runPrompt(
   // A running shared engine answers what its protocol carries: the text (cli/viaSharedEngine.ts).
   const textOnly = !extra.logitsOut && !extra.detect && !extra.segment && !/^segment\s/.test(prompt.trim());
   if (textOnly && !values.local && values.runtime === undefined) {
-    const answer = await askSharedEngine({
+    const shared = await askSharedEngine({
       modelDir: modelDir(values), dtype: parseModelDtype(text(values.dtype)), device: parseDevice(text(values.device) ?? 'auto'),
       cacheRoot: text(values['cache-dir']) ?? defaultCacheRoot(), image, prompt, maxNewTokens, sampling, maxImagePixels: maxPixels,
       onText: json ? undefined : (piece) => io.out(piece),
       onProgress: chatty ? (message) => io.err(`pali: ${message}`) : undefined,
       withPromptIds: json,
     }, io);
-    if (answer) {
-      io.out(json ? `${JSON.stringify({ ...generateJson(answer), segments: [] })}\n` : '\n');
-      if (chatty) io.err(`pali: ${answer.generatedIds.length} tokens on ${answer.device} (the shared engine), ${answer.timings.tokensPerS.toFixed(1)} tokens/s`);
+    if (shared) {
+      const { answer, enginePid } = shared;
+      io.out(json ? `${JSON.stringify({ ...generateJson(answer), segments: [], shared_engine_pid: enginePid })}\n` : '\n');
+      if (chatty) io.err(`pali: ${answer.generatedIds.length} tokens on ${answer.device} (the shared engine, pid ${enginePid}), ${answer.timings.tokensPerS.toFixed(1)} tokens/s`);
       return;
     }
   }

@@ -32,7 +32,7 @@ export interface SharedQuestion {
  * The engine's answer, or null when no shared engine runs or it would not take us (the caller then runs
  * the model itself; the second case says why on stderr).
  */
-export async function askSharedEngine(question: SharedQuestion, io: Io): Promise<GenerateResultMessage | null> {
+export async function askSharedEngine(question: SharedQuestion, io: Io): Promise<{ answer: GenerateResultMessage; enginePid: number } | null> {
   let engine: SharedEngineConnection | null;
   try {
     engine = await connectToSharedEngine(question.cacheRoot);
@@ -68,7 +68,7 @@ export async function askSharedEngine(question: SharedQuestion, io: Io): Promise
     // Load progress, as an in-process load reports it (a first load converts, which takes minutes).
     if (question.onProgress) engine.connection.onNotification(ProgressNotification, ({ message }) => question.onProgress!(message));
     await untilAborted(engine.connection.sendRequest(LoadModelRequest, { modelDir: path.resolve(question.modelDir), dtype: question.dtype, device: question.device }, cancel.token));
-    return await untilAborted(engine.connection.sendRequest(GenerateRequest, {
+    const answer = await untilAborted(engine.connection.sendRequest(GenerateRequest, {
       image: { path: path.resolve(question.image) },
       task: { prompt: question.prompt },
       maxNewTokens: question.maxNewTokens,
@@ -77,6 +77,7 @@ export async function askSharedEngine(question: SharedQuestion, io: Io): Promise
       streamId: 'cli',
       withPromptIds: question.withPromptIds,
     }, cancel.token));
+    return { answer, enginePid: engine.pid };
   } catch (error) {
     if (io.signal.aborted) throw abortError();
     // The engine's user errors are the user's: say them as the CLI says its own.

@@ -4,8 +4,8 @@
  * into place, so an interrupted conversion never leaves a half-written model that looks complete.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { defaultCacheRoot } from '../../common/cacheRoot.js';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.js';
 import { textNames } from '../checkpoint/weightNames.js';
 import { UserError } from '../../common/errors.js';
@@ -35,11 +35,7 @@ const EXTERNAL_DATA_ABOVE_BYTES = 512 * 1024 * 1024;
 
 const COPIED_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'preprocessor_config.json', 'generation_config.json'];
 
-export function defaultCacheRoot(): string {
-  if (process.env.PALI_CACHE_DIR) return process.env.PALI_CACHE_DIR;
-  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
-  return path.join(base, 'paligemma-local');
-}
+export { defaultCacheRoot };
 
 function vocabSizeOf(checkpoint: Checkpoint): number {
   const embed = checkpoint.tensors.get(textNames.embedTokens);

@@ -222,8 +222,10 @@ describe('the shared engine', { skip: process.platform === 'win32' ? 'Unix domai
     assert.equal(shared.code, 0, shared.stderr);
     assert.equal(shared.stdout, local.stdout);
     assert.equal((await status()).model?.modelDir, modelDir, 'the engine loaded the model and keeps it');
-    const json = JSON.parse(caption('--json').stdout) as { text: string; prompt_ids: number[]; generated_ids: number[] };
+    const json = JSON.parse(caption('--json').stdout) as { text: string; prompt_ids: number[]; generated_ids: number[]; shared_engine_pid?: number };
     const localJson = JSON.parse(caption('--json', '--local').stdout) as typeof json;
+    assert.equal(json.shared_engine_pid, (await status()).pid, 'the JSON says the shared engine answered');
+    assert.equal(localJson.shared_engine_pid, undefined);
     assert.equal(json.text, localJson.text);
     assert.deepEqual(json.prompt_ids, localJson.prompt_ids);
     assert.deepEqual(json.generated_ids, localJson.generated_ids);
