@@ -7,8 +7,9 @@
 import { randomUUID } from 'node:crypto';
 import { CancellationTokenSource, ResponseError } from 'vscode-jsonrpc';
 import type { TaskRequest } from '../../common/prompts.js';
-import { GenerateRequest, LoadModelRequest, ProgressNotification, TextPieceNotification, USER_ERROR_CODE, type ImageSource, type LoadModelParams } from '../../protocol.js';
+import { GenerateRequest, LoadModelRequest, USER_ERROR_CODE, type ImageSource, type LoadModelParams } from '../../protocol.js';
 import { abortError, describeError, UserError } from '../../common/errors.js';
+import { EngineNotifications } from '../shared/engineNotifications.js';
 import type { SharedEngineConnection } from '../shared/sharedClient.js';
 import { connectOrStartSharedEngine, sharedEngineLogFile } from '../shared/startSharedEngine.js';
 import type { VisionAnswer } from './remoteVision.js';
@@ -25,8 +26,7 @@ interface Link {
   shared: SharedEngineConnection;
   /** This connection's model, chosen once: the engine loads it again for our calls when it has to. */
   loaded: Promise<unknown> | undefined;
-  pieces: Map<string, (piece: string) => void>;
-  progress: Set<(message: string) => void>;
+  notifications: EngineNotifications;
   closed: boolean;
 }
 
@@ -66,10 +66,7 @@ export class SharedVision {
     }
     const { shared, startedHere } = started;
     this.options.log?.(`pali mcp: ${startedHere ? 'started' : 'using'} the shared engine (pid ${shared.pid}; its log: ${sharedEngineLogFile(this.options.cacheDir)})`);
-    const link: Link = { shared, loaded: undefined, pieces: new Map(), progress: new Set(), closed: false };
-    shared.connection.onNotification(TextPieceNotification, ({ streamId, piece }) => link.pieces.get(streamId)?.(piece));
-    shared.connection.onNotification(ProgressNotification, ({ message }) => link.progress.forEach((listener) => listener(message)));
-    return link;
+    return { shared, loaded: undefined, notifications: new EngineNotifications(shared.connection), closed: false };
   }
 
   async generate(image: ImageSource, task: TaskRequest, maxNewTokens: number, signal: AbortSignal, onPiece: (piece: string) => void, onProgress: (message: string) => void): Promise<VisionAnswer> {
@@ -78,8 +75,8 @@ export class SharedVision {
     const onAbort = () => cancel.cancel();
     signal.addEventListener('abort', onAbort);
     const streamId = randomUUID();
-    link.pieces.set(streamId, onPiece);
-    link.progress.add(onProgress);
+    const stopPieces = link.notifications.onTextPieces(streamId, onPiece);
+    const stopProgress = link.notifications.onProgress(onProgress);
     try {
       link.loaded ??= link.shared.connection.sendRequest(LoadModelRequest, this.options.model, cancel.token).catch((error: unknown) => {
         link.loaded = undefined;
@@ -97,8 +94,8 @@ export class SharedVision {
       throw error;
     } finally {
       signal.removeEventListener('abort', onAbort);
-      link.pieces.delete(streamId);
-      link.progress.delete(onProgress);
+      stopPieces();
+      stopProgress();
       cancel.dispose();
     }
   }

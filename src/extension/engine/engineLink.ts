@@ -4,7 +4,7 @@
  * (sharedEngineLink.ts). Both speak the same JSON-RPC protocol; they differ in how they start and end.
  */
 import type { MessageConnection } from 'vscode-jsonrpc/node';
-import { EngineEventNotification, ProgressNotification, TextPieceNotification, type SelfTestResult } from '../../protocol.js';
+import type { SelfTestResult } from '../../protocol.js';
 
 /**
  * Why an engine stopped: out of memory (its own report on stderr), killed (SIGKILL: the system's OOM
@@ -36,36 +36,4 @@ export interface EngineLink {
   whyStopped(waitMs: number): Promise<ExitCause | undefined>;
   /** Lets go of it: an own process is stopped, a shared engine only disconnected from. */
   kill(): void;
-}
-
-/** The engine's notifications on one connection, handed to whoever listens for them now. */
-export class EngineNotifications {
-  private readonly pieceListeners = new Map<string, (piece: string) => void>();
-  private readonly progressListeners = new Set<(message: string) => void>();
-  private readonly unloadedListeners: ((why: string) => void)[] = [];
-  /** Set when a shared engine said it is stopping on purpose. */
-  stopping: string | undefined;
-
-  constructor(connection: MessageConnection) {
-    connection.onNotification(TextPieceNotification, ({ streamId, piece }) => this.pieceListeners.get(streamId)?.(piece));
-    connection.onNotification(ProgressNotification, ({ message }) => this.progressListeners.forEach((listener) => listener(message)));
-    connection.onNotification(EngineEventNotification, ({ event, why }) => {
-      if (event === 'stopping') this.stopping = why;
-      else this.unloadedListeners.forEach((listener) => listener(why));
-    });
-  }
-
-  onTextPieces(streamId: string, listener: (piece: string) => void): () => void {
-    this.pieceListeners.set(streamId, listener);
-    return () => this.pieceListeners.delete(streamId);
-  }
-
-  onProgress(listener: (message: string) => void): () => void {
-    this.progressListeners.add(listener);
-    return () => this.progressListeners.delete(listener);
-  }
-
-  onModelUnloaded(listener: (why: string) => void): void {
-    this.unloadedListeners.push(listener);
-  }
 }

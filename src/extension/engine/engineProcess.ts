@@ -7,7 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { IPCMessageReader, IPCMessageWriter, createMessageConnection, type MessageConnection } from 'vscode-jsonrpc/node';
 import { SelfTestRequest, type SelfTestResult } from '../../protocol.js';
 import { describeError } from '../../common/errors.js';
-import { EngineNotifications, type EngineLink, type ExitCause, type ExitListener } from './engineLink.js';
+import { EngineNotifications } from '../../engine/shared/engineNotifications.js';
+import type { EngineLink, ExitCause, ExitListener } from './engineLink.js';
 import { engineEnvironment } from '../../common/engineEnvironment.js';
 
 export type { ExitCause, ExitListener } from './engineLink.js';

@@ -8,7 +8,8 @@ import { SelfTestRequest, type SelfTestResult } from '../../protocol.js';
 import { describeError } from '../../common/errors.js';
 import type { SharedEngineConnection } from '../../engine/shared/sharedClient.js';
 import { connectOrStartSharedEngine, type StartSharedOptions } from '../../engine/shared/startSharedEngine.js';
-import { EngineNotifications, type EngineLink, type ExitCause, type ExitListener } from './engineLink.js';
+import { EngineNotifications } from '../../engine/shared/engineNotifications.js';
+import type { EngineLink, ExitCause, ExitListener } from './engineLink.js';
 
 export { sharedEngineLogFile } from '../../engine/shared/startSharedEngine.js';
 export type SharedEngineOptions = StartSharedOptions;
