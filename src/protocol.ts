@@ -24,6 +24,11 @@ export interface LoadModelParams {
   device: DeviceChoice;
   /** The engine's memory limit in MB (paligemma.engineMemoryLimitGB); none when absent or 0. */
   memoryLimitMB?: number;
+  /**
+   * For a shared engine: minutes to keep the model loaded after this request without another one (0: keep
+   * it). The latest request's value holds, as with Ollama's keep_alive. An engine of a window's own ignores it.
+   */
+  keepAliveMinutes?: number;
 }
 
 export interface ModelInfo {
@@ -52,6 +57,11 @@ export interface GenerateParams {
   /** A task (caption, ocr, answer, detect, ...) or a raw prompt. */
   task: TaskRequest | { prompt: string };
   maxNewTokens?: number;
+  /**
+   * For a shared engine: minutes to keep the model loaded after this request without another one (0: keep
+   * it). The latest request's value holds, as with Ollama's keep_alive. An engine of a window's own ignores it.
+   */
+  keepAliveMinutes?: number;
   /** Sampling instead of greedy decoding (temperature above 0). */
   sampling?: { temperature: number; topP: number; topK: number; seed: number };
   /** `background` (hover prefetch) waits behind every user request; `user` is the default. */

@@ -49,11 +49,11 @@ describe('SharedEngineLink on the real shared engine', { skip: process.platform 
     pids.add(link.pid);
     return link;
   };
-  const caption = async (link: SharedEngineLink) => {
-    await link.connection.sendRequest(LoadModelRequest, { modelDir, dtype: 'fp32', device: 'cpu' });
+  const caption = async (link: SharedEngineLink, keepAliveMinutes?: number) => {
+    await link.connection.sendRequest(LoadModelRequest, { modelDir, dtype: 'fp32', device: 'cpu', keepAliveMinutes });
     const pieces: string[] = [];
     const stop = link.onTextPieces('s', (piece) => pieces.push(piece));
-    const result = await link.connection.sendRequest(GenerateRequest, { image: { path: image }, task: { task: 'caption', language: 'en' }, maxNewTokens: 6, streamId: 's' });
+    const result = await link.connection.sendRequest(GenerateRequest, { image: { path: image }, task: { task: 'caption', language: 'en' }, maxNewTokens: 6, streamId: 's', keepAliveMinutes });
     stop();
     assert.equal(pieces.join(''), result.text, 'the pieces streamed to this window make its answer');
     return result;
@@ -100,6 +100,14 @@ describe('SharedEngineLink on the real shared engine', { skip: process.platform 
     // The next request loads it again, on the same engine.
     await caption(link);
     assert.equal(link.gone, false);
+  });
+
+  test('a request\'s keepAlive holds from then on: a window whose setting changed is heard at once', { timeout: 120_000 }, async () => {
+    // Started with 10 minutes; the request asks for 0.02 (1.2 s), as Ollama's keep_alive does.
+    const link = await connect(optionsFor(10));
+    const unloaded = new Promise<string>((resolve) => link.onModelUnloaded(resolve));
+    await caption(link, 0.02);
+    assert.match(await unloaded, /no request for 0\.02 minute/);
   });
 
   test('a crash reaches every window as one; their next requests, at once, bring one new engine', { timeout: 120_000 }, async () => {

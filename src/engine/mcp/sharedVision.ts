@@ -78,12 +78,12 @@ export class SharedVision {
     const stopPieces = link.notifications.onTextPieces(streamId, onPiece);
     const stopProgress = link.notifications.onProgress(onProgress);
     try {
-      link.loaded ??= link.shared.connection.sendRequest(LoadModelRequest, this.options.model, cancel.token).catch((error: unknown) => {
+      link.loaded ??= link.shared.connection.sendRequest(LoadModelRequest, { ...this.options.model, keepAliveMinutes: this.options.keepAliveMinutes }, cancel.token).catch((error: unknown) => {
         link.loaded = undefined;
         throw error;
       });
       await link.loaded;
-      const result = await link.shared.connection.sendRequest(GenerateRequest, { image, task, maxNewTokens, streamId }, cancel.token);
+      const result = await link.shared.connection.sendRequest(GenerateRequest, { image, task, maxNewTokens, streamId, keepAliveMinutes: this.options.keepAliveMinutes }, cancel.token);
       return { text: result.text, boxes: result.boxes, imageWidth: result.imageWidth, imageHeight: result.imageHeight };
     } catch (error) {
       if (signal.aborted) throw abortError();

@@ -28,7 +28,7 @@ export interface CallListeners {
 }
 
 /** A request to generate, as front doors make it: the wire protocol's stream id stays with the transport. */
-export type GenerateCall = Omit<GenerateParams, 'streamId'>;
+export type GenerateCall = Omit<GenerateParams, 'streamId' | 'keepAliveMinutes'>;
 
 const DEFAULT_MAX_NEW_TOKENS = 128;
 

@@ -55,6 +55,8 @@ export interface ConnectionHooks {
   signal(token: CancellationToken): AbortSignal;
   /** A shared engine: each client's requests run on the model that client chose (EngineService swaps). */
   perClientModel?: boolean;
+  /** A shared engine: a request's keepAliveMinutes, which holds from then on. */
+  onKeepAlive?: (minutes: number) => void;
 }
 
 /** The engine's requests on one JSON-RPC connection. */
@@ -71,12 +73,14 @@ export function serveRequests(connection: MessageConnection, service: EngineServ
   };
   const onProgress = (message: string) => notify(() => connection.sendNotification(ProgressNotification, { message }));
   let chosen: LoadModelParams | undefined;
-  connection.onRequest(LoadModelRequest, (params, token) => {
+  connection.onRequest(LoadModelRequest, ({ keepAliveMinutes, ...params }, token) => {
     abortIfFaultInjected();
+    if (keepAliveMinutes !== undefined) hooks.onKeepAlive?.(keepAliveMinutes);
     if (hooks.perClientModel) chosen = params;
     return answer(() => service.loadModel(params, hooks.signal(token), { onProgress }));
   });
-  connection.onRequest(GenerateRequest, ({ streamId, ...params }, token) => {
+  connection.onRequest(GenerateRequest, ({ streamId, keepAliveMinutes, ...params }, token) => {
+    if (keepAliveMinutes !== undefined) hooks.onKeepAlive?.(keepAliveMinutes);
     // The client names the stream its pieces belong to; they go back with that name.
     const onText = streamId ? (piece: string) => notify(() => connection.sendNotification(TextPieceNotification, { streamId, piece })) : undefined;
     return answer(() => service.generate(params, hooks.signal(token), { onText, onProgress }, chosen));

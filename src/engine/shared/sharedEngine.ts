@@ -115,6 +115,13 @@ export async function runSharedEngine(options: SharedEngineOptions): Promise<'st
     return 'already running';
   }
   const service = new EngineService({ cacheRoot: options.cacheRoot, log: options.log });
+  // The latest request's keepAlive holds (Ollama's keep_alive): a window whose setting changed is heard at once.
+  let keepAliveMinutes = options.keepAliveMinutes;
+  const setKeepAlive = (minutes: number) => {
+    if (!Number.isFinite(minutes) || minutes < 0 || minutes === keepAliveMinutes) return;
+    keepAliveMinutes = minutes;
+    options.log(`pali: keeping an idle model loaded for ${minutes} minute(s)${minutes === 0 ? ' (0: always)' : ''}, as the latest request asks`);
+  };
   const server = net.createServer();
   const connections = new Set<MessageConnection>();
   const sockets = new Set<net.Socket>();
@@ -157,7 +164,7 @@ export async function runSharedEngine(options: SharedEngineOptions): Promise<'st
       if (!(await acceptHello(socket, token))) return;
       const connection = createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket));
       const gone = new AbortController();
-      serveRequests(connection, service, { signal: (t) => AbortSignal.any([toSignal(t), gone.signal]), perClientModel: true });
+      serveRequests(connection, service, { signal: (t) => AbortSignal.any([toSignal(t), gone.signal]), perClientModel: true, onKeepAlive: setKeepAlive });
       connections.add(connection);
       connection.onRequest(StatusRequest, () => ({ ...service.status(), clients: connections.size }));
       connection.onRequest(ShutdownRequest, () => stop('asked to by a client'));
@@ -176,15 +183,14 @@ export async function runSharedEngine(options: SharedEngineOptions): Promise<'st
     fs.chmodSync(endpoint.socket, 0o600);
     options.log(`pali: shared engine ${process.pid} listening on ${endpoint.socket}`);
     const lonelyExitMs = options.lonelyExitMs ?? DEFAULT_LONELY_EXIT_MS;
-    const keepAliveMs = options.keepAliveMinutes * 60_000;
     const check = setInterval(() => {
       if (!service.idleNow) return;
-      if (keepAliveMs > 0 && service.loaded && Date.now() - service.lastActiveAt >= keepAliveMs) {
-        options.log(`pali: no request for ${options.keepAliveMinutes} minute(s): unloading the model`);
+      if (keepAliveMinutes > 0 && service.loaded && Date.now() - service.lastActiveAt >= keepAliveMinutes * 60_000) {
+        options.log(`pali: no request for ${keepAliveMinutes} minute(s): unloading the model`);
         lonelySince = Date.now();
         if (!stopping) {
           service.unloadWhenIdle().then(
-            () => tellClients({ event: 'model-unloaded', why: `no request for ${options.keepAliveMinutes} minute(s)` }),
+            () => tellClients({ event: 'model-unloaded', why: `no request for ${keepAliveMinutes} minute(s)` }),
             (error: unknown) => options.log(`pali: the idle unload failed: ${describeError(error)}`),
           );
         }

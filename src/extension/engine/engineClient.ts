@@ -139,13 +139,13 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
   /** Generates for an image; streamed pieces go to `onPiece`. Cancelling the token cancels in the engine. */
   async generate(params: EngineGenerateParams, token: vscode.CancellationToken, onPiece?: (piece: string) => void): Promise<GenerateResultMessage> {
     const running = await this.ensureModel(token);
-    const { maxImagePixels, engineMemoryLimitGB, vaePath } = this.settings();
+    const { maxImagePixels, engineMemoryLimitGB, vaePath, keepAliveMinutes } = this.settings();
     const streamId = randomUUID();
     const stopListening = onPiece ? running.engine.onTextPieces(streamId, onPiece) : undefined;
     this.busyCount++;
     this.setState('busy');
     try {
-      const request = () => running.engine.connection.sendRequest(GenerateRequest, { ...params, maxImagePixels, memoryLimitMB: Math.round(engineMemoryLimitGB * 1024), streamId, vaePath: vaePath || undefined }, token);
+      const request = () => running.engine.connection.sendRequest(GenerateRequest, { ...params, maxImagePixels, memoryLimitMB: Math.round(engineMemoryLimitGB * 1024), streamId, vaePath: vaePath || undefined, keepAliveMinutes }, token);
       return await ('task' in params.task && params.task.task === 'segment' ? withSegmentationProgress(running.engine, request) : request());
     } catch (error) {
       const failure = this.translate(error, token, running);
@@ -245,7 +245,7 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
         const stopListening = running.engine.onProgress((message) => progress.report({ message }));
         try {
           progress.report({ message: vscode.l10n.t('loading the model') });
-          const info = await running.engine.connection.sendRequest(LoadModelRequest, { modelDir: settings.modelPath, dtype: settings.dtype, device: settings.device, memoryLimitMB: Math.round(settings.engineMemoryLimitGB * 1024) }, progressToken);
+          const info = await running.engine.connection.sendRequest(LoadModelRequest, { modelDir: settings.modelPath, dtype: settings.dtype, device: settings.device, memoryLimitMB: Math.round(settings.engineMemoryLimitGB * 1024), keepAliveMinutes: settings.keepAliveMinutes }, progressToken);
           this.model = info;
           this.modelKey = key;
           for (const fallback of info.fallbacks) this.note(`device ${fallback.device} not used: ${fallback.error}`);
