@@ -127,6 +127,15 @@ describe('SharedEngineLink on the real shared engine', { skip: process.platform 
     await caption(alsoAgain);
   });
 
+  test('an engine that runs out of memory is reported as such, from its log', { timeout: 120_000 }, async () => {
+    // A small heap, then a message too large for it: V8 writes "heap out of memory" to the log and aborts.
+    const link = await connect({ ...optionsFor(), env: { NODE_OPTIONS: '--max-old-space-size=64' } });
+    const exit = new Promise<ExitCause>((resolve) => link.onExit((_, __, cause) => resolve(cause)));
+    const huge = 'A'.repeat(200 * 2 ** 20);
+    await assert.rejects(link.connection.sendRequest(GenerateRequest, { image: { base64: huge, name: 'huge.png' }, task: { task: 'ocr' } }));
+    assert.equal(await exit, 'out-of-memory');
+  });
+
   test('`pali stop` ends the engine as a stop, not a crash', { timeout: 120_000 }, async () => {
     const options = optionsFor();
     const link = await connect(options);

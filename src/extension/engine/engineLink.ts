@@ -14,6 +14,9 @@ export type ExitCause = 'out-of-memory' | 'killed' | 'stopped' | 'crashed';
 
 export type ExitListener = (code: number | null, signal: NodeJS.Signals | null, cause: ExitCause) => void;
 
+/** What V8 and ONNX Runtime print (to the engine's stderr, or the shared engine's log) when an allocation fails. */
+export const OUT_OF_MEMORY = /heap out of memory|Allocation failed|std::bad_alloc|Failed to allocate memory/i;
+
 export interface EngineLink {
   /** `own`: this window's child process; `shared`: the user's shared engine. */
   readonly kind: 'own' | 'shared';

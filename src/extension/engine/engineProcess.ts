@@ -8,7 +8,7 @@ import { IPCMessageReader, IPCMessageWriter, createMessageConnection, type Messa
 import { SelfTestRequest, type SelfTestResult } from '../../protocol.js';
 import { describeError } from '../../common/errors.js';
 import { EngineNotifications } from '../../engine/shared/engineNotifications.js';
-import type { EngineLink, ExitCause, ExitListener } from './engineLink.js';
+import { OUT_OF_MEMORY, type EngineLink, type ExitCause, type ExitListener } from './engineLink.js';
 import { engineEnvironment } from '../../common/engineEnvironment.js';
 
 export type { ExitCause, ExitListener } from './engineLink.js';
@@ -25,8 +25,6 @@ export interface EngineProcessOptions {
   selfTestTimeoutMs?: number;
 }
 
-/** What V8 and ONNX Runtime print when an allocation fails. */
-const OUT_OF_MEMORY = /heap out of memory|Allocation failed|std::bad_alloc|Failed to allocate memory/i;
 
 const DEFAULT_SELF_TEST_TIMEOUT_MS = 60_000;
 

@@ -8,8 +8,10 @@ import { SelfTestRequest, type SelfTestResult } from '../../protocol.js';
 import { describeError } from '../../common/errors.js';
 import type { SharedEngineConnection } from '../../engine/shared/sharedClient.js';
 import { connectOrStartSharedEngine, type StartSharedOptions } from '../../engine/shared/startSharedEngine.js';
+import * as fs from 'node:fs';
 import { EngineNotifications } from '../../engine/shared/engineNotifications.js';
-import type { EngineLink, ExitCause, ExitListener } from './engineLink.js';
+import { sharedEngineLogFile } from '../../engine/shared/startSharedEngine.js';
+import { OUT_OF_MEMORY, type EngineLink, type ExitCause, type ExitListener } from './engineLink.js';
 
 export { sharedEngineLogFile } from '../../engine/shared/startSharedEngine.js';
 export type SharedEngineOptions = StartSharedOptions;
@@ -28,16 +30,27 @@ export class SharedEngineLink implements EngineLink {
     private readonly notifications: EngineNotifications,
     /** True when none answered at first and this window started one (another window starting one at the same moment may have won the lock). */
     readonly startedHere: boolean,
+    /** The engine's log, and its length when this window connected. */
+    private readonly log: { file: string; start: number },
   ) {
     this.causeKnown = new Promise((resolve) => (this.resolveCause = resolve));
     shared.connection.onClose(() => {
       this.closed = true;
-      // The engine said it was stopping (`pali stop`): an end, not a crash.
-      const cause: ExitCause = notifications.stopping !== undefined ? 'stopped' : 'crashed';
+      // The engine said it was stopping (`pali stop`): an end, not a crash. One that ran out of memory said
+      // so in its log (not our child: its stderr is that file).
+      const cause: ExitCause = notifications.stopping !== undefined ? 'stopped' : OUT_OF_MEMORY.test(this.logSinceConnected()) ? 'out-of-memory' : 'crashed';
       this.resolveCause(cause);
       if (this.stoppedOnPurpose) return;
       for (const listener of this.exitListeners) listener(null, null, cause);
     });
+  }
+
+  private logSinceConnected(): string {
+    try {
+      return fs.readFileSync(this.log.file).subarray(this.log.start).toString('utf8');
+    } catch {
+      return '';
+    }
   }
 
   get connection() {
@@ -89,11 +102,13 @@ export class SharedEngineLink implements EngineLink {
   static async connectOrStart(options: SharedEngineOptions): Promise<SharedEngineLink> {
     const { shared, startedHere } = await connectOrStartSharedEngine(options);
     const notifications = new EngineNotifications(shared.connection);
+    const file = sharedEngineLogFile(options.cacheDir);
+    const log = { file, start: fs.existsSync(file) ? fs.statSync(file).size : 0 };
     try {
       // The engine may run on another Node than this window would pick (the window that started it chose):
       // its self test says which.
       const selfTest = await shared.connection.sendRequest(SelfTestRequest);
-      return new SharedEngineLink(shared, selfTest, notifications, startedHere);
+      return new SharedEngineLink(shared, selfTest, notifications, startedHere, log);
     } catch (error) {
       shared.close();
       throw new Error(`the shared engine (pid ${shared.pid}) failed its self test: ${describeError(error)}`);
