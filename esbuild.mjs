@@ -67,7 +67,15 @@ const builds = [
     outdir: 'dist',
     external: engineExternals,
   },
-
+  {
+    // The Describe panel's webview script, served from media/ (the webview's only local resource root).
+    ...common,
+    entryPoints: { describe: 'src/webview/describe.ts' },
+    outdir: 'media/build',
+    platform: 'browser',
+    format: 'iife',
+    target: 'es2022',
+  },
 ];
 
 // The webview's libraries are served from media/ (its only local resource root), so copy them there.

@@ -28,7 +28,7 @@ test('each verb of the UI and the CLI has one task', () => {
   assert.equal(taskPrompt(requestForVerb('detect', 'en', 'cat, dog')), 'detect cat ; dog');
   assert.equal(taskPrompt(requestForVerb('segment', 'en', 'cat;dog')), 'segment cat ; dog');
   // The Describe panel's buttons send exactly these verbs.
-  const webview = fs.readFileSync(path.join(__dirname, '..', '..', 'media', 'describe.js'), 'utf8');
+  const webview = fs.readFileSync(path.join(__dirname, '..', '..', 'src', 'webview', 'describe.ts'), 'utf8');
   const sent = new Set([...webview.matchAll(/run\('(\w+)'\)|wire\('\w+', '\w+', '(\w+)'\)/g)].map((m) => m[1] ?? m[2]));
   assert.deepEqual([...sent].sort(), Object.keys(VERB_TASKS).sort());
 });

@@ -250,7 +250,7 @@ export class DescribePanel {
   <section aria-label="${strings.results}" aria-live="polite" id="results" class="results"></section>
 </main>
 <script nonce="${nonce}" type="module" src="${media('vendor', 'vscode-elements.js')}"></script>
-<script nonce="${nonce}" src="${media('describe.js')}"></script>
+<script nonce="${nonce}" src="${media('build', 'describe.js')}"></script>
 </body>
 </html>`;
   }

@@ -1,4 +1,4 @@
-/** Messages between the Describe panel's webview (media/describe.js) and its host. */
+/** Messages between the Describe panel's webview (src/webview/describe.ts) and its host. */
 import type { DetectedBox } from '../../common/locTokens.js';
 import { VERB_TASKS, type Verb } from '../../common/prompts.js';
 import type { SegmentMessage } from '../../protocol.js';

@@ -1,40 +1,76 @@
-// The Describe Image panel's webview. Talks to src/extension/describe/describePanel.ts with postMessage;
-// keeps its state with getState/setState so the panel survives being hidden and VS Code reloads.
-// @ts-check
+/**
+ * The Describe Image panel's webview (bundled to dist/webview/describe.js). Talks to
+ * src/extension/describe/describePanel.ts with the messages of panelMessages.ts; keeps its state with
+ * getState/setState so the panel survives being hidden and VS Code reloads.
+ */
+import type { DetectedBox } from '../common/locTokens.js';
+import type { FromWebview, PanelAction, ToWebview } from '../extension/describe/panelMessages.js';
+import type { SegmentMessage } from '../protocol.js';
+
+/** One request's card: its answer as it streams, then its result or error. */
+interface Entry {
+  id: number;
+  action: PanelAction;
+  question?: string;
+  text: string;
+  error?: string;
+  done: boolean;
+  boxes?: DetectedBox[];
+  segments?: SegmentMessage[];
+  notes?: string[];
+  imageWidth?: number;
+  imageHeight?: number;
+  meta?: string;
+}
+
+interface WebviewState {
+  image?: { dataUrl: string; name: string };
+  entries: Entry[];
+}
+
+/** A box to draw: a detection's, or a segment's in its mask's colour. */
+type DrawnBox = DetectedBox & { colour?: string };
+
+declare function acquireVsCodeApi(): {
+  postMessage(message: FromWebview): void;
+  getState(): WebviewState | undefined;
+  setState(state: WebviewState): void;
+};
+
 (function () {
   const vscode = acquireVsCodeApi();
   // The host puts the UI strings in a data attribute: the CSP allows no inline script.
-  const strings = /** @type {Record<string, string>} */ (JSON.parse(document.body.dataset.strings ?? '{}'));
-  const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
+  const strings = JSON.parse(document.body.dataset.strings ?? '{}') as Record<string, string>;
+  const $ = (id: string) => document.getElementById(id) as HTMLElement;
 
-  /** @type {{ image?: { dataUrl: string, name: string }, entries: Array<{ id: number, action: string, question?: string, text: string, error?: string, done: boolean, boxes?: any[], segments?: any[], notes?: string[], imageWidth?: number, imageHeight?: number, meta?: string }> }} */
-  const state = vscode.getState() ?? { entries: [] };
+  const state: WebviewState = vscode.getState() ?? { entries: [] };
   const save = () => vscode.setState(state);
 
-  const image = /** @type {HTMLImageElement} */ ($('image'));
+  const image = $('image') as HTMLImageElement;
   const stage = $('stage');
   const boxes = $('boxes');
-  const masks = /** @type {HTMLCanvasElement} */ ($('masks'));
+  const masks = $('masks') as HTMLCanvasElement;
   const results = $('results');
   /** Which object of the shown segmentation the keyboard or pointer is on, or -1. */
   let highlighted = -1;
 
   // Distinct colours for masks, from the theme's chart colours where it has them.
-  const PALETTE = [['--vscode-charts-blue', '#3794ff'], ['--vscode-charts-orange', '#d18616'], ['--vscode-charts-green', '#89d185'],
+  const PALETTE: [string, string][] = [['--vscode-charts-blue', '#3794ff'], ['--vscode-charts-orange', '#d18616'], ['--vscode-charts-green', '#89d185'],
     ['--vscode-charts-purple', '#b180d7'], ['--vscode-charts-red', '#f14c4c'], ['--vscode-charts-yellow', '#cca700']];
-  function colour(index) {
-    const [variable, fallback] = PALETTE[index % PALETTE.length];
+  function colour(index: number): string {
+    const [variable, fallback] = PALETTE[index % PALETTE.length]!;
     return getComputedStyle(document.body).getPropertyValue(variable).trim() || fallback;
   }
-  function rgb(css) {
+  function rgb(css: string): [number, number, number] {
     const probe = document.createElement('canvas').getContext('2d');
+    if (!probe) return [55, 148, 255];
     probe.fillStyle = css;
-    const hex = probe.fillStyle;
-    return /^#[0-9a-f]{6}$/i.test(hex) ? [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)) : [55, 148, 255];
+    const hex = String(probe.fillStyle);
+    return /^#[0-9a-f]{6}$/i.test(hex) ? [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)) as [number, number, number] : [55, 148, 255];
   }
 
   /** Uncompressed COCO RLE (column-major runs, zeros first) into the overlay's pixels, in `colour`. */
-  function paintMask(data, width, mask, [r, g, b], alpha) {
+  function paintMask(data: Uint8ClampedArray, width: number, mask: SegmentMessage['mask'], [r, g, b]: [number, number, number], alpha: number): void {
     const height = mask.size[0];
     let index = 0;
     let value = 0;
@@ -55,9 +91,9 @@
     }
   }
 
-  function drawMasks(entry) {
+  function drawMasks(entry: Entry | undefined): void {
     const context = masks.getContext('2d');
-    if (!entry?.segments?.length) {
+    if (!context || !entry?.segments?.length || entry.imageWidth === undefined || entry.imageHeight === undefined) {
       masks.hidden = true;
       return;
     }
@@ -68,12 +104,12 @@
     entry.segments.forEach((segment, i) => {
       // Translucent fills; the object under the keyboard or pointer stands out, the others fade.
       const alpha = highlighted < 0 ? 110 : highlighted === i ? 170 : 40;
-      paintMask(pixels.data, entry.imageWidth, segment.mask, rgb(colour(i)), alpha);
+      paintMask(pixels.data, entry.imageWidth!, segment.mask, rgb(colour(i)), alpha);
     });
     context.putImageData(pixels, 0, 0);
   }
 
-  function showImage() {
+  function showImage(): void {
     if (!state.image) return;
     image.src = state.image.dataUrl;
     image.alt = state.image.name;
@@ -81,7 +117,7 @@
     $('drop-hint').hidden = true;
   }
 
-  function drawBoxes(entry) {
+  function drawBoxes(entry: { boxes?: DrawnBox[]; imageWidth?: number; imageHeight?: number } | undefined): void {
     boxes.replaceChildren();
     if (!entry?.boxes?.length) return;
     boxes.setAttribute('viewBox', `0 0 ${entry.imageWidth} ${entry.imageHeight}`);
@@ -110,10 +146,10 @@
   }
 
   /** The objects of a segmentation, for the eye and for screen readers: colour, label, size and box. */
-  function segmentList(entry) {
+  function segmentList(entry: Entry): HTMLUListElement {
     const list = document.createElement('ul');
     list.className = 'segments-list';
-    list.setAttribute('aria-label', strings.objects);
+    list.setAttribute('aria-label', strings.objects ?? '');
     (entry.segments ?? []).forEach((segment, i) => {
       const item = document.createElement('li');
       item.tabIndex = 0;
@@ -123,7 +159,7 @@
       swatch.style.background = colour(i);
       swatch.setAttribute('aria-hidden', 'true');
       const { xMin, yMin, xMax, yMax } = segment.box;
-      item.append(swatch, `${segment.label || '?'}: ${strings.pixels.replace('{0}', String(area))}, ${xMin}, ${yMin} – ${xMax}, ${yMax}`);
+      item.append(swatch, `${segment.label || '?'}: ${(strings.pixels ?? '{0}').replace('{0}', String(area))}, ${xMin}, ${yMin} – ${xMax}, ${yMax}`);
       const show = () => {
         highlighted = i;
         drawOverlay();
@@ -138,12 +174,12 @@
       item.addEventListener('mouseleave', hide);
       list.append(item);
     });
-    if (!entry.segments?.length) list.textContent = strings.noObjects;
+    if (!entry.segments?.length) list.textContent = strings.noObjects ?? '';
     return list;
   }
 
   /** The newest finished detection or segmentation is drawn over the image. */
-  function drawOverlay() {
+  function drawOverlay(): void {
     const last = [...state.entries].reverse().find((e) => (e.action === 'detect' || e.action === 'segment') && e.done && !e.error);
     if (last?.action === 'segment') {
       drawMasks(last);
@@ -154,7 +190,7 @@
     }
   }
 
-  function render() {
+  function render(): void {
     results.replaceChildren();
     for (const entry of [...state.entries].reverse()) {
       const card = document.createElement('article');
@@ -165,7 +201,7 @@
       heading.textContent = entry.question ? `${strings[entry.action] ?? entry.action}: ${entry.question}` : (strings[entry.action] ?? entry.action);
       const text = document.createElement('p');
       text.className = 'text';
-      text.textContent = entry.error ?? (entry.text || (entry.done ? '' : strings.working));
+      text.textContent = entry.error ?? (entry.text || (entry.done ? '' : strings.working ?? ''));
       card.append(heading, text);
       if (entry.action === 'detect' && entry.done && !entry.error) {
         const list = document.createElement('ul');
@@ -175,7 +211,7 @@
           item.textContent = `${box.label || '?'}: ${Math.round(box.xMin)}, ${Math.round(box.yMin)} – ${Math.round(box.xMax)}, ${Math.round(box.yMax)}`;
           list.append(item);
         }
-        if (!entry.boxes?.length) list.textContent = strings.noBoxes;
+        if (!entry.boxes?.length) list.textContent = strings.noBoxes ?? '';
         card.append(list);
       }
       if (entry.action === 'segment' && entry.done && !entry.error) card.append(segmentList(entry));
@@ -188,10 +224,10 @@
       const actions = document.createElement('div');
       actions.className = 'actions';
       if (!entry.done) {
-        actions.append(button(strings.cancel, 'stop-circle', () => vscode.postMessage({ type: 'cancel' })));
+        actions.append(button(strings.cancel ?? '', 'stop-circle', () => vscode.postMessage({ type: 'cancel' })));
       } else if (!entry.error && entry.text) {
-        actions.append(button(strings.copy, 'copy', () => vscode.postMessage({ type: 'copy', text: entry.text })));
-        actions.append(button(strings.insert, 'insert', () => vscode.postMessage({ type: 'insert', text: entry.text })));
+        actions.append(button(strings.copy ?? '', 'copy', () => vscode.postMessage({ type: 'copy', text: entry.text })));
+        actions.append(button(strings.insert ?? '', 'insert', () => vscode.postMessage({ type: 'insert', text: entry.text })));
       }
       if (entry.meta) {
         const meta = document.createElement('span');
@@ -208,7 +244,7 @@
     drawOverlay();
   }
 
-  function button(label, icon, onClick) {
+  function button(label: string, icon: string, onClick: () => void): HTMLElement {
     const element = document.createElement('vscode-button');
     element.setAttribute('secondary', '');
     element.setAttribute('icon', icon);
@@ -217,22 +253,23 @@
     return element;
   }
 
-  function run(action, text) {
-    vscode.postMessage({ type: 'run', action, text });
+  function run(action: PanelAction, text?: string): void {
+    vscode.postMessage(text === undefined ? { type: 'run', action } : { type: 'run', action, text });
   }
 
   $('caption').addEventListener('click', () => run('caption'));
   $('describe').addEventListener('click', () => run('describe'));
   $('ocr').addEventListener('click', () => run('ocr'));
   // A text field and its button: the button or Enter in the field runs the action, once.
-  function wire(fieldId, buttonId, action) {
-    const field = /** @type {any} */ ($(fieldId));
+  function wire(fieldId: string, buttonId: string, action: PanelAction): void {
+    // A vscode-textfield (a custom element): its value, like an input's.
+    const field = $(fieldId) as HTMLElement & { value?: string };
     const submit = () => {
       const text = String(field.value ?? '').trim();
       if (text) run(action, text);
     };
     $(buttonId).addEventListener('click', submit);
-    field.addEventListener('keydown', (/** @type {KeyboardEvent} */ event) => {
+    field.addEventListener('keydown', (event: KeyboardEvent) => {
       if (event.key === 'Enter') {
         event.preventDefault();
         submit();
@@ -244,7 +281,7 @@
   wire('segmentation', 'segment', 'segment');
 
   // Pasting or dropping an image describes it: VS Code's clipboard API is text-only, the webview sees files.
-  async function takeImageFile(file) {
+  async function takeImageFile(file: File | undefined): Promise<boolean> {
     if (!file || !file.type.startsWith('image/')) return false;
     const bytes = new Uint8Array(await file.arrayBuffer());
     let binary = '';
@@ -271,7 +308,7 @@
     void takeImageFile(event.dataTransfer?.files?.[0]);
   });
 
-  window.addEventListener('message', (event) => {
+  window.addEventListener('message', (event: MessageEvent<ToWebview>) => {
     const message = event.data;
     switch (message.type) {
       case 'image':
