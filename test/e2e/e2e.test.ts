@@ -15,6 +15,7 @@ import sharp from 'sharp';
 import { forgeCheckpoint } from '../../src/engine/forge/forge.js';
 import { forgeVae } from '../../src/engine/forge/forgeVae.js';
 import { tempDir } from '../helpers/fixtures.js';
+import { PALI_CLI, pali as runPali } from '../helpers/pali.js';
 import { startLoopbackHub, type LoopbackHub } from '../helpers/loopbackHub.js';
 import { startPaliServe } from '../helpers/paliServe.js';
 import { launchVsCode, type VsCode } from './vscodeHarness.js';
@@ -42,8 +43,11 @@ const GATED_REPO = 'google/paligemma-3b-mix-224';
 const HUB_TOKEN = 'hf_e2e_secret';
 let hubModelDir: string;
 
+/** `pali ARGS`'s output, with the suite's own cache; a failed run fails the scenario with its stderr. */
 function pali(args: string[]): string {
-  return execFileSync(process.execPath, [path.join(repo, 'dist', 'pali.js'), ...args], { encoding: 'utf8', env: { ...process.env, PALI_CACHE_DIR: cacheDir } });
+  const run = runPali(args, { PALI_CACHE_DIR: cacheDir });
+  assert.equal(run.code, 0, `pali ${args.join(' ')}: ${run.stderr}`);
+  return run.stdout;
 }
 
 async function makeWorkspace(name: string): Promise<string> {
@@ -1267,7 +1271,7 @@ describe('Remote backend', () => {
       fs.writeFileSync(path.join(workspace, 'album.md'), `# Album\n\n${gallery.join('\n\n')}\n`);
       await applyWorkspaceSettings(vscode, workspace, { 'files.exclude': { excluded: true }, 'paligemma.maxNewTokens': 256 }, 'maxNewTokens=256');
       // Exit code 1 means findings: read the JSON either way.
-      const check = () => JSON.parse(spawnSync(process.execPath, [path.join(repo, 'dist', 'pali.js'), 'alt-text', '--check', '--format', 'json', workspace], { encoding: 'utf8' }).stdout) as { path: string; ruleId: string }[];
+      const check = () => JSON.parse(spawnSync(process.execPath, [PALI_CLI, 'alt-text', '--check', '--format', 'json', workspace], { encoding: 'utf8' }).stdout) as { path: string; ruleId: string }[];
       // What the command cannot fix: empty alts (maybe decorative on purpose), excluded files, and images
       // outside the workspace, which need the user's consent first (scenario 4h).
       const unfixable = (f: { path: string; ruleId: string }) => f.ruleId === 'alt-empty' || f.path.includes('excluded/') || f.path.endsWith('outside.md');
@@ -1461,7 +1465,7 @@ describe('Agents: language model tools and the MCP server', () => {
       assert.ok(checkTool, 'the MCP server\'s tools reach vscode.lm.tools');
       const { results } = await callTools([{ tool: checkTool, input: { paths: ['notes.md'] } }]);
       // VS Code hands an agent the tool's structured content (as JSON) when it has one.
-      const expected = JSON.parse(spawnSync(process.execPath, [path.join(repo, 'dist', 'pali.js'), 'alt-text', '--check', '--format', 'json', 'notes.md'], { cwd: workspace, encoding: 'utf8' }).stdout);
+      const expected = JSON.parse(spawnSync(process.execPath, [PALI_CLI, 'alt-text', '--check', '--format', 'json', 'notes.md'], { cwd: workspace, encoding: 'utf8' }).stdout);
       assert.ok(expected.length > 0);
       assert.deepEqual(JSON.parse(results[0]!.text ?? '{}').findings, expected);
     }, 'mcp-server.png'));
@@ -1597,7 +1601,7 @@ describe('One engine for every window', () => {
       assert.match(logged, new RegExp(`shared engine pid ${engines[0]} \\(already running`), 'the second window found it running');
       // `pali caption` in a terminal with the same cache (as ~/.cache/paligemma-local is for a user): answered
       // by the windows' engine, with no load of its own.
-      const cli = spawnSync(process.execPath, [path.join(repo, 'dist', 'pali.js'), 'caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--json'], { encoding: 'utf8', env: { ...process.env, PALI_CACHE_DIR: extensionCache } });
+      const cli = spawnSync(process.execPath, [PALI_CLI, 'caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--json'], { encoding: 'utf8', env: { ...process.env, PALI_CACHE_DIR: extensionCache } });
       assert.equal(cli.status, 0, cli.stderr);
       const answered = JSON.parse(cli.stdout) as { text: string; shared_engine_pid?: number };
       assert.equal(answered.text.trim(), expected);
