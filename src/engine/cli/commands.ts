@@ -11,6 +11,7 @@ import { requestForVerb, taskPrompt } from '../../common/prompts.js';
 import type { SafetensorsDtype } from '../checkpoint/safetensors.js';
 import { convertCheckpoint, defaultCacheRoot } from '../convert/convert.js';
 import { askSharedEngine } from './viaSharedEngine.js';
+import { chooseRuntime } from '../runtime/onnxRuntime.js';
 import { UserError } from '../../common/errors.js';
 import { answerIdsFor, forgeCheckpoint } from '../forge/forge.js';
 import { isLoopbackHost } from '../http/browserGuard.js';
@@ -67,7 +68,7 @@ function parseModelDtype(value: string | undefined): DtypeChoice {
 function selectRuntime(value: string | undefined): void {
   if (value === undefined) return;
   if (value !== 'native' && value !== 'wasm') throw new UserError(`unknown --runtime "${value}": choose native or wasm`);
-  process.env.PALI_RUNTIME = value;
+  chooseRuntime(value);
 }
 
 function modelDir(values: Values): string {

@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { defaultCacheRoot } from '../../common/cacheRoot.js';
+import { faultInjected } from '../faults.js';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.js';
 import { textNames } from '../checkpoint/weightNames.js';
 import { UserError } from '../../common/errors.js';
@@ -65,13 +66,9 @@ function writeGraphs(builders: GraphBuilder[], store: WeightStore, files: string
   for (const name of names) fs.renameSync(path.join(tempDir, name), path.join(outDir, 'onnx', name));
 }
 
-/**
- * Fault injection for the disk-full test (a test cannot fill a real disk portably): with PALI_FAULT=disk-full,
- * writing a graph fails as a full disk makes it fail, after the first graph is written. Nothing sets it
- * outside that test.
- */
+/** The disk-full test's injected fault (faults.ts): a test cannot fill a real disk portably. */
 function failIfDiskFullInjected(): void {
-  if (process.env.PALI_FAULT === 'disk-full') throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+  if (faultInjected('disk-full')) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
 }
 
 const TEMP_PREFIX = '.converting-';

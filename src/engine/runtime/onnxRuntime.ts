@@ -9,8 +9,17 @@ import type * as OrtNode from 'onnxruntime-node';
 export type OnnxRuntime = typeof OrtNode;
 export type RuntimeKind = 'native' | 'wasm';
 
+/** Chosen in process (`pali --runtime`), else by PALI_RUNTIME, which a parent sets for its child engine. */
+let chosen: RuntimeKind | undefined;
+
 export function runtimeKind(): RuntimeKind {
-  return process.env.PALI_RUNTIME === 'wasm' ? 'wasm' : 'native';
+  return chosen ?? (process.env.PALI_RUNTIME === 'wasm' ? 'wasm' : 'native');
+}
+
+/** Picks the binding for this process: before its first use (it loads once). */
+export function chooseRuntime(kind: RuntimeKind): void {
+  if (binding && kind !== runtimeKind()) throw new Error(`the ${runtimeKind()} ONNX Runtime is already loaded in this process`);
+  chosen = kind;
 }
 
 let binding: OnnxRuntime | undefined;

@@ -15,6 +15,7 @@ import { describeError, isUserError } from '../../common/errors.js';
 import { runtimeKind } from '../runtime/onnxRuntime.js';
 import { runSelfTest } from '../runtime/selfTest.js';
 import { EngineService } from './engineService.js';
+import { faultInjected } from '../faults.js';
 
 export function toSignal(token: CancellationToken): AbortSignal {
   const controller = new AbortController();
@@ -37,16 +38,11 @@ async function answer<T>(work: () => Promise<T>): Promise<T | ResponseError<void
   }
 }
 
-/**
- * Fault injection for the end-to-end test of the runtime fallback, since no Electron runs on our machines:
- * with PALI_FAULT=abort-native-load an engine on onnxruntime-node dies loading a model, as
- * microsoft/onnxruntime#29763 reports under Electron. Nothing sets it outside that test.
- */
+/** The injected faults of a model load on onnxruntime-node (faults.ts). */
 function abortIfFaultInjected(): void {
   if (runtimeKind() !== 'native') return;
-  if (process.env.PALI_FAULT === 'abort-native-load') process.abort();
-  // As the kernel's out-of-memory killer ends a process: no fault of the runtime.
-  if (process.env.PALI_FAULT === 'kill-native-load') process.kill(process.pid, 'SIGKILL');
+  if (faultInjected('abort-native-load')) process.abort();
+  if (faultInjected('kill-native-load')) process.kill(process.pid, 'SIGKILL');
 }
 
 /** How a transport's connection meets the service: its cancellation, and for a shared engine its client's model. */

@@ -22,8 +22,7 @@ export class AltHoverProvider implements vscode.HoverProvider {
     const markdown = new vscode.MarkdownString(undefined, true);
     markdown.isTrusted = { enabledCommands: ['paligemma.generateAltText', 'paligemma.insertAltText', 'paligemma.allowImageOutsideWorkspace', 'workbench.action.openSettings'] };
     markdown.appendMarkdown(`**${vscode.l10n.t('PaliGemma alt text')}**\n\n`);
-    const location = this.service.locate(document, reference.src);
-    const suggestion = this.service.cached(document, reference.src);
+    const { location, suggestion, pending } = this.service.status(document, reference.src);
     if (location.kind === 'unavailable') {
       // A link that could only fail is worse than none: say why, and where it can be changed.
       markdown.appendMarkdown(escapeMarkdown(location.reason));
@@ -32,7 +31,7 @@ export class AltHoverProvider implements vscode.HoverProvider {
     } else if (suggestion !== undefined) {
       markdown.appendMarkdown(`${vscode.l10n.t('Suggested')}: «${escapeMarkdown(suggestion)}»\n\n`);
       markdown.appendMarkdown(`[$(check) ${vscode.l10n.t('Insert alt text')}](${commandLink('paligemma.insertAltText', [...args, suggestion])})`);
-    } else if (this.service.isPending(document, reference.src)) {
+    } else if (pending) {
       markdown.appendMarkdown(`$(loading~spin) ${vscode.l10n.t('Generating… hover again in a moment.')}`);
     } else {
       const problem = checkAltText(reference);

@@ -22,25 +22,25 @@ export class AltTextService implements vscode.Disposable {
     consent?.onDidChange(() => this.changed.fire());
   }
 
-  private key(document: vscode.TextDocument, src: string | undefined, purpose: ImagePurpose): string | undefined {
-    const location = locationKey(locateImage(document, src, this.settings(), this.consent));
-    return location && `${purpose}:${this.settings().language}:${location}`;
+  /** The cache's key for an image (by where it is) and purpose, in the language of the settings. */
+  private key(location: ImageLocation, purpose: ImagePurpose): string | undefined {
+    const where = locationKey(location);
+    return where && `${purpose}:${this.settings().language}:${where}`;
   }
 
-  /** Where the image of `src` is, or why it cannot be read. */
-  locate(document: vscode.TextDocument, src: string | undefined): ImageLocation {
-    return locateImage(document, src, this.settings(), this.consent);
+  /**
+   * What is known of an image's suggestion, its image located once: where it is (or why it cannot be
+   * read), the cached suggestion, and whether one is being generated. What a hover shows.
+   */
+  status(document: vscode.TextDocument, src: string | undefined, purpose: ImagePurpose = 'informative'): { location: ImageLocation; suggestion?: string; pending: boolean } {
+    const location = locateImage(document, src, this.settings(), this.consent);
+    const key = this.key(location, purpose);
+    return { location, suggestion: key ? this.suggestions.get(key) : undefined, pending: key ? this.work.isRunning(key) : false };
   }
 
-  /** The cached suggestion, if any: what hovers show. */
+  /** The cached suggestion, if any. */
   cached(document: vscode.TextDocument, src: string | undefined, purpose: ImagePurpose = 'informative'): string | undefined {
-    const key = this.key(document, src, purpose);
-    return key ? this.suggestions.get(key) : undefined;
-  }
-
-  isPending(document: vscode.TextDocument, src: string | undefined, purpose: ImagePurpose = 'informative'): boolean {
-    const key = this.key(document, src, purpose);
-    return key ? this.work.isRunning(key) : false;
+    return this.status(document, src, purpose).suggestion;
   }
 
   /** Generates (or returns the cached) alt text for an image. Decorative images get "". */
@@ -48,7 +48,7 @@ export class AltTextService implements vscode.Disposable {
     const request = altTextRequest(purpose, this.settings().language);
     if (!request) return '';
     const location = locateImage(document, src, this.settings(), this.consent);
-    const key = this.key(document, src, purpose);
+    const key = this.key(location, purpose);
     if (!key) throw new Error(location.kind === 'unavailable' ? location.reason : vscode.l10n.t('Cannot find this image.'));
     const cached = this.suggestions.get(key);
     if (cached !== undefined) return cached;
