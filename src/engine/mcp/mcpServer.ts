@@ -19,9 +19,9 @@ import type { TaskRequest } from '../../common/prompts.js';
 import type { DeviceChoice, DtypeChoice, ImageSource } from '../../protocol.js';
 import { checkPaths } from '../altCheck/findings.js';
 import { describeError, isUserError, UserError } from '../../common/errors.js';
-import { EngineService } from '../server/engineService.js';
 import { confine, rootsFromUris } from './roots.js';
-import { RemoteVision, type VisionAnswer } from './remoteVision.js';
+import { LocalVision } from './localVision.js';
+import { RemoteVision, type Vision, type VisionAnswer } from './remoteVision.js';
 import { SharedVision } from './sharedVision.js';
 import { defaultCacheRoot } from '../convert/convert.js';
 import type { RemoteEndpoint } from '../../common/remote/chatClient.js';
@@ -54,18 +54,35 @@ const language = z.string().regex(/^[a-z]{2,3}(-[A-Za-z]{2,4})?$/).default('en')
 const textOutput = { text: z.string().describe('The model\'s answer'), imageWidth: z.number(), imageHeight: z.number() };
 const box = z.object({ xMin: z.number(), yMin: z.number(), xMax: z.number(), yMax: z.number() });
 
+/** Where the image tools' answers come from: a server (--remote), the shared engine (--shared) or this process. */
+function visionFor(options: McpOptions): { vision: Vision | null; where: string } {
+  if (options.remote) return { vision: new RemoteVision(options.remote), where: 'on your own PaliGemma server' };
+  const where = 'running locally';
+  // The model is needed by the image tools only: check_alt_text works without one, and says nothing of it.
+  if (!options.modelDir) return { vision: null, where };
+  const model = { modelDir: options.modelDir, dtype: options.dtype, device: options.device };
+  if (options.shared) {
+    return { vision: new SharedVision({ model, cacheDir: options.cacheRoot ?? defaultCacheRoot(), keepAliveMinutes: options.shared.keepAliveMinutes, log: options.log }), where };
+  }
+  return { vision: new LocalVision(model, options.cacheRoot), where };
+}
+
+/** What every tool needs: the server, the roots files may be read from, and a way to ask the model. */
+interface ToolContext {
+  server: McpServer;
+  /** Where the answers come from, for the tools' descriptions. */
+  where: string;
+  roots(): Promise<string[]>;
+  /** The model's answer for an image argument, its text streamed to the client as progress. */
+  ask(task: TaskRequest, argument: z.infer<typeof image>, extra: Extra, maxNewTokens?: number): Promise<VisionAnswer>;
+  /** A tool's body with one-line errors, as the CLI prints them. */
+  tool<T>(body: (args: T, extra: Extra) => Promise<CallToolResult>): (args: T, extra: Extra) => Promise<CallToolResult>;
+}
+
 export function createMcpServer(options: McpOptions): McpServer {
   const server = new McpServer({ name: 'pali', version: packageJson.version });
-  /** Progress of the calls in flight: the one load serves them all, so its news goes to each. */
-  const waiting = new Set<(message: string) => void>();
-  const service = new EngineService({ cacheRoot: options.cacheRoot });
-  let loaded: Promise<unknown> | undefined;
-  const remote = options.remote ? new RemoteVision(options.remote) : undefined;
-  let shared: SharedVision | undefined;
-  /** Where the tools' answers come from, for their descriptions. */
-  const where = remote ? 'on your own PaliGemma server' : 'running locally';
+  const { vision, where } = visionFor(options);
   let clientRoots: string[] | undefined;
-
   server.server.setNotificationHandler(z.object({ method: z.literal('notifications/roots/list_changed') }).passthrough(), async () => {
     clientRoots = undefined;
   });
@@ -89,58 +106,47 @@ export function createMcpServer(options: McpOptions): McpServer {
     return { path: file };
   }
 
-  function progressFor(extra: Extra): (message: string) => void {
-    const token = extra._meta?.progressToken;
-    let step = 0;
-    return (message) => {
-      if (token !== undefined) void extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: ++step, message } }).catch(() => undefined);
-    };
-  }
-
-  async function run(task: TaskRequest, argument: z.infer<typeof image>, extra: Extra, maxNewTokens = 64): Promise<VisionAnswer> {
-    const source = await imageSource(argument);
-    const progress = progressFor(extra);
-    waiting.add(progress);
-    try {
-      if (remote) return await remote.generate(source, task, maxNewTokens, extra.signal, (piece) => progress(`generated: ${piece}`));
-      const modelDir = options.modelDir;
-      if (!modelDir) throw new UserError('no model: start pali mcp with --model DIR or set PALI_MODEL to a PaliGemma checkpoint folder (or --remote URL for a server)');
-      if (options.shared) {
-        shared ??= new SharedVision({
-          model: { modelDir, dtype: options.dtype, device: options.device },
-          cacheDir: options.cacheRoot ?? defaultCacheRoot(),
-          keepAliveMinutes: options.shared.keepAliveMinutes,
-          log: options.log,
-        });
-        return await shared.generate(source, task, maxNewTokens, extra.signal, (piece) => progress(`generated: ${piece}`), progress);
+  const context: ToolContext = {
+    server,
+    where,
+    roots,
+    async ask(task, argument, extra, maxNewTokens = 64) {
+      const source = await imageSource(argument);
+      if (!vision) throw new UserError('no model: start pali mcp with --model DIR or set PALI_MODEL to a PaliGemma checkpoint folder (or --remote URL for a server)');
+      const progress = progressFor(extra);
+      return vision.generate(source, task, maxNewTokens, extra.signal, (piece) => progress(`generated: ${piece}`), progress);
+    },
+    tool: (body) => async (args, extra) => {
+      try {
+        return await body(args, extra);
+      } catch (error) {
+        // The engine ended the call's decoding for the client's cancellation (an AbortError from generate).
+        if (error instanceof Error && error.name === 'AbortError') options.log?.(`pali mcp: request ${String(extra.requestId)} cancelled by the client; its decoding stopped`);
+        const message = extra.signal.aborted ? 'cancelled' : isUserError(error) ? error.message : `internal error: ${describeError(error).split('\n')[0]}`;
+        return { content: [{ type: 'text', text: `pali: ${message}` }], isError: true };
       }
-      loaded ??= service.loadModel({ modelDir, dtype: options.dtype, device: options.device }, undefined, { onProgress: (message) => waiting.forEach((sink) => sink(message)) }).catch((error) => {
-        loaded = undefined;
-        throw error;
-      });
-      await loaded;
-      return await service.generate({ image: source, task, maxNewTokens }, extra.signal, { onText: (piece) => progress(`generated: ${piece}`), onProgress: progress });
-    } finally {
-      waiting.delete(progress);
-    }
-  }
-
-  /** A tool's body with one-line errors, as the CLI prints them. */
-  const tool = <T>(body: (args: T, extra: Extra) => Promise<CallToolResult>) => async (args: T, extra: Extra): Promise<CallToolResult> => {
-    try {
-      return await body(args, extra);
-    } catch (error) {
-      // The engine ended the call's decoding for the client's cancellation (an AbortError from generate).
-      if (error instanceof Error && error.name === 'AbortError') options.log?.(`pali mcp: request ${String(extra.requestId)} cancelled by the client; its decoding stopped`);
-      const message = extra.signal.aborted ? 'cancelled' : isUserError(error) ? error.message : `internal error: ${describeError(error).split('\n')[0]}`;
-      return { content: [{ type: 'text', text: `pali: ${message}` }], isError: true };
-    }
+    },
   };
-  const answer = (result: VisionAnswer): CallToolResult => ({
-    content: [{ type: 'text', text: result.text }],
-    structuredContent: { text: result.text, imageWidth: result.imageWidth, imageHeight: result.imageHeight },
-  });
+  for (const register of [describeImageTool, readTextTool, askTool, detectTool, checkAltTextTool]) register(context);
+  server.server.onclose = () => void vision?.close();
+  return server;
+}
 
+/** The client's progress notifications for one call (none when it gave no progress token). */
+function progressFor(extra: Extra): (message: string) => void {
+  const token = extra._meta?.progressToken;
+  let step = 0;
+  return (message) => {
+    if (token !== undefined) void extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: ++step, message } }).catch(() => undefined);
+  };
+}
+
+const textAnswer = (result: VisionAnswer): CallToolResult => ({
+  content: [{ type: 'text', text: result.text }],
+  structuredContent: { text: result.text, imageWidth: result.imageWidth, imageHeight: result.imageHeight },
+});
+
+function describeImageTool({ server, where, ask, tool }: ToolContext): void {
   server.registerTool('describe_image', {
     title: 'Describe an image',
     description: `Caption an image with PaliGemma, ${where}: a short caption, or a longer description with length "long". Use it to see a screenshot, a diagram or a photo without sending it to a cloud model.`,
@@ -148,16 +154,20 @@ export function createMcpServer(options: McpOptions): McpServer {
     outputSchema: textOutput,
     annotations: { readOnlyHint: true, openWorldHint: false },
   }, tool(async ({ image: argument, length, language: lang }, extra) =>
-    answer(await run({ task: length === 'long' ? 'describe' : 'caption', language: lang }, argument, extra, length === 'long' ? 160 : 64))));
+    textAnswer(await ask({ task: length === 'long' ? 'describe' : 'caption', language: lang }, argument, extra, length === 'long' ? 160 : 64))));
+}
 
+function readTextTool({ server, where, ask, tool }: ToolContext): void {
   server.registerTool('read_text_in_image', {
     title: 'Read the text in an image (OCR)',
     description: `Read the text in an image (OCR) with PaliGemma, ${where}: error dialogs, terminal screenshots, scanned notes.`,
     inputSchema: { image },
     outputSchema: textOutput,
     annotations: { readOnlyHint: true, openWorldHint: false },
-  }, tool(async ({ image: argument }, extra) => answer(await run({ task: 'ocr' }, argument, extra, 256))));
+  }, tool(async ({ image: argument }, extra) => textAnswer(await ask({ task: 'ocr' }, argument, extra, 256))));
+}
 
+function askTool({ server, where, ask, tool }: ToolContext): void {
   server.registerTool('ask_about_image', {
     title: 'Ask a question about an image',
     description: `Answer a short question about an image with PaliGemma, ${where} ("what colour is the button?", "how many rows are there?"). Answers are short.`,
@@ -166,9 +176,11 @@ export function createMcpServer(options: McpOptions): McpServer {
     annotations: { readOnlyHint: true, openWorldHint: false },
   }, tool(async ({ image: argument, question, language: lang }, extra) => {
     if (!question.trim()) throw new UserError('the question is empty');
-    return answer(await run({ task: 'answer', language: lang, text: question }, argument, extra));
+    return textAnswer(await ask({ task: 'answer', language: lang, text: question }, argument, extra));
   }));
+}
 
+function detectTool({ server, where, ask, tool }: ToolContext): void {
   server.registerTool('detect_objects', {
     title: 'Find objects in an image',
     description: `Find objects in an image with PaliGemma, ${where}. Returns a box in image pixels (xMin, yMin, xMax, yMax, origin top left) for each object found; an empty list when none is.`,
@@ -176,14 +188,16 @@ export function createMcpServer(options: McpOptions): McpServer {
     outputSchema: { objects: z.array(z.object({ label: z.string(), box })), imageWidth: z.number(), imageHeight: z.number() },
     annotations: { readOnlyHint: true, openWorldHint: false },
   }, tool(async ({ image: argument, labels }, extra) => {
-    const result = await run({ task: 'detect', text: labels.map((l) => l.replace(/;/g, ' ').trim()).join(' ; ') }, argument, extra);
+    const result = await ask({ task: 'detect', text: labels.map((l) => l.replace(/;/g, ' ').trim()).join(' ; ') }, argument, extra);
     const objects = (result.boxes ?? []).map(({ label, ...rest }) => ({ label, box: rest }));
     return {
       content: [{ type: 'text', text: boxesAsText(result.boxes ?? [], result.imageWidth, result.imageHeight) }],
       structuredContent: { objects, imageWidth: result.imageWidth, imageHeight: result.imageHeight },
     };
   }));
+}
 
+function checkAltTextTool({ server, roots, tool }: ToolContext): void {
   server.registerTool('check_alt_text', {
     title: 'Check alt text',
     description: 'Find images with missing, empty or placeholder alt text in Markdown, HTML, JSX and TSX files or folders (respecting .gitignore), as `pali alt-text --check` does. Needs no model.',
@@ -201,12 +215,6 @@ export function createMcpServer(options: McpOptions): McpServer {
     const text = findings.length ? findings.map((f) => `${f.path}:${f.line}:${f.column}: ${f.message} (${f.ruleId})`).join('\n') : `No findings in ${checked.length} files.`;
     return { content: [{ type: 'text', text }], structuredContent: { findings, filesChecked: checked.length } };
   }));
-
-  server.server.onclose = () => {
-    void service.unload();
-    void shared?.close();
-  };
-  return server;
 }
 
 /** Serves over stdin/stdout until the client closes them. */

@@ -19,7 +19,13 @@ export interface VisionAnswer {
   imageHeight: number;
 }
 
-export class RemoteVision {
+/** Where `pali mcp`'s image tools get their answers: a local model, the shared engine or a server. */
+export interface Vision {
+  generate(image: ImageSource, task: TaskRequest, maxNewTokens: number, signal: AbortSignal, onPiece: (piece: string) => void, onProgress: (message: string) => void): Promise<VisionAnswer>;
+  close(): Promise<void>;
+}
+
+export class RemoteVision implements Vision {
   /** The model the server serves, asked once (again after a failure: the server may come up). */
   private model: Promise<string> | undefined;
 
@@ -46,6 +52,9 @@ export class RemoteVision {
       throw this.userError(error);
     }
   }
+
+  /** Nothing to release: each call is its own HTTP request. */
+  async close(): Promise<void> {}
 
   private userError(error: unknown): unknown {
     if (isUserError(error)) return error;

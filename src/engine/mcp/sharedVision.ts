@@ -12,7 +12,7 @@ import { abortError, describeError, UserError } from '../../common/errors.js';
 import { EngineNotifications } from '../shared/engineNotifications.js';
 import type { SharedEngineConnection } from '../shared/sharedClient.js';
 import { connectOrStartSharedEngine, sharedEngineLogFile } from '../shared/startSharedEngine.js';
-import type { VisionAnswer } from './remoteVision.js';
+import type { Vision, VisionAnswer } from './remoteVision.js';
 
 export interface SharedVisionOptions {
   model: LoadModelParams;
@@ -30,7 +30,7 @@ interface Link {
   closed: boolean;
 }
 
-export class SharedVision {
+export class SharedVision implements Vision {
   private link: Promise<Link> | undefined;
 
   constructor(private readonly options: SharedVisionOptions) {}
