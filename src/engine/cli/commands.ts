@@ -107,20 +107,51 @@ async function runPrompt(
     ? { temperature, topK: integer(values['top-k'], 'top-k', 0), topP: decimal(values['top-p'], 'top-p', 1), seed: integer(values.seed, 'seed', 0) }
     : undefined;
   const maxPixels = values['max-image-pixels'] === undefined ? undefined : integer(values['max-image-pixels'], 'max-image-pixels', 0, 1);
-  // A running shared engine answers what its protocol carries: the text (cli/viaSharedEngine.ts).
-  const textOnly = !extra.logitsOut && !extra.detect && !extra.segment && !/^segment\s/.test(prompt.trim());
-  if (textOnly && !values.local && values.runtime === undefined) {
+  const segmentTask = extra.segment || /^segment\s/.test(prompt.trim());
+  // Text streams to a terminal as it comes, unless boxes or masks follow it.
+  const streaming = !json && !extra.detect && !extra.segment;
+
+  /** Prints an answer, wherever it was generated: its text, a detection's boxes, a segmentation's masks. */
+  const report = async (answer: Parameters<typeof generateJson>[0], width: number, height: number, where: string, extraJson: Record<string, unknown>) => {
+    const boxes = extra.detect ? locTokensToBoxes(answer.text, width, height) : undefined;
+    // Only a segment task's answer is read for masks (as the engine service does): a detection's <loc>
+    // tokens, or a stray <loc> in an OCR answer, are not a failed segmentation. The masks come from the
+    // VQ-VAE here, which needs no model: so an answer of the shared engine gets them as one of ours.
+    const segmentation = segmentTask
+      ? await segmentationOf(answer.text, width, height, {
+        vaeFile: text(values.vae), modelDir: modelDir(values), cacheRoot: text(values['cache-dir']), signal: io.signal,
+        onProgress: chatty ? (message) => io.err(`pali: ${message}`) : undefined,
+      })
+      : undefined;
+    const maskOut = text(values['mask-out']);
+    if (maskOut && segmentation) await writeMaskPngs(maskOut, segmentation);
+    for (const note of segmentation?.notes ?? []) io.err(`pali: skipped ${note}`);
+    if (json) {
+      io.out(JSON.stringify({ ...generateJson(answer), ...(boxes ? { boxes } : {}), segments: segmentation?.segments ?? [], ...extraJson }) + '\n');
+    } else if (segmentation && extra.segment) {
+      io.out(`${answer.text}\n`);
+      for (const s of segmentation.segments) io.out(`${s.label || '(no label)'}\t${[s.box.xMin, s.box.yMin, s.box.xMax, s.box.yMax].join('\t')}\n`);
+    } else if (boxes) {
+      io.out(`${answer.text}\n`);
+      for (const b of boxes) io.out(`${b.label || '(no label)'}\t${[b.xMin, b.yMin, b.xMax, b.yMax].map((v) => v.toFixed(1)).join('\t')}\n`);
+    } else {
+      io.out('\n');
+    }
+    if (chatty) io.err(`pali: ${answer.generatedIds.length} tokens on ${answer.device} (${where}), ${answer.timings.tokensPerS.toFixed(1)} tokens/s`);
+  };
+
+  // A running shared engine answers (cli/viaSharedEngine.ts); the first step's logits are not in its protocol.
+  if (!extra.logitsOut && !values.local && values.runtime === undefined) {
     const shared = await askSharedEngine({
       modelDir: modelDir(values), dtype: parseModelDtype(text(values.dtype)), device: parseDevice(text(values.device) ?? 'auto'),
       cacheRoot: text(values['cache-dir']) ?? defaultCacheRoot(), image, prompt, maxNewTokens, sampling, maxImagePixels: maxPixels,
-      onText: json ? undefined : (piece) => io.out(piece),
+      onText: streaming ? (piece) => io.out(piece) : undefined,
       onProgress: chatty ? (message) => io.err(`pali: ${message}`) : undefined,
       withPromptIds: json,
     }, io);
     if (shared) {
       const { answer, enginePid } = shared;
-      io.out(json ? `${JSON.stringify({ ...generateJson(answer), segments: [], shared_engine_pid: enginePid })}\n` : '\n');
-      if (chatty) io.err(`pali: ${answer.generatedIds.length} tokens on ${answer.device} (the shared engine, pid ${enginePid}), ${answer.timings.tokensPerS.toFixed(1)} tokens/s`);
+      await report(answer, answer.imageWidth, answer.imageHeight, `the shared engine, pid ${enginePid}`, { shared_engine_pid: enginePid });
       return;
     }
   }
@@ -129,7 +160,6 @@ async function runPrompt(
   const model = await loadModelFromArgs(values, io, chatty);
   try {
     const encoded = await encodeImage(model, rgb);
-    const streaming = !json && !extra.detect && !extra.segment;
     const result: GenerateResult = await generate(model, encoded, prompt, {
       maxNewTokens,
       sampling,
@@ -141,31 +171,7 @@ async function runPrompt(
       const logits = result.firstLogits;
       fs.writeFileSync(extra.logitsOut, Buffer.from(logits.buffer, logits.byteOffset, logits.byteLength));
     }
-    const boxes = extra.detect ? locTokensToBoxes(result.text, encoded.width, encoded.height) : undefined;
-    // Only a segment task's answer is read for masks (as the engine service does): a detection's <loc>
-    // tokens, or a stray <loc> in an OCR answer, are not a failed segmentation.
-    const segmentation = extra.segment || /^segment\s/.test(prompt.trim())
-      ? await segmentationOf(result.text, encoded.width, encoded.height, {
-        vaeFile: text(values.vae), modelDir: modelDir(values), cacheRoot: text(values['cache-dir']), signal: io.signal,
-        onProgress: chatty ? (message) => io.err(`pali: ${message}`) : undefined,
-      })
-      : undefined;
-    const maskOut = text(values['mask-out']);
-    if (maskOut && segmentation) await writeMaskPngs(maskOut, segmentation);
-    for (const note of segmentation?.notes ?? []) io.err(`pali: skipped ${note}`);
-    if (json) {
-      const output = generateJson(result);
-      io.out(JSON.stringify({ ...output, ...(boxes ? { boxes } : {}), segments: segmentation?.segments ?? [] }) + '\n');
-    } else if (segmentation && extra.segment) {
-      io.out(`${result.text}\n`);
-      for (const s of segmentation.segments) io.out(`${s.label || '(no label)'}\t${[s.box.xMin, s.box.yMin, s.box.xMax, s.box.yMax].join('\t')}\n`);
-    } else if (boxes) {
-      io.out(`${result.text}\n`);
-      for (const b of boxes) io.out(`${b.label || '(no label)'}\t${[b.xMin, b.yMin, b.xMax, b.yMax].map((v) => v.toFixed(1)).join('\t')}\n`);
-    } else {
-      io.out('\n');
-    }
-    if (chatty) io.err(`pali: ${result.generatedIds.length} tokens on ${result.device} (${model.dtypeReason ?? model.dtype}), ${result.timings.tokensPerS.toFixed(1)} tokens/s`);
+    await report(result, encoded.width, encoded.height, model.dtypeReason ?? model.dtype, {});
   } finally {
     await model.release();
   }

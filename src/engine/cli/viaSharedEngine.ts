@@ -1,8 +1,9 @@
 /**
  * A CLI question answered by the running shared engine (engine/shared/), when there is one: no load, the
- * model stays for the next question. `--local` runs in process instead, and so do the outputs the engine's
- * protocol does not carry (boxes and masks of detect and segment, --logits-out, another --runtime). It
- * never starts an engine: `pali serve --shared` does.
+ * model stays for the next question. The CLI makes a detection's boxes and a segmentation's masks from the
+ * answer as it does for its own (the masks from the VQ-VAE, which needs no model). `--local` runs in process
+ * instead, and so do --logits-out (not in the engine's protocol) and another --runtime. It never starts an
+ * engine: `pali serve --shared`, a VS Code window or `pali mcp --shared` does.
  */
 import * as path from 'node:path';
 import { CancellationTokenSource, ResponseError } from 'vscode-jsonrpc';

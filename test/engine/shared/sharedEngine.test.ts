@@ -16,6 +16,8 @@ import { sharedEndpoint } from '../../../src/engine/shared/endpoint.js';
 import { sayHello } from '../../../src/engine/shared/handshake.js';
 import { connectToSharedEngine, type SharedEngineConnection } from '../../../src/engine/shared/sharedClient.js';
 import { isAlive } from '../../../src/engine/processes.js';
+import { forgeCheckpoint } from '../../../src/engine/forge/forge.js';
+import { forgeVae } from '../../../src/engine/forge/forgeVae.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../../helpers/fixtures.js';
 import { pali, PALI_CLI } from '../../helpers/pali.js';
 
@@ -233,6 +235,36 @@ describe('the shared engine', { skip: process.platform === 'win32' ? 'Unix domai
     const missing = pali(['caption', path.join(root, 'missing.png'), '--model', modelDir, '--dtype', 'fp32', '--device', 'cpu'], env);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /^pali: image .*missing\.png does not exist\n$/);
+    await paliAsync(['stop'], env);
+    assert.equal(await engine.exited, 0);
+  });
+
+  test('pali detect and segment answer through the engine and print what an in-process run prints: boxes, and masks from the VQ-VAE', { timeout: 120_000 }, async () => {
+    // Models forged to answer a detection and a segmentation, so that there are boxes and masks to compare.
+    const loc = (...v: number[]) => v.map((n) => `<loc${String(n).padStart(4, '0')}>`).join('');
+    const seg = Array.from({ length: 16 }, (_, i) => `<seg${String(i * 7).padStart(3, '0')}>`).join('');
+    const detecting = path.join(root, 'detecting');
+    const segmenting = path.join(root, 'segmenting');
+    forgeCheckpoint({ preset: 'tiny', seed: 1, outDir: detecting, answer: `${loc(100, 200, 300, 400)} cat ; ${loc(500, 600, 900, 700)} dog` });
+    forgeCheckpoint({ preset: 'tiny', seed: 1, outDir: segmenting, answer: `${loc(100, 80, 700, 600)}${seg} cat` });
+    const vae = forgeVae(3, path.join(root, 'vae'));
+    const engine = startShared(env);
+    engines.push(engine);
+    await listening(engine);
+    const run = (verb: string, model: string, ...extra: string[]) => pali([verb, image, 'cat ; dog', '--model', model, '--dtype', 'fp32', '--device', 'cpu', '--quiet', ...extra], env);
+    for (const [verb, model, extra] of [['detect', detecting, []], ['segment', segmenting, ['--vae', vae]]] as const) {
+      const local = run(verb, model, ...extra, '--local');
+      const shared = run(verb, model, ...extra);
+      assert.equal(local.code, 0, local.stderr);
+      assert.equal(shared.code, 0, shared.stderr);
+      assert.equal(shared.stdout, local.stdout, `${verb}: the same text and objects`);
+      assert.ok(shared.stdout.trim().split('\n').length >= 2, `${verb} printed its objects:\n${shared.stdout}`);
+      const json = JSON.parse(run(verb, model, ...extra, '--json').stdout) as { shared_engine_pid?: number; boxes?: unknown[]; segments: unknown[] };
+      const localJson = JSON.parse(run(verb, model, ...extra, '--json', '--local').stdout) as typeof json;
+      assert.equal(json.shared_engine_pid, engine.child.pid, `${verb} was answered by the engine`);
+      assert.deepEqual(json.boxes, localJson.boxes);
+      assert.deepEqual(json.segments, localJson.segments);
+    }
     await paliAsync(['stop'], env);
     assert.equal(await engine.exited, 0);
   });
