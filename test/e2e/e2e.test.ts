@@ -1609,7 +1609,7 @@ describe('One engine for every window', () => {
       const loads = engineLog().split('\n').filter((line) => line.startsWith('pali: loaded '));
       assert.equal(loads.length, 1, `the model was loaded once, for both windows and the CLI:\n${engineLog()}`);
       await second.close();
-    }, 'shared-engine.png'));
+    }));
 
   test('S2. `pali stop` ends the shared engine without a crash warning; the next request starts one, which unloads the model after keepAlive and says so', () =>
     scenario(vscode, 'shared-engine-stop', async () => {
