@@ -12,7 +12,8 @@ import { after, before, describe, test } from 'node:test';
 import { GenerateRequest, LoadModelRequest, StatusRequest } from '../../src/protocol.js';
 import { isAlive } from '../../src/engine/processes.js';
 import type { ExitCause } from '../../src/extension/engine/engineLink.js';
-import { SharedEngineLink, sharedEngineLogFile, type SharedEngineOptions } from '../../src/extension/engine/sharedEngineLink.js';
+import { sharedEngineLogFile } from '../../src/engine/shared/startSharedEngine.js';
+import { SharedEngineLink, type SharedEngineOptions } from '../../src/extension/engine/sharedEngineLink.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../helpers/fixtures.js';
 import { PALI_CLI } from '../helpers/pali.js';
 

@@ -4,16 +4,14 @@
  * unloads its model after keepAlive minutes without a request from anyone, and exits once it has neither
  * a client nor a model.
  */
+import * as fs from 'node:fs';
 import { SelfTestRequest, type SelfTestResult } from '../../protocol.js';
 import { describeError } from '../../common/errors.js';
-import type { SharedEngineConnection } from '../../engine/shared/sharedClient.js';
-import { connectOrStartSharedEngine, type StartSharedOptions } from '../../engine/shared/startSharedEngine.js';
-import * as fs from 'node:fs';
 import { EngineNotifications } from '../../engine/shared/engineNotifications.js';
-import { sharedEngineLogFile } from '../../engine/shared/startSharedEngine.js';
+import type { SharedEngineConnection } from '../../engine/shared/sharedClient.js';
+import { connectOrStartSharedEngine, sharedEngineLogFile, type StartSharedOptions } from '../../engine/shared/startSharedEngine.js';
 import { OUT_OF_MEMORY, type EngineLink, type ExitCause, type ExitListener } from './engineLink.js';
 
-export { sharedEngineLogFile } from '../../engine/shared/startSharedEngine.js';
 export type SharedEngineOptions = StartSharedOptions;
 
 export class SharedEngineLink implements EngineLink {
