@@ -280,9 +280,18 @@ async function startMcpServer(page: Page, label: string): Promise<void> {
 async function segmentInPanel(page: Page, image: string, objects: string): Promise<{ frame: FrameLocator; result: Locator }> {
   await runCommandAndPick(page, 'PaliGemma: Describe Image', image);
   const frame = describeFrame(page);
-  await frame.locator('#segmentation input').fill(objects);
-  await frame.locator('#segment').click();
+  // The panel shows the image once its webview has loaded it: a field filled before then may belong to a
+  // frame being replaced (in CI the click then sent nothing, and the field read empty).
+  await frame.locator(`img#image[alt="${image}"]`).waitFor({ timeout: 60_000 });
   const result = frame.locator('article.result[data-action="segment"]').first();
+  const field = frame.locator('#segmentation input');
+  for (let attempt = 1; ; attempt++) {
+    await field.fill(objects);
+    await frame.locator('#segment').click();
+    // The request's card appears at once (the host's 'start'), long before its answer.
+    if (await result.waitFor({ timeout: 10_000 }).then(() => true, () => false)) break;
+    assert.ok(attempt < 3, `Segment started no request in 3 tries; the field reads ${JSON.stringify(await field.inputValue().catch(() => '?'))}`);
+  }
   await result.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 120_000 });
   return { frame, result };
 }
