@@ -111,14 +111,14 @@ describe('SharedEngineLink on the real shared engine', { skip: process.platform 
     assert.match(await unloaded, /no request for 0\.02 minute/);
   });
 
-  test('a crash reaches every window as one; their next requests, at once, bring one new engine', { timeout: 120_000 }, async () => {
+  test('an engine killed with SIGKILL (as the out-of-memory killer does) is reported as killed to every window; their next requests, at once, bring one new engine', { timeout: 120_000 }, async () => {
     const options = optionsFor();
     const a = await connect(options);
     const b = await connect(options);
     await caption(a);
-    const exits = [a, b].map((link) => new Promise<ExitCause>((resolve) => link.onExit((_, __, cause) => resolve(cause))));
+    const exits = [a, b].map((link) => new Promise<[NodeJS.Signals | null, ExitCause]>((resolve) => link.onExit((_, signal, cause) => resolve([signal, cause]))));
     process.kill(a.pid, 'SIGKILL');
-    assert.deepEqual(await Promise.all(exits), ['crashed', 'crashed']);
+    assert.deepEqual(await Promise.all(exits), [['SIGKILL', 'killed'], ['SIGKILL', 'killed']]);
     assert.equal(a.gone && b.gone, true);
     // Both windows' next requests come at once: one new engine serves both.
     const [again, alsoAgain] = await Promise.all([connect(options), connect(options)]);
@@ -126,6 +126,14 @@ describe('SharedEngineLink on the real shared engine', { skip: process.platform 
     assert.equal(alsoAgain.pid, again.pid, 'one engine after the crash, not one per window');
     await caption(again);
     await caption(alsoAgain);
+  });
+
+  test('an engine that crashes otherwise is a crash, with the signal that ended it', { timeout: 120_000 }, async () => {
+    // The engine aborts while loading the model (the fault the e2e runtime-fallback test injects).
+    const link = await connect({ ...optionsFor(), env: { PALI_FAULT: 'abort-native-load' } });
+    const exit = new Promise<[NodeJS.Signals | null, ExitCause]>((resolve) => link.onExit((_, signal, cause) => resolve([signal, cause])));
+    await assert.rejects(link.connection.sendRequest(LoadModelRequest, { modelDir, dtype: 'fp32', device: 'cpu' }));
+    assert.deepEqual(await exit, ['SIGABRT', 'crashed']);
   });
 
   test('an engine that runs out of memory is reported as such, from its log', { timeout: 120_000 }, async () => {

@@ -7,6 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { describeError } from '../../common/errors.js';
 import { engineEnvironment } from '../../common/engineEnvironment.js';
@@ -34,6 +35,31 @@ export function sharedEngineLogFile(cacheDir: string): string {
   return path.join(cacheDir, 'shared-engine.log');
 }
 
+/**
+ * On POSIX the engine runs under a shell that outlives it by a moment to write how it ended to the log. A
+ * process killed with SIGKILL (the kernel's out-of-memory killer does that) can say nothing itself, and
+ * its clients, which are not its parent, could not tell that from any other crash. The shell costs about
+ * a megabyte and does nothing else; a clean exit writes no line.
+ */
+const END_LINE = '[shared engine ended]';
+const EXIT_REPORTER = `"$@"; status=$?; if [ $status -gt 128 ]; then echo "${END_LINE} signal $((status - 128))" >&2; `
+  + `elif [ $status -ne 0 ]; then echo "${END_LINE} code $status" >&2; fi; exit $status`;
+
+export interface EngineEnd {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** How the shared engine ended, from the reporter's line in its log text, or undefined if it wrote none. */
+export function engineEndInLog(logText: string): EngineEnd | undefined {
+  const match = /\[shared engine ended\] (signal|code) (\d+)/.exec(logText);
+  if (!match) return undefined;
+  const n = Number(match[2]);
+  if (match[1] === 'code') return { code: n, signal: null };
+  const signal = Object.entries(os.constants.signals).find(([, number]) => number === n)?.[0] as NodeJS.Signals | undefined;
+  return { code: null, signal: signal ?? null };
+}
+
 /** The connection, and whether none answered at first so that this client started one. */
 export async function connectOrStartSharedEngine(options: StartSharedOptions): Promise<{ shared: SharedEngineConnection; startedHere: boolean }> {
   // An engine that refuses us may be one starting over a dead one's token: starting ours settles it (the
@@ -56,17 +82,21 @@ function openLog(cacheDir: string): { fd: number; start: number } {
   return { fd, start: fs.fstatSync(fd).size };
 }
 
+/** What the engines started for this cache have logged from byte `start` on ('' without a log). */
+export function logSince(cacheDir: string, start: number): string {
+  try {
+    return fs.readFileSync(sharedEngineLogFile(cacheDir)).subarray(start).toString('utf8');
+  } catch {
+    return '';
+  }
+}
+
 /**
  * Why the engine did not start, in its own words: its last line of ours (`pali: ...`) or error line
  * (Node's "Error: Cannot find module ..."), not the stack trace around it.
  */
 function lastErrorInLog(cacheDir: string, start: number): string {
-  let lines: string[];
-  try {
-    lines = fs.readFileSync(sharedEngineLogFile(cacheDir)).subarray(start).toString('utf8').split('\n').map((line) => line.trim()).filter(Boolean);
-  } catch {
-    return '';
-  }
+  const lines = logSince(cacheDir, start).split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith(END_LINE));
   return lines.findLast((line) => /^(pali:|\w*Error\b)/.test(line)) ?? lines.at(-1) ?? '';
 }
 
@@ -74,13 +104,15 @@ async function startAndConnect(options: StartSharedOptions): Promise<SharedEngin
   const log = openLog(options.cacheDir);
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   try {
-    const child = spawn(options.command, [options.enginePath, 'serve', '--shared', '--keep-alive', String(options.keepAliveMinutes), '--cache-dir', options.cacheDir], {
+    const engine = [options.command, options.enginePath, 'serve', '--shared', '--keep-alive', String(options.keepAliveMinutes), '--cache-dir', options.cacheDir];
+    const [program, ...args] = process.platform === 'win32' ? engine : ['/bin/sh', '-c', EXIT_REPORTER, 'pali-engine', ...engine];
+    const child = spawn(program!, args, {
       env: { ...engineEnvironment(process.env), ...options.env, PALI_CACHE_DIR: options.cacheDir },
       stdio: ['ignore', 'ignore', log.fd],
       detached: true,
     });
     child.once('error', () => (exit = { code: null, signal: null }));
-    child.once('exit', (code, signal) => (exit = { code, signal }));
+    child.once('exit', (code, signal) => (exit = engineEndInLog(logSince(options.cacheDir, log.start)) ?? { code, signal }));
     child.unref();
   } finally {
     fs.closeSync(log.fd);

@@ -9,10 +9,13 @@ import { SelfTestRequest, type SelfTestResult } from '../../protocol.js';
 import { describeError } from '../../common/errors.js';
 import { EngineNotifications } from '../../engine/shared/engineNotifications.js';
 import type { SharedEngineConnection } from '../../engine/shared/sharedClient.js';
-import { connectOrStartSharedEngine, sharedEngineLogFile, type StartSharedOptions } from '../../engine/shared/startSharedEngine.js';
+import { connectOrStartSharedEngine, engineEndInLog, logSince, sharedEngineLogFile, type StartSharedOptions } from '../../engine/shared/startSharedEngine.js';
 import { OUT_OF_MEMORY, type EngineLink, type ExitCause, type ExitListener } from './engineLink.js';
 
 export type SharedEngineOptions = StartSharedOptions;
+
+/** How long a closed connection waits for the engine's end to reach its log (it takes milliseconds). */
+const END_LINE_WAIT_MS = 2000;
 
 export class SharedEngineLink implements EngineLink {
   readonly kind = 'shared';
@@ -28,27 +31,38 @@ export class SharedEngineLink implements EngineLink {
     private readonly notifications: EngineNotifications,
     /** True when none answered at first and this window started one (another window starting one at the same moment may have won the lock). */
     readonly startedHere: boolean,
-    /** The engine's log, and its length when this window connected. */
-    private readonly log: { file: string; start: number },
+    /** The engine's cache folder (its log is there), and the log's length when this window connected. */
+    private readonly log: { cacheDir: string; start: number },
   ) {
     this.causeKnown = new Promise((resolve) => (this.resolveCause = resolve));
     shared.connection.onClose(() => {
       this.closed = true;
-      // The engine said it was stopping (`pali stop`): an end, not a crash. One that ran out of memory said
-      // so in its log (not our child: its stderr is that file).
-      const cause: ExitCause = notifications.stopping !== undefined ? 'stopped' : OUT_OF_MEMORY.test(this.logSinceConnected()) ? 'out-of-memory' : 'crashed';
-      this.resolveCause(cause);
-      if (this.stoppedOnPurpose) return;
-      for (const listener of this.exitListeners) listener(null, null, cause);
+      void this.settleWhyItEnded();
     });
   }
 
-  private logSinceConnected(): string {
-    try {
-      return fs.readFileSync(this.log.file).subarray(this.log.start).toString('utf8');
-    } catch {
-      return '';
+  /**
+   * Why the connection closed: the engine said it was stopping (`pali stop`), an end and not a crash; or
+   * how it ended as the shell it runs under wrote to its log (startSharedEngine.ts), which can lag the
+   * socket's close by a moment: SIGKILL, what the kernel's out-of-memory killer sends, or V8's or ONNX
+   * Runtime's own out-of-memory report, or another crash.
+   */
+  private async settleWhyItEnded(): Promise<void> {
+    let end = engineEndInLog(this.logSinceConnected());
+    for (let waited = 0; !this.stoppedOnPurpose && this.notifications.stopping === undefined && !end && waited < END_LINE_WAIT_MS; waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      end = engineEndInLog(this.logSinceConnected());
     }
+    const cause: ExitCause = this.notifications.stopping !== undefined ? 'stopped'
+      : OUT_OF_MEMORY.test(this.logSinceConnected()) ? 'out-of-memory'
+        : end?.signal === 'SIGKILL' ? 'killed' : 'crashed';
+    this.resolveCause(cause);
+    if (this.stoppedOnPurpose) return;
+    for (const listener of this.exitListeners) listener(end?.code ?? null, end?.signal ?? null, cause);
+  }
+
+  private logSinceConnected(): string {
+    return logSince(this.log.cacheDir, this.log.start);
   }
 
   get connection() {
@@ -101,7 +115,7 @@ export class SharedEngineLink implements EngineLink {
     const { shared, startedHere } = await connectOrStartSharedEngine(options);
     const notifications = new EngineNotifications(shared.connection);
     const file = sharedEngineLogFile(options.cacheDir);
-    const log = { file, start: fs.existsSync(file) ? fs.statSync(file).size : 0 };
+    const log = { cacheDir: options.cacheDir, start: fs.existsSync(file) ? fs.statSync(file).size : 0 };
     try {
       // The engine may run on another Node than this window would pick (the window that started it chose):
       // its self test says which.
