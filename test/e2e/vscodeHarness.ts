@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { sharedEnginePids } from '../helpers/sharedEngines.js';
 
 export interface VsCode {
   page: Page;
@@ -114,24 +115,21 @@ export async function launchVsCode(options: LaunchOptions): Promise<VsCode> {
   };
   const page = await openWindow();
   // The extension's cache, in which its shared engine is named (`--cache-dir` on the engine's command line).
-  const sharedEnginePids = () => allPids().filter((pid) => {
-    const line = commandLine(pid);
-    return line.includes(' serve --shared ') && line.includes(cacheDir);
-  });
+  const sharedEngines = () => sharedEnginePids(cacheDir);
   return {
     page,
     workspace: options.workspace,
     userData,
     cacheDir,
     enginePids: () => descendants(server.pid!).filter((pid) => commandLine(pid).includes('pali.js serve --ipc')),
-    sharedEnginePids,
+    sharedEnginePids: sharedEngines,
     openWindow,
     extensionLog: (lines = 30) => outputChannelLog(userData, 'PaliGemma').split('\n').slice(-lines).join('\n'),
     close: async () => {
       await browser.close().catch(() => undefined);
       server.kill();
       // A shared engine outlives its windows (keepAlive minutes with a model loaded): not past the suite.
-      for (const pid of sharedEnginePids()) process.kill(pid, 'SIGTERM');
+      for (const pid of sharedEngines()) process.kill(pid, 'SIGTERM');
     },
   };
 }

@@ -15,18 +15,7 @@ import type { EngineStatus } from '../../../src/protocol.js';
 import { isAlive } from '../../../src/engine/processes.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../../helpers/fixtures.js';
 import { PALI_CLI as CLI } from '../../helpers/pali.js';
-
-/** The pids of shared engines serving `cacheDir`, from /proc: the one engine these clients should share. */
-function sharedEnginesFor(cacheDir: string): number[] {
-  return fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number).filter((pid) => {
-    try {
-      const args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      return args.includes('--shared') && args.includes('serve') && args.includes(cacheDir);
-    } catch {
-      return false;
-    }
-  });
-}
+import { sharedEnginePids } from '../../helpers/sharedEngines.js';
 
 const text = (result: CallToolResult) => (result.content[0] as { text: string }).text;
 
@@ -59,7 +48,7 @@ describe('pali mcp --shared', { skip: process.platform !== 'linux' ? 'reads /pro
   });
   after(async () => {
     for (const client of clients) await client.close().catch(() => undefined);
-    for (const pid of sharedEnginesFor(cacheDir)) process.kill(pid, 'SIGKILL');
+    for (const pid of sharedEnginePids(cacheDir)) process.kill(pid, 'SIGKILL');
     fs.rmSync(runtimeDir, { recursive: true, force: true });
   });
 
@@ -68,7 +57,7 @@ describe('pali mcp --shared', { skip: process.platform !== 'linux' ? 'reads /pro
     assert.equal(ps(), null, 'no engine runs before an image call');
     const first = await describeImage(a);
     const second = await describeImage(b);
-    const engines = sharedEnginesFor(cacheDir);
+    const engines = sharedEnginePids(cacheDir);
     assert.equal(engines.length, 1, `one engine serves both: ${engines.join(', ')}`);
     const status = ps()!;
     assert.equal(status.pid, engines[0]);
@@ -81,13 +70,13 @@ describe('pali mcp --shared', { skip: process.platform !== 'linux' ? 'reads /pro
   });
 
   test('an engine that died between calls is started again by the next call', { timeout: 120_000 }, async () => {
-    const [dead] = sharedEnginesFor(cacheDir);
+    const [dead] = sharedEnginePids(cacheDir);
     assert.ok(dead, 'the engine of the first test runs');
     process.kill(dead, 'SIGKILL');
     for (let waited = 0; isAlive(dead) && waited < 5000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
     const answer = await describeImage(clients[0]!);
     assert.ok(answer.length > 0);
-    const [again] = sharedEnginesFor(cacheDir);
+    const [again] = sharedEnginePids(cacheDir);
     assert.ok(again !== undefined && again !== dead, 'a new engine answered');
   });
 });

@@ -1,0 +1,257 @@
+/**
+ * User flows that more than one feature of the end-to-end suite walks through (a local and a remote
+ * backend, the editor and an agent): each does what a person does and asserts what the page shows.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { FrameLocator, Locator, Page } from 'playwright-core';
+import sharp from 'sharp';
+import { forgeCheckpoint } from '../../src/engine/forge/forge.js';
+import { forgeVae } from '../../src/engine/forge/forgeVae.js';
+import { findImageReferences } from '../../src/common/altText/findReferences.js';
+import type { VsCode } from './vscodeHarness.js';
+import { applyWorkspaceSettings, modelDir, pali, root, screenshots, writeWorkspaceSettings } from './suite.js';
+import { chooseQuickFix, clickText, describeFrame, hoverText, openFile, pickQuickItem, runCommand, runCommandAndPick, saveActiveEditor } from './workbench.js';
+
+export type ExpectedSegment = { label: string; box: Record<string, number>; mask: { counts: number[] } };
+
+/**
+ * A checkpoint forged to answer two segmentations (pali forge --answer), with a forged VQ-VAE beside it:
+ * the real pipeline, model to masks, on weights whose answer is known. Also writes pets.png into the
+ * workspace, larger than the other images so that the README's screenshot shows the masks, and returns
+ * `pali segment`'s answer for it.
+ */
+export async function segmentingModel(workspace: string): Promise<{ forced: string; vae: string; expected: { segments: ExpectedSegment[] } }> {
+  const forced = path.join(root, 'segmenting-model');
+  if (!fs.existsSync(forced)) {
+    const loc = (...v: number[]) => v.map((n) => `<loc${String(n).padStart(4, '0')}>`).join('');
+    const seg = (start: number) => Array.from({ length: 16 }, (_, i) => `<seg${String(start + i).padStart(3, '0')}>`).join('');
+    forgeCheckpoint({ preset: 'tiny', seed: 1, outDir: forced, answer: `${loc(100, 80, 700, 600)}${seg(0)} cat ; ${loc(300, 500, 1000, 1010)}${seg(40)} dog` });
+  }
+  const vae = forgeVae(3, forced);
+  await sharp({ create: { width: 480, height: 320, channels: 3, background: { r: 235, g: 230, b: 215 } } })
+    .composite([{ input: Buffer.from('<svg width="480" height="320"><rect x="50" y="40" width="170" height="180" fill="#555"/><circle cx="340" cy="220" r="80" fill="#a0522d"/></svg>') }])
+    .png().toFile(path.join(workspace, 'pets.png'));
+  const expected = JSON.parse(pali(['segment', path.join(workspace, 'pets.png'), 'cat ; dog', '--model', forced, '--device', 'cpu', '--json'])) as { segments: ExpectedSegment[] };
+  assert.equal(expected.segments.length, 2);
+  return { forced, vae, expected };
+}
+
+/**
+ * In an open Describe panel on `image` (96x64): a question and a detection answer as `pali generate` and
+ * `pali detect` do on the same model, the boxes are drawn and listed, and an object list with no names is
+ * refused under its request as the user's error.
+ */
+export async function askAndDetect(frame: FrameLocator, image: string): Promise<void> {
+  await frame.locator('#question input').fill('what colour is the square?');
+  await frame.locator('#ask').click();
+  const answer = frame.locator('article.result[data-action="ask"]').first();
+  await answer.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 60_000 });
+  assert.match((await answer.locator('h3').textContent()) ?? '', /what colour is the square\?/);
+  const expected = pali(['generate', '--model', modelDir, '--image', image, '--prompt', 'answer en what colour is the square?', '--max-new-tokens', '64', '--device', 'cpu', '--json']);
+  assert.equal((await answer.locator('p.text').textContent())?.trim(), JSON.parse(expected).text.trim());
+
+  await frame.locator('#objects input').fill('cat ; dog');
+  await frame.locator('#detect').click();
+  const detected = frame.locator('article.result[data-action="detect"]').first();
+  await detected.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 60_000 });
+  const expectedDetect = JSON.parse(pali(['detect', image, 'cat ; dog', '--model', modelDir, '--device', 'cpu', '--json'])) as { text: string };
+  assert.equal((await detected.locator('p.text').textContent())?.trim(), expectedDetect.text.trim());
+  // One box per object of the answer: four <loc> tokens each (agents.test.ts checks the pixels of a known answer).
+  const objects = expectedDetect.text.match(/(<loc\d{4}>){4}/g)?.length ?? 0;
+  assert.ok(objects > 0, 'the tiny model answers with boxes for this image');
+  assert.equal(await frame.locator('svg#boxes rect').count(), objects);
+  assert.equal(await detected.locator('ul.boxes-list li').count(), objects);
+
+  await frame.locator('#objects input').fill(' ; ');
+  await frame.locator('#detect').click();
+  const refused = frame.locator('article.result.error').first();
+  await refused.waitFor({ timeout: 30_000 });
+  assert.equal(await refused.getAttribute('data-action'), 'detect');
+  // Said as the engine says it: not as a failure of the engine or the server.
+  assert.match((await refused.locator('p.text').textContent())?.trim() ?? '', /^detect needs at least one object name/);
+}
+
+/**
+ * In notes.md, after "Paste here:", types, pastes screenshot.png as a clipboard image, picks "Paste as text
+ * (OCR)" and types again: the file must read `pali ocr`'s text between the two, nothing typed lost.
+ */
+export async function pasteScreenshotAsText(page: Page, workspace: string): Promise<void> {
+  const expected = pali(['ocr', path.join(workspace, 'screenshot.png'), '--model', modelDir, '--device', 'cpu', '--max-new-tokens', '256', '--quiet']).replace(/\n$/, '');
+  await openFile(page, 'notes.md');
+  await clickText(page, 'Paste here:', 'Paste here:'.length - 1);
+  await page.keyboard.press('End');
+  await page.keyboard.type(' before|');
+  const png = fs.readFileSync(path.join(workspace, 'screenshot.png')).toString('base64');
+  const editorTextLength = () => page.evaluate(() => [...document.querySelectorAll('.monaco-editor .view-line')].reduce((n, line) => n + (line.textContent ?? '').length, 0));
+  const before = await editorTextLength();
+  await page.evaluate((base64) => {
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    const data = new DataTransfer();
+    data.items.add(new File([bytes], 'screenshot.png', { type: 'image/png' }));
+    const target = document.activeElement ?? document.body;
+    target.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+  }, png);
+  // Where another paste edit (Markdown's image link) is preferred, the paste widget offers ours; where
+  // ours is the only one, VS Code applies it at once.
+  const widget = page.locator('.post-edit-widget').first();
+  if (await widget.isVisible({ timeout: 3000 }).catch(() => false)) {
+    await widget.click();
+    await page.locator('.action-widget .monaco-list-row', { hasText: 'Paste as text (OCR)' }).first().click();
+  }
+  // Typing while a paste resolves cancels it (VS Code protects what the user types), so wait for the text.
+  const deadlineForText = Date.now() + 60_000;
+  while (Date.now() < deadlineForText && (await editorTextLength()) < before + 20) await page.waitForTimeout(200);
+  await page.keyboard.type('|after');
+  await saveActiveEditor(page);
+  const deadline = Date.now() + 60_000;
+  let text = '';
+  while (Date.now() < deadline && !text.includes(`Paste here: before|${expected}|after`)) {
+    await page.waitForTimeout(250);
+    text = fs.readFileSync(path.join(workspace, 'notes.md'), 'utf8');
+  }
+  assert.ok(text.includes(`Paste here: before|${expected}|after`), `notes.md now reads:\n${text}`);
+}
+
+/**
+ * With paligemma.altText.prefetch on, opens `file` and hovers `lineText` (an image reference) until the
+ * hover shows a suggestion, which only prefetch can produce: nothing here clicks "Generate alt text".
+ */
+export async function prefetchedSuggestion(vscode: VsCode, workspace: string, file: string, lineText: string): Promise<string> {
+  const page = vscode.page;
+  await applyWorkspaceSettings(vscode, workspace, { 'paligemma.altText.prefetch': 'visible' }, 'prefetch="visible"');
+  let text = '';
+  let reset: () => Promise<void>;
+  try {
+    await openFile(page, file);
+    for (let attempt = 0; attempt < 40 && !/Suggested/.test(text); attempt++) {
+      await page.waitForTimeout(500);
+      text = await hoverText(page, lineText, 4);
+      await page.keyboard.press('Escape');
+    }
+  } finally {
+    reset = writeWorkspaceSettings(vscode, workspace, {}, 'prefetch="off"');
+  }
+  // The next scenario starts once prefetch is off again, not while the change is on its way.
+  await reset();
+  const suggestion = /Suggested: «(.+?)»/.exec(text)?.[1];
+  assert.ok(suggestion, `hover text: ${text}`);
+  return suggestion;
+}
+
+/** PaliGemma: Set Remote API Key, typed into its password box. */
+export async function setRemoteApiKey(page: Page, key: string): Promise<void> {
+  await runCommand(page, 'PaliGemma: Set Remote API Key');
+  // The palette closes and the key's own box opens (a password box, titled for the server).
+  await page.locator('.quick-input-widget', { hasText: 'Remote PaliGemma server' }).waitFor();
+  const input = page.locator('.quick-input-widget input[type="password"]');
+  await input.fill(key);
+  await page.keyboard.press('Enter');
+  await input.waitFor({ state: 'hidden' });
+}
+
+/** MCP: List Servers -> `label` -> Start Server, trusting it if VS Code asks. */
+export async function startMcpServer(page: Page, label: string): Promise<void> {
+  await runCommandAndPick(page, 'MCP: List Servers', label);
+  await pickQuickItem(page, 'Start Server');
+  // VS Code may ask once whether to trust a server that an extension offers.
+  const trust = page.locator('.monaco-dialog-box .monaco-button', { hasText: /^Trust/ }).first();
+  if (await trust.waitFor({ timeout: 5000 }).then(() => true, () => false)) await trust.click();
+}
+
+/** Describe Image on `image`, then Segment `objects` in its panel; resolves once the answer is complete. */
+export async function segmentInPanel(page: Page, image: string, objects: string): Promise<{ frame: FrameLocator; result: Locator }> {
+  await runCommandAndPick(page, 'PaliGemma: Describe Image', image);
+  const frame = describeFrame(page);
+  // The panel shows the image once its webview has loaded it: a field filled before then may belong to a
+  // frame being replaced (in CI the click then sent nothing, and the field read empty).
+  await frame.locator(`img#image[alt="${image}"]`).waitFor({ timeout: 60_000 });
+  const result = frame.locator('article.result[data-action="segment"]').first();
+  const field = frame.locator('#segmentation input');
+  for (let attempt = 1; ; attempt++) {
+    await field.fill(objects);
+    await frame.locator('#segment').click();
+    // The request's card appears at once (the host's 'start'), long before its answer.
+    if (await result.waitFor({ timeout: 10_000 }).then(() => true, () => false)) break;
+    assert.ok(attempt < 3, `Segment started no request in 3 tries; the field reads ${JSON.stringify(await field.inputValue().catch(() => '?'))}`);
+  }
+  await result.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 120_000 });
+  return { frame, result };
+}
+
+/** The panel's object list, as a screen reader reads it: each object's label, area and box. */
+export async function assertObjectList(result: Locator, expected: ExpectedSegment[]): Promise<void> {
+  const items = result.locator('ul.segments-list li');
+  assert.equal(await result.locator('ul.segments-list').getAttribute('aria-label'), 'Objects found');
+  assert.equal(await items.count(), expected.length);
+  for (const [i, s] of expected.entries()) {
+    const area = s.mask.counts.reduce((sum, count, k) => (k % 2 ? sum + count : sum), 0);
+    assert.equal((await items.nth(i).textContent())?.trim(), `${s.label}: ${area} pixels, ${s.box.xMin}, ${s.box.yMin} – ${s.box.xMax}, ${s.box.yMax}`);
+  }
+}
+
+/** What the panel's mask canvas holds: its size, how many pixels are painted, and in how many colours. */
+export function paintedMasks(frame: FrameLocator): Promise<{ width: number; height: number; filled: number; colours: number }> {
+  return frame.locator('canvas#masks').evaluate((canvas: HTMLCanvasElement) => {
+    const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+    const colours = new Set<string>();
+    let filled = 0;
+    for (let p = 0; p < data.length; p += 4) {
+      if (data[p + 3]! > 0) {
+        filled++;
+        colours.add(`${data[p]},${data[p + 1]},${data[p + 2]}`);
+      }
+    }
+    return { width: canvas.width, height: canvas.height, filled, colours: colours.size };
+  });
+}
+
+/** Opens a fresh transcript.md with the cursor after "Text:", where OCR text goes; returns what the file must become. */
+export async function openTranscript(vscode: VsCode, workspace: string): Promise<string> {
+  const expected = pali(['ocr', path.join(workspace, 'screenshot.png'), '--model', modelDir, '--device', 'cpu', '--max-new-tokens', '256', '--quiet']).replace(/\n$/, '');
+  fs.writeFileSync(path.join(workspace, 'transcript.md'), '# Transcript\n\nText:\n\nEnd.\n');
+  await openFile(vscode.page, 'transcript.md');
+  await clickText(vscode.page, 'Text:', 2);
+  await vscode.page.keyboard.press('End');
+  return `# Transcript\n\nText:${expected}\n\nEnd.\n`;
+}
+
+/** Hover -> "Generate alt text" -> hover again until the suggestion shows -> Ctrl+. -> Insert. */
+export async function altTextFlowIn(vscode: VsCode, file: string, lineText: string, offset: number, shot?: string): Promise<string> {
+  const page = vscode.page;
+  await openFile(page, file);
+  let text = await hoverText(page, lineText, offset);
+  assert.match(text, /Suggested|Generate alt text/);
+  for (let attempt = 0; attempt < 60 && !/Suggested/.test(text); attempt++) {
+    // Another provider's hover part (TypeScript's) can re-render the hover under the click: when the
+    // link is still offered rather than "Generating…", click it again (the command is idempotent).
+    if (/Generate alt text/.test(text)) await page.locator('.monaco-hover-content a', { hasText: 'Generate alt text' }).click({ timeout: 5000 }).catch(() => undefined);
+    await page.keyboard.press('Escape');
+    await page.waitForTimeout(500);
+    text = await hoverText(page, lineText, offset);
+  }
+  const suggestion = /Suggested: «(.+?)»/.exec(text)?.[1];
+  assert.ok(suggestion, `hover text: ${text}`);
+  if (shot) await page.screenshot({ path: path.join(screenshots, shot) });
+  await page.keyboard.press('Escape');
+  await chooseQuickFix(page, lineText, offset, 'Insert alt text');
+  return suggestion;
+}
+
+/** Saves the active editor until the file on disk gives `src` the alt text `expected` (after `decode`). */
+export async function waitForAltOnDiskIn(vscode: VsCode, workspace: string, file: string, language: string, src: string, expected: string, decode = (alt: string) => alt): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  let alt: string | undefined;
+  while (Date.now() < deadline) {
+    await saveActiveEditor(vscode.page);
+    const reference = findImageReferences(fs.readFileSync(path.join(workspace, file), 'utf8'), language).find((r) => r.src === src);
+    alt = reference?.alt.kind === 'literal' ? decode(reference.alt.value) : undefined;
+    if (alt === expected) return;
+    await vscode.page.waitForTimeout(250);
+  }
+  assert.equal(alt, expected, `alt text of ${src} in ${file}`);
+}
+
+/** Alt text as Markdown writes it (\\, \[ and \] escaped), read back. */
+export const markdownUnescape = (text: string) => text.replace(/\\([\\[\]])/g, '$1');

@@ -1,0 +1,93 @@
+/**
+ * End to end: one shared engine for every window (paligemma.sharedEngine at its default): two windows and a
+ * terminal's `pali` answered by one engine holding one model; `pali stop`; the idle unload.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { PALI_CLI } from '../helpers/pali.js';
+import type { VsCode } from './vscodeHarness.js';
+import { applyWorkspaceSettings, cliCaption, launch, makeWorkspace, modelDir, pali, scenario, tinyModelSettings, useE2eSuite, waitForNewestCaption, writeWorkspaceSettings } from './suite.js';
+import { notificationTexts, runCommandAndPick, waitUntil } from './workbench.js';
+
+useE2eSuite('shared-engine');
+
+describe('One engine for every window', () => {
+  let vscode: VsCode;
+  let workspace: string;
+  /** The extension's cache folder (PALI_CACHE_DIR, as ~/.cache/paligemma-local for a user), which names its shared engine. */
+  let extensionCache: string;
+  const engineLog = () => fs.readFileSync(path.join(extensionCache, 'shared-engine.log'), 'utf8');
+  before(async () => {
+    workspace = await makeWorkspace('shared-engine');
+    // paligemma.sharedEngine at its default.
+    vscode = await launch(workspace, { ...tinyModelSettings(), 'paligemma.sharedEngine': undefined });
+    extensionCache = vscode.cacheDir;
+  });
+  after(() => vscode?.close());
+
+  test('two windows answer from one engine holding one model: the second window finds it loaded', () =>
+    scenario(vscode, 'shared-engine', async () => {
+      const expected = cliCaption(workspace, 'photo.png');
+      await runCommandAndPick(vscode.page, 'PaliGemma: Describe Image', 'photo.png');
+      await waitForNewestCaption(vscode.page, expected, 'the first window');
+      const engines = vscode.sharedEnginePids();
+      assert.equal(engines.length, 1, `one shared engine: ${engines.join(', ')}`);
+      assert.deepEqual(vscode.enginePids(), [], 'and no engine of the window\'s own');
+      const second = await vscode.openWindow();
+      await runCommandAndPick(second, 'PaliGemma: Describe Image', 'photo.png');
+      await waitForNewestCaption(second, expected, 'the second window');
+      await second.locator('.statusbar-item', { hasText: 'PaliGemma: ready · cpu · tiny-model' }).waitFor({ timeout: 30_000 });
+      assert.deepEqual(vscode.sharedEnginePids(), engines, 'the second window used the same engine');
+      const logged = vscode.extensionLog(Infinity);
+      assert.match(logged, new RegExp(`shared engine pid ${engines[0]} \\(started on`), 'the first window started it');
+      assert.match(logged, new RegExp(`shared engine pid ${engines[0]} \\(already running`), 'the second window found it running');
+      // `pali caption` in a terminal with the same cache (as ~/.cache/paligemma-local is for a user): answered
+      // by the windows' engine, with no load of its own.
+      const cli = spawnSync(process.execPath, [PALI_CLI, 'caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--json'], { encoding: 'utf8', env: { ...process.env, PALI_CACHE_DIR: extensionCache } });
+      assert.equal(cli.status, 0, cli.stderr);
+      const answered = JSON.parse(cli.stdout) as { text: string; shared_engine_pid?: number };
+      assert.equal(answered.text.trim(), expected);
+      assert.equal(answered.shared_engine_pid, engines[0], 'answered by the windows\' engine');
+      const loads = engineLog().split('\n').filter((line) => line.startsWith('pali: loaded '));
+      assert.equal(loads.length, 1, `the model was loaded once, for both windows and the CLI:\n${engineLog()}`);
+      await second.close();
+    }));
+
+  test('`pali stop` ends the shared engine without a crash warning; the next request starts one, which unloads the model after keepAlive and says so', () =>
+    scenario(vscode, 'shared-engine-stop', async () => {
+      const page = vscode.page;
+      if (!vscode.sharedEnginePids().length) {
+        // Run alone: a request starts the shared engine that the scenario before left running.
+        await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
+        await waitForNewestCaption(page, cliCaption(workspace, 'photo.png'), 'before the stop');
+      }
+      const [engine] = vscode.sharedEnginePids();
+      assert.ok(engine, 'a shared engine runs');
+      pali(['stop', '--cache-dir', extensionCache]);
+      await page.locator('.statusbar-item', { hasText: 'PaliGemma: off' }).waitFor({ timeout: 30_000 });
+      assert.ok(await waitUntil(page, () => vscode.sharedEnginePids().length === 0, 15_000), 'the engine has exited');
+      assert.deepEqual(await notificationTexts(page), [], 'a stop is no crash: no warning');
+      // 0.05 minutes: 3 s without a request. The engine the next request starts takes this window's keepAlive.
+      await applyWorkspaceSettings(vscode, workspace, { 'paligemma.keepAlive': 0.05 }, 'keepAliveMinutes=0.05');
+      let reset: () => Promise<void>;
+      try {
+        await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
+        await waitForNewestCaption(page, cliCaption(workspace, 'photo.png'), 'after the stop');
+        const [again] = vscode.sharedEnginePids();
+        assert.ok(again !== undefined && again !== engine, 'a new engine answered');
+        await page.locator('.statusbar-item', { hasText: 'PaliGemma: unloaded (idle)' }).waitFor({ timeout: 30_000 });
+        assert.match(engineLog(), /pali: unloaded /);
+        // The window is still connected: the engine keeps running, without a model.
+        assert.deepEqual(vscode.sharedEnginePids(), [again]);
+      } finally {
+        reset = writeWorkspaceSettings(vscode, workspace, {}, 'keepAliveMinutes=10');
+      }
+      await reset();
+      await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
+      await waitForNewestCaption(page, cliCaption(workspace, 'photo.png'), 'after the unload');
+      await page.locator('.statusbar-item', { hasText: 'PaliGemma: ready · cpu · tiny-model' }).waitFor({ timeout: 30_000 });
+    }));
+});
