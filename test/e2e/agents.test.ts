@@ -113,7 +113,7 @@ describe('Agents: language model tools and the MCP server', () => {
       const expected = JSON.parse(spawnSync(process.execPath, [PALI_CLI, 'alt-text', '--check', '--format', 'json', 'notes.md'], { cwd: workspace, encoding: 'utf8' }).stdout);
       assert.ok(expected.length > 0);
       assert.deepEqual(JSON.parse(results[0]!.text ?? '{}').findings, expected);
-    }, 'mcp-server.png'));
+    }));
 
   test('with the remote backend the MCP definition runs `pali mcp --remote` with the key from secret storage, and answers from the server', () =>
     scenario(vscode, 'mcp-remote', async () => {

@@ -11,7 +11,7 @@ import { findImageReferences } from '../../src/common/altText/findReferences.js'
 import { toAltText } from '../../src/common/altText/purpose.js';
 import type { VsCode } from './vscodeHarness.js';
 import { altTextFlowIn, markdownUnescape, prefetchedSuggestion, waitForAltOnDiskIn } from './flows.js';
-import { applyWorkspaceSettings, cliCaption, imageServer, launch, makeWorkspace, modelDir, pali, root, scenario, screenshots, tinyModelSettings, useE2eSuite, waitForNewestCaption, writeWorkspaceSettings } from './suite.js';
+import { applyWorkspaceSettings, cliCaption, imageServer, launch, makeWorkspace, modelDir, pali, root, scenario, tinyModelSettings, useE2eSuite, waitForNewestCaption, writeWorkspaceSettings } from './suite.js';
 import { chooseQuickFix, chooseQuickFixAndPick, describeFrame, hoverText, openFile, runCommand, runCommandAndPick, saveActiveEditor, waitUntil } from './workbench.js';
 
 useE2eSuite('alt-text');
@@ -26,7 +26,7 @@ describe('Alt text', () => {
   });
   after(() => vscode?.close());
 
-  const altTextFlow = (file: string, lineText: string, offset: number, shot?: string) => altTextFlowIn(vscode, file, lineText, offset, shot);
+  const altTextFlow = (file: string, lineText: string, offset: number) => altTextFlowIn(vscode, file, lineText, offset);
   const waitForAltOnDisk = (file: string, language: string, src: string, expected: string, decode?: (alt: string) => string) =>
     waitForAltOnDiskIn(vscode, workspace, file, language, src, expected, decode);
   const decodeEntities = (text: string) => text.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&amp;/g, '&');
@@ -49,7 +49,7 @@ describe('Alt text', () => {
         && texts.some((t) => t.includes('alt-missing') && t.includes('[Ln 3, Col'))
         && texts.some((t) => t.includes('alt-placeholder') && t.includes('[Ln 5, Col'));
       assert.ok(await waitUntil(page, async () => expected(await problemsOf('problems.md')), 30_000), `problems.md's rows: ${JSON.stringify(await problemsOf('problems.md'))}`);
-    }, 'diagnostics.png'));
+    }));
 
   test('settings change what they say: altText.severity, altText.diagnostics and language', () =>
     scenario(vscode, 'settings-behaviour', async () => {
@@ -98,7 +98,7 @@ describe('Alt text', () => {
 
   test('hover -> Generate alt text -> hover again shows it -> Ctrl+. inserts it (Markdown); the problem vanishes', () =>
     scenario(vscode, 'alt-text-markdown', async () => {
-      const suggestion = await altTextFlow('notes.md', '![](photo.png)', 4, 'alt-text-hover.png');
+      const suggestion = await altTextFlow('notes.md', '![](photo.png)', 4);
       await waitForAltOnDisk('notes.md', 'markdown', 'photo.png', suggestion, markdownUnescape);
 
       // The fixed problem leaves the Problems panel; notes.md's placeholder alt, not fixed, stays.
@@ -154,7 +154,6 @@ describe('Alt text', () => {
       // keep (entries start unticked) and applies.
       const panel = page.locator('.pane-body', { hasText: 'all.md' }).filter({ has: page.locator('.monaco-button', { hasText: 'Apply' }) }).first();
       await panel.waitFor({ timeout: 60_000 });
-      await page.screenshot({ path: path.join(screenshots, 'alt-text-all-preview.png') });
       await panel.locator('.monaco-list-row', { hasText: 'all.md' }).first().click();
       await page.keyboard.press('Space');
       await panel.locator('.monaco-button', { hasText: 'Apply' }).first().click();

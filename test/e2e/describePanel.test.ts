@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { VsCode } from './vscodeHarness.js';
 import { askAndDetect, assertObjectList, paintedMasks, segmentInPanel, segmentingModel } from './flows.js';
-import { applyWorkspaceSettings, cliCaption, launch, makeWorkspace, modelDir, newResult, newestResultId, pali, root, scenario, screenshots, setWorkspaceSettings, tinyModelSettings, useE2eSuite, waitForNewestCaption, writeWorkspaceSettings } from './suite.js';
+import { applyWorkspaceSettings, cliCaption, launch, makeWorkspace, modelDir, newResult, newestResultId, pali, root, scenario, setWorkspaceSettings, tinyModelSettings, useE2eSuite, waitForNewestCaption, writeWorkspaceSettings } from './suite.js';
 import { clickText, describeFrame, openFile, runCommandAndPick, saveActiveEditor, waitUntil } from './workbench.js';
 
 useE2eSuite('describe-panel');
@@ -36,7 +36,7 @@ describe('The Describe panel', () => {
       assert.equal((await caption.textContent())?.trim(), expected);
       // The webview gets the image's bytes and name, never where it lives.
       assert.ok(!(await frame.locator('html').innerHTML()).includes(workspace), 'the webview holds a file system path');
-    }, 'describe-image.png'));
+    }));
 
   test('Describe Image from the explorer\'s context menu and from an image preview\'s title bar', () =>
     scenario(vscode, 'describe-entry-points', async () => {
@@ -164,7 +164,7 @@ describe('The Describe panel', () => {
       // Newest results come first in the panel.
       await frame.locator('article.result[data-action="caption"] vscode-button', { hasText: 'Copy' }).first().waitFor({ timeout: 60_000 });
       await askAndDetect(frame, path.join(workspace, 'photo.png'));
-    }, 'ask-and-detect.png'));
+    }));
 
   test('Segment in the Describe panel: translucent masks in distinct colours, labels, and an object list for the keyboard and screen readers', () =>
     scenario(vscode, 'segment', async () => {
@@ -187,7 +187,6 @@ describe('The Describe panel', () => {
         // Keyboard: the list items take focus, and the focused object stands out.
         await items.nth(1).focus();
         assert.equal(await frame.locator('svg#boxes rect.faded').count(), 1);
-        await page.screenshot({ path: path.join(screenshots, 'segmentation.png') });
       } finally {
         reset = writeWorkspaceSettings(vscode, workspace, {}, 'modelPath=');
       }

@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { describeError } from '../../src/common/errors.js';
 import type { VsCode } from './vscodeHarness.js';
-import { applyWorkspaceSettings, launch, makeWorkspace, modelDir, newResult, newestResultId, pali, scenario, screenshots, tinyModelSettings, useE2eSuite, writeWorkspaceSettings } from './suite.js';
+import { killEngineMidRequest } from './flows.js';
+import { applyWorkspaceSettings, launch, makeWorkspace, modelDir, newResult, newestResultId, pali, scenario, tinyModelSettings, useE2eSuite } from './suite.js';
 import { describeFrame, runCommand, runCommandAndPick, statusBarText } from './workbench.js';
 
 useE2eSuite('engine-faults');
@@ -24,36 +25,11 @@ describe('Engine faults', () => {
 
   test('killing the engine mid-request shows a clear message, and the next request succeeds', () =>
     scenario(vscode, 'engine-crash', async () => {
-      const page = vscode.page;
-      const enginePid = () => vscode.enginePids()[0];
-      // Long answers keep the engine busy long enough to kill it mid-request. Workspace settings files are
-      // watched, so VS Code picks the change up at once.
-      await applyWorkspaceSettings(vscode, workspace, { 'paligemma.maxNewTokens': 1024 }, 'maxNewTokens=1024');
-      const frame = describeFrame(page);
-      let killed = 0;
-      let reset: () => Promise<void>;
-      try {
-        await runCommandAndPick(page, 'PaliGemma: Describe Image', 'chart.png');
-        const crashed = frame.locator('article.result.error', { hasText: 'killed while working on this request' });
-        for (let attempt = 0; attempt < 4 && !(await crashed.count()); attempt++) {
-          if (attempt > 0) await frame.locator('#describe').click();
-          await page.locator('.statusbar-item', { hasText: 'PaliGemma: busy' }).waitFor({ timeout: 60_000 });
-          const busy = enginePid();
-          assert.ok(busy, 'an engine runs while the status bar says busy');
-          killed = busy;
-          process.kill(killed, 'SIGKILL');
-          await crashed.waitFor({ timeout: 15_000 }).catch(() => undefined);
-        }
-        await crashed.waitFor({ timeout: 1000 });
-        await page.locator('.notifications-toasts', { hasText: 'stopped unexpectedly' }).waitFor({ timeout: 30_000 });
-        await page.screenshot({ path: path.join(screenshots, 'engine-crash.png') });
-      } finally {
-        reset = writeWorkspaceSettings(vscode, workspace, {}, 'maxNewTokens=64');
-      }
-      await reset();
+      const killed = await killEngineMidRequest(vscode, workspace, 'chart.png');
+      const frame = describeFrame(vscode.page);
       await frame.locator('#caption').click();
       await frame.locator('article.result[data-action="caption"]:not(.error) vscode-button', { hasText: 'Copy' }).first().waitFor({ timeout: 120_000 });
-      assert.notEqual(enginePid(), killed);
+      assert.notEqual(vscode.enginePids()[0], killed);
     }));
 
   test('five crashes in three minutes stop the engine, requests then say so, and "Restart Engine" on the error brings it back', () =>
@@ -158,7 +134,7 @@ describe('Runtime fallback', () => {
       const tooltip = page.locator('.monaco-hover-content', { hasText: 'Runtime: WebAssembly' }).first();
       await tooltip.waitFor();
       assert.match((await tooltip.textContent()) ?? '', /stopped while loading the model; moving to WebAssembly/);
-    }, 'runtime-fallback.png'));
+    }));
 });
 
 describe('Killed while loading', () => {

@@ -11,7 +11,7 @@ import { forgeCheckpoint } from '../../src/engine/forge/forge.js';
 import { forgeVae } from '../../src/engine/forge/forgeVae.js';
 import { findImageReferences } from '../../src/common/altText/findReferences.js';
 import type { VsCode } from './vscodeHarness.js';
-import { applyWorkspaceSettings, modelDir, pali, root, screenshots, writeWorkspaceSettings } from './suite.js';
+import { GATED_REPO, HUB_TOKEN, applyWorkspaceSettings, hub, modelDir, pali, root, screenshots, writeWorkspaceSettings } from './suite.js';
 import { chooseQuickFix, clickText, describeFrame, hoverText, openFile, pickQuickItem, runCommand, runCommandAndPick, saveActiveEditor } from './workbench.js';
 
 export type ExpectedSegment = { label: string; box: Record<string, number>; mask: { counts: number[] } };
@@ -83,26 +83,7 @@ export async function pasteScreenshotAsText(page: Page, workspace: string): Prom
   await clickText(page, 'Paste here:', 'Paste here:'.length - 1);
   await page.keyboard.press('End');
   await page.keyboard.type(' before|');
-  const png = fs.readFileSync(path.join(workspace, 'screenshot.png')).toString('base64');
-  const editorTextLength = () => page.evaluate(() => [...document.querySelectorAll('.monaco-editor .view-line')].reduce((n, line) => n + (line.textContent ?? '').length, 0));
-  const before = await editorTextLength();
-  await page.evaluate((base64) => {
-    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-    const data = new DataTransfer();
-    data.items.add(new File([bytes], 'screenshot.png', { type: 'image/png' }));
-    const target = document.activeElement ?? document.body;
-    target.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
-  }, png);
-  // Where another paste edit (Markdown's image link) is preferred, the paste widget offers ours; where
-  // ours is the only one, VS Code applies it at once.
-  const widget = page.locator('.post-edit-widget').first();
-  if (await widget.isVisible({ timeout: 3000 }).catch(() => false)) {
-    await widget.click();
-    await page.locator('.action-widget .monaco-list-row', { hasText: 'Paste as text (OCR)' }).first().click();
-  }
-  // Typing while a paste resolves cancels it (VS Code protects what the user types), so wait for the text.
-  const deadlineForText = Date.now() + 60_000;
-  while (Date.now() < deadlineForText && (await editorTextLength()) < before + 20) await page.waitForTimeout(200);
+  await pasteImageAsText(page, path.join(workspace, 'screenshot.png'));
   await page.keyboard.type('|after');
   await saveActiveEditor(page);
   const deadline = Date.now() + 60_000;
@@ -112,6 +93,32 @@ export async function pasteScreenshotAsText(page: Page, workspace: string): Prom
     text = fs.readFileSync(path.join(workspace, 'notes.md'), 'utf8');
   }
   assert.ok(text.includes(`Paste here: before|${expected}|after`), `notes.md now reads:\n${text}`);
+}
+
+/**
+ * Pastes the image file at the cursor of the active editor as a clipboard image, picks "Paste as text
+ * (OCR)", and waits until the text has arrived (typing while a paste resolves would cancel it: VS Code
+ * protects what the user types).
+ */
+export async function pasteImageAsText(page: Page, image: string): Promise<void> {
+  const editorTextLength = () => page.evaluate(() => [...document.querySelectorAll('.monaco-editor .view-line')].reduce((n, line) => n + (line.textContent ?? '').length, 0));
+  const before = await editorTextLength();
+  await page.evaluate(({ base64, name }) => {
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    const data = new DataTransfer();
+    data.items.add(new File([bytes], name, { type: 'image/png' }));
+    const target = document.activeElement ?? document.body;
+    target.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+  }, { base64: fs.readFileSync(image).toString('base64'), name: path.basename(image) });
+  // Where another paste edit (Markdown's image link) is preferred, the paste widget offers ours; where
+  // ours is the only one, VS Code applies it at once.
+  const widget = page.locator('.post-edit-widget').first();
+  if (await widget.isVisible({ timeout: 3000 }).catch(() => false)) {
+    await widget.click();
+    await page.locator('.action-widget .monaco-list-row', { hasText: 'Paste as text (OCR)' }).first().click();
+  }
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline && (await editorTextLength()) < before + 20) await page.waitForTimeout(200);
 }
 
 /**
@@ -251,6 +258,66 @@ export async function waitForAltOnDiskIn(vscode: VsCode, workspace: string, file
     await vscode.page.waitForTimeout(250);
   }
   assert.equal(alt, expected, `alt text of ${src} in ${file}`);
+}
+
+/**
+ * Select Model -> the gated preset: its toast's Set Token takes the token, and choosing the preset again
+ * starts the download, resolved once its progress notification shows (the hub slowed down to let it show)
+ * and `whileDownloading` has run.
+ */
+export async function downloadGatedModel(page: Page, whileDownloading: () => Promise<unknown> = async () => {}): Promise<void> {
+  await runCommand(page, 'Notifications: Clear All Notifications');
+  const pickPreset = () => runCommandAndPick(page, 'PaliGemma: Select Model', GATED_REPO);
+  await pickPreset();
+  const gatedToast = page.locator('.notifications-toasts .notification-list-item', { hasText: 'is gated' }).first();
+  await gatedToast.waitFor({ timeout: 30_000 });
+  await gatedToast.locator('.monaco-button', { hasText: 'Set Token' }).click();
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(HUB_TOKEN);
+  await page.keyboard.press('Enter');
+  await input.waitFor({ state: 'hidden' });
+
+  hub.slow = true;
+  try {
+    await pickPreset();
+    await page.locator('.notifications-toasts', { hasText: `Downloading ${GATED_REPO}` }).waitFor({ timeout: 30_000 });
+    await whileDownloading();
+  } finally {
+    hub.slow = false;
+  }
+}
+
+/**
+ * Describe Image on `image`, and SIGKILL the engine while it answers; resolves with the killed pid once
+ * the panel and a toast say so. Long answers (maxNewTokens 1,024, restored after) keep the engine busy long
+ * enough, and a request that ends first is asked again.
+ */
+export async function killEngineMidRequest(vscode: VsCode, workspace: string, image: string): Promise<number> {
+  const page = vscode.page;
+  await applyWorkspaceSettings(vscode, workspace, { 'paligemma.maxNewTokens': 1024 }, 'maxNewTokens=1024');
+  const frame = describeFrame(page);
+  let killed = 0;
+  let reset: () => Promise<void>;
+  try {
+    await runCommandAndPick(page, 'PaliGemma: Describe Image', image);
+    const crashed = frame.locator('article.result.error', { hasText: 'killed while working on this request' });
+    for (let attempt = 0; attempt < 4 && !(await crashed.count()); attempt++) {
+      if (attempt > 0) await frame.locator('#describe').click();
+      await page.locator('.statusbar-item', { hasText: 'PaliGemma: busy' }).waitFor({ timeout: 60_000 });
+      const busy = vscode.enginePids()[0];
+      assert.ok(busy, 'an engine runs while the status bar says busy');
+      killed = busy;
+      process.kill(killed, 'SIGKILL');
+      await crashed.waitFor({ timeout: 15_000 }).catch(() => undefined);
+    }
+    await crashed.waitFor({ timeout: 1000 });
+    await page.locator('.notifications-toasts', { hasText: 'stopped unexpectedly' }).waitFor({ timeout: 30_000 });
+  } finally {
+    reset = writeWorkspaceSettings(vscode, workspace, {}, 'maxNewTokens=64');
+  }
+  await reset();
+  return killed;
 }
 
 /** Alt text as Markdown writes it (\\, \[ and \] escaped), read back. */

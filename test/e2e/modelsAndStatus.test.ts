@@ -8,7 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { VsCode } from './vscodeHarness.js';
-import { GATED_REPO, HUB_TOKEN, applyWorkspaceSettings, cliCaption, hub, hubModelDir, launch, logLines, makeWorkspace, modelDir, pali, repo, scenario, screenshots, setWorkspaceSettings, tinyModelSettings, useE2eSuite, waitForNewestCaption, writeWorkspaceSettings } from './suite.js';
+import { downloadGatedModel } from './flows.js';
+import { GATED_REPO, HUB_TOKEN, applyWorkspaceSettings, cliCaption, hubModelDir, launch, logLines, makeWorkspace, modelDir, pali, repo, scenario, setWorkspaceSettings, tinyModelSettings, useE2eSuite, waitForNewestCaption, writeWorkspaceSettings } from './suite.js';
 import { describeFrame, openFile, pickQuickItem, runCommand, runCommandAndPick, saveActiveEditor, statusBarText, waitUntil } from './workbench.js';
 
 useE2eSuite('models-and-status');
@@ -151,28 +152,7 @@ describe('Models and the status bar', () => {
     scenario(vscode, 'select-model', async () => {
       const page = vscode.page;
       const expected = pali(['caption', path.join(workspace, 'photo.png'), '--model', hubModelDir, '--device', 'cpu', '--quiet']).trim();
-      await runCommand(page, 'Notifications: Clear All Notifications');
-      const pickPreset = async () => {
-        await runCommandAndPick(page, 'PaliGemma: Select Model', GATED_REPO);
-      };
-      await pickPreset();
-      const gatedToast = page.locator('.notifications-toasts .notification-list-item', { hasText: 'is gated' }).first();
-      await gatedToast.waitFor({ timeout: 30_000 });
-      await gatedToast.locator('.monaco-button', { hasText: 'Set Token' }).click();
-      const input = page.locator('.quick-input-widget input');
-      await input.waitFor({ state: 'visible' });
-      await input.fill(HUB_TOKEN);
-      await page.keyboard.press('Enter');
-      await input.waitFor({ state: 'hidden' });
-
-      hub.slow = true; // slow enough to see the progress notification
-      try {
-        await pickPreset();
-        await page.locator('.notifications-toasts', { hasText: `Downloading ${GATED_REPO}` }).waitFor({ timeout: 30_000 });
-        await page.screenshot({ path: path.join(screenshots, 'model-download.png') });
-      } finally {
-        hub.slow = false;
-      }
+      await downloadGatedModel(page);
       const folder = path.join(vscode.userData, 'User', 'globalStorage', 'paligemma-local.paligemma-local', 'models', GATED_REPO.replace('/', '--'));
       // A machine-overridable setting chosen in a remote window (code-server is one) goes to the remote
       // machine's settings, which take precedence over the user's.

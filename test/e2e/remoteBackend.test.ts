@@ -12,7 +12,7 @@ import { toAltText } from '../../src/common/altText/purpose.js';
 import { PALI_CLI } from '../helpers/pali.js';
 import type { VsCode } from './vscodeHarness.js';
 import { altTextFlowIn, askAndDetect, assertObjectList, openTranscript, paintedMasks, pasteScreenshotAsText, prefetchedSuggestion, segmentInPanel, segmentingModel, setRemoteApiKey, waitForAltOnDiskIn } from './flows.js';
-import { applyWorkspaceSettings, launch, makeWorkspace, modelDir, pali, scenario, screenshots, servePali, setWorkspaceSettings, useE2eSuite, writeWorkspaceSettings } from './suite.js';
+import { applyWorkspaceSettings, launch, makeWorkspace, modelDir, pali, scenario, servePali, setWorkspaceSettings, useE2eSuite, writeWorkspaceSettings } from './suite.js';
 import { describeFrame, notificationTexts, runCommand, runCommandAndPick, saveActiveEditor, waitUntil } from './workbench.js';
 
 useE2eSuite('remote-backend');
@@ -65,7 +65,7 @@ describe('Remote backend', () => {
       const tooltip = page.locator('.monaco-hover-content', { hasText: 'remote backend' }).first();
       await tooltip.waitFor();
       assert.match((await tooltip.textContent()) ?? '', /Model: tiny-model[\s\S]*first text after \d+\.\d\d s/);
-    }, 'remote-backend.png'));
+    }));
 
   test('OCR Image into Editor inserts the server\'s text at the cursor', () =>
     scenario(vscode, 'remote-ocr', async () => {
@@ -123,7 +123,6 @@ describe('Remote backend', () => {
         clearInterval(watcher);
       }
       assert.ok(progress.some((text) => /\d+\/\d+ · about \d+ s left/.test(text)), `progress seen: ${[...new Set(progress)].join(' | ')}`);
-      await page.screenshot({ path: path.join(screenshots, 'workspace-alt-text-preview.png') });
       // Files that git ignores or files.exclude hides are not even offered.
       for (const hidden of ['skip.md', 'hidden.md']) assert.equal(await panel.locator('.monaco-list-row', { hasText: hidden }).count(), 0, hidden);
       // The preview's tree is virtualised: walk it with the keyboard, ticking each file to fix (entries start

@@ -52,7 +52,7 @@ describe('Restricted Mode', () => {
       assert.equal((await caption.locator('p.text').textContent())?.trim(), expected);
       assert.equal(fs.existsSync(marker()), false, 'the workspace\'s node path ran');
       assert.equal(imageServer.requests, serverRequests, 'the workspace\'s remote server was asked');
-    }, 'restricted-mode.png'));
+    }));
 
   test('in an untrusted folder remote images are not fetched, even when the user allows them', () =>
     scenario(vscode, 'untrusted-remote', async () => {

@@ -147,11 +147,13 @@ export async function servePali(model: string, apiKey: string): Promise<{ server
   return { server: child, url: baseURL };
 }
 
-/** Runs a scenario; on failure keeps a screenshot and the log as CI artefacts. */
-export async function scenario(vscode: VsCode, name: string, body: () => Promise<void>, goodShot?: string): Promise<void> {
+/**
+ * Runs a scenario; on failure keeps a screenshot and the log as CI artefacts. (The README's screenshots are
+ * taken by `npm run screenshots`, on models forged to answer plausibly: screenshots.ts.)
+ */
+export async function scenario(vscode: VsCode, name: string, body: () => Promise<void>): Promise<void> {
   try {
     await body();
-    if (goodShot) await vscode.page.screenshot({ path: path.join(screenshots, goodShot) });
   } catch (error) {
     fs.mkdirSync(artifacts, { recursive: true });
     const file = path.join(artifacts, `${name.replace(/[^a-z0-9]+/gi, '-')}.png`);
@@ -161,34 +163,42 @@ export async function scenario(vscode: VsCode, name: string, body: () => Promise
   }
 }
 
+/**
+ * What every scenario needs: code-server and Chromium (scripts/e2e-setup.sh), the VSIX users install, the
+ * tiny forged models, the loopback image server and Hugging Face hub.
+ */
+export async function setUpSuite(): Promise<void> {
+  const setup = spawnSync('bash', [path.join(repo, 'scripts', 'e2e-setup.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  assert.equal(setup.status, 0, 'scripts/e2e-setup.sh failed');
+  cache = setup.stdout.trim().split('\n').at(-1)!;
+  root = tempDir('e2e');
+  cacheDir = path.join(root, 'pali-cache');
+  // The same linux-x64 VSIX that `npm run package` builds for users.
+  execFileSync(process.execPath, [path.join(repo, 'scripts', 'package.mjs'), '--target', 'linux-x64', '--out', root], { cwd: repo, stdio: 'pipe' });
+  vsix = path.join(root, fs.readdirSync(root).find((name) => name.endsWith('-linux-x64-' + JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')).version + '.vsix'))!);
+  modelDir = path.join(root, 'tiny-model');
+  forgeCheckpoint({ preset: 'tiny', seed: 1, outDir: modelDir });
+  imageServer = await serveImage(path.join(root, 'banner.png'));
+  hubModelDir = path.join(root, 'hub-model');
+  forgeCheckpoint({ preset: 'tiny', seed: 2, outDir: hubModelDir });
+  hub = await startLoopbackHub();
+  // Only the bfloat16 branch holds the model, as the PaliGemma 1 presets download that branch.
+  hub.repos.set(`${GATED_REPO}@bfloat16`, new Map(fs.readdirSync(hubModelDir).map((name) => [name, { bytes: fs.readFileSync(path.join(hubModelDir, name)) }])));
+  hub.gated.set(GATED_REPO, HUB_TOKEN);
+}
+
+/** Stops the servers and keeps the log of code-server and the browser as `artifacts/e2e-<feature>.log`. */
+export async function tearDownSuite(feature: string): Promise<void> {
+  imageServer?.close();
+  await hub?.close();
+  fs.mkdirSync(artifacts, { recursive: true });
+  fs.writeFileSync(path.join(artifacts, `e2e-${feature}.log`), logLines.join('\n'));
+}
+
 /** Sets up the suite for this file's scenarios (once per file: each runs in a process of its own). */
 export function useE2eSuite(feature: string): void {
-  before(async () => {
-    const setup = spawnSync('bash', [path.join(repo, 'scripts', 'e2e-setup.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-    assert.equal(setup.status, 0, 'scripts/e2e-setup.sh failed');
-    cache = setup.stdout.trim().split('\n').at(-1)!;
-    root = tempDir('e2e');
-    cacheDir = path.join(root, 'pali-cache');
-    // The same linux-x64 VSIX that `npm run package` builds for users.
-    execFileSync(process.execPath, [path.join(repo, 'scripts', 'package.mjs'), '--target', 'linux-x64', '--out', root], { cwd: repo, stdio: 'pipe' });
-    vsix = path.join(root, fs.readdirSync(root).find((name) => name.endsWith('-linux-x64-' + JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')).version + '.vsix'))!);
-    modelDir = path.join(root, 'tiny-model');
-    forgeCheckpoint({ preset: 'tiny', seed: 1, outDir: modelDir });
-    fs.mkdirSync(screenshots, { recursive: true });
-    imageServer = await serveImage(path.join(root, 'banner.png'));
-    hubModelDir = path.join(root, 'hub-model');
-    forgeCheckpoint({ preset: 'tiny', seed: 2, outDir: hubModelDir });
-    hub = await startLoopbackHub();
-    // Only the bfloat16 branch holds the model, as the PaliGemma 1 presets download that branch.
-    hub.repos.set(`${GATED_REPO}@bfloat16`, new Map(fs.readdirSync(hubModelDir).map((name) => [name, { bytes: fs.readFileSync(path.join(hubModelDir, name)) }])));
-    hub.gated.set(GATED_REPO, HUB_TOKEN);
-  });
-  after(async () => {
-    imageServer?.close();
-    await hub?.close();
-    fs.mkdirSync(artifacts, { recursive: true });
-    fs.writeFileSync(path.join(artifacts, `e2e-${feature}.log`), logLines.join('\n'));
-  });
+  before(setUpSuite);
+  after(() => tearDownSuite(feature));
 }
 
 async function serveImage(file: string): Promise<typeof imageServer> {
