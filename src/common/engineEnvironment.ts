@@ -8,7 +8,7 @@
  * libraries and older glibc ignore.
  * - MALLOC_ARENA_MAX=2. glibc gives each thread that allocates its own malloc arena; ONNX Runtime's threads
  *   made the engine's resident memory creep up over thousands of requests (about 5% per 1,000 after
- *   warm-up, measured by test/engine/server/soak.test.ts), and two arenas hold it near 1%.
+ *   warm-up, measured by test/engine/service/soak.test.ts), and two arenas hold it near 1%.
  * - glibc.malloc.hugetlb=1 (glibc 2.35+, added to any GLIBC_TUNABLES already set): malloc asks for
  *   transparent huge pages. Every session creation packs the int8 decoder's weights into freshly allocated
  *   memory, 2.5 GB for a 3B model, which with 4 KB pages costs 626,000 page faults: the 3B's decoder

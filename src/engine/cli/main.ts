@@ -4,7 +4,7 @@
  */
 import { createInterface } from 'node:readline/promises';
 import { describeError, isUserError, UserError } from '../../common/errors.js';
-import { startServer } from '../server/server.js';
+import { startServer } from '../service/jsonRpcServer.js';
 import { altTextCommand } from './altTextCommand.js';
 import { devicesCommand } from './devicesCommand.js';
 import { psCommand, serveSharedCommand, stopCommand } from './sharedCommands.js';

@@ -13,7 +13,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { DeviceChoice, DtypeChoice } from '../../protocol.js';
 import { fetchImage } from '../../common/fetchImage.js';
 import { describeError, isUserError } from '../../common/errors.js';
-import { EngineService, type GenerateCall } from '../server/engineService.js';
+import { EngineService, type GenerateCall } from '../service/engineService.js';
 import { browserGuard } from './browserGuard.js';
 
 export interface OpenAiServerOptions {

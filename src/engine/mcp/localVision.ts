@@ -4,7 +4,7 @@
  */
 import type { TaskRequest } from '../../common/prompts.js';
 import type { DeviceChoice, DtypeChoice, ImageSource } from '../../protocol.js';
-import { EngineService } from '../server/engineService.js';
+import { EngineService } from '../service/engineService.js';
 import type { Vision, VisionAnswer } from './remoteVision.js';
 
 export class LocalVision implements Vision {

@@ -17,8 +17,8 @@ import { EngineEventNotification, ShutdownRequest, StatusRequest, type EngineEve
 import type { MessageConnection } from 'vscode-jsonrpc/node';
 import { describeError, UserError } from '../../common/errors.js';
 import { isAlive } from '../processes.js';
-import { EngineService } from '../server/engineService.js';
-import { serveRequests, toSignal } from '../server/server.js';
+import { EngineService } from '../service/engineService.js';
+import { serveRequests, toSignal } from '../service/jsonRpcServer.js';
 import { acceptHello } from './handshake.js';
 import { ensurePrivateDir, sharedEndpoint, sharedEngineSupported, writeToken, type SharedEndpoint } from './endpoint.js';
 

@@ -11,7 +11,7 @@ import { BatchDecoder } from '../../../src/engine/generate/batchDecoder.js';
 import { generate, type GenerateOptions, type GenerateResult } from '../../../src/engine/generate/generate.js';
 import { loadModel, type PaliGemmaModel } from '../../../src/engine/model.js';
 import { encodeImage, type EncodedImage } from '../../../src/engine/paligemma/inputs.js';
-import { RequestQueue } from '../../../src/engine/server/requestQueue.js';
+import { RequestQueue } from '../../../src/engine/service/requestQueue.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../../helpers/fixtures.js';
 
 interface Request {

@@ -1,7 +1,7 @@
 /**
  * What the engine process offers its clients: load a model, then generate for an image and a task, with
  * streamed text, cancellation, one request at a time and cached image features. Transport-free: the
- * JSON-RPC server (server.ts), the MCP server and the OpenAI-compatible server each hand a call its own
+ * JSON-RPC server (jsonRpcServer.ts), the MCP server and the OpenAI-compatible server each hand a call its own
  * listeners, so none keeps a map from streams to callers; tests drive it through a real `pali serve`.
  */
 import { createHash } from 'node:crypto';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { before, test } from 'node:test';
-import { EngineService, type GenerateCall } from '../../../src/engine/server/engineService.js';
+import { EngineService, type GenerateCall } from '../../../src/engine/service/engineService.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../../helpers/fixtures.js';
 
 const root = tempDir('engine-service');

@@ -1,7 +1,7 @@
 /** The engine's request queue: one at a time, user requests before background ones, FIFO within each. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RequestQueue, type Priority } from '../../../src/engine/server/requestQueue.js';
+import { RequestQueue, type Priority } from '../../../src/engine/service/requestQueue.js';
 
 /** Work that records when it starts and finishes when released. */
 function gate() {
