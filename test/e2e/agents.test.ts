@@ -3,14 +3,14 @@
  * vscode.lm.invokeTool, and the MCP server definitions (local and remote) started by VS Code.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PALI_CLI } from '../helpers/pali.js';
 import type { VsCode } from './vscodeHarness.js';
 import { setRemoteApiKey, startMcpServer } from './flows.js';
-import { applyWorkspaceSettings, hubModelDir, launch, makeWorkspace, modelDir, pali, repo, root, scenario, servePali, setWorkspaceSettings, tinyModelSettings, useE2eSuite, writeWorkspaceSettings } from './suite.js';
+import { applyWorkspaceSettings, hubModelDir, launch, makeWorkspace, modelDir, pali, repo, root, scenario, servePali, setWorkspaceSettings, tinyModelSettings, toolCallerVsix, useE2eSuite, writeWorkspaceSettings } from './suite.js';
 import { runCommand, waitUntil } from './workbench.js';
 
 useE2eSuite('agents');
@@ -21,10 +21,7 @@ describe('Agents: language model tools and the MCP server', () => {
   before(async () => {
     workspace = await makeWorkspace('agents');
     // A test-only extension that calls tools through vscode.lm.invokeTool, as an agent does.
-    const toolCaller = path.join(root, 'tool-caller.vsix');
-    execFileSync(process.execPath, [path.join(repo, 'node_modules', '@vscode', 'vsce', 'vsce'), 'package', '--no-dependencies', '--allow-missing-repository', '--skip-license', '-o', toolCaller],
-      { cwd: path.join(__dirname, 'toolCaller'), stdio: 'pipe' });
-    vscode = await launch(workspace, { ...tinyModelSettings(), 'chat.disableAIFeatures': false }, { extraVsix: [toolCaller] });
+    vscode = await launch(workspace, { ...tinyModelSettings(), 'chat.disableAIFeatures': false }, { extraVsix: [toolCallerVsix()] });
   });
   after(() => vscode?.close());
 

@@ -95,6 +95,17 @@ export async function pasteScreenshotAsText(page: Page, workspace: string): Prom
   assert.ok(text.includes(`Paste here: before|${expected}|after`), `notes.md now reads:\n${text}`);
 }
 
+/** Pastes the PNG file at the cursor of the active editor as a clipboard image, as Ctrl+V does. */
+export async function pasteImage(page: Page, image: string): Promise<void> {
+  await page.evaluate(({ base64, name }) => {
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    const data = new DataTransfer();
+    data.items.add(new File([bytes], name, { type: 'image/png' }));
+    const target = document.activeElement ?? document.body;
+    target.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+  }, { base64: fs.readFileSync(image).toString('base64'), name: path.basename(image) });
+}
+
 /**
  * Pastes the image file at the cursor of the active editor as a clipboard image, picks "Paste as text
  * (OCR)", and waits until the text has arrived (typing while a paste resolves would cancel it: VS Code
@@ -103,17 +114,11 @@ export async function pasteScreenshotAsText(page: Page, workspace: string): Prom
 export async function pasteImageAsText(page: Page, image: string): Promise<void> {
   const editorTextLength = () => page.evaluate(() => [...document.querySelectorAll('.monaco-editor .view-line')].reduce((n, line) => n + (line.textContent ?? '').length, 0));
   const before = await editorTextLength();
-  await page.evaluate(({ base64, name }) => {
-    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-    const data = new DataTransfer();
-    data.items.add(new File([bytes], name, { type: 'image/png' }));
-    const target = document.activeElement ?? document.body;
-    target.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
-  }, { base64: fs.readFileSync(image).toString('base64'), name: path.basename(image) });
+  await pasteImage(page, image);
   // Where another paste edit (Markdown's image link) is preferred, the paste widget offers ours; where
   // ours is the only one, VS Code applies it at once.
   const widget = page.locator('.post-edit-widget').first();
-  if (await widget.isVisible({ timeout: 3000 }).catch(() => false)) {
+  if (await widget.waitFor({ state: 'visible', timeout: 5000 }).then(() => true, () => false)) {
     await widget.click();
     await page.locator('.action-widget .monaco-list-row', { hasText: 'Paste as text (OCR)' }).first().click();
   }

@@ -106,6 +106,19 @@ export function launch(workspace: string, settings: Record<string, unknown>, mor
   return launchVsCode({ cache, vsix, workspace, root, log, settings, ...more, env: { HF_ENDPOINT: hub.url, HF_TOKEN: '', ...more.env } });
 }
 
+/**
+ * The test-only companion extension (toolCaller/), packaged once per run: it calls tools as an agent does,
+ * and pastes images into Markdown as links, as VS Code's Markdown extension does on the desktop.
+ */
+export function toolCallerVsix(): string {
+  const file = path.join(root, 'tool-caller.vsix');
+  if (!fs.existsSync(file)) {
+    execFileSync(process.execPath, [path.join(repo, 'node_modules', '@vscode', 'vsce', 'vsce'), 'package', '--no-dependencies', '--allow-missing-repository', '--allow-star-activation', '--skip-license', '-o', file],
+      { cwd: path.join(__dirname, 'toolCaller'), stdio: 'pipe' });
+  }
+  return file;
+}
+
 /** The settings most scenarios run with: the tiny model, on the CPU. */
 export const tinyModelSettings = (): Record<string, unknown> => ({ 'paligemma.modelPath': modelDir, 'paligemma.device': 'cpu' });
 

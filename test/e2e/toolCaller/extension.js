@@ -2,9 +2,25 @@
 // tool through vscode.lm.invokeTool as an agent would, and writes the tools it sees and each call's text
 // parts (or error) to .tool-results.json. "List Commands" writes the registered command ids that start
 // with the prefix in .commands-prefix to .commands.json.
+// It also pastes an image into Markdown as a link, with the kind VS Code's Markdown extension gives its own
+// image paste on the desktop (code-server's offers none for a pasted image): PaliGemma's "Paste as text
+// (OCR)" yields to that kind unless paligemma.ocr.defaultPaste is on. VS Code orders providers of equal
+// score built-in ones last, then newest first; Markdown's is built-in and this one is not, so it activates
+// at start-up ('*'), before PaliGemma, to be ordered as Markdown's is.
 const vscode = require('vscode');
 
+const MARKDOWN_IMAGE_KIND = vscode.DocumentDropOrPasteEditKind.Empty.append('markdown', 'link', 'image');
+
 exports.activate = (context) => {
+  context.subscriptions.push(vscode.languages.registerDocumentPasteEditProvider({ language: 'markdown' }, {
+    async provideDocumentPasteEdits(_document, _ranges, dataTransfer) {
+      for (const [mime, item] of dataTransfer) {
+        const file = mime.startsWith('image/') ? item.asFile() : undefined;
+        if (file) return [new vscode.DocumentPasteEdit(`![](${file.name})`, 'Insert image link', MARKDOWN_IMAGE_KIND)];
+      }
+      return undefined;
+    },
+  }, { providedPasteEditKinds: [MARKDOWN_IMAGE_KIND], pasteMimeTypes: ['image/*'] }));
   context.subscriptions.push(vscode.commands.registerCommand('toolCaller.run', async () => {
     const folder = vscode.workspace.workspaceFolders[0].uri;
     const calls = JSON.parse(Buffer.from(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(folder, '.tool-calls.json'))).toString('utf8'));
