@@ -296,11 +296,12 @@ export async function downloadGatedModel(page: Page, whileDownloading: () => Pro
 /**
  * Describe Image on `image`, and SIGKILL the engine while it answers; resolves with the killed pid once
  * the panel and a toast say so. Long answers (maxNewTokens 1,024, restored after) keep the engine busy long
- * enough, and a request that ends first is asked again.
+ * enough, and a request that ends first is asked again. `workspaceSettings` stay in the workspace's
+ * settings throughout.
  */
-export async function killEngineMidRequest(vscode: VsCode, workspace: string, image: string): Promise<number> {
+export async function killEngineMidRequest(vscode: VsCode, workspace: string, image: string, workspaceSettings: Record<string, unknown> = {}): Promise<number> {
   const page = vscode.page;
-  await applyWorkspaceSettings(vscode, workspace, { 'paligemma.maxNewTokens': 1024 }, 'maxNewTokens=1024');
+  await applyWorkspaceSettings(vscode, workspace, { ...workspaceSettings, 'paligemma.maxNewTokens': 1024 }, 'maxNewTokens=1024');
   const frame = describeFrame(page);
   let killed = 0;
   let reset: () => Promise<void>;
@@ -319,7 +320,7 @@ export async function killEngineMidRequest(vscode: VsCode, workspace: string, im
     await crashed.waitFor({ timeout: 1000 });
     await page.locator('.notifications-toasts', { hasText: 'stopped unexpectedly' }).waitFor({ timeout: 30_000 });
   } finally {
-    reset = writeWorkspaceSettings(vscode, workspace, {}, 'maxNewTokens=64');
+    reset = writeWorkspaceSettings(vscode, workspace, workspaceSettings, 'maxNewTokens=64');
   }
   await reset();
   return killed;

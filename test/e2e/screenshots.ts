@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import type { Page } from 'playwright-core';
 import type { VsCode } from './vscodeHarness.js';
-import { altTextFlowIn, downloadGatedModel, killEngineMidRequest, pasteImageAsText, segmentInPanel, segmentingModel } from './flows.js';
+import { altTextFlowIn, downloadGatedModel, killEngineMidRequest, pasteImageAsText, segmentingModel } from './flows.js';
 import { applyWorkspaceSettings, launch, makeWorkspace, modelDir, pali, root, screenshots, setUpSuite, tearDownSuite } from './suite.js';
 import { clickText, describeFrame, openFile, runCommand, runCommandAndPick } from './workbench.js';
 
@@ -20,6 +20,7 @@ const ANSWERS = {
   // y_min, x_min, y_max, x_max in 1024ths of house.png (480x320): the house spans x 160-300, y 95-240.
   detection: '<loc0304><loc0341><loc0768><loc0640> house',
   ocr: 'Build failed: cannot find module left-pad. Run npm install, then try again',
+  pets: 'A grey cat and a brown dog, drawn as simple shapes on beige',
 };
 
 /** A tiny model on the real Gemma vocabulary that answers `answer` to any image and prompt. */
@@ -96,9 +97,16 @@ async function main(): Promise<void> {
       await page.locator('.view-line', { hasText: 'cannot find module' }).first().waitFor();
       await shoot(page, 'ocr.png');
 
+      // The panel opens with a caption, then segments with a model forged to answer two objects.
       const segmenting = await segmentingModel(workspace);
+      await runCommand(page, 'View: Close All Editors');
+      await useModel(vscode, workspace, models.pets);
+      await runCommandAndPick(page, 'PaliGemma: Describe Image', 'pets.png');
+      await answered(page, 'caption', ANSWERS.pets);
       await useModel(vscode, workspace, segmenting.forced);
-      await segmentInPanel(page, 'pets.png', 'cat ; dog');
+      await frame.locator('#segmentation input').fill('cat ; dog');
+      await frame.locator('#segment').click();
+      await frame.locator('article.result[data-action="segment"] vscode-button', { hasText: 'Copy' }).first().waitFor({ timeout: 120_000 });
       await shoot(page, 'segmentation.png');
 
       await useModel(vscode, workspace, models.caption);
@@ -110,8 +118,8 @@ async function main(): Promise<void> {
       await shoot(page, 'diagnostics.png');
 
       // A random model answers at length, so that the engine can be killed mid-answer.
-      await useModel(vscode, workspace, modelDir);
-      await killEngineMidRequest(vscode, workspace, 'chart.png');
+      await runCommand(page, 'View: Close All Editors');
+      await killEngineMidRequest(vscode, workspace, 'chart.png', { 'paligemma.modelPath': modelDir });
       await shoot(page, 'engine-crash.png');
 
       await downloadGatedModel(page, () => shoot(page, 'model-download.png'));

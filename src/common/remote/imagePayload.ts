@@ -4,7 +4,7 @@
  * the header is read (image-size): the extension host never decodes pixels.
  */
 import { imageSize } from 'image-size';
-import { IMAGE_MIME_TYPES } from '../imageFiles.js';
+import { IMAGE_FORMAT_NAMES, IMAGE_MIME_TYPES } from '../imageFiles.js';
 
 /** By image-size's type names, which are extensions but for HEIF (AVIF's container, as some versions name it). */
 const MIME: Record<string, string> = { ...IMAGE_MIME_TYPES, heif: 'image/heif' };
@@ -20,7 +20,7 @@ export function imagePayload(bytes: Uint8Array, name: string): ImagePayload {
   try {
     size = imageSize(bytes);
   } catch {
-    throw new Error(`${name} is not an image that PaliGemma can read (PNG, JPEG, GIF, WebP, BMP, TIFF, AVIF or SVG)`);
+    throw new Error(`${name} is not an image that PaliGemma can read (${IMAGE_FORMAT_NAMES})`);
   }
   const mime = size.type ? MIME[size.type] : undefined;
   if (!mime) throw new Error(`${name} is a ${size.type ?? 'unknown'} image, which PaliGemma cannot read`);

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { defaultCacheRoot } from '../../common/cacheRoot.js';
-import { faultInjected } from '../faults.js';
+import { faultInjected } from '../testHooks.js';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.js';
 import { textNames } from '../checkpoint/weightNames.js';
 import { UserError } from '../../common/errors.js';
@@ -66,7 +66,7 @@ function writeGraphs(builders: GraphBuilder[], store: WeightStore, files: string
   for (const name of names) fs.renameSync(path.join(tempDir, name), path.join(outDir, 'onnx', name));
 }
 
-/** The disk-full test's injected fault (faults.ts): a test cannot fill a real disk portably. */
+/** The disk-full test's injected fault (testHooks.ts): a test cannot fill a real disk portably. */
 function failIfDiskFullInjected(): void {
   if (faultInjected('disk-full')) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
 }

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import sharp from 'sharp';
 import { describeError, UserError } from '../../common/errors.js';
 import { compositeOnWhite } from './pilResize.js';
+import { IMAGE_FORMAT_NAMES } from '../../common/imageFiles.js';
 
 export interface RgbImage {
   width: number;
@@ -70,6 +71,6 @@ export async function decodeImageBytes(bytes: Uint8Array, label: string, options
     if (/pixel limit/i.test(message)) {
       throw new UserError(`image ${label} is too large (over ${options.maxPixels ?? DEFAULT_MAX_PIXELS} pixels)`);
     }
-    throw new UserError(`image ${label} cannot be decoded (${message.split('\n')[0]}): is it a PNG, JPEG, WebP, GIF, TIFF, AVIF or SVG file?`);
+    throw new UserError(`image ${label} cannot be decoded (${message.split('\n')[0]}): is it a ${IMAGE_FORMAT_NAMES} file?`);
   }
 }

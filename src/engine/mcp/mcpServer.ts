@@ -26,6 +26,7 @@ import { SharedVision } from './sharedVision.js';
 import { defaultCacheRoot } from '../convert/convert.js';
 import type { RemoteEndpoint } from '../../common/remote/chatClient.js';
 import packageJson from '../../../package.json';
+import { IMAGE_FORMAT_NAMES } from '../../common/imageFiles.js';
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
@@ -45,7 +46,7 @@ export interface McpOptions {
 }
 
 const image = z.object({
-  path: z.string().optional().describe('An image file (PNG, JPEG, GIF, WebP, BMP, TIFF, AVIF or SVG), absolute or relative to the first root'),
+  path: z.string().optional().describe(`An image file (${IMAGE_FORMAT_NAMES}), absolute or relative to the first root`),
   data: z.string().optional().describe('Or the image itself, base64-encoded'),
   mimeType: z.string().optional().describe('With data: its type, for example image/png'),
 }).describe('The image: a path inside the workspace roots, or base64 data');

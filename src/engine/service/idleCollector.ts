@@ -6,6 +6,7 @@
  */
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
+import { idleCollectionDelayMs } from '../testHooks.js';
 
 const DEFAULT_IDLE_MS = 2000;
 
@@ -27,7 +28,7 @@ function gcFunction(): (() => void) | null {
 export class IdleCollector {
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly idleMs = Number(process.env.PALI_IDLE_GC_MS) || DEFAULT_IDLE_MS) {}
+  constructor(private readonly idleMs = idleCollectionDelayMs() ?? DEFAULT_IDLE_MS) {}
 
   /** Call when a request ends: the collection runs once no other request has ended for idleMs. */
   requestEnded(): void {

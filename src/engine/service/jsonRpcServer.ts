@@ -15,7 +15,7 @@ import { describeError, isUserError } from '../../common/errors.js';
 import { runtimeKind } from '../runtime/onnxRuntime.js';
 import { runSelfTest } from '../runtime/selfTest.js';
 import { EngineService } from './engineService.js';
-import { faultInjected } from '../faults.js';
+import { faultInjected } from '../testHooks.js';
 
 export function toSignal(token: CancellationToken): AbortSignal {
   const controller = new AbortController();
@@ -38,7 +38,7 @@ async function answer<T>(work: () => Promise<T>): Promise<T | ResponseError<void
   }
 }
 
-/** The injected faults of a model load on onnxruntime-node (faults.ts). */
+/** The injected faults of a model load on onnxruntime-node (testHooks.ts). */
 function abortIfFaultInjected(): void {
   if (runtimeKind() !== 'native') return;
   if (faultInjected('abort-native-load')) process.abort();

@@ -11,6 +11,7 @@ import type { GenerateResultMessage } from '../../protocol.js';
 import type { Settings } from '../config.js';
 import type { VisionEngine } from '../engine/visionEngine.js';
 import { isImageUri, toImageSource } from '../imageSources.js';
+import { IMAGE_FORMAT_NAMES } from '../../common/imageFiles.js';
 
 interface ImageInput {
   path: string;
@@ -42,7 +43,7 @@ export function resolveWorkspaceImage(given: string): vscode.Uri {
   if (!folders.length) throw new Error('No folder is open: the image tools read image files in the workspace.');
   const uri = path.isAbsolute(given) ? vscode.Uri.file(given) : vscode.Uri.joinPath(folders[0]!.uri, given);
   if (!vscode.workspace.getWorkspaceFolder(uri)) throw new Error(`${given} is outside the workspace: the image tools read image files in the workspace folders only.`);
-  if (!isImageUri(uri)) throw new Error(`${given} is not an image file (PNG, JPEG, GIF, WebP, BMP, TIFF, AVIF or SVG).`);
+  if (!isImageUri(uri)) throw new Error(`${given} is not an image file (${IMAGE_FORMAT_NAMES}).`);
   return uri;
 }
 

@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import sharp from 'sharp';
 import { decodeImageBytes, decodeImageFile } from '../../../src/engine/image/decode.js';
 import { isUserError } from '../../../src/common/errors.js';
+import { IMAGE_EXTENSIONS } from '../../../src/common/imageFiles.js';
 import { tempDir } from '../../helpers/fixtures.js';
 
 const RED = { r: 220, g: 20, b: 30 };
@@ -15,7 +16,23 @@ async function solid(format: 'png' | 'jpeg' | 'webp' | 'gif' | 'tiff' | 'avif'):
   return image.toFormat(format, format === 'webp' || format === 'avif' ? { lossless: true } : {}).toBuffer();
 }
 
+/** A 12x8 red image stored as a file of this extension would be: what a user's file of that kind holds. */
+async function fileBytes(extension: (typeof IMAGE_EXTENSIONS)[number]): Promise<Buffer> {
+  if (extension === 'svg') return Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="12" height="8"><rect width="12" height="8" fill="rgb(220,20,30)"/></svg>');
+  const format = extension === 'jpg' ? 'jpeg' : extension === 'tif' ? 'tiff' : extension;
+  return solid(format);
+}
+
 describe('decoding', () => {
+  // The list that file pickers, menus and alt-text checks offer: an extension there that the engine cannot
+  // decode would fail only once a user picked such a file (BMP did, until this test).
+  for (const extension of IMAGE_EXTENSIONS) {
+    test(`a .${extension} file, which the extension offers, decodes`, async () => {
+      const image = await decodeImageBytes(await fileBytes(extension), `red.${extension}`);
+      assert.deepEqual([image.width, image.height], [12, 8]);
+    });
+  }
+
   for (const format of ['png', 'jpeg', 'webp', 'gif', 'tiff', 'avif'] as const) {
     test(`${format} decodes to 8-bit RGB of the right size and colour`, async () => {
       const image = await decodeImageBytes(await solid(format), `red.${format}`);
