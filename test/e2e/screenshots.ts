@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import type { Page } from 'playwright-core';
 import type { VsCode } from './vscodeHarness.js';
 import { altTextFlowIn, downloadGatedModel, killEngineMidRequest, pasteImageAsText, segmentingModel } from './flows.js';
-import { applyWorkspaceSettings, launch, makeWorkspace, modelDir, pali, root, screenshots, setUpSuite, tearDownSuite } from './suite.js';
+import { applyWorkspaceSettings, launch, makeWorkspace, modelDir, pali, root, screenshots, setUpSuite, setWorkspaceSettings, tearDownSuite } from './suite.js';
 import { clickText, describeFrame, openFile, runCommand, runCommandAndPick } from './workbench.js';
 
 /** The answers, each a model of its own (a forged answer repeats no token, and holds no newline). */
@@ -127,7 +127,9 @@ async function main(): Promise<void> {
       await vscode.close();
     }
 
-    // Every engine on onnxruntime-node dies loading the model: the WebAssembly runtime answers.
+    // Every engine on onnxruntime-node dies loading the model: the WebAssembly runtime answers, with the
+    // user's model (the workspace's settings from the crash are gone).
+    setWorkspaceSettings(workspace, {});
     const fallback = await launch(workspace, { 'paligemma.modelPath': models.caption, 'paligemma.device': 'cpu' }, { env: { PALI_FAULT: 'abort-native-load' } });
     try {
       const page = fallback.page;
