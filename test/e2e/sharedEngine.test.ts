@@ -3,11 +3,10 @@
  * terminal's `pali` answered by one engine holding one model; `pali stop`; the idle unload.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { PALI_CLI } from '../helpers/pali.js';
+import { pali as runPali } from '../helpers/pali.js';
 import type { VsCode } from './vscodeHarness.js';
 import { applyWorkspaceSettings, cliCaption, launch, makeWorkspace, modelDir, pali, scenario, tinyModelSettings, useE2eSuite, waitForNewestCaption, writeWorkspaceSettings } from './suite.js';
 import { notificationTexts, runCommandAndPick, waitUntil } from './workbench.js';
@@ -46,8 +45,8 @@ describe('One engine for every window', () => {
       assert.match(logged, new RegExp(`shared engine pid ${engines[0]} \\(already running`), 'the second window found it running');
       // `pali caption` in a terminal with the same cache (as ~/.cache/paligemma-local is for a user): answered
       // by the windows' engine, with no load of its own.
-      const cli = spawnSync(process.execPath, [PALI_CLI, 'caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--json'], { encoding: 'utf8', env: { ...process.env, PALI_CACHE_DIR: extensionCache } });
-      assert.equal(cli.status, 0, cli.stderr);
+      const cli = runPali(['caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--json'], { PALI_CACHE_DIR: extensionCache });
+      assert.equal(cli.code, 0, cli.stderr);
       const answered = JSON.parse(cli.stdout) as { text: string; shared_engine_pid?: number };
       assert.equal(answered.text.trim(), expected);
       assert.equal(answered.shared_engine_pid, engines[0], 'answered by the windows\' engine');

@@ -11,10 +11,11 @@ export interface PaliRun {
   stderr: string;
 }
 
-/** Runs `pali ARGS` to the end, with `env` over this process's environment; a run past `timeoutMs` is killed. */
-export function pali(args: string[], env: Record<string, string> = {}, options: { cwd?: string; timeoutMs?: number } = {}): PaliRun {
+/** Runs `pali ARGS` to the end, with `env` over this process's environment and `input` on its stdin; a run past `timeoutMs` is killed. */
+export function pali(args: string[], env: Record<string, string> = {}, options: { cwd?: string; timeoutMs?: number; input?: string } = {}): PaliRun {
   const result = spawnSync(process.execPath, [PALI_CLI, ...args], {
     cwd: options.cwd,
+    input: options.input,
     encoding: 'utf8',
     env: { ...process.env, ...env },
     timeout: options.timeoutMs ?? 120_000,

@@ -17,7 +17,7 @@ import { before, describe, test } from 'node:test';
 import type { DeviceComparison } from './compareDevices.js';
 import { swiftShaderEnv } from './swiftShader.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../helpers/fixtures.js';
-import { PALI_CLI as CLI } from '../helpers/pali.js';
+import { pali } from '../helpers/pali.js';
 
 const STEPS = 8;
 
@@ -82,24 +82,21 @@ describe('WebGPU on SwiftShader against the CPU provider', () => {
 
   test('--device auto never picks SwiftShader; --device webgpu runs there and says it is software', { timeout: 300_000 }, () => {
     const tiny = forgeTiny(root, 'tiny', 2);
-    const run = (device: string, ...more: string[]) => spawnSync(process.execPath, [CLI, 'generate', '--model', tiny.checkpointDir, '--image', image, '--prompt', 'caption en', '--max-new-tokens', '3', '--json', '--device', device, ...more], {
-      encoding: 'utf8',
-      env: { ...process.env, ...env },
-      timeout: 280_000,
-    });
+    const run = (device: string, ...more: string[]) =>
+      pali(['generate', '--model', tiny.checkpointDir, '--image', image, '--prompt', 'caption en', '--max-new-tokens', '3', '--json', '--device', device, ...more], env, { timeoutMs: 280_000 });
     const auto = run('auto');
-    assert.equal(auto.status, 0, auto.stderr);
+    assert.equal(auto.code, 0, auto.stderr);
     assert.equal(JSON.parse(auto.stdout).device, 'cpu');
     assert.equal(auto.stderr, '', 'nothing from Dawn or the Vulkan loader reaches the user');
     const webgpu = run('webgpu');
-    assert.equal(webgpu.status, 0, webgpu.stderr);
+    assert.equal(webgpu.code, 0, webgpu.stderr);
     assert.equal(JSON.parse(webgpu.stdout).device, 'webgpu');
     // SwiftShader has no shader-f16: `auto` weights there are int4; fp16 asked for by name is refused in
     // one sentence that says what to use.
     const fp16 = run('webgpu', '--dtype', 'fp16');
-    assert.equal(fp16.status, 1);
+    assert.equal(fp16.code, 1);
     assert.deepEqual(fp16.stderr.trim().split('\n'), ['pali: this WebGPU adapter has no float16 support (shader-f16), which fp16 weights need: use --dtype int4 or fp32 with --device webgpu']);
-    const devices = spawnSync(process.execPath, [CLI, 'devices', '--json'], { encoding: 'utf8', env: { ...process.env, ...env } });
+    const devices = pali(['devices', '--json'], env);
     const report = JSON.parse(devices.stdout) as { devices: { device: string; usedByAuto: boolean; reason?: string; adapters: { name: string; software: boolean }[] }[] };
     const entry = report.devices.find((d) => d.device === 'webgpu')!;
     assert.equal(entry.usedByAuto, false);

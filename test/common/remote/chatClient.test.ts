@@ -4,7 +4,6 @@
  * cancellation, and errors a user can act on. And the image payload: data: URL, size, EXIF rotation.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -14,7 +13,7 @@ import { apiRoot, chatCompletion, listModels, RemoteError } from '../../../src/c
 import { imagePayload } from '../../../src/common/remote/imagePayload.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../../helpers/fixtures.js';
 import { startPaliServe, type RunningServer } from '../../helpers/paliServe.js';
-import { PALI_CLI as CLI } from '../../helpers/pali.js';
+import { pali } from '../../helpers/pali.js';
 
 const KEY = 'remote-key';
 
@@ -31,7 +30,7 @@ describe('the remote backend\'s chat client against pali serve', () => {
     server = await startPaliServe(tiny.checkpointDir, tiny.cacheRoot, ['--api-key', KEY]);
     // The server's URL without /v1, as a user types it in the setting.
     endpoint = { url: server.baseURL.replace(/\/v1$/, '/'), apiKey: KEY };
-    const run = spawnSync(process.execPath, [CLI, 'generate', '--model', tiny.checkpointDir, '--image', image, '--prompt', 'detect cat', '--max-new-tokens', '8', '--dtype', 'fp32', '--device', 'cpu', '--json'], { env: { ...process.env, PALI_CACHE_DIR: tiny.cacheRoot }, encoding: 'utf8' });
+    const run = pali(['generate', '--model', tiny.checkpointDir, '--image', image, '--prompt', 'detect cat', '--max-new-tokens', '8', '--dtype', 'fp32', '--device', 'cpu', '--json'], { PALI_CACHE_DIR: tiny.cacheRoot });
     expected = JSON.parse(run.stdout);
   });
   after(() => server?.child.kill('SIGKILL'));

@@ -5,7 +5,7 @@
  * stops), and a graceful stop on SIGTERM (the stream in flight is finished in full).
  */
 import assert from 'node:assert/strict';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { forgeTiny, tempDir, writeGradientPng } from '../../helpers/fixtures.js';
 import { startPaliServe } from '../../helpers/paliServe.js';
-import { PALI_CLI as CLI } from '../../helpers/pali.js';
+import { pali } from '../../helpers/pali.js';
 
 const KEY = 'test-key';
 
@@ -26,13 +26,14 @@ describe('pali serve --model: the OpenAI-compatible API', () => {
   let client: OpenAI;
   let dataUrl: string;
   let image: string;
-  let env: NodeJS.ProcessEnv;
+  /** The CLI's environment: the server's cache, so that both use one conversion. */
+  let cacheEnv: Record<string, string>;
   let checkpointDir: string;
 
   before(async () => {
     const tiny = forgeTiny(root, 'tiny', 8);
     checkpointDir = tiny.checkpointDir;
-    env = { ...process.env, PALI_CACHE_DIR: tiny.cacheRoot };
+    cacheEnv = { PALI_CACHE_DIR: tiny.cacheRoot };
     image = await writeGradientPng(path.join(root, 'image.png'), 60, 40);
     dataUrl = `data:image/png;base64,${fs.readFileSync(image).toString('base64')}`;
     ({ child, baseURL, stderr: serverLog } = await startPaliServe(checkpointDir, tiny.cacheRoot, ['--api-key', KEY]));
@@ -53,7 +54,7 @@ describe('pali serve --model: the OpenAI-compatible API', () => {
   });
 
   test('answers a chat completion with the engine\'s own answer, streamed or not', async () => {
-    const expected = JSON.parse(spawnSync(process.execPath, [CLI, 'generate', '--model', checkpointDir, '--image', image, '--prompt', 'caption en', '--max-new-tokens', '6', '--dtype', 'fp32', '--device', 'cpu', '--json'], { env, encoding: 'utf8' }).stdout);
+    const expected = JSON.parse(pali(['generate', '--model', checkpointDir, '--image', image, '--prompt', 'caption en', '--max-new-tokens', '6', '--dtype', 'fp32', '--device', 'cpu', '--json'], cacheEnv).stdout);
     const completion = await client.chat.completions.create(request('caption en'));
     assert.equal(completion.choices[0]!.message.content, expected.text);
     assert.equal(completion.usage!.completion_tokens, expected.generated_ids.length);
@@ -70,7 +71,7 @@ describe('pali serve --model: the OpenAI-compatible API', () => {
   });
 
   /** The CLI's answer on the same model and image. */
-  const cliAnswer = (...args: string[]) => JSON.parse(spawnSync(process.execPath, [CLI, 'generate', '--model', checkpointDir, '--image', image, '--prompt', 'caption en', '--dtype', 'fp32', '--device', 'cpu', '--json', ...args], { env, encoding: 'utf8' }).stdout) as { text: string; generated_ids: number[] };
+  const cliAnswer = (...args: string[]) => JSON.parse(pali(['generate', '--model', checkpointDir, '--image', image, '--prompt', 'caption en', '--dtype', 'fp32', '--device', 'cpu', '--json', ...args], cacheEnv).stdout) as { text: string; generated_ids: number[] };
 
   test('samples with temperature, top_p and seed: the CLI\'s sample for the same seed, not the greedy answer', async () => {
     const sampled = async (seed: number) => (await client.chat.completions.create(request('caption en', { temperature: 1.5, top_p: 0.9, seed, max_tokens: 12 }))).choices[0]!.message.content;

@@ -5,7 +5,7 @@
  * `pali serve` on loopback.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -16,7 +16,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { ListRootsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../../helpers/fixtures.js';
 import { startPaliServe, type RunningServer } from '../../helpers/paliServe.js';
-import { PALI_CLI as CLI } from '../../helpers/pali.js';
+import { PALI_CLI as CLI, pali } from '../../helpers/pali.js';
 
 /** The server's stderr lines, by client. */
 const serverLogs = new WeakMap<Client, string[]>();
@@ -219,11 +219,11 @@ describe('pali mcp --remote', () => {
     } finally {
       await nowhere.close();
     }
-    const both = spawnSync(process.execPath, [CLI, 'mcp', '--remote', server.baseURL, '--model', model], { encoding: 'utf8', input: '' });
-    assert.equal(both.status, 1);
+    const both = pali(['mcp', '--remote', server.baseURL, '--model', model], {}, { input: '' });
+    assert.equal(both.code, 1);
     assert.equal(both.stderr.trim(), 'pali: mcp takes --model DIR or --remote URL, not both');
-    const malformed = spawnSync(process.execPath, [CLI, 'mcp', '--remote', 'gpu-box'], { encoding: 'utf8', input: '' });
-    assert.equal(malformed.status, 1);
+    const malformed = pali(['mcp', '--remote', 'gpu-box'], {}, { input: '' });
+    assert.equal(malformed.code, 1);
     assert.equal(malformed.stderr.trim(), 'pali: --remote: "gpu-box" is not a URL: a server\'s address looks like http://gpu-box:8000');
   });
 });

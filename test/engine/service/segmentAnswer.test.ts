@@ -4,14 +4,14 @@
  * masks must equal what `pali parse` gives for the same text and image size.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ResponseError, StreamMessageReader, StreamMessageWriter, createMessageConnection, type MessageConnection } from 'vscode-jsonrpc/node';
 import { SegmentAnswerRequest, StatusRequest, USER_ERROR_CODE } from '../../../src/protocol.js';
 import { forgeVae } from '../../../src/engine/forge/forgeVae.js';
 import { tempDir, writeGradientPng } from '../../helpers/fixtures.js';
-import { PALI_CLI as CLI } from '../../helpers/pali.js';
+import { PALI_CLI as CLI, pali } from '../../helpers/pali.js';
 
 const loc = (...values: number[]) => values.map((v) => `<loc${String(v).padStart(4, '0')}>`).join('');
 const seg = (start: number) => Array.from({ length: 16 }, (_, i) => `<seg${String((start + i * 7) % 128).padStart(3, '0')}>`).join('');
@@ -40,8 +40,8 @@ describe('pali serve: masks for an answer from elsewhere', () => {
     const image = await writeGradientPng(path.join(root, 'image.png'), 90, 70, 1);
     const answer = `${loc(100, 200, 700, 800)}${seg(3)} cat ; ${loc(0, 0, 1023, 1023)}${seg(50)} sky ; ${loc(9, 9)} cut`;
     const result = await connection.sendRequest(SegmentAnswerRequest, { text: answer, imageWidth: 90, imageHeight: 70, vaePath: vae });
-    const parsed = spawnSync(process.execPath, [CLI, 'parse', '--image', image, '--text', answer, '--vae', vae, '--json'], { encoding: 'utf8' });
-    assert.equal(parsed.status, 0, parsed.stderr);
+    const parsed = pali(['parse', '--image', image, '--text', answer, '--vae', vae, '--json']);
+    assert.equal(parsed.code, 0, parsed.stderr);
     assert.deepEqual(result.segments, (JSON.parse(parsed.stdout) as { segments: unknown[] }).segments);
     assert.deepEqual(result.segments.map((s) => s.label), ['cat', 'sky']);
     assert.equal(result.notes.length, 1);
