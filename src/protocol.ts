@@ -166,15 +166,20 @@ export interface EngineEventParams {
 
 /** Error codes of user errors (bad image, missing model...), as opposed to engine faults. */
 export const USER_ERROR_CODE = -32001;
+/** The data of a USER_ERROR_CODE error, where there is some. */
+export interface UserErrorData {
+  /** The engine unloaded the model before answering (over paligemma.engineMemoryLimitGB). */
+  modelUnloaded?: boolean;
+}
 /** The reply to a request cancelled with $/cancelRequest (LSP's RequestCancelled). */
 export const REQUEST_CANCELLED_CODE = -32800;
 
-export const LoadModelRequest = new RequestType<LoadModelParams, ModelInfo, void>('pali/loadModel');
-export const GenerateRequest = new RequestType<GenerateParams, GenerateResultMessage, void>('pali/generate');
-export const SegmentAnswerRequest = new RequestType<SegmentAnswerParams, SegmentAnswerResult, void>('pali/segmentAnswer');
+export const LoadModelRequest = new RequestType<LoadModelParams, ModelInfo, UserErrorData | void>('pali/loadModel');
+export const GenerateRequest = new RequestType<GenerateParams, GenerateResultMessage, UserErrorData | void>('pali/generate');
+export const SegmentAnswerRequest = new RequestType<SegmentAnswerParams, SegmentAnswerResult, UserErrorData | void>('pali/segmentAnswer');
 export const StatusRequest = new RequestType0<EngineStatus, void>('pali/status');
 /** Runs a tiny graph through onnxruntime: the first request after a start, to prove the runtime works. */
-export const SelfTestRequest = new RequestType0<SelfTestResult, void>('pali/selfTest');
+export const SelfTestRequest = new RequestType0<SelfTestResult, UserErrorData | void>('pali/selfTest');
 /** Asks a shared engine to unload its model and exit once the requests in flight are answered (`pali stop`). */
 export const ShutdownRequest = new RequestType0<void, void>('pali/shutdown');
 export const TextPieceNotification = new NotificationType<TextPieceParams>('pali/textPiece');

@@ -6,8 +6,11 @@
  */
 export class UserError extends Error {
   override readonly name = 'UserError';
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** The engine unloaded its model on the way (over its memory limit): a client must not count it as loaded. */
+  readonly modelUnloaded: boolean;
+  constructor(message: string, options?: { cause?: unknown; modelUnloaded?: boolean }) {
     super(message, options);
+    this.modelUnloaded = options?.modelUnloaded === true;
   }
 }
 

@@ -3,6 +3,7 @@
  * runtime (the next one takes over) and one killed while loading (a crash, not a broken runtime).
  */
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { describeError } from '../../src/common/errors.js';
@@ -111,10 +112,16 @@ describe('Engine faults', () => {
 describe('Runtime fallback', () => {
   let vscode: VsCode;
   let workspace: string;
+  // paligemma.nodePath: a node of the user's, which notes that it ran (it is tried after VS Code's own).
+  let configuredNode: string;
+  let configuredNodeRan: string;
   before(async () => {
     workspace = await makeWorkspace('fallback');
+    configuredNode = path.join(workspace, '..', 'fallback-node.sh');
+    configuredNodeRan = `${configuredNode}.ran`;
+    fs.writeFileSync(configuredNode, `#!/bin/sh\ntouch '${configuredNodeRan}'\nexec '${process.execPath}' "$@"\n`, { mode: 0o755 });
     // Every engine on onnxruntime-node dies loading the model, as onnxruntime#29763 reports under Electron.
-    vscode = await launch(workspace, tinyModelSettings(), { env: { PALI_FAULT: 'abort-native-load' } });
+    vscode = await launch(workspace, { ...tinyModelSettings(), 'paligemma.nodePath': configuredNode }, { env: { PALI_FAULT: 'abort-native-load' } });
   });
   after(() => vscode?.close());
 
@@ -133,7 +140,10 @@ describe('Runtime fallback', () => {
       await page.locator('.statusbar-item', { hasText: 'PaliGemma' }).first().hover();
       const tooltip = page.locator('.monaco-hover-content', { hasText: 'Runtime: WebAssembly' }).first();
       await tooltip.waitFor();
-      assert.match((await tooltip.textContent()) ?? '', /stopped while loading the model; moving to WebAssembly/);
+      const notes = (await tooltip.textContent()) ?? '';
+      assert.match(notes, /stopped while loading the model; moving to WebAssembly/);
+      assert.ok(notes.includes(`configured node (${configuredNode}) stopped while loading the model`), `the configured node was tried: ${notes}`);
+      assert.ok(fs.existsSync(configuredNodeRan), 'paligemma.nodePath\'s program ran');
     }));
 });
 

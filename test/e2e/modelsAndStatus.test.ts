@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
 import type { VsCode } from './vscodeHarness.js';
 import { downloadGatedModel } from './flows.js';
-import { GATED_REPO, HUB_TOKEN, applyWorkspaceSettings, cliCaption, hubModelDir, launch, logLines, makeWorkspace, modelDir, pali, repo, scenario, setWorkspaceSettings, tinyModelSettings, useE2eSuite, waitForNewestCaption, writeWorkspaceSettings } from './suite.js';
+import { GATED_REPO, HUB_TOKEN, applyWorkspaceSettings, cliCaption, hubModelDir, launch, logLines, makeWorkspace, modelDir, newestResultId, pali, repo, scenario, setWorkspaceSettings, tinyModelSettings, useE2eSuite, waitForNewestCaption, writeWorkspaceSettings } from './suite.js';
 import { describeFrame, openFile, pickQuickItem, runCommand, runCommandAndPick, saveActiveEditor, statusBarText, waitUntil } from './workbench.js';
 
 useE2eSuite('models-and-status');
@@ -114,6 +115,68 @@ describe('Models and the status bar', () => {
       assert.equal(vscode.enginePids().length, 1, 'the request started one engine');
     }));
 
+  test('paligemma.dtype and paligemma.device choose the weights and the device the engine loads', () =>
+    scenario(vscode, 'dtype-and-device', async () => {
+      const page = vscode.page;
+      await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
+      await waitForNewestCaption(page, cliCaption(workspace, 'photo.png'), 'with the default weights');
+      assert.match(await statusTooltip(page, 'Weights'), /Weights: int[48] \([^)]*\), chosen automatically/);
+      const frame = describeFrame(page);
+      let reset: () => Promise<void>;
+      try {
+        await applyWorkspaceSettings(vscode, workspace, { 'paligemma.dtype': 'fp32' }, 'dtype="fp32"');
+        await frame.locator('#caption').click();
+        const fp32Caption = pali(['caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--dtype', 'fp32', '--quiet']).trim();
+        await waitForNewestCaption(page, fp32Caption, 'with fp32 weights');
+        assert.match(await statusTooltip(page, 'Weights'), /Weights: fp32 \(exact\)\s*Device: cpu/);
+
+        // CUDA: where its provider is installed and a GPU answers, the engine runs there; where not (this
+        // suite's install has no CUDA provider), the answer is an error that names CUDA. Never the CPU.
+        await applyWorkspaceSettings(vscode, workspace, { 'paligemma.device': 'cuda' }, 'device="cuda"');
+        const before = await newestResultId(page);
+        await frame.locator('#caption').click();
+        const outcome = await settledResult(page, before);
+        if (outcome.error === undefined) await page.locator('.statusbar-item', { hasText: 'PaliGemma: ready · cuda' }).waitFor();
+        else assert.match(outcome.error, /cuda: /i);
+      } finally {
+        reset = writeWorkspaceSettings(vscode, workspace, {}, 'device="cpu"');
+      }
+      await reset();
+      await frame.locator('#caption').click();
+      await waitForNewestCaption(page, cliCaption(workspace, 'photo.png'), 'back on the default weights');
+    }));
+
+  test('paligemma.maxImagePixels and paligemma.engineMemoryLimitGB refuse what is over them, and the next request within them answers', () =>
+    scenario(vscode, 'image-and-memory-limits', async () => {
+      const page = vscode.page;
+      await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
+      await waitForNewestCaption(page, cliCaption(workspace, 'photo.png'), 'within the limits');
+      const frame = describeFrame(page);
+      let reset: () => Promise<void>;
+      try {
+        // photo.png is 96x64 = 6,144 pixels.
+        await applyWorkspaceSettings(vscode, workspace, { 'paligemma.maxImagePixels': 6000 }, 'maxImagePixels=6000');
+        let before = await newestResultId(page);
+        await frame.locator('#caption').click();
+        assert.match((await settledResult(page, before)).error ?? 'it answered', /too large \(over 6000 pixels\)/);
+        await applyWorkspaceSettings(vscode, workspace, { 'paligemma.maxImagePixels': 6144 }, 'maxImagePixels=6144');
+        await frame.locator('#caption').click();
+        await waitForNewestCaption(page, cliCaption(workspace, 'photo.png'), 'at exactly its pixel count');
+
+        // 10 MB: less than any engine holds, so the model is unloaded and the request refused, with figures.
+        await applyWorkspaceSettings(vscode, workspace, { 'paligemma.engineMemoryLimitGB': 0.01 }, 'engineMemoryLimitGB=0.01');
+        before = await newestResultId(page);
+        await frame.locator('#caption').click();
+        assert.match((await settledResult(page, before)).error ?? 'it answered', /the engine used \d+ MB [^,]*, over its limit of 10 MB \(paligemma\.engineMemoryLimitGB\): the model was unloaded/);
+        await page.locator('.statusbar-item', { hasText: 'PaliGemma: unloaded (idle)' }).waitFor();
+      } finally {
+        reset = writeWorkspaceSettings(vscode, workspace, {}, 'engineMemoryLimitGB=0');
+      }
+      await reset();
+      await frame.locator('#caption').click();
+      await waitForNewestCaption(page, cliCaption(workspace, 'photo.png'), 'with no memory limit');
+    }));
+
   test('the status bar\'s menu opens the engine log; the walkthrough\'s three commands open what they say', () =>
     scenario(vscode, 'menu-and-walkthrough', async () => {
       const page = vscode.page;
@@ -185,3 +248,25 @@ describe('Models and the status bar', () => {
       assert.ok(!(await describeFrame(page).locator('body').innerHTML()).includes(HUB_TOKEN), 'the token is in the webview');
     }));
 });
+
+/** The newest Describe result once it is not `before` and has settled: its answer, or its error. */
+async function settledResult(page: Page, before: string | null): Promise<{ text?: string; error?: string }> {
+  assert.ok(await waitUntil(page, async () => (await newestResultId(page)) !== before, 30_000, 100), 'no new result appeared');
+  const card = describeFrame(page).locator(`article.result[data-id="${await newestResultId(page)}"]`);
+  const settled = async () => (await card.locator('vscode-button', { hasText: 'Copy' }).count()) > 0 || (await card.getAttribute('class'))?.includes('error') === true;
+  assert.ok(await waitUntil(page, settled, 120_000, 100), 'the result neither answered nor failed');
+  const text = (await card.locator('p.text').textContent())?.trim() ?? '';
+  return (await card.getAttribute('class'))?.includes('error') ? { error: text } : { text };
+}
+
+/** The status bar item's tooltip, once it has a line starting with `line`; the hover is closed again. */
+async function statusTooltip(page: Page, line: string): Promise<string> {
+  await page.locator('.statusbar-item', { hasText: 'PaliGemma: ready' }).first().hover();
+  const tooltip = page.locator('.monaco-hover-content', { hasText: `${line}:` }).first();
+  await tooltip.waitFor();
+  const text = (await tooltip.innerText()) ?? '';
+  await page.mouse.move(0, 0);
+  await page.keyboard.press('Escape');
+  await tooltip.waitFor({ state: 'hidden' }).catch(() => undefined);
+  return text;
+}

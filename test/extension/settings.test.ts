@@ -1,7 +1,7 @@
 /**
- * No dead settings: every setting that package.json contributes is read by src/extension/config.ts, and the
- * field it lands in is read by the code where it acts. (paligemma.maxImagePixels was once read and then
- * never passed to the engine: this test is red for such a setting.)
+ * No dead settings: every setting that package.json contributes is read by src/extension/config.ts, and an
+ * end-to-end scenario changes it and checks what changes (paligemma.maxImagePixels was once read and then
+ * never passed to the engine; its scenario now fails for that).
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -24,16 +24,16 @@ function fieldsBySetting(): Map<string, string> {
   return new Map([...source.matchAll(/(\w+): [^\n]*?config\.get<[^>]+>\('([^']+)'/g)].map((match) => [match[2]!, match[1]!]));
 }
 
-function extensionSources(): { file: string; text: string }[] {
-  const files = fs.readdirSync(extensionDir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
-  return files.map((f) => path.join(extensionDir, f)).filter((f) => f !== configFile).map((file) => ({ file, text: fs.readFileSync(file, 'utf8') }));
+/** The code of the end-to-end scenarios: their files and the flows they share. */
+function scenarioSources(): { file: string; text: string }[] {
+  const e2e = path.join(repo, 'test', 'e2e');
+  const files = fs.readdirSync(e2e).filter((f) => f.endsWith('.test.ts') || f === 'flows.ts');
+  return files.map((f) => ({ file: f, text: fs.readFileSync(path.join(e2e, f), 'utf8') }));
 }
 
-/** A read of `field`: `x.field` that is not assigned to, or `{ ..., field, ... } =` destructuring. */
-function readsField(text: string, field: string): boolean {
-  const access = new RegExp(`\\.${field}\\b(?!\\s*=[^=>])`);
-  const destructured = new RegExp(`\\{[^}]*\\b${field}\\b[^}]*\\}\\s*=`);
-  return access.test(text) || destructured.test(text);
+/** A scenario that writes the setting: `'paligemma.key': value` in the settings it applies. */
+function writesSetting(text: string, key: string): boolean {
+  return new RegExp(`'${key.replace(/\./g, '\\.')}'\\s*:`).test(text);
 }
 
 test('every contributed setting is read in config.ts', () => {
@@ -43,10 +43,13 @@ test('every contributed setting is read in config.ts', () => {
   assert.deepEqual(settings.filter((key) => !fields.has(key.replace(/^paligemma\./, ''))), [], 'settings config.ts never reads');
 });
 
-test('every setting\'s field is read outside config.ts, where it acts', () => {
-  const sources = extensionSources();
-  const dead = [...fieldsBySetting()].filter(([, field]) => !sources.some(({ text }) => readsField(text, field)));
-  assert.deepEqual(dead.map(([key]) => `paligemma.${key}`), [], 'settings whose value nothing uses');
-  // The check itself can fail: a field nobody has is reported.
-  assert.equal(sources.some(({ text }) => readsField(text, 'noSuchSettingField')), false);
+// What each setting does is checked where it acts, in a real VS Code: dtype and device in the status bar's
+// tooltip, maxImagePixels and engineMemoryLimitGB as refusals that name them, the alt-text settings as
+// diagnostics... This test keeps a new setting from arriving without such a scenario.
+test('every contributed setting is changed by an end-to-end scenario', () => {
+  const sources = scenarioSources();
+  const untested = contributedSettings().filter((key) => !sources.some(({ text }) => writesSetting(text, key)));
+  assert.deepEqual(untested, [], 'settings no scenario changes');
+  // The check itself can fail: a setting nobody writes is reported.
+  assert.equal(sources.some(({ text }) => writesSetting(text, 'paligemma.noSuchSetting')), false);
 });

@@ -255,7 +255,7 @@ export class EngineService {
     const usedMB = Math.round(process.memoryUsage.rss() / 2 ** 20);
     if (usedMB <= limitMB) return;
     await this.unload();
-    throw new UserError(`the engine used ${usedMB} MB ${during}, over its limit of ${limitMB} MB (paligemma.engineMemoryLimitGB): the model was unloaded. Raise the limit, or use int4 weights or a smaller model`);
+    throw new UserError(`the engine used ${usedMB} MB ${during}, over its limit of ${limitMB} MB (paligemma.engineMemoryLimitGB): the model was unloaded. Raise the limit, or use int4 weights or a smaller model`, { modelUnloaded: true });
   }
 
   async unload(): Promise<void> {

@@ -9,7 +9,7 @@ import {
 } from 'vscode-jsonrpc/node';
 import {
   GenerateRequest, LoadModelRequest, type LoadModelParams, ProgressNotification, REQUEST_CANCELLED_CODE, SegmentAnswerRequest, SelfTestRequest, StatusRequest, TextPieceNotification,
-  USER_ERROR_CODE,
+  USER_ERROR_CODE, type UserErrorData,
 } from '../../protocol.js';
 import { describeError, isUserError } from '../../common/errors.js';
 import { runtimeKind } from '../runtime/onnxRuntime.js';
@@ -24,13 +24,13 @@ export function toSignal(token: CancellationToken): AbortSignal {
   return controller.signal;
 }
 
-function toResponseError(error: unknown): ResponseError<void> {
+function toResponseError(error: unknown): ResponseError<UserErrorData | void> {
   if (error instanceof Error && error.name === 'AbortError') return new ResponseError(REQUEST_CANCELLED_CODE, 'cancelled');
-  if (isUserError(error)) return new ResponseError(USER_ERROR_CODE, error.message);
+  if (isUserError(error)) return new ResponseError(USER_ERROR_CODE, error.message, error.modelUnloaded ? { modelUnloaded: true } : undefined);
   return new ResponseError(ErrorCodes.InternalError, describeError(error));
 }
 
-async function answer<T>(work: () => Promise<T>): Promise<T | ResponseError<void>> {
+async function answer<T>(work: () => Promise<T>): Promise<T | ResponseError<UserErrorData | void>> {
   try {
     return await work();
   } catch (error) {

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
 import { ResponseError } from 'vscode-jsonrpc/node';
 import {
-  GenerateRequest, LoadModelRequest, REQUEST_CANCELLED_CODE, SegmentAnswerRequest, USER_ERROR_CODE,
+  GenerateRequest, LoadModelRequest, REQUEST_CANCELLED_CODE, SegmentAnswerRequest, USER_ERROR_CODE, type UserErrorData,
   type GenerateResultMessage, type ModelInfo, type SegmentAnswerResult,
 } from '../../protocol.js';
 import type { Settings, SettingsChange } from '../config.js';
@@ -152,10 +152,11 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
       const failure = this.translate(error, token, running);
       // A request that died with its engine says why, once the process's exit has been read.
       if (failure.kind === 'crashed') throw this.stoppedBecause(await running.engine.whyStopped(2000)) ?? failure;
+      if (error instanceof ResponseError && (error.data as UserErrorData | undefined)?.modelUnloaded) this.forgetModel('over paligemma.engineMemoryLimitGB');
       throw failure;
     } finally {
       stopListening?.();
-      if (--this.busyCount === 0 && this.running === running) this.setState('ready');
+      if (--this.busyCount === 0 && this.running === running) this.setState(this.model ? 'ready' : 'idle');
     }
   }
 
@@ -321,10 +322,14 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
     return EngineProcess.start({ ...options, onStderrLine: (line) => this.log.info(`[engine] ${line}`) });
   }
 
-  /** The shared engine unloaded its model (no request from anyone for keepAlive minutes): the next request loads it. */
+  /** The shared engine unloaded its model (no request from anyone for keepAlive minutes). */
   private modelUnloaded(engine: EngineLink, why: string): void {
-    if (this.running?.engine !== engine) return;
-    this.log.info(`the shared engine unloaded the model: ${why} (paligemma.keepAlive)`);
+    if (this.running?.engine === engine) this.forgetModel(`${why} (paligemma.keepAlive)`);
+  }
+
+  /** The engine unloaded the model, the process living on: the next request loads it, and until then it is idle. */
+  private forgetModel(why: string): void {
+    this.log.info(`the engine unloaded the model: ${why}`);
     this.model = undefined;
     this.modelKey = undefined;
     if (this.state === 'ready') this.setState('idle');

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CancellationTokenSource, ResponseError, StreamMessageReader, StreamMessageWriter, createMessageConnection, type MessageConnection } from 'vscode-jsonrpc/node';
 import {
-  GenerateRequest, LoadModelRequest, REQUEST_CANCELLED_CODE, StatusRequest, TextPieceNotification, USER_ERROR_CODE,
+  GenerateRequest, LoadModelRequest, REQUEST_CANCELLED_CODE, StatusRequest, TextPieceNotification, USER_ERROR_CODE, type UserErrorData,
 } from '../../../src/protocol.js';
 import { forgeCheckpoint } from '../../../src/engine/forge/forge.js';
 import { forgeTiny, tempDir, writeGradientPng } from '../../helpers/fixtures.js';
@@ -169,7 +169,9 @@ describe('pali serve', () => {
     // The tiny model's engine uses far more than 20 MB (Node alone does).
     await assert.rejects(
       request(20),
-      (error) => error instanceof ResponseError && error.code === USER_ERROR_CODE && /the engine used \d+ MB on this request, over its limit of 20 MB \(paligemma\.engineMemoryLimitGB\): the model was unloaded/.test(error.message),
+      (error) => error instanceof ResponseError && error.code === USER_ERROR_CODE && /the engine used \d+ MB on this request, over its limit of 20 MB \(paligemma\.engineMemoryLimitGB\): the model was unloaded/.test(error.message) &&
+        // What tells the client to count the model as gone (its status bar says unloaded; its next request loads it).
+        (error.data as UserErrorData | undefined)?.modelUnloaded === true,
     );
     assert.equal((await connection.sendRequest(StatusRequest)).model, null);
     await assert.rejects(
