@@ -129,10 +129,11 @@ export async function pasteImageAsText(page: Page, image: string): Promise<void>
 /**
  * With paligemma.altText.prefetch on, opens `file` and hovers `lineText` (an image reference) until the
  * hover shows a suggestion, which only prefetch can produce: nothing here clicks "Generate alt text".
+ * `workspaceSettings`: the workspace's other settings, kept meanwhile.
  */
-export async function prefetchedSuggestion(vscode: VsCode, workspace: string, file: string, lineText: string): Promise<string> {
+export async function prefetchedSuggestion(vscode: VsCode, workspace: string, file: string, lineText: string, workspaceSettings: Record<string, unknown> = {}): Promise<string> {
   const page = vscode.page;
-  await applyWorkspaceSettings(vscode, workspace, { 'paligemma.altText.prefetch': 'visible' }, 'prefetch="visible"');
+  await applyWorkspaceSettings(vscode, workspace, { ...workspaceSettings, 'paligemma.altText.prefetch': 'visible' }, 'prefetch="visible"');
   let text = '';
   let reset: () => Promise<void>;
   try {
@@ -143,7 +144,7 @@ export async function prefetchedSuggestion(vscode: VsCode, workspace: string, fi
       await page.keyboard.press('Escape');
     }
   } finally {
-    reset = writeWorkspaceSettings(vscode, workspace, {}, 'prefetch="off"');
+    reset = writeWorkspaceSettings(vscode, workspace, workspaceSettings, 'prefetch="off"');
   }
   // The next scenario starts once prefetch is off again, not while the change is on its way.
   await reset();

@@ -42,6 +42,14 @@ export let imageServer: { url: string; file: string; requests: number; close(): 
 export let hub: LoopbackHub;
 export const GATED_REPO = 'google/paligemma-3b-mix-224';
 export const HUB_TOKEN = 'hf_e2e_secret';
+/**
+ * A model forged to caption every image with CAPTIONING_ANSWER, which has a location token inside as real
+ * captions sometimes do; CAPTIONING_ALT is the alt text the product must make of it, written out by hand:
+ * the token dropped, the spaces joined, the first letter capitalised.
+ */
+export let captioningModelDir: string;
+export const CAPTIONING_ANSWER = 'a red car<loc0100> on the street';
+export const CAPTIONING_ALT = 'A red car on the street';
 /** The hub's model: another seed, so its answers tell which model answered. */
 export let hubModelDir: string;
 
@@ -191,6 +199,8 @@ export async function setUpSuite(): Promise<void> {
   vsix = path.join(root, fs.readdirSync(root).find((name) => name.endsWith('-linux-x64-' + JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')).version + '.vsix'))!);
   modelDir = path.join(root, 'tiny-model');
   forgeCheckpoint({ preset: 'tiny', seed: 1, outDir: modelDir });
+  captioningModelDir = path.join(root, 'captioning-model');
+  forgeCheckpoint({ preset: 'tiny', seed: 1, outDir: captioningModelDir, answer: CAPTIONING_ANSWER });
   imageServer = await serveImage(path.join(root, 'banner.png'));
   hubModelDir = path.join(root, 'hub-model');
   forgeCheckpoint({ preset: 'tiny', seed: 2, outDir: hubModelDir });
