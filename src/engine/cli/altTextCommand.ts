@@ -16,7 +16,7 @@ import { generate } from '../generate/generate.js';
 import { decodeImageFile } from '../image/decode.js';
 import { encodeImage } from '../paligemma/inputs.js';
 import { parse, text, type Values } from './args.js';
-import { loadModelFromArgs, MODEL_OPTIONS, type Io } from './commands.js';
+import { loadModelFromArgs, MODEL_OPTIONS, type Io } from './modelArgs.js';
 import packageJson from '../../../package.json';
 
 export async function altTextCommand(argv: string[], io: Io): Promise<number> {

@@ -1,4 +1,5 @@
 /** Command-line parsing on node:util's parseArgs, with the errors turned into one-line user errors. */
+import * as fs from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { describeError, UserError } from '../../common/errors.js';
 
@@ -32,4 +33,13 @@ export function decimal(value: string | boolean | string[] | undefined, name: st
 
 export function text(value: string | boolean | string[] | undefined): string | undefined {
   return typeof value === 'string' ? value : undefined;
+}
+
+/** A prompt from a file, or from standard input for `-`, without the final newline an editor adds. */
+export function readPromptFile(file: string): string {
+  try {
+    return fs.readFileSync(file === '-' ? 0 : file, 'utf8').replace(/\r?\n$/, '');
+  } catch (error) {
+    throw new UserError(`cannot read the prompt file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
 }

@@ -9,7 +9,7 @@ import { candidateDevices, deviceUnavailableReason, type Device } from '../runti
 import { vulkanDrivers } from '../runtime/vulkanDrivers.js';
 import { probeWebGpu, webgpuAutoVerdict } from '../runtime/webgpuProbe.js';
 import { parse, text } from './args.js';
-import type { Io } from './commands.js';
+import type { Io } from './modelArgs.js';
 
 export interface DeviceReport {
   device: Device;

@@ -8,7 +8,9 @@ import { startServer } from '../service/jsonRpcServer.js';
 import { altTextCommand } from './altTextCommand.js';
 import { devicesCommand } from './devicesCommand.js';
 import { psCommand, serveSharedCommand, stopCommand } from './sharedCommands.js';
-import { convertCommand, forgeCommand, generateCommand, httpServeCommand, mcpCommand, parseCommand, taskCommand, type Io } from './commands.js';
+import { convertCommand, forgeCommand, httpServeCommand, mcpCommand, parseCommand } from './commands.js';
+import type { Io } from './modelArgs.js';
+import { generateCommand, taskCommand } from './promptCommands.js';
 
 const HELP = `pali: PaliGemma on your machine
 

@@ -9,7 +9,7 @@ import { isAlive } from '../processes.js';
 import { connectToSharedEngine } from '../shared/sharedClient.js';
 import { DEFAULT_KEEP_ALIVE_MINUTES, runSharedEngine } from '../shared/sharedEngine.js';
 import { decimal, parse, text } from './args.js';
-import type { Io } from './commands.js';
+import type { Io } from './modelArgs.js';
 
 
 // Resolved once: the engine and its clients must name the same folder whatever their working folders.

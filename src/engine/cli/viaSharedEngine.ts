@@ -10,7 +10,7 @@ import { CancellationTokenSource, ResponseError } from 'vscode-jsonrpc';
 import { GenerateRequest, LoadModelRequest, ProgressNotification, TextPieceNotification, USER_ERROR_CODE, type DeviceChoice, type DtypeChoice, type GenerateResultMessage } from '../../protocol.js';
 import { abortError, UserError } from '../../common/errors.js';
 import { connectToSharedEngine, SharedEngineUnreachable, type SharedEngineConnection } from '../shared/sharedClient.js';
-import type { Io } from './commands.js';
+import type { Io } from './modelArgs.js';
 
 export interface SharedQuestion {
   modelDir: string;
