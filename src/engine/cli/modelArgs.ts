@@ -46,7 +46,7 @@ export function parseModelDtype(value: string | undefined): DtypeChoice {
 }
 
 /** --runtime native|wasm: onnxruntime-node, or onnxruntime-web's WebAssembly build (see runtime/onnxRuntime.ts). */
-function selectRuntime(value: string | undefined): void {
+export function selectRuntime(value: string | undefined): void {
   if (value === undefined) return;
   if (value !== 'native' && value !== 'wasm') throw new UserError(`unknown --runtime "${value}": choose native or wasm`);
   chooseRuntime(value);

@@ -8,14 +8,13 @@ import { UserError } from '../../common/errors.js';
 import { locTokensToBoxes } from '../../common/locTokens.js';
 import { requestForVerb, taskPrompt } from '../../common/prompts.js';
 import { defaultCacheRoot } from '../convert/convert.js';
-import { generate } from '../generate/generate.js';
 import type { SamplingOptions } from '../generate/sampling.js';
 import { decodeImageFile } from '../image/decode.js';
-import { encodeImage } from '../paligemma/inputs.js';
 import { parseDevice } from '../runtime/device.js';
 import { boxLines, generateJson, segmentLines, type PrintedAnswer } from './answerOutput.js';
 import { decimal, integer, parse, readPromptFile, text, type Values } from './args.js';
-import { loadModelFromArgs, MODEL_OPTIONS, modelDir, parseModelDtype, type Io } from './modelArgs.js';
+import { MODEL_OPTIONS, modelDir, parseModelDtype, selectRuntime, type Io } from './modelArgs.js';
+import { EngineService } from '../service/engineService.js';
 import { segmentationOf, writeMaskPngs } from './segmentOutput.js';
 import { askSharedEngine } from './viaSharedEngine.js';
 
@@ -93,26 +92,30 @@ async function answerOnSharedEngine(values: Values, run: PromptRun, io: Io): Pro
   return { answer, width: answer.imageWidth, height: answer.imageHeight, where: `the shared engine, pid ${enginePid}`, extraJson: { shared_engine_pid: enginePid } };
 }
 
+/** This process answers (--local, --runtime, --logits-out, or no shared engine running): the same EngineService a shared engine runs. */
 async function answerInProcess(values: Values, run: PromptRun, io: Io): Promise<Answered> {
   // Decode the image before loading the model: a bad image fails in milliseconds, not after a conversion.
-  const rgb = await decodeImageFile(run.image, { maxPixels: run.maxPixels });
-  const model = await loadModelFromArgs(values, io, run.chatty);
+  await decodeImageFile(run.image, { maxPixels: run.maxPixels });
+  selectRuntime(text(values.runtime));
+  const service = new EngineService({ cacheRoot: text(values['cache-dir']) });
   try {
-    const encoded = await encodeImage(model, rgb);
-    const result = await generate(model, encoded, run.prompt, {
-      maxNewTokens: run.maxNewTokens,
-      sampling: run.sampling,
-      signal: io.signal,
-      keepFirstLogits: run.logitsOut !== undefined,
-      onText: run.streaming ? (piece) => io.out(piece) : undefined,
-    });
-    if (run.logitsOut && result.firstLogits) {
-      const logits = result.firstLogits;
-      fs.writeFileSync(run.logitsOut, Buffer.from(logits.buffer, logits.byteOffset, logits.byteLength));
-    }
-    return { answer: result, width: encoded.width, height: encoded.height, where: model.dtypeReason ?? model.dtype, extraJson: {} };
+    const onProgress = run.chatty ? (message: string) => io.err(`pali: ${message}`) : undefined;
+    const model = await service.loadModel({ modelDir: modelDir(values), dtype: parseModelDtype(text(values.dtype)), device: parseDevice(text(values.device) ?? 'auto') }, io.signal, { onProgress });
+    if (run.chatty) for (const fallback of model.fallbacks) io.err(`pali: ${fallback.device} not used: ${fallback.error}`);
+    if (run.chatty && model.deviceNote) io.err(`pali: ${model.deviceNote}`);
+    const logitsOut = run.logitsOut;
+    const answer = await service.generate(
+      { image: { path: run.image }, task: { prompt: run.prompt }, maxNewTokens: run.maxNewTokens, sampling: run.sampling, maxImagePixels: run.maxPixels, withPromptIds: true },
+      io.signal,
+      {
+        onText: run.streaming ? (piece) => io.out(piece) : undefined,
+        onFirstLogits: logitsOut ? (logits) => fs.writeFileSync(logitsOut, Buffer.from(logits.buffer, logits.byteOffset, logits.byteLength)) : undefined,
+      },
+    );
+    return { answer, width: answer.imageWidth, height: answer.imageHeight, where: model.dtypeReason ?? model.dtype, extraJson: {} };
   } finally {
-    await model.release();
+    // In the queue: a cancelled request's last decode step ends before the sessions are released.
+    await service.unloadWhenIdle();
   }
 }
 

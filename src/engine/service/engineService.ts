@@ -25,6 +25,8 @@ import { RequestQueue, type Priority } from './requestQueue.js';
 export interface CallListeners {
   onText?: (piece: string) => void;
   onProgress?: (message: string) => void;
+  /** The first decode step's logits (`pali generate --logits-out`, a debugging tool); not for batched decoding. */
+  onFirstLogits?: (logits: Float32Array) => void;
 }
 
 /** A request to generate, as front doors make it: the wire protocol's stream id stays with the transport. */
@@ -188,6 +190,7 @@ export class EngineService {
         sampling: params.sampling && params.sampling.temperature > 0 ? params.sampling : undefined,
         signal,
         onText: listeners.onText,
+        keepFirstLogits: listeners.onFirstLogits !== undefined,
       };
       if (this.batcher?.model === model) {
         // Prefill now; decoding goes on in the batch, one queued step at a time (generate/batchDecoder.ts).
@@ -195,6 +198,7 @@ export class EngineService {
         return undefined;
       }
       const result = await generate(model, encoded, prompt, options);
+      if (result.firstLogits) listeners.onFirstLogits?.(result.firstLogits);
       await this.enforceMemoryLimit(params.memoryLimitMB, 'on this request');
       return this.resultMessage(model, params, encoded, cachedImage, result);
     }, signal, params.priority ?? 'user');
