@@ -12,11 +12,9 @@ import { checkPaths, checkText, type FileFindings } from '../altCheck/findings.j
 import { planFixes, unifiedDiff, writeFixes } from '../altCheck/fix.js';
 import { formatReport, REPORT_FORMATS, type ReportFormat } from '../altCheck/reports.js';
 import { UserError } from '../../common/errors.js';
-import { generate } from '../generate/generate.js';
-import { decodeImageFile } from '../image/decode.js';
-import { encodeImage } from '../paligemma/inputs.js';
 import { parse, text, type Values } from './args.js';
-import { loadModelFromArgs, MODEL_OPTIONS, type Io } from './modelArgs.js';
+import { MODEL_OPTIONS, type Io } from './modelArgs.js';
+import { CliAnswerer } from './answerer.js';
 import packageJson from '../../../package.json';
 
 export async function altTextCommand(argv: string[], io: Io): Promise<number> {
@@ -50,17 +48,17 @@ export async function altTextCommand(argv: string[], io: Io): Promise<number> {
 async function fix(files: FileFindings[], values: Values, io: Io, cwd: string): Promise<number> {
   const withFindings = files.filter((f) => f.findings.length);
   if (!withFindings.length) return 0;
-  const model = await loadModelFromArgs(values, io, io.interactive);
+  // The user's shared engine answers when one runs, as for `pali caption`; else this process, one load for every image.
+  const answerer = new CliAnswerer(values, io, io.interactive);
   let plan;
   try {
     const prompt = taskPrompt({ task: 'caption', language: text(values.lang) ?? 'en' });
     plan = await planFixes(withFindings, cwd, async (imageFile) => {
-      const encoded = await encodeImage(model, await decodeImageFile(imageFile));
-      const result = await generate(model, encoded, prompt, { maxNewTokens: 64, signal: io.signal });
-      return toAltText(result.text);
+      const { answer } = await answerer.ask({ image: imageFile, prompt, maxNewTokens: 64 });
+      return toAltText(answer.text);
     }, io.interactive ? (done, total) => io.err(`pali: described ${done}/${total} images`) : undefined);
   } finally {
-    await model.release();
+    await answerer.close();
   }
   for (const line of plan.skipped) io.err(`pali: ${line}`);
   if (!plan.fixes.length) return 1;

@@ -1,11 +1,9 @@
 /**
  * What every verb that runs the model shares: the terminal it talks to (Io), the model options
- * (--model or PALI_MODEL, --dtype, --device, --runtime, --cache-dir...) and the model they name.
+ * (--model or PALI_MODEL, --dtype, --device, --runtime, --cache-dir...) and how they are read.
  */
 import { DTYPE_CHOICES, parseDtypeChoice, type DtypeChoice } from '../../common/dtypes.js';
 import { UserError } from '../../common/errors.js';
-import { loadModel, type PaliGemmaModel } from '../model.js';
-import { parseDevice } from '../runtime/device.js';
 import { chooseRuntime } from '../runtime/onnxRuntime.js';
 import { text, type Options, type Values } from './args.js';
 
@@ -56,18 +54,4 @@ export function modelDir(values: Values): string {
   const dir = text(values.model) ?? process.env.PALI_MODEL;
   if (!dir) throw new UserError('no model: pass --model DIR or set PALI_MODEL to a PaliGemma checkpoint folder');
   return dir;
-}
-
-/** The model that --model (or PALI_MODEL), --dtype, --device, --runtime and --cache-dir name. */
-export async function loadModelFromArgs(values: Values, io: Io, chatty: boolean): Promise<PaliGemmaModel> {
-  selectRuntime(text(values.runtime));
-  const model = await loadModel(modelDir(values), {
-    dtype: parseModelDtype(text(values.dtype)),
-    device: parseDevice(text(values.device) ?? 'auto'),
-    cacheRoot: text(values['cache-dir']),
-    onProgress: chatty ? (message) => io.err(`pali: ${message}`) : undefined,
-  });
-  if (chatty) for (const fallback of model.deviceFallbacks) io.err(`pali: ${fallback.device} not used: ${fallback.error}`);
-  if (chatty && model.deviceNote) io.err(`pali: ${model.deviceNote}`);
-  return model;
 }

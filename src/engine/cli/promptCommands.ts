@@ -3,20 +3,15 @@
  * PromptRun, has it answered (by the user's shared engine when one runs, else in this process) and prints
  * the answer, with a detection's boxes and a segmentation's masks.
  */
-import * as fs from 'node:fs';
 import { UserError } from '../../common/errors.js';
 import { locTokensToBoxes } from '../../common/locTokens.js';
 import { requestForVerb, taskPrompt } from '../../common/prompts.js';
-import { defaultCacheRoot } from '../convert/convert.js';
 import type { SamplingOptions } from '../generate/sampling.js';
-import { decodeImageFile } from '../image/decode.js';
-import { parseDevice } from '../runtime/device.js';
-import { boxLines, generateJson, segmentLines, type PrintedAnswer } from './answerOutput.js';
+import { boxLines, generateJson, segmentLines } from './answerOutput.js';
 import { decimal, integer, parse, readPromptFile, text, type Values } from './args.js';
-import { MODEL_OPTIONS, modelDir, parseModelDtype, selectRuntime, type Io } from './modelArgs.js';
-import { EngineService } from '../service/engineService.js';
+import { MODEL_OPTIONS, modelDir, type Io } from './modelArgs.js';
 import { segmentationOf, writeMaskPngs } from './segmentOutput.js';
-import { askSharedEngine } from './viaSharedEngine.js';
+import { CliAnswerer, type CliAnswer } from './answerer.js';
 
 /** What `pali generate` and its shortcuts ask for, read from their options once. */
 interface PromptRun {
@@ -38,15 +33,6 @@ interface PromptRun {
   /** `pali segment`: the masks' lines are printed. */
   printSegments: boolean;
   logitsOut?: string;
-}
-
-/** An answer and where it came from: the image's size (for boxes and masks) and a word for the log. */
-interface Answered {
-  answer: PrintedAnswer;
-  width: number;
-  height: number;
-  where: string;
-  extraJson: Record<string, unknown>;
 }
 
 function promptRun(values: Values, image: string, prompt: string, io: Io, extra: { logitsOut?: string; detect?: boolean; segment?: boolean }): PromptRun {
@@ -72,55 +58,22 @@ function promptRun(values: Values, image: string, prompt: string, io: Io, extra:
 
 async function runPrompt(values: Values, image: string, prompt: string, io: Io, extra: { logitsOut?: string; detect?: boolean; segment?: boolean } = {}): Promise<void> {
   const run = promptRun(values, image, prompt, io, extra);
-  // A running shared engine answers (cli/viaSharedEngine.ts); the first step's logits are not in its protocol.
-  const useShared = !run.logitsOut && !values.local && values.runtime === undefined;
-  const answered = (useShared ? await answerOnSharedEngine(values, run, io) : null) ?? await answerInProcess(values, run, io);
-  await printAnswer(values, run, answered, io);
-}
-
-async function answerOnSharedEngine(values: Values, run: PromptRun, io: Io): Promise<Answered | null> {
-  const shared = await askSharedEngine({
-    modelDir: modelDir(values), dtype: parseModelDtype(text(values.dtype)), device: parseDevice(text(values.device) ?? 'auto'),
-    cacheRoot: text(values['cache-dir']) ?? defaultCacheRoot(), image: run.image, prompt: run.prompt,
-    maxNewTokens: run.maxNewTokens, sampling: run.sampling, maxImagePixels: run.maxPixels,
-    onText: run.streaming ? (piece) => io.out(piece) : undefined,
-    onProgress: run.chatty ? (message) => io.err(`pali: ${message}`) : undefined,
-    withPromptIds: run.json,
-  }, io);
-  if (!shared) return null;
-  const { answer, enginePid } = shared;
-  return { answer, width: answer.imageWidth, height: answer.imageHeight, where: `the shared engine, pid ${enginePid}`, extraJson: { shared_engine_pid: enginePid } };
-}
-
-/** This process answers (--local, --runtime, --logits-out, or no shared engine running): the same EngineService a shared engine runs. */
-async function answerInProcess(values: Values, run: PromptRun, io: Io): Promise<Answered> {
-  // Decode the image before loading the model: a bad image fails in milliseconds, not after a conversion.
-  await decodeImageFile(run.image, { maxPixels: run.maxPixels });
-  selectRuntime(text(values.runtime));
-  const service = new EngineService({ cacheRoot: text(values['cache-dir']) });
+  const answerer = new CliAnswerer(values, io, run.chatty);
   try {
-    const onProgress = run.chatty ? (message: string) => io.err(`pali: ${message}`) : undefined;
-    const model = await service.loadModel({ modelDir: modelDir(values), dtype: parseModelDtype(text(values.dtype)), device: parseDevice(text(values.device) ?? 'auto') }, io.signal, { onProgress });
-    if (run.chatty) for (const fallback of model.fallbacks) io.err(`pali: ${fallback.device} not used: ${fallback.error}`);
-    if (run.chatty && model.deviceNote) io.err(`pali: ${model.deviceNote}`);
-    const logitsOut = run.logitsOut;
-    const answer = await service.generate(
-      { image: { path: run.image }, task: { prompt: run.prompt }, maxNewTokens: run.maxNewTokens, sampling: run.sampling, maxImagePixels: run.maxPixels, withPromptIds: true },
-      io.signal,
-      {
-        onText: run.streaming ? (piece) => io.out(piece) : undefined,
-        onFirstLogits: logitsOut ? (logits) => fs.writeFileSync(logitsOut, Buffer.from(logits.buffer, logits.byteOffset, logits.byteLength)) : undefined,
-      },
-    );
-    return { answer, width: answer.imageWidth, height: answer.imageHeight, where: model.dtypeReason ?? model.dtype, extraJson: {} };
+    const answered = await answerer.ask({
+      image, prompt, maxNewTokens: run.maxNewTokens, sampling: run.sampling, maxPixels: run.maxPixels, withPromptIds: run.json,
+      onText: run.streaming ? (piece) => io.out(piece) : undefined,
+      logitsOut: run.logitsOut,
+    });
+    await printAnswer(values, run, answered, io);
   } finally {
-    // In the queue: a cancelled request's last decode step ends before the sessions are released.
-    await service.unloadWhenIdle();
+    await answerer.close();
   }
 }
 
 /** Prints an answer, wherever it was generated: its text, a detection's boxes, a segmentation's masks. */
-async function printAnswer(values: Values, run: PromptRun, { answer, width, height, where, extraJson }: Answered, io: Io): Promise<void> {
+async function printAnswer(values: Values, run: PromptRun, { answer, where, extraJson }: CliAnswer, io: Io): Promise<void> {
+  const { imageWidth: width, imageHeight: height } = answer;
   const boxes = run.detect ? locTokensToBoxes(answer.text, width, height) : undefined;
   // The masks come from the VQ-VAE here, which needs no model: so an answer of the shared engine gets them as one of ours.
   const segmentation = run.segmentTask

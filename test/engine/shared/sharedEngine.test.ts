@@ -239,6 +239,43 @@ describe('the shared engine', { skip: process.platform === 'win32' ? 'Unix domai
     assert.equal(await engine.exited, 0);
   });
 
+  test('pali alt-text --fix captions through the running engine, as --local does in process', { timeout: 120_000 }, async () => {
+    const engine = startShared(env);
+    engines.push(engine);
+    await listening(engine);
+    const status = async () => {
+      const client = await connectToSharedEngine(cacheRoot);
+      try {
+        return await client!.connection.sendRequest(StatusRequest);
+      } finally {
+        client!.close();
+      }
+    };
+    // Two folders, each a page with two images without alt text.
+    const page = (name: string) => {
+      const dir = path.join(root, name);
+      fs.mkdirSync(dir, { recursive: true });
+      fs.copyFileSync(image, path.join(dir, 'a.png'));
+      fs.copyFileSync(image, path.join(dir, 'b.png'));
+      fs.writeFileSync(path.join(dir, 'page.md'), '# Page\n\n![](a.png)\n\n![](b.png)\n');
+      return path.join(dir, 'page.md');
+    };
+    const fix = (file: string, ...extra: string[]) => pali(['alt-text', '--fix', '--yes', '--model', modelDir, '--dtype', 'fp32', '--device', 'cpu', ...extra, file], env, { cwd: root });
+    const localPage = page('fix-local');
+    const local = fix(localPage, '--local');
+    assert.ok(local.code === 0 || local.code === 1, local.stderr);
+    assert.match(local.stderr, /wrote alt text for 2 images in 1 file/);
+    assert.equal((await status()).model, null, '--local left the engine alone');
+    const sharedPage = page('fix-shared');
+    const shared = fix(sharedPage);
+    assert.equal(shared.code, local.code, shared.stderr);
+    assert.match(shared.stderr, /wrote alt text for 2 images in 1 file/);
+    assert.equal((await status()).model?.modelDir, modelDir, 'the engine loaded the model and keeps it');
+    assert.equal(fs.readFileSync(sharedPage, 'utf8'), fs.readFileSync(localPage, 'utf8'), 'the same captions either way');
+    await paliAsync(['stop'], env);
+    assert.equal(await engine.exited, 0);
+  });
+
   test('pali detect and segment answer through the engine and print what an in-process run prints: boxes, and masks from the VQ-VAE', { timeout: 120_000 }, async () => {
     // Models forged to answer a detection and a segmentation, so that there are boxes and masks to compare.
     const loc = (...v: number[]) => v.map((n) => `<loc${String(n).padStart(4, '0')}>`).join('');
