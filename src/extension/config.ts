@@ -23,7 +23,7 @@ export interface Settings {
   engineMemoryLimitGB: number;
   /** Minutes an idle model stays loaded; 0: while the window is open. */
   keepAliveMinutes: number;
-  /** One engine for all of this user's windows and tools (Unix sockets; ignored on Windows). */
+  /** One engine for all of this user's windows and tools (a Unix socket, or a named pipe on Windows). */
   sharedEngine: boolean;
   allowRemoteImages: boolean;
   backend: 'local' | 'remote';

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { sharedEndpoint } from '../../src/engine/shared/endpoint.js';
 import { pali as runPali } from '../helpers/pali.js';
 import type { VsCode } from './vscodeHarness.js';
 import { applyWorkspaceSettings, cliCaption, launch, makeWorkspace, modelDir, pali, scenario, tinyModelSettings, useE2eSuite, waitForNewestCaption, writeWorkspaceSettings } from './suite.js';
@@ -88,5 +89,30 @@ describe('One engine for every window', () => {
       await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
       await waitForNewestCaption(page, cliCaption(workspace, 'photo.png'), 'after the unload');
       await page.locator('.statusbar-item', { hasText: 'PaliGemma: ready · cpu · tiny-model' }).waitFor({ timeout: 30_000 });
+    }));
+
+  test('a shared engine that cannot be used (its folder open to other users) leaves the window on an engine of its own, and the tooltip says why', () =>
+    scenario(vscode, 'shared-engine-fallback', async () => {
+      const page = vscode.page;
+      if (vscode.sharedEnginePids().length) {
+        pali(['stop', '--cache-dir', extensionCache]);
+        await page.locator('.statusbar-item', { hasText: 'PaliGemma: off' }).waitFor({ timeout: 30_000 });
+        assert.ok(await waitUntil(page, () => vscode.sharedEnginePids().length === 0, 15_000), 'the engine has exited');
+      }
+      const { dir } = sharedEndpoint(extensionCache);
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      fs.chmodSync(dir, 0o755);
+      try {
+        await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
+        await waitForNewestCaption(page, cliCaption(workspace, 'photo.png'), 'on the window\'s own engine');
+        assert.deepEqual(vscode.sharedEnginePids(), [], 'no shared engine started');
+        assert.equal(vscode.enginePids().length, 1, 'the window runs its own');
+        await page.locator('.statusbar-item', { hasText: 'PaliGemma: ready' }).first().hover();
+        const tooltip = page.locator('.monaco-hover-content', { hasText: 'shared engine could not be used' }).first();
+        await tooltip.waitFor();
+        assert.match((await tooltip.textContent()) ?? '', /can be entered by other users[\s\S]*this window runs its own/);
+      } finally {
+        fs.chmodSync(dir, 0o700);
+      }
     }));
 });

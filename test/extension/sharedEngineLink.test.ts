@@ -29,7 +29,7 @@ async function until(condition: () => boolean, timeoutMs: number, what: string):
   }
 }
 
-describe('SharedEngineLink on the real shared engine', { skip: process.platform === 'win32' ? 'Unix domain sockets only' : false }, () => {
+describe('SharedEngineLink on the real shared engine', { skip: process.platform === 'win32' ? 'Unix paths, signals and file modes' : false }, () => {
   const root = tempDir('shared-link');
   // A short private folder of the test's own: the engine and this process find the socket there.
   const runtimeDir = fs.mkdtempSync('/tmp/pali-link-');

@@ -7,8 +7,13 @@
  *
  * The folder is $XDG_RUNTIME_DIR/paligemma (a per-user tmpfs that the session manager removes at logout),
  * else `run` in our cache folder. Unix socket paths are limited to about 104 bytes; a longer one moves to
- * a private folder under the system's temporary folder. Windows would need a named pipe with an access
- * list Node cannot set: the shared engine is not offered there.
+ * a private folder under the system's temporary folder.
+ *
+ * On Windows the engine listens on a named pipe. Pipes share one namespace across the machine's users and
+ * Node cannot give one an access list, so the pipe's name is a secret: it is derived from the token, which
+ * only this user can read (the folder is in the user's profile, whose access list admits the user alone).
+ * Another user can then neither find the pipe to connect, nor create it first to pose as the engine; and
+ * Windows' default access list for a pipe gives other users no write access, which a client needs.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -28,10 +33,6 @@ export interface SharedEndpoint {
 /** sun_path is 108 bytes on Linux and 104 on macOS, the terminating NUL included. */
 const SOCKET_PATH_LIMIT = 100;
 
-export function sharedEngineSupported(): boolean {
-  return process.platform !== 'win32';
-}
-
 export function sharedEndpoint(cacheRoot: string): SharedEndpoint {
   const runtime = process.env.XDG_RUNTIME_DIR;
   let dir = runtime && path.isAbsolute(runtime) && fs.existsSync(runtime) ? path.join(runtime, 'paligemma') : path.join(cacheRoot, 'run');
@@ -42,14 +43,22 @@ export function sharedEndpoint(cacheRoot: string): SharedEndpoint {
   return { dir, socket: path.join(dir, `${name}.sock`), tokenFile: path.join(dir, `${name}.token`), lockFile: path.join(dir, `${name}.lock`) };
 }
 
+/** Where the engine listens and clients connect: the socket, or on Windows the pipe that `token` names. */
+export function listenPath(endpoint: SharedEndpoint, token: string, platform: NodeJS.Platform = process.platform): string {
+  if (platform !== 'win32') return endpoint.socket;
+  return `\\\\.\\pipe\\paligemma-v${PROTOCOL_VERSION}-${createHash('sha256').update(token).digest('hex').slice(0, 32)}`;
+}
+
 /**
  * Creates the folder (0700) or checks that an existing one is this user's and closed to others: a folder
- * someone else made, or one others may enter, could hand a client a stranger's socket.
+ * someone else made, or one others may enter, could hand a client a stranger's socket. (Windows has no
+ * modes: there the folder sits in the user's own profile, and the pipe's name is the secret.)
  */
 export function ensurePrivateDir(dir: string): void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const stat = fs.lstatSync(dir);
   if (!stat.isDirectory()) throw new UserError(`${dir} is not a folder: the shared engine's socket cannot be made there`);
+  if (process.platform === 'win32') return;
   if (typeof process.getuid === 'function' && stat.uid !== process.getuid()) throw new UserError(`${dir} belongs to another user: the shared engine will not use it`);
   if ((stat.mode & 0o077) !== 0) throw new UserError(`${dir} can be entered by other users (mode ${(stat.mode & 0o777).toString(8)}): run chmod 700 on it, or remove it`);
 }

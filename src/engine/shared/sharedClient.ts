@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { createMessageConnection, SocketMessageReader, SocketMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
-import { ensurePrivateDir, readToken, sharedEndpoint, sharedEngineSupported } from './endpoint.js';
+import { ensurePrivateDir, listenPath, readToken, sharedEndpoint } from './endpoint.js';
 import { sayHello } from './handshake.js';
 import { describeError, UserError } from '../../common/errors.js';
 
@@ -32,14 +32,14 @@ function connectSocket(file: string): Promise<net.Socket | null> {
 export class SharedEngineUnreachable extends UserError {}
 
 export async function connectToSharedEngine(cacheRoot: string): Promise<SharedEngineConnection | null> {
-  if (!sharedEngineSupported()) return null;
   const endpoint = sharedEndpoint(cacheRoot);
-  if (!fs.existsSync(endpoint.socket)) return null;
+  // A running engine has written its token (and then listens): no token, no engine.
+  if (!fs.existsSync(endpoint.tokenFile)) return null;
   // Only a folder that is ours alone can hold a socket we trust.
   ensurePrivateDir(endpoint.dir);
   const token = readToken(endpoint);
   if (!token) return null;
-  const socket = await connectSocket(endpoint.socket);
+  const socket = await connectSocket(listenPath(endpoint, token));
   if (!socket) return null;
   socket.on('error', () => undefined);
   let pid: number;
@@ -47,7 +47,7 @@ export async function connectToSharedEngine(cacheRoot: string): Promise<SharedEn
     ({ pid } = await sayHello(socket, token));
   } catch (error) {
     socket.destroy();
-    throw new SharedEngineUnreachable(`the shared engine at ${endpoint.socket} did not take this client: ${describeError(error)}`);
+    throw new SharedEngineUnreachable(`the shared engine of ${endpoint.dir} did not take this client: ${describeError(error)}`);
   }
   const connection = createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket));
   // vscode-jsonrpc rejects the requests in flight only on dispose: an engine that dies must not leave the

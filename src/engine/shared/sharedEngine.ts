@@ -15,12 +15,12 @@ import * as net from 'node:net';
 import { createMessageConnection, SocketMessageReader, SocketMessageWriter } from 'vscode-jsonrpc/node';
 import { EngineEventNotification, ShutdownRequest, StatusRequest, type EngineEventParams } from '../../protocol.js';
 import type { MessageConnection } from 'vscode-jsonrpc/node';
-import { describeError, UserError } from '../../common/errors.js';
+import { describeError } from '../../common/errors.js';
 import { isAlive } from '../processes.js';
 import { EngineService } from '../service/engineService.js';
 import { serveRequests, toSignal } from '../service/jsonRpcServer.js';
 import { acceptHello } from './handshake.js';
-import { ensurePrivateDir, sharedEndpoint, sharedEngineSupported, writeToken, type SharedEndpoint } from './endpoint.js';
+import { ensurePrivateDir, listenPath, sharedEndpoint, writeToken, type SharedEndpoint } from './endpoint.js';
 
 export interface SharedEngineOptions {
   cacheRoot: string;
@@ -106,7 +106,6 @@ function removeQuietly(file: string): void {
 
 /** Serves until it has no client and no model, or `pali stop` asks; resolves with how it ended. */
 export async function runSharedEngine(options: SharedEngineOptions): Promise<'stopped' | 'idle' | 'already running'> {
-  if (!sharedEngineSupported()) throw new UserError('a shared engine needs Unix domain sockets; on Windows each window runs its own engine');
   const endpoint = sharedEndpoint(options.cacheRoot);
   ensurePrivateDir(endpoint.dir);
   const lock = await takeLock(endpoint);
@@ -176,12 +175,14 @@ export async function runSharedEngine(options: SharedEngineOptions): Promise<'st
       connection.listen();
       socket.resume();
     }
+    const address = listenPath(endpoint, token);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(endpoint.socket, () => resolve());
+      server.listen(address, () => resolve());
     });
-    fs.chmodSync(endpoint.socket, 0o600);
-    options.log(`pali: shared engine ${process.pid} listening on ${endpoint.socket}`);
+    if (process.platform !== 'win32') fs.chmodSync(address, 0o600);
+    // A pipe's name is a secret (endpoint.ts): the log, which other users may read, names the folder only.
+    options.log(`pali: shared engine ${process.pid} listening on ${process.platform === 'win32' ? `a named pipe (its name in ${endpoint.tokenFile})` : address}`);
     const lonelyExitMs = options.lonelyExitMs ?? DEFAULT_LONELY_EXIT_MS;
     const check = setInterval(() => {
       if (!service.idleNow) return;

@@ -15,7 +15,6 @@ import { CrashPolicy } from './crashPolicy.js';
 import type { EngineLink, ExitCause } from './engineLink.js';
 import { EngineProcess } from './engineProcess.js';
 import { SharedEngineLink } from './sharedEngineLink.js';
-import { sharedEngineSupported } from '../../engine/shared/endpoint.js';
 import { sharedEngineLogFile } from '../../engine/shared/startSharedEngine.js';
 import { engineRuntimes, type EngineRuntime } from './runtimes.js';
 import { EngineError, type EngineGenerateParams, type EngineState, type VisionEngine } from './visionEngine.js';
@@ -311,13 +310,18 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
   }
 
   /**
-   * The user's shared engine (paligemma.sharedEngine, where Unix sockets exist), which every window and
-   * `pali` share, or an engine of this window's own.
+   * The user's shared engine (paligemma.sharedEngine), which every window and `pali` share, or an engine
+   * of this window's own: also when the shared one cannot be reached or started (a folder others may
+   * enter, a socket path the system refuses...), so that the window works and its tooltip says why.
    */
-  private startEngine(runtime: EngineRuntime): Promise<EngineLink> {
+  private async startEngine(runtime: EngineRuntime): Promise<EngineLink> {
     const options = { enginePath: this.enginePath, command: runtime.command, env: runtime.env, cacheDir: this.cacheDir };
-    if (this.settings().sharedEngine && sharedEngineSupported()) {
-      return SharedEngineLink.connectOrStart({ ...options, keepAliveMinutes: this.settings().keepAliveMinutes });
+    if (this.settings().sharedEngine) {
+      try {
+        return await SharedEngineLink.connectOrStart({ ...options, keepAliveMinutes: this.settings().keepAliveMinutes });
+      } catch (error) {
+        this.note(`the shared engine could not be used (${describeError(error)}): this window runs its own`);
+      }
     }
     return EngineProcess.start({ ...options, onStderrLine: (line) => this.log.info(`[engine] ${line}`) });
   }

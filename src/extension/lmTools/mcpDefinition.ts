@@ -13,7 +13,6 @@ import * as vscode from 'vscode';
 import type { SettingsStore } from '../config.js';
 import { REMOTE_API_KEY_SECRET } from '../engine/remoteBackend.js';
 import { engineEnvironment } from '../../common/engineEnvironment.js';
-import { sharedEngineSupported } from '../../engine/shared/endpoint.js';
 
 export const MCP_PROVIDER_ID = 'paligemma.mcp';
 
@@ -30,7 +29,7 @@ export function registerMcpDefinition(context: vscode.ExtensionContext, settings
         ? [pali, 'mcp', '--remote', current.remoteUrl.trim()]
         : [
           pali, 'mcp', '--dtype', current.dtype, '--device', current.device, ...(current.modelPath ? ['--model', current.modelPath] : []),
-          ...(current.sharedEngine && sharedEngineSupported() ? ['--shared', '--keep-alive', String(current.keepAliveMinutes)] : []),
+          ...(current.sharedEngine ? ['--shared', '--keep-alive', String(current.keepAliveMinutes)] : []),
         ];
       const nodePath = current.nodePath.trim();
       // The engine's malloc settings (engineProcess.ts), the server loading a model as the engine does.

@@ -19,7 +19,7 @@ import { sharedEnginePids } from '../../helpers/sharedEngines.js';
 
 const text = (result: CallToolResult) => (result.content[0] as { text: string }).text;
 
-describe('pali mcp --shared', { skip: process.platform !== 'linux' ? 'reads /proc; the shared engine needs Unix sockets' : false }, () => {
+describe('pali mcp --shared', { skip: process.platform !== 'linux' ? 'reads /proc' : false }, () => {
   const root = tempDir('mcp-shared');
   const runtimeDir = fs.mkdtempSync('/tmp/pali-mcp-');
   const cacheDir = path.join(root, 'cache');

@@ -58,7 +58,7 @@ function paliAsync(args: string[], env: Record<string, string>): Promise<{ code:
 
 const listening = (engine: Engine) => until(() => /listening on /.test(engine.stderr()), 30_000, `the engine to listen: ${engine.stderr()}`);
 
-describe('the shared engine', { skip: process.platform === 'win32' ? 'Unix domain sockets only' : false }, () => {
+describe('the shared engine', { skip: process.platform === 'win32' ? 'Unix paths, signals and file modes' : false }, () => {
   const root = tempDir('shared');
   // A short folder of the test's own: socket paths are limited to about 100 bytes.
   const runtimeDir = fs.mkdtempSync('/tmp/pali-run-');
@@ -363,11 +363,11 @@ describe('the shared engine', { skip: process.platform === 'win32' ? 'Unix domai
       const caption = (...extra: string[]) => pali(['caption', image, '--model', modelDir, '--dtype', 'fp32', '--device', 'cpu', '--max-new-tokens', '8', ...extra], env);
       const refused = caption();
       assert.equal(refused.code, 0, refused.stderr);
-      assert.match(refused.stderr, /^pali: the shared engine at .* did not take this client: the shared engine refused the connection: wrong token; running in this process instead\n/);
+      assert.match(refused.stderr, /^pali: the shared engine of .* did not take this client: the shared engine refused the connection: wrong token; running in this process instead\n/);
       assert.equal(refused.stdout, caption('--local').stdout);
       const ps = pali(['ps'], env);
       assert.equal(ps.code, 1);
-      assert.match(ps.stderr, /^pali: the shared engine at .* refused the connection: wrong token\n$/);
+      assert.match(ps.stderr, /^pali: the shared engine of .* refused the connection: wrong token\n$/);
     } finally {
       fs.writeFileSync(endpoint.tokenFile, token);
     }
