@@ -177,6 +177,25 @@ describe('Models and the status bar', () => {
       await waitForNewestCaption(page, cliCaption(workspace, 'photo.png'), 'with no memory limit');
     }));
 
+  test('paligemma.maxNewTokens bounds the answer', () =>
+    scenario(vscode, 'max-new-tokens', async () => {
+      const page = vscode.page;
+      const whole = cliCaption(workspace, 'photo.png');
+      const short = pali(['caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--max-new-tokens', '3', '--quiet']).trim();
+      assert.ok(short.length < whole.length, 'three tokens are less than the caption at the default 64');
+      await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
+      await waitForNewestCaption(page, whole, 'at the default');
+      let reset: () => Promise<void>;
+      try {
+        await applyWorkspaceSettings(vscode, workspace, { 'paligemma.maxNewTokens': 3 }, 'maxNewTokens=3');
+        await describeFrame(page).locator('#caption').click();
+        await waitForNewestCaption(page, short, 'with maxNewTokens 3');
+      } finally {
+        reset = writeWorkspaceSettings(vscode, workspace, {}, 'maxNewTokens=64');
+      }
+      await reset();
+    }));
+
   test('the status bar\'s menu opens the engine log; the walkthrough\'s three commands open what they say', () =>
     scenario(vscode, 'menu-and-walkthrough', async () => {
       const page = vscode.page;

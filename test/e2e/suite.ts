@@ -168,6 +168,12 @@ export async function servePali(model: string, apiKey: string): Promise<{ server
   return { server: child, url: baseURL };
 }
 
+/** Keeps a screenshot of `page` (another window than the scenario's, say) among the CI artefacts. */
+export async function keepScreenshot(page: Page, name: string): Promise<void> {
+  fs.mkdirSync(artifacts, { recursive: true });
+  await page.screenshot({ path: path.join(artifacts, `${name.replace(/[^a-z0-9]+/gi, '-')}.png`) }).catch(() => undefined);
+}
+
 /**
  * Runs a scenario; on failure keeps a screenshot and the log as CI artefacts. (The README's screenshots are
  * taken by `npm run screenshots`, on models forged to answer plausibly: screenshots.ts.)

@@ -14,6 +14,8 @@ export interface VsCode {
   workspace: string;
   /** VS Code's user data folder: User/settings.json, User/globalStorage/. */
   userData: string;
+  /** Where our VSIX is installed, as a user's ~/.vscode/extensions/paligemma-local.paligemma-local-VERSION. */
+  extensionDir: string;
   /** The PaliGemma cache of this VS Code (PALI_CACHE_DIR): its conversions, and the name of its shared engine. */
   cacheDir: string;
   /** The pids of the PaliGemma engines this VS Code runs now (none while one restarts). */
@@ -120,6 +122,7 @@ export async function launchVsCode(options: LaunchOptions): Promise<VsCode> {
     page,
     workspace: options.workspace,
     userData,
+    extensionDir: path.join(extensions, fs.readdirSync(extensions).find((name) => name.startsWith('paligemma-local.paligemma-local'))!),
     cacheDir,
     enginePids: () => descendants(server.pid!).filter((pid) => commandLine(pid).includes('pali.js serve --ipc')),
     sharedEnginePids: sharedEngines,

@@ -16,3 +16,18 @@ export function sharedEnginePids(cacheDir: string): number[] {
     return args[0] !== '/bin/sh' && args.includes('serve') && args.includes('--shared') && args.includes(cacheDir);
   });
 }
+
+/**
+ * The processes that have a file under `dir` mapped into memory (/proc/PID/maps, Linux): what holds a
+ * model's weights, as ONNX Runtime maps their external data. Processes we may not read are skipped.
+ */
+export function pidsMapping(dir: string): number[] {
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  return fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number).filter((pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').some((line) => line.includes(` ${prefix}`));
+    } catch {
+      return false;
+    }
+  });
+}

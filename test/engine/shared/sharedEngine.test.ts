@@ -11,7 +11,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { GenerateRequest, LoadModelRequest, PROTOCOL_VERSION, StatusRequest, TextPieceNotification } from '../../../src/protocol.js';
+import { CancellationToken, CancellationTokenSource, ResponseError } from 'vscode-jsonrpc/node';
+import { GenerateRequest, LoadModelRequest, PROTOCOL_VERSION, REQUEST_CANCELLED_CODE, StatusRequest, TextPieceNotification } from '../../../src/protocol.js';
 import { sharedEndpoint } from '../../../src/engine/shared/endpoint.js';
 import { sayHello } from '../../../src/engine/shared/handshake.js';
 import { connectToSharedEngine, type SharedEngineConnection } from '../../../src/engine/shared/sharedClient.js';
@@ -204,7 +205,11 @@ describe('the shared engine', { skip: process.platform === 'win32' ? 'Unix paths
     await server.exited;
   });
 
-  test('pali caption answers through the running engine, which keeps the model; --local runs in process', { timeout: 120_000 }, async () => {
+  test('pali caption answers through the running engine, which keeps the model; --local runs in process; with none running it starts none', { timeout: 120_000 }, async () => {
+    const alone = pali(['caption', image, '--model', modelDir, '--dtype', 'fp32', '--device', 'cpu', '--max-new-tokens', '8', '--quiet'], env);
+    assert.equal(alone.code, 0, alone.stderr);
+    assert.equal(await connectToSharedEngine(cacheRoot), null, 'pali caption answered in process and started no engine');
+    assert.equal(fs.existsSync(endpoint.tokenFile), false);
     const engine = startShared(env);
     engines.push(engine);
     await listening(engine);
@@ -272,6 +277,89 @@ describe('the shared engine', { skip: process.platform === 'win32' ? 'Unix paths
     assert.match(shared.stderr, /wrote alt text for 2 images in 1 file/);
     assert.equal((await status()).model?.modelDir, modelDir, 'the engine loaded the model and keeps it');
     assert.equal(fs.readFileSync(sharedPage, 'utf8'), fs.readFileSync(localPage, 'utf8'), 'the same captions either way');
+    await paliAsync(['stop'], env);
+    assert.equal(await engine.exited, 0);
+  });
+
+  test('clients on one engine: another model waits for the answer in flight, then swaps; one client\'s user request goes before another\'s prefetch; a cancel stops only its own request', { timeout: 120_000 }, async () => {
+    const engine = startShared(env);
+    engines.push(engine);
+    await listening(engine);
+    const [a, b] = [await connect(), await connect()];
+    const other = forgeTiny(path.join(root, 'other'), 'tiny', 9).checkpointDir;
+    const load = (client: SharedEngineConnection, dir: string) => client.connection.sendRequest(LoadModelRequest, { modelDir: dir, dtype: 'fp32', device: 'cpu' });
+    // Streams `maxNewTokens` pieces (the random model rarely ends sooner); resolves with the answer and its pieces.
+    const stream = (client: SharedEngineConnection, streamId: string, maxNewTokens: number, options: { onPiece?: (count: number) => void; token?: CancellationToken; priority?: 'user' | 'background' } = {}) => {
+      const pieces: string[] = [];
+      client.connection.onNotification(TextPieceNotification, (p) => {
+        if (p.streamId !== streamId) return;
+        pieces.push(p.piece);
+        options.onPiece?.(pieces.length);
+      });
+      const params = { image: { path: image }, task: { task: 'caption' as const, language: 'en' }, maxNewTokens, streamId, priority: options.priority };
+      return { pieces, answer: client.connection.sendRequest(GenerateRequest, params, options.token ?? CancellationToken.None) };
+    };
+    const alone = (dir: string, tokens: number) => pali(['caption', image, '--model', dir, '--dtype', 'fp32', '--device', 'cpu', '--max-new-tokens', String(tokens), '--local', '--quiet'], env).stdout.trim();
+
+    // 1. A swap waits: A streams a long answer on its model; B asks for another model meanwhile.
+    await load(a, modelDir);
+    let bAskedAt = 0;
+    let bAnswer: Promise<string> | undefined;
+    const long = stream(a, 'long', 300, {
+      onPiece: (count) => {
+        if (count !== 3) return;
+        bAskedAt = Date.now();
+        bAnswer = load(b, other).then(() => stream(b, 'other', 8).answer).then((r) => r.text);
+      },
+    });
+    const aText = (await long.answer).text;
+    const aDoneAt = Date.now();
+    assert.ok(bAskedAt > 0 && bAskedAt < aDoneAt, 'B asked while A\'s answer was streaming');
+    assert.equal(aText.trim(), alone(modelDir, 300), 'A\'s answer is whole, on its own model');
+    assert.equal((await bAnswer!).trim(), alone(other, 8), 'then B\'s, on the other model');
+    const log = engine.stderr();
+    const loadedFirst = log.indexOf(`pali: loaded ${modelDir} `);
+    const unloaded = log.indexOf('pali: unloaded ', loadedFirst);
+    const loadedOther = log.indexOf(`pali: loaded ${other} `, unloaded);
+    assert.ok(loadedFirst >= 0 && unloaded > loadedFirst && loadedOther > unloaded, `the engine swapped the one model for the other:\n${log}`);
+
+    // 2. The fair queue across clients: B queues prefetches behind a long answer of its own; A's user
+    // request, sent after them, is answered before them.
+    await load(a, modelDir);
+    await load(b, modelDir);
+    const finished: string[] = [];
+    const blocker = stream(b, 'blocker', 200, {
+      onPiece: (count) => {
+        if (count !== 3) return;
+        for (let i = 0; i < 4; i++) void stream(b, `prefetch-${i}`, 4, { priority: 'background' }).answer.then(() => finished.push(`prefetch-${i}`));
+        // After B's prefetches have been sent on B's connection: A's question.
+        setTimeout(() => void stream(a, 'user', 4).answer.then(() => finished.push('user')), 20);
+      },
+    });
+    await blocker.answer;
+    await until(() => finished.length === 5, 60_000, 'every queued request answered');
+    assert.equal(finished[0], 'user', `order: ${finished.join(', ')}`);
+
+    // 3. A cancels its streaming answer at the 3rd piece; B's answer, streaming at the same time, is whole.
+    const cancel = new CancellationTokenSource();
+    let cancelledAt = -1;
+    const cancelled = stream(a, 'cancelled', 300, {
+      token: cancel.token,
+      onPiece: (count) => {
+        if (count === 3) {
+          cancelledAt = count;
+          cancel.cancel();
+        }
+      },
+    });
+    const kept = stream(b, 'kept', 8);
+    await assert.rejects(cancelled.answer, (error: unknown) => error instanceof ResponseError && error.code === REQUEST_CANCELLED_CODE);
+    assert.equal((await kept.answer).text.trim(), alone(modelDir, 8), 'B\'s answer is whole');
+    // The queue is free for A's next request, which the cancelled decoding does not hold up.
+    assert.ok((await stream(a, 'after', 4).answer).text.length > 0);
+    // At most what was decoded while the cancel crossed the socket (the tiny model decodes a piece about
+    // every millisecond), not the 297 left.
+    assert.ok(cancelled.pieces.length - cancelledAt <= 20, `${cancelled.pieces.length - cancelledAt} pieces came after the cancel`);
     await paliAsync(['stop'], env);
     assert.equal(await engine.exited, 0);
   });
