@@ -300,7 +300,7 @@ export async function downloadGatedModel(page: Page, whileDownloading: () => Pro
  * enough, and a request that ends first is asked again. `workspaceSettings` stay in the workspace's
  * settings throughout.
  */
-export async function killEngineMidRequest(vscode: VsCode, workspace: string, image: string, workspaceSettings: Record<string, unknown> = {}): Promise<number> {
+export async function killEngineMidRequest(vscode: VsCode, workspace: string, image: string, workspaceSettings: Record<string, unknown> = {}, enginePids = () => vscode.enginePids()): Promise<number> {
   const page = vscode.page;
   await applyWorkspaceSettings(vscode, workspace, { ...workspaceSettings, 'paligemma.maxNewTokens': 1024 }, 'maxNewTokens=1024');
   const frame = describeFrame(page);
@@ -312,7 +312,7 @@ export async function killEngineMidRequest(vscode: VsCode, workspace: string, im
     for (let attempt = 0; attempt < 4 && !(await crashed.count()); attempt++) {
       if (attempt > 0) await frame.locator('#describe').click();
       await page.locator('.statusbar-item', { hasText: 'PaliGemma: busy' }).waitFor({ timeout: 60_000 });
-      const busy = vscode.enginePids()[0];
+      const busy = enginePids()[0];
       assert.ok(busy, 'an engine runs while the status bar says busy');
       killed = busy;
       process.kill(killed, 'SIGKILL');

@@ -13,6 +13,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { pali as runPali } from '../helpers/pali.js';
 import { pidsMapping } from '../helpers/sharedEngines.js';
 import type { VsCode } from './vscodeHarness.js';
+import { killEngineMidRequest } from './flows.js';
 import { applyWorkspaceSettings, cliCaption, keepScreenshot, launch, makeWorkspace, modelDir, pali, scenario, tinyModelSettings, useE2eSuite, waitForNewestCaption, writeWorkspaceSettings } from './suite.js';
 import { describeFrame, notificationTexts, runCommandAndPick, waitUntil } from './workbench.js';
 import { describeError } from '../../src/common/errors.js';
@@ -117,6 +118,40 @@ describe('One engine for every window', () => {
       await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
       await waitForNewestCaption(page, cliCaption(workspace, 'photo.png'), 'after the unload');
       await page.locator('.statusbar-item', { hasText: 'PaliGemma: ready · cpu · tiny-model' }).waitFor({ timeout: 30_000 });
+    }));
+
+  test('the shared engine killed mid-request: the request says so, and the next one starts a new engine', () =>
+    scenario(vscode, 'shared-engine-killed', async () => {
+      const page = vscode.page;
+      const killed = await killEngineMidRequest(vscode, workspace, 'chart.png', {}, () => vscode.sharedEnginePids());
+      await describeFrame(page).locator('#caption').click();
+      await waitForNewestCaption(page, cliCaption(workspace, 'chart.png'), 'after the kill');
+      const [again] = vscode.sharedEnginePids();
+      assert.ok(again !== undefined && again !== killed, 'a new shared engine answered');
+      assert.deepEqual(vscode.enginePids(), [], 'and no engine of the window\'s own');
+    }));
+
+  test('paligemma.engineMemoryLimitGB holds for the shared engine: over it, the model is unloaded and the request refused', () =>
+    scenario(vscode, 'shared-engine-memory-limit', async () => {
+      const page = vscode.page;
+      await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
+      await waitForNewestCaption(page, cliCaption(workspace, 'photo.png'), 'within the limit');
+      const [engine] = vscode.sharedEnginePids();
+      assert.ok(engine, 'the shared engine answered');
+      let reset: () => Promise<void>;
+      try {
+        await applyWorkspaceSettings(vscode, workspace, { 'paligemma.engineMemoryLimitGB': 0.01 }, 'engineMemoryLimitGB=0.01');
+        await describeFrame(page).locator('#caption').click();
+        await describeFrame(page).locator('article.result.error', { hasText: /the engine used \d+ MB on this request, over its limit of 10 MB/ }).first().waitFor({ timeout: 60_000 });
+        await page.locator('.statusbar-item', { hasText: 'PaliGemma: unloaded (idle)' }).waitFor({ timeout: 30_000 });
+        assert.match(engineLog(), /pali: unloaded /);
+        assert.deepEqual(vscode.sharedEnginePids(), [engine], 'the engine lives on, without the model');
+      } finally {
+        reset = writeWorkspaceSettings(vscode, workspace, {}, 'engineMemoryLimitGB=0');
+      }
+      await reset();
+      await describeFrame(page).locator('#caption').click();
+      await waitForNewestCaption(page, cliCaption(workspace, 'photo.png'), 'with no limit');
     }));
 
   test('a shared engine that cannot be used (its folder open to other users) leaves the window on an engine of its own, and the tooltip says why', () =>
