@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -362,6 +363,39 @@ describe('the shared engine', { skip: process.platform === 'win32' ? 'Unix paths
     assert.ok(cancelled.pieces.length - cancelledAt <= 20, `${cancelled.pieces.length - cancelledAt} pieces came after the cancel`);
     await paliAsync(['stop'], env);
     assert.equal(await engine.exited, 0);
+  });
+
+  test('the Hugging Face token in the engine\'s environment reaches the hub (the mask VQ-VAE\'s download) and never its log', { timeout: 120_000 }, async () => {
+    const token = 'hf_never_in_a_log_4242';
+    const loc = (...v: number[]) => v.map((n) => `<loc${String(n).padStart(4, '0')}>`).join('');
+    const seg = Array.from({ length: 16 }, (_, i) => `<seg${String(i * 5).padStart(3, '0')}>`).join('');
+    const segmenting = path.join(root, 'segmenting-no-vae');
+    forgeCheckpoint({ preset: 'tiny', seed: 1, outDir: segmenting, answer: `${loc(100, 80, 700, 600)}${seg} cat` });
+    // The hub: it records what it is sent and has no such file.
+    const authorizations: (string | undefined)[] = [];
+    const hub = http.createServer((request, response) => {
+      authorizations.push(request.headers.authorization);
+      response.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => hub.listen(0, '127.0.0.1', resolve));
+    const engine = startShared({ ...env, HF_TOKEN: token, HF_ENDPOINT: `http://127.0.0.1:${(hub.address() as net.AddressInfo).port}`, PALI_VERBOSE: '1' });
+    engines.push(engine);
+    try {
+      await listening(engine);
+      const client = await connect();
+      await client.connection.sendRequest(LoadModelRequest, { modelDir: segmenting, dtype: 'fp32', device: 'cpu' });
+      await assert.rejects(
+        client.connection.sendRequest(GenerateRequest, { image: { path: image }, task: { task: 'segment', text: 'cat' }, maxNewTokens: 32 }),
+        (error: unknown) => error instanceof ResponseError && /cannot download the mask VQ-VAE: .* answered 404/.test(error.message) && !error.message.includes(token),
+      );
+      assert.deepEqual(authorizations, [`Bearer ${token}`], 'the download carried the token');
+      await paliAsync(['stop'], env);
+      assert.equal(await engine.exited, 0);
+      assert.ok(!engine.stderr().includes(token), `the token is in the engine's log:\n${engine.stderr()}`);
+      assert.match(engine.stderr(), /pali: loaded /, 'the log is the engine\'s, and it logged');
+    } finally {
+      hub.close();
+    }
   });
 
   test('pali detect and segment answer through the engine and print what an in-process run prints: boxes, and masks from the VQ-VAE', { timeout: 120_000 }, async () => {
