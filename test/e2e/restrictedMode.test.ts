@@ -64,3 +64,34 @@ describe('Restricted Mode', () => {
       assert.equal(imageServer.requests, before);
     }));
 });
+
+describe('Restricted Mode, with the shared engine', () => {
+  let vscode: VsCode;
+  let workspace: string;
+  let serverRequests = 0;
+  before(async () => {
+    workspace = await makeWorkspace('untrusted-shared');
+    setWorkspaceSettings(workspace, { 'paligemma.modelPath': hubModelDir, 'paligemma.backend': 'remote', 'paligemma.remote.url': imageServer.url });
+    serverRequests = imageServer.requests;
+    // paligemma.sharedEngine at its default: the engine that other windows and tools share.
+    vscode = await launch(workspace, { ...tinyModelSettings(), 'paligemma.sharedEngine': undefined }, { trust: true });
+  });
+  after(() => vscode?.close());
+
+  test('an untrusted window\'s requests reach the shared engine with the user\'s model, never the workspace\'s, and never its server', () =>
+    scenario(vscode, 'untrusted-shared', async () => {
+      const page = vscode.page;
+      const expected = pali(['caption', path.join(workspace, 'photo.png'), '--model', modelDir, '--device', 'cpu', '--quiet']).trim();
+      await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
+      const caption = describeFrame(page).locator('article.result[data-action="caption"]').first();
+      await caption.locator('vscode-button', { hasText: 'Copy' }).waitFor({ timeout: 120_000 });
+      assert.equal((await caption.locator('p.text').textContent())?.trim(), expected);
+      const engines = vscode.sharedEnginePids();
+      assert.equal(engines.length, 1, 'the shared engine answered');
+      const engineLog = fs.readFileSync(path.join(vscode.cacheDir, 'shared-engine.log'), 'utf8');
+      assert.ok(engineLog.includes(`pali: loaded ${modelDir} `), `the engine loaded the user's model:\n${engineLog}`);
+      assert.ok(!engineLog.includes(hubModelDir), 'the engine never heard of the workspace\'s model');
+      assert.equal(imageServer.requests, serverRequests, 'the workspace\'s remote server was asked');
+    }));
+});
+
