@@ -6,11 +6,10 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { describeError } from '../../src/common/errors.js';
 import type { VsCode } from './vscodeHarness.js';
-import { killEngineMidRequest } from './flows.js';
-import { applyWorkspaceSettings, launch, makeWorkspace, modelDir, newResult, newestResultId, pali, scenario, tinyModelSettings, useE2eSuite } from './suite.js';
-import { describeFrame, runCommand, runCommandAndPick, statusBarText } from './workbench.js';
+import { crashFiveTimes, killEngineMidRequest } from './flows.js';
+import { launch, makeWorkspace, modelDir, pali, scenario, tinyModelSettings, useE2eSuite } from './suite.js';
+import { describeFrame, runCommandAndPick, statusBarText } from './workbench.js';
 
 useE2eSuite('engine-faults');
 
@@ -35,77 +34,7 @@ describe('Engine faults', () => {
 
   test('five crashes in three minutes stop the engine, requests then say so, and "Restart Engine" on the error brings it back', () =>
     scenario(vscode, 'crash-limit', async () => {
-      const page = vscode.page;
-      const frame = describeFrame(page);
-      // Restart Engine starts the count afresh (the scenario before may have crashed the engine already).
-      await runCommand(page, 'PaliGemma: Restart Engine');
-      await runCommand(page, 'Notifications: Clear All Notifications');
-      const answered = (before: string | null) => newResult(page, before, 'caption');
-      const first = await newestResultId(page);
-      await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
-      await answered(first);
-      const killed: number[] = [];
-      // A wait that fails says what the extension logged: in CI, 6b once saw no "stopped" toast.
-      const withLog = async (what: string, wait: Promise<unknown>) => {
-        await wait.catch((error: unknown) => {
-          throw new Error(`${what}: ${describeError(error).split('\n')[0]}\nthe extension's log:\n${vscode.extensionLog()}`);
-        });
-      };
-      try {
-        for (let crash = 1; crash <= 5; crash++) {
-          if (crash > 1) {
-            // The engine restarts with the next request: ask for a caption, and let it answer.
-            const before = await newestResultId(page);
-            await frame.locator('#caption').click();
-            await answered(before);
-          }
-          // Only the engine that answered: one that is still exiting is no crash of ours.
-          const [pid, ...others] = vscode.enginePids().filter((p) => !killed.includes(p));
-          assert.ok(pid, `crash ${crash}: a new engine answered`);
-          assert.deepEqual(others, [], `crash ${crash}: one engine runs`);
-          process.kill(pid, 'SIGKILL');
-          killed.push(pid);
-          const state = crash < 5 ? 'PaliGemma: off' : 'PaliGemma: stopped';
-          await withLog(`after crash ${crash} the status bar did not say "${state}"`, page.locator('.statusbar-item', { hasText: state }).waitFor({ timeout: 15_000 }));
-        }
-        // The toast, or the same notification in the center when more toasts than fit were shown.
-        const stoppedText = 'crashed 5 times in 3 minutes and was stopped';
-        let stopped = page.locator('.notifications-toasts .notification-list-item', { hasText: stoppedText });
-        const inCenter = await stopped.first().waitFor({ timeout: 5000 }).then(() => false, () => true);
-        if (inCenter) {
-          await runCommand(page, 'Notifications: Show Notifications');
-          stopped = page.locator('.notifications-center .notification-list-item', { hasText: stoppedText });
-        }
-        await withLog('no "stopped" notification', stopped.first().waitFor({ timeout: 15_000 }));
-
-        // Stopped: a request says how to start it again, and no engine starts.
-        const before = await frame.locator('article.result.error').count();
-        await frame.locator('#caption').click();
-        await frame.locator('article.result.error', { hasText: 'crashed too often and was stopped' }).first().waitFor({ timeout: 15_000 });
-        assert.ok((await frame.locator('article.result.error').count()) > before);
-        assert.deepEqual(vscode.enginePids(), [], 'no engine runs while stopped');
-
-        // Other weights are a fresh start: the crashes were counted against the old settings.
-        await applyWorkspaceSettings(vscode, workspace, { 'paligemma.dtype': 'fp32' }, 'dtype="fp32"');
-        await page.locator('.statusbar-item', { hasText: 'PaliGemma: off' }).waitFor({ timeout: 15_000 });
-        const afterChange = await newestResultId(page);
-        await frame.locator('#caption').click();
-        await answered(afterChange);
-        await applyWorkspaceSettings(vscode, workspace, {}, 'dtype=');
-
-        await stopped.first().locator('.monaco-button', { hasText: 'Restart Engine' }).click();
-        if (inCenter) await runCommand(page, 'Notifications: Hide Notifications');
-      } catch (error) {
-        // Later scenarios need a running engine, whatever went wrong here.
-        await runCommand(page, 'PaliGemma: Restart Engine').catch(() => undefined);
-        throw error;
-      }
-      await page.locator('.statusbar-item', { hasText: /PaliGemma: (off|loading|ready)/ }).waitFor({ timeout: 30_000 });
-      const afterRestart = await newestResultId(page);
-      await frame.locator('#caption').click();
-      await answered(afterRestart);
-      const engine = vscode.enginePids()[0];
-      assert.ok(engine !== undefined && !killed.includes(engine), 'a new engine answers after Restart Engine');
+      await crashFiveTimes(vscode, workspace, () => vscode.enginePids());
     }));
 });
 

@@ -10,8 +10,9 @@ import sharp from 'sharp';
 import { forgeCheckpoint } from '../../src/engine/forge/forge.js';
 import { forgeVae } from '../../src/engine/forge/forgeVae.js';
 import { findImageReferences } from '../../src/common/altText/findReferences.js';
+import { describeError } from '../../src/common/errors.js';
 import type { VsCode } from './vscodeHarness.js';
-import { GATED_REPO, HUB_TOKEN, applyWorkspaceSettings, hub, modelDir, pali, root, screenshots, writeWorkspaceSettings } from './suite.js';
+import { GATED_REPO, HUB_TOKEN, applyWorkspaceSettings, hub, modelDir, newResult, newestResultId, pali, root, screenshots, writeWorkspaceSettings } from './suite.js';
 import { chooseQuickFix, clickText, describeFrame, hoverText, openFile, pickQuickItem, runCommand, runCommandAndPick, saveActiveEditor } from './workbench.js';
 
 export type ExpectedSegment = { label: string; box: Record<string, number>; mask: { counts: number[] } };
@@ -329,3 +330,82 @@ export async function killEngineMidRequest(vscode: VsCode, workspace: string, im
 
 /** Alt text as Markdown writes it (\\, \[ and \] escaped), read back. */
 export const markdownUnescape = (text: string) => text.replace(/\\([\\[\]])/g, '$1');
+
+/**
+ * Five crashes in three minutes: the engine answers, is SIGKILLed, five times; the window then says it
+ * stopped it, a request says so and starts none, other weights start afresh, and Restart Engine on the
+ * notification brings one back. `enginePids`: the window's own engines, or the shared engine.
+ */
+export async function crashFiveTimes(vscode: VsCode, workspace: string, enginePids: () => number[]): Promise<void> {
+  const page = vscode.page;
+  const frame = describeFrame(page);
+  // Restart Engine starts the count afresh (the scenario before may have crashed the engine already).
+  await runCommand(page, 'PaliGemma: Restart Engine');
+  await runCommand(page, 'Notifications: Clear All Notifications');
+  const answered = (before: string | null) => newResult(page, before, 'caption');
+  const first = await newestResultId(page);
+  await runCommandAndPick(page, 'PaliGemma: Describe Image', 'photo.png');
+  await answered(first);
+  const killed: number[] = [];
+  // A wait that fails says what the extension logged: in CI this once saw no "stopped" toast.
+  const withLog = async (what: string, wait: Promise<unknown>) => {
+    await wait.catch((error: unknown) => {
+      throw new Error(`${what}: ${describeError(error).split('\n')[0]}\nthe extension's log:\n${vscode.extensionLog()}`);
+    });
+  };
+  try {
+    for (let crash = 1; crash <= 5; crash++) {
+      if (crash > 1) {
+        // The engine restarts with the next request: ask for a caption, and let it answer.
+        const before = await newestResultId(page);
+        await frame.locator('#caption').click();
+        await answered(before);
+      }
+      // Only the engine that answered: one that is still exiting is no crash of ours.
+      const [pid, ...others] = enginePids().filter((p) => !killed.includes(p));
+      assert.ok(pid, `crash ${crash}: a new engine answered`);
+      assert.deepEqual(others, [], `crash ${crash}: one engine runs`);
+      process.kill(pid, 'SIGKILL');
+      killed.push(pid);
+      const state = crash < 5 ? 'PaliGemma: off' : 'PaliGemma: stopped';
+      await withLog(`after crash ${crash} the status bar did not say "${state}"`, page.locator('.statusbar-item', { hasText: state }).waitFor({ timeout: 15_000 }));
+    }
+    // The toast, or the same notification in the center when more toasts than fit were shown.
+    const stoppedText = 'crashed 5 times in 3 minutes and was stopped';
+    let stopped = page.locator('.notifications-toasts .notification-list-item', { hasText: stoppedText });
+    const inCenter = await stopped.first().waitFor({ timeout: 5000 }).then(() => false, () => true);
+    if (inCenter) {
+      await runCommand(page, 'Notifications: Show Notifications');
+      stopped = page.locator('.notifications-center .notification-list-item', { hasText: stoppedText });
+    }
+    await withLog('no "stopped" notification', stopped.first().waitFor({ timeout: 15_000 }));
+
+    // Stopped: a request says how to start it again, and no engine starts.
+    const before = await frame.locator('article.result.error').count();
+    await frame.locator('#caption').click();
+    await frame.locator('article.result.error', { hasText: 'crashed too often and was stopped' }).first().waitFor({ timeout: 15_000 });
+    assert.ok((await frame.locator('article.result.error').count()) > before);
+    assert.deepEqual(enginePids(), [], 'no engine runs while stopped');
+
+    // Other weights are a fresh start: the crashes were counted against the old settings.
+    await applyWorkspaceSettings(vscode, workspace, { 'paligemma.dtype': 'fp32' }, 'dtype="fp32"');
+    await page.locator('.statusbar-item', { hasText: 'PaliGemma: off' }).waitFor({ timeout: 15_000 });
+    const afterChange = await newestResultId(page);
+    await frame.locator('#caption').click();
+    await answered(afterChange);
+    await applyWorkspaceSettings(vscode, workspace, {}, 'dtype=');
+
+    await stopped.first().locator('.monaco-button', { hasText: 'Restart Engine' }).click();
+    if (inCenter) await runCommand(page, 'Notifications: Hide Notifications');
+  } catch (error) {
+    // Later scenarios need a running engine, whatever went wrong here.
+    await runCommand(page, 'PaliGemma: Restart Engine').catch(() => undefined);
+    throw error;
+  }
+  await page.locator('.statusbar-item', { hasText: /PaliGemma: (off|loading|ready)/ }).waitFor({ timeout: 30_000 });
+  const afterRestart = await newestResultId(page);
+  await frame.locator('#caption').click();
+  await answered(afterRestart);
+  const engine = enginePids()[0];
+  assert.ok(engine !== undefined && !killed.includes(engine), 'a new engine answers after Restart Engine');
+}

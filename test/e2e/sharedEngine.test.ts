@@ -13,7 +13,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { pali as runPali } from '../helpers/pali.js';
 import { pidsMapping } from '../helpers/sharedEngines.js';
 import type { VsCode } from './vscodeHarness.js';
-import { killEngineMidRequest } from './flows.js';
+import { crashFiveTimes, killEngineMidRequest } from './flows.js';
 import { applyWorkspaceSettings, cliCaption, keepScreenshot, launch, makeWorkspace, modelDir, pali, scenario, tinyModelSettings, useE2eSuite, waitForNewestCaption, writeWorkspaceSettings } from './suite.js';
 import { describeFrame, notificationTexts, runCommand, runCommandAndPick, waitUntil } from './workbench.js';
 import { describeError } from '../../src/common/errors.js';
@@ -156,6 +156,9 @@ describe('One engine for every window', () => {
       await describeFrame(page).locator('#caption').click();
       await waitForNewestCaption(page, cliCaption(workspace, 'photo.png'), 'with no limit');
     }));
+
+  test('five crashes of the shared engine in three minutes stop it in the window, requests then say so, and "Restart Engine" brings one back', () =>
+    scenario(vscode, 'shared-engine-crash-limit', () => crashFiveTimes(vscode, workspace, () => vscode.sharedEnginePids())));
 
   test('a shared engine that cannot be used (its folder open to other users) leaves the window on an engine of its own, and the tooltip says why', () =>
     scenario(vscode, 'shared-engine-fallback', async () => {
