@@ -169,6 +169,11 @@ describe('Models and the status bar', () => {
         await frame.locator('#caption').click();
         assert.match((await settledResult(page, before)).error ?? 'it answered', /the engine used \d+ MB [^,]*, over its limit of 10 MB \(paligemma\.engineMemoryLimitGB\): the model was unloaded/);
         await page.locator('.statusbar-item', { hasText: 'PaliGemma: unloaded (idle)' }).waitFor();
+        // Asked again within the same limit: the load itself goes over it, and the model stays unloaded.
+        before = await newestResultId(page);
+        await frame.locator('#caption').click();
+        assert.match((await settledResult(page, before)).error ?? 'it answered', /the engine used \d+ MB loading the model, over its limit of 10 MB/);
+        await page.locator('.statusbar-item', { hasText: 'PaliGemma: unloaded (idle)' }).waitFor();
       } finally {
         reset = writeWorkspaceSettings(vscode, workspace, {}, 'engineMemoryLimitGB=0');
       }

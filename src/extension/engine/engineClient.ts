@@ -151,7 +151,7 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
       const failure = this.translate(error, token, running);
       // A request that died with its engine says why, once the process's exit has been read.
       if (failure.kind === 'crashed') throw this.stoppedBecause(await running.engine.whyStopped(2000)) ?? failure;
-      if (error instanceof ResponseError && (error.data as UserErrorData | undefined)?.modelUnloaded) this.forgetModel('over paligemma.engineMemoryLimitGB');
+      if (unloadedByEngine(error)) this.forgetModel('over paligemma.engineMemoryLimitGB');
       throw failure;
     } finally {
       stopListening?.();
@@ -244,6 +244,7 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
       async (progress, progressToken) => {
         this.setState('loading');
         const stopListening = running.engine.onProgress((message) => progress.report({ message }));
+        let overLimit = false;
         try {
           progress.report({ message: vscode.l10n.t('loading the model') });
           const info = await running.engine.connection.sendRequest(LoadModelRequest, { modelDir: settings.modelPath, dtype: settings.dtype, device: settings.device, memoryLimitMB: Math.round(settings.engineMemoryLimitGB * 1024), keepAliveMinutes: settings.keepAliveMinutes }, progressToken);
@@ -253,10 +254,14 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
           if (info.deviceNote) this.log.info(info.deviceNote);
           this.log.info(`model ${info.modelDir} (${info.dtype}) on ${info.device}, graphs in ${info.onnxDir}`);
           return info;
+        } catch (error) {
+          overLimit = unloadedByEngine(error);
+          if (overLimit) this.forgetModel('over paligemma.engineMemoryLimitGB, while loading');
+          throw error;
         } finally {
           stopListening();
           // An engine that died loading has its state from the exit handler ('off', or 'stopped'): not 'ready'.
-          if (this.running === running && !running.engine.gone) this.setState(this.busyCount > 0 ? 'busy' : 'ready');
+          if (this.running === running && !running.engine.gone) this.setState(this.busyCount > 0 ? 'busy' : overLimit ? 'idle' : 'ready');
         }
       },
     ));
@@ -446,4 +451,9 @@ function withSegmentationProgress<T>(engine: EngineLink, work: () => Promise<T>)
 /** Which model load a set of settings asks for: a change of any part needs a new load. */
 function modelKeyOf(settings: Settings): string {
   return `${settings.modelPath}|${settings.dtype}|${settings.device}`;
+}
+
+/** The engine unloaded the model before answering (over paligemma.engineMemoryLimitGB): it is not loaded. */
+function unloadedByEngine(error: unknown): boolean {
+  return error instanceof ResponseError && (error.data as UserErrorData | undefined)?.modelUnloaded === true;
 }
