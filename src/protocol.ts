@@ -156,7 +156,7 @@ export interface ProgressParams {
 
 /**
  * What a shared engine tells every client unasked: `model-unloaded` after keepAlive minutes without a
- * request (the next request loads it again), `stopping` before it ends on purpose (`pali stop`), so that
+ * request, or over a client's memory limit (the next request loads it again), `stopping` before it ends on purpose (`pali stop`), so that
  * the connection's close that follows is not taken for a crash.
  */
 export interface EngineEventParams {

@@ -88,6 +88,7 @@ describe('Restricted Mode, with the shared engine', () => {
       assert.equal((await caption.locator('p.text').textContent())?.trim(), expected);
       const engines = vscode.sharedEnginePids();
       assert.equal(engines.length, 1, 'the shared engine answered');
+      assert.deepEqual(vscode.enginePids(), [], 'not an engine of the window\'s own');
       const engineLog = fs.readFileSync(path.join(vscode.cacheDir, 'shared-engine.log'), 'utf8');
       assert.ok(engineLog.includes(`pali: loaded ${modelDir} `), `the engine loaded the user's model:\n${engineLog}`);
       assert.ok(!engineLog.includes(hubModelDir), 'the engine never heard of the workspace\'s model');

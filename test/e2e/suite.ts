@@ -199,6 +199,9 @@ export async function setUpSuite(): Promise<void> {
   assert.equal(setup.status, 0, 'scripts/e2e-setup.sh failed');
   cache = setup.stdout.trim().split('\n').at(-1)!;
   root = tempDir('e2e');
+  // The suite's own runtime folder (0700), inherited by code-server, its engines and every pali run here:
+  // shared engines of the suite never meet the developer's, and a test may open it to others.
+  process.env.XDG_RUNTIME_DIR = fs.mkdtempSync('/tmp/pali-e2e-run-');
   cacheDir = path.join(root, 'pali-cache');
   // The same linux-x64 VSIX that `npm run package` builds for users.
   execFileSync(process.execPath, [path.join(repo, 'scripts', 'package.mjs'), '--target', 'linux-x64', '--out', root], { cwd: repo, stdio: 'pipe' });
@@ -220,6 +223,7 @@ export async function setUpSuite(): Promise<void> {
 export async function tearDownSuite(feature: string): Promise<void> {
   imageServer?.close();
   await hub?.close();
+  if (process.env.XDG_RUNTIME_DIR?.startsWith('/tmp/pali-e2e-run-')) fs.rmSync(process.env.XDG_RUNTIME_DIR, { recursive: true, force: true });
   fs.mkdirSync(artifacts, { recursive: true });
   fs.writeFileSync(path.join(artifacts, `e2e-${feature}.log`), logLines.join('\n'));
 }

@@ -84,8 +84,7 @@ export async function launchVsCode(options: LaunchOptions): Promise<VsCode> {
     // stayed inert for 30 s and swallowed the next quick pick's typing. No motion, no closing state.
     'workbench.reduceMotion': 'on',
     // Each VS Code of the suite runs an engine of its own, which its scenarios start, kill and count (the
-    // engine of Windows, and of paligemma.sharedEngine off); the shared engine's scenarios set undefined
-    // here, for the default.
+    // engine of paligemma.sharedEngine off); the shared engine's scenarios set undefined here, for the default.
     'paligemma.sharedEngine': false,
     ...options.settings,
   }, null, 2));

@@ -4,16 +4,10 @@
  */
 import type { DetectedBox } from '../../common/locTokens.js';
 import type { Segment } from '../segmentation/segmenter.js';
-import type { GenerateResult } from '../generate/generate.js';
+import type { GenerateResultMessage } from '../../protocol.js';
 
-/** An answer as both paths give it: the in-process pipeline's result, or the shared engine's message. */
-export type PrintedAnswer = Pick<GenerateResult, 'text' | 'generatedIds' | 'device' | 'timings'> & { promptIds?: number[] };
-
-/**
- * `--json`'s contract (snake_case, as scripts already parse it), from the pipeline's camelCase result or
- * the shared engine's answer, which has the same fields.
- */
-export function generateJson(result: PrintedAnswer) {
+/** `--json`'s contract (snake_case, as scripts already parse it), from the engine's answer (camelCase). */
+export function generateJson(result: GenerateResultMessage) {
   const { timings } = result;
   return {
     text: result.text,

@@ -46,8 +46,13 @@ export class EngineService {
   /** With maxBatch above 1 and a masked decoder: requests decode together (generate/batchDecoder.ts). */
   private batcher: { model: PaliGemmaModel; decoder: BatchDecoder } | undefined;
 
-  /** `log`: a line for each model loaded and unloaded (a shared engine's log says what it held when). */
-  constructor(private readonly options: { cacheRoot?: string; maxImagePixels?: number; maxBatch?: number; log?: (line: string) => void } = {}) {}
+  /**
+   * `log`: a line for each model loaded and unloaded (a shared engine's log says what it held when).
+   * `onUnloadedOverLimit`: the model was unloaded over a client's memory limit (a shared engine tells every client).
+   */
+  constructor(private readonly options: {
+    cacheRoot?: string; maxImagePixels?: number; maxBatch?: number; log?: (line: string) => void; onUnloadedOverLimit?: (why: string) => void;
+  } = {}) {}
 
   /** When the last request ended (or the service was made): a shared engine unloads after keepAlive of this. */
   lastActiveAt = Date.now();
@@ -259,6 +264,7 @@ export class EngineService {
     const usedMB = Math.round(process.memoryUsage.rss() / 2 ** 20);
     if (usedMB <= limitMB) return;
     await this.unload();
+    this.options.onUnloadedOverLimit?.(`the engine used ${usedMB} MB, over a limit of ${limitMB} MB (paligemma.engineMemoryLimitGB)`);
     throw new UserError(`the engine used ${usedMB} MB ${during}, over its limit of ${limitMB} MB (paligemma.engineMemoryLimitGB): the model was unloaded. Raise the limit, or use int4 weights or a smaller model`, { modelUnloaded: true });
   }
 

@@ -11,7 +11,7 @@
  *
  * On Windows the engine listens on a named pipe. Pipes share one namespace across the machine's users and
  * Node cannot give one an access list, so the pipe's name is a secret: it is derived from the token, which
- * only this user can read (the folder is in the user's profile, whose access list admits the user alone).
+ * only this user can read (the folder is in the user's LOCALAPPDATA, whose access list admits the user alone).
  * Another user can then neither find the pipe to connect, nor create it first to pose as the engine; and
  * Windows' default access list for a pipe gives other users no write access, which a client needs.
  */
@@ -33,12 +33,18 @@ export interface SharedEndpoint {
 /** sun_path is 108 bytes on Linux and 104 on macOS, the terminating NUL included. */
 const SOCKET_PATH_LIMIT = 100;
 
-export function sharedEndpoint(cacheRoot: string): SharedEndpoint {
-  const runtime = process.env.XDG_RUNTIME_DIR;
-  let dir = runtime && path.isAbsolute(runtime) && fs.existsSync(runtime) ? path.join(runtime, 'paligemma') : path.join(cacheRoot, 'run');
+export function sharedEndpoint(cacheRoot: string, platform: NodeJS.Platform = process.platform): SharedEndpoint {
   // One engine per cache folder: its conversions live there, and a test's own cache never meets the
   // engine a user has running.
   const name = `engine-v${PROTOCOL_VERSION}-${createHash('sha256').update(path.resolve(cacheRoot)).digest('hex').slice(0, 12)}`;
+  if (platform === 'win32') {
+    // The token names the pipe: it stays in the user's own profile (LOCALAPPDATA), wherever the cache is.
+    const local = process.env.LOCALAPPDATA;
+    const dir = local && path.isAbsolute(local) ? path.join(local, 'paligemma', 'run') : path.join(cacheRoot, 'run');
+    return { dir, socket: path.join(dir, `${name}.sock`), tokenFile: path.join(dir, `${name}.token`), lockFile: path.join(dir, `${name}.lock`) };
+  }
+  const runtime = process.env.XDG_RUNTIME_DIR;
+  let dir = runtime && path.isAbsolute(runtime) && fs.existsSync(runtime) ? path.join(runtime, 'paligemma') : path.join(cacheRoot, 'run');
   if (Buffer.byteLength(path.join(dir, `${name}.sock`)) > SOCKET_PATH_LIMIT) dir = path.join(os.tmpdir(), `paligemma-${os.userInfo().uid}`);
   return { dir, socket: path.join(dir, `${name}.sock`), tokenFile: path.join(dir, `${name}.token`), lockFile: path.join(dir, `${name}.lock`) };
 }

@@ -1,6 +1,6 @@
 /**
- * A client's way into the shared engine (sharedEngine.ts): connect to the socket, present the token, then
- * speak the engine's JSON-RPC protocol. Null when none is running, so that a front door can run in
+ * A client's way into the shared engine (sharedEngine.ts): connect to its socket (a named pipe on Windows,
+ * endpoint.ts), present the token, then speak the engine's JSON-RPC protocol. Null when none is running, so that a front door can run in
  * process instead; never starts one.
  */
 import * as fs from 'node:fs';

@@ -113,7 +113,8 @@ export async function runSharedEngine(options: SharedEngineOptions): Promise<'st
     options.log(lock.pid ? `pali: a shared engine is already running (pid ${lock.pid})` : 'pali: a shared engine is already starting');
     return 'already running';
   }
-  const service = new EngineService({ cacheRoot: options.cacheRoot, log: options.log });
+  // Every client hears of an unload over one client's memory limit: the model has gone for all of them.
+  const service = new EngineService({ cacheRoot: options.cacheRoot, log: options.log, onUnloadedOverLimit: (why) => tellClients({ event: 'model-unloaded', why }) });
   // The latest request's keepAlive holds (Ollama's keep_alive): a window whose setting changed is heard at once.
   let keepAliveMinutes = options.keepAliveMinutes;
   const setKeepAlive = (minutes: number) => {
@@ -191,7 +192,7 @@ export async function runSharedEngine(options: SharedEngineOptions): Promise<'st
         lonelySince = Date.now();
         if (!stopping) {
           service.unloadWhenIdle().then(
-            () => tellClients({ event: 'model-unloaded', why: `no request for ${keepAliveMinutes} minute(s)` }),
+            () => tellClients({ event: 'model-unloaded', why: `no request for ${keepAliveMinutes} minute(s) (paligemma.keepAlive)` }),
             (error: unknown) => options.log(`pali: the idle unload failed: ${describeError(error)}`),
           );
         }

@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describeError } from '../../common/errors.js';
 import { engineEnvironment } from '../../common/engineEnvironment.js';
-import { connectToSharedEngine, type SharedEngineConnection } from './sharedClient.js';
+import { connectToSharedEngine, SharedEngineUnreachable, type SharedEngineConnection } from './sharedClient.js';
 
 export interface StartSharedOptions {
   /** The program that runs the engine, and its script (dist/pali.js). */
@@ -64,7 +64,11 @@ export function engineEndInLog(logText: string): EngineEnd | undefined {
 export async function connectOrStartSharedEngine(options: StartSharedOptions): Promise<{ shared: SharedEngineConnection; startedHere: boolean }> {
   // An engine that refuses us may be one starting over a dead one's token: starting ours settles it (the
   // lock lets one serve) and the loop below retries with the token of the one that serves.
-  const running = await connectToSharedEngine(options.cacheDir).catch(() => null);
+  // Anything else (a folder others may enter) would stop the engine we start just the same: it is the caller's.
+  const running = await connectToSharedEngine(options.cacheDir).catch((error: unknown) => {
+    if (error instanceof SharedEngineUnreachable) return null;
+    throw error;
+  });
   if (running) return { shared: running, startedHere: false };
   return { shared: await startAndConnect(options), startedHere: true };
 }
@@ -110,6 +114,8 @@ async function startAndConnect(options: StartSharedOptions): Promise<SharedEngin
       env: { ...engineEnvironment(process.env), ...options.env, PALI_CACHE_DIR: options.cacheDir },
       stdio: ['ignore', 'ignore', log.fd],
       detached: true,
+      // A detached child gets a console of its own on Windows: none is shown.
+      windowsHide: true,
     });
     child.once('error', () => (exit = { code: null, signal: null }));
     child.once('exit', (code, signal) => (exit = engineEndInLog(logSince(options.cacheDir, log.start)) ?? { code, signal }));

@@ -321,19 +321,25 @@ export class EngineClient implements VisionEngine, vscode.Disposable {
    */
   private async startEngine(runtime: EngineRuntime): Promise<EngineLink> {
     const options = { enginePath: this.enginePath, command: runtime.command, env: runtime.env, cacheDir: this.cacheDir };
-    if (this.settings().sharedEngine) {
-      try {
-        return await SharedEngineLink.connectOrStart({ ...options, keepAliveMinutes: this.settings().keepAliveMinutes });
-      } catch (error) {
-        this.note(`the shared engine could not be used (${describeError(error)}): this window runs its own`);
-      }
+    const ownEngine = () => EngineProcess.start({ ...options, onStderrLine: (line) => this.log.info(`[engine] ${line}`) });
+    if (!this.settings().sharedEngine) return ownEngine();
+    let sharedFailure: string;
+    try {
+      return await SharedEngineLink.connectOrStart({ ...options, keepAliveMinutes: this.settings().keepAliveMinutes });
+    } catch (error) {
+      sharedFailure = describeError(error);
+      this.log.warn(`the shared engine could not be used on ${runtime.label}: ${sharedFailure}`);
     }
-    return EngineProcess.start({ ...options, onStderrLine: (line) => this.log.info(`[engine] ${line}`) });
+    // Said only once this window's own engine runs: a runtime that cannot run either is the runtime's fault,
+    // and the next runtime in line may start the shared engine after all.
+    const engine = await ownEngine();
+    this.note(`the shared engine could not be used (${sharedFailure}): this window runs its own`);
+    return engine;
   }
 
-  /** The shared engine unloaded its model (no request from anyone for keepAlive minutes). */
+  /** The shared engine unloaded its model: no request from anyone for keepAlive minutes, or over a client's memory limit. */
   private modelUnloaded(engine: EngineLink, why: string): void {
-    if (this.running?.engine === engine) this.forgetModel(`${why} (paligemma.keepAlive)`);
+    if (this.running?.engine === engine) this.forgetModel(why);
   }
 
   /** The engine unloaded the model, the process living on: the next request loads it, and until then it is idle. */
