@@ -8,10 +8,9 @@ import * as fs from 'node:fs';
 import type { GenerateResultMessage, ModelInfo } from '../../protocol.js';
 import { defaultCacheRoot } from '../convert/convert.js';
 import { decodeImageFile } from '../image/decode.js';
-import { parseDevice } from '../runtime/device.js';
 import { EngineService } from '../service/engineService.js';
 import { text, type Values } from './args.js';
-import { modelDir, parseModelDtype, selectRuntime, type Io } from './modelArgs.js';
+import { modelChoice, selectRuntime, type Io } from './modelArgs.js';
 import { askSharedEngine } from './viaSharedEngine.js';
 
 export interface CliQuestion {
@@ -52,7 +51,7 @@ export class CliAnswerer {
   async ask(question: CliQuestion): Promise<CliAnswer> {
     if (!this.sharedOff && !question.logitsOut) {
       const shared = await askSharedEngine({
-        modelDir: modelDir(this.values), dtype: parseModelDtype(text(this.values.dtype)), device: parseDevice(text(this.values.device) ?? 'auto'),
+        ...modelChoice(this.values),
         cacheRoot: text(this.values['cache-dir']) ?? defaultCacheRoot(), image: question.image, prompt: question.prompt,
         maxNewTokens: question.maxNewTokens, sampling: question.sampling, maxImagePixels: question.maxPixels,
         onText: question.onText, onProgress: this.onProgress, withPromptIds: question.withPromptIds,
@@ -83,7 +82,7 @@ export class CliAnswerer {
     await decodeImageFile(first.image, { maxPixels: first.maxPixels });
     selectRuntime(text(this.values.runtime));
     const service = (this.service = new EngineService({ cacheRoot: text(this.values['cache-dir']) }));
-    const model = await service.loadModel({ modelDir: modelDir(this.values), dtype: parseModelDtype(text(this.values.dtype)), device: parseDevice(text(this.values.device) ?? 'auto') }, this.io.signal, { onProgress: this.onProgress });
+    const model = await service.loadModel(modelChoice(this.values), this.io.signal, { onProgress: this.onProgress });
     if (this.chatty) for (const fallback of model.fallbacks) this.io.err(`pali: ${fallback.device} not used: ${fallback.error}`);
     if (this.chatty && model.deviceNote) this.io.err(`pali: ${model.deviceNote}`);
     this.model = model;

@@ -4,6 +4,8 @@
  */
 import { DTYPE_CHOICES, parseDtypeChoice, type DtypeChoice } from '../../common/dtypes.js';
 import { UserError } from '../../common/errors.js';
+import type { LoadModelParams } from '../../protocol.js';
+import { parseDevice } from '../runtime/device.js';
 import { chooseRuntime } from '../runtime/onnxRuntime.js';
 import { text, type Options, type Values } from './args.js';
 
@@ -48,6 +50,11 @@ export function selectRuntime(value: string | undefined): void {
   if (value === undefined) return;
   if (value !== 'native' && value !== 'wasm') throw new UserError(`unknown --runtime "${value}": choose native or wasm`);
   chooseRuntime(value);
+}
+
+/** The model --model (or PALI_MODEL), --dtype and --device name, as the engine's LoadModel takes it. */
+export function modelChoice(values: Values): LoadModelParams {
+  return { modelDir: modelDir(values), dtype: parseModelDtype(text(values.dtype)), device: parseDevice(text(values.device) ?? 'auto') };
 }
 
 export function modelDir(values: Values): string {
