@@ -84,6 +84,16 @@ describe('the shared engine', { skip: process.platform === 'win32' ? 'Unix paths
     fs.rmSync(runtimeDir, { recursive: true, force: true });
   });
 
+  /** The running engine's status, asked on a connection of its own. */
+  const status = async () => {
+    const client = await connectToSharedEngine(cacheRoot);
+    assert.ok(client, 'a shared engine answers');
+    try {
+      return await client.connection.sendRequest(StatusRequest);
+    } finally {
+      client.close();
+    }
+  };
   const connect = async () => {
     const client = await connectToSharedEngine(cacheRoot);
     assert.ok(client, 'a shared engine answers');
@@ -217,14 +227,6 @@ describe('the shared engine', { skip: process.platform === 'win32' ? 'Unix paths
     const caption = (...extra: string[]) => pali(['caption', image, '--model', modelDir, '--dtype', 'fp32', '--device', 'cpu', '--max-new-tokens', '8', '--quiet', ...extra], env);
     const local = caption('--local');
     assert.equal(local.code, 0, local.stderr);
-    const status = async () => {
-      const client = await connectToSharedEngine(cacheRoot);
-      try {
-        return await client!.connection.sendRequest(StatusRequest);
-      } finally {
-        client!.close();
-      }
-    };
     assert.equal((await status()).model, null, '--local left the engine alone');
     const shared = caption();
     assert.equal(shared.code, 0, shared.stderr);
@@ -249,14 +251,6 @@ describe('the shared engine', { skip: process.platform === 'win32' ? 'Unix paths
     const engine = startShared(env);
     engines.push(engine);
     await listening(engine);
-    const status = async () => {
-      const client = await connectToSharedEngine(cacheRoot);
-      try {
-        return await client!.connection.sendRequest(StatusRequest);
-      } finally {
-        client!.close();
-      }
-    };
     // Two folders, each a page with two images without alt text.
     const page = (name: string) => {
       const dir = path.join(root, name);
