@@ -16,7 +16,9 @@ import type { Io } from './modelArgs.js';
 const cacheRootOf = (value: string | boolean | string[] | undefined) => path.resolve(text(value) ?? defaultCacheRoot());
 
 export async function serveSharedCommand(argv: string[], io: Io): Promise<void> {
-  const { values } = parse(argv, { shared: { type: 'boolean' }, 'keep-alive': { type: 'string' }, linger: { type: 'string' }, 'cache-dir': { type: 'string' } });
+  const { values } = parse(argv, {
+    shared: { type: 'boolean' }, 'keep-alive': { type: 'string' }, linger: { type: 'string' }, 'cache-dir': { type: 'string' }, 'started-by-client': { type: 'boolean' },
+  });
   // Ctrl+C reaches io.signal; SIGTERM (a service manager, `kill`) would end the process at once and leave
   // the lock, the token and the socket behind.
   const stop = new AbortController();
@@ -28,6 +30,7 @@ export async function serveSharedCommand(argv: string[], io: Io): Promise<void> 
       cacheRoot: cacheRootOf(values['cache-dir']),
       keepAliveMinutes: decimal(values['keep-alive'], 'keep-alive', DEFAULT_KEEP_ALIVE_MINUTES),
       lonelyExitMs: values.linger === undefined ? undefined : decimal(values.linger, 'linger', 10) * 1000,
+      startedByClient: values['started-by-client'] === true,
       log: (line) => io.err(line),
       signal: stop.signal,
     });

@@ -29,6 +29,11 @@ export interface SharedEngineOptions {
   log: (line: string) => void;
   /** How long it waits, with no client and nothing loaded, before it exits. */
   lonelyExitMs?: number;
+  /**
+   * Started by a client (startSharedEngine.ts) rather than by hand: the wait for a client starts when it
+   * listens, so that one whose client gave up waiting for it (a slow start) does not run for ever.
+   */
+  startedByClient?: boolean;
   /** Ctrl+C or SIGTERM: it stops as `pali stop` asks, once the requests in flight are answered. */
   signal?: AbortSignal;
 }
@@ -183,6 +188,7 @@ export async function runSharedEngine(options: SharedEngineOptions): Promise<'st
     });
     if (process.platform !== 'win32') fs.chmodSync(address, 0o600);
     // A pipe's name is a secret (endpoint.ts): the log, which other users may read, names the folder only.
+    if (options.startedByClient) lonelySince = Date.now();
     options.log(`pali: shared engine ${process.pid} listening on ${process.platform === 'win32' ? `a named pipe (its name in ${endpoint.tokenFile})` : address}`);
     const lonelyExitMs = options.lonelyExitMs ?? DEFAULT_LONELY_EXIT_MS;
     const check = setInterval(() => {

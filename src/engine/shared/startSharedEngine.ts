@@ -108,7 +108,7 @@ async function startAndConnect(options: StartSharedOptions): Promise<SharedEngin
   const log = openLog(options.cacheDir);
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   try {
-    const engine = [options.command, options.enginePath, 'serve', '--shared', '--keep-alive', String(options.keepAliveMinutes), '--cache-dir', options.cacheDir];
+    const engine = [options.command, options.enginePath, 'serve', '--shared', '--started-by-client', '--keep-alive', String(options.keepAliveMinutes), '--cache-dir', options.cacheDir];
     const [program, ...args] = process.platform === 'win32' ? engine : ['/bin/sh', '-c', EXIT_REPORTER, 'pali-engine', ...engine];
     const child = spawn(program!, args, {
       env: { ...engineEnvironment(process.env), ...options.env, PALI_CACHE_DIR: options.cacheDir },

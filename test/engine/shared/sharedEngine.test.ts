@@ -596,6 +596,22 @@ describe('the shared engine', { skip: process.platform === 'win32' ? 'Unix paths
     assert.equal(await engine.exited, 0);
   });
 
+  test('an engine a client started exits after --linger if no client ever comes (its client gave up waiting); one started by hand waits', { timeout: 60_000 }, async () => {
+    const orphan = startShared(env, ['--started-by-client', '--linger', '0.5']);
+    engines.push(orphan);
+    await listening(orphan);
+    const stillRunning = new Promise<string>((resolve) => setTimeout(() => resolve('still running 10 s later'), 10_000).unref());
+    assert.equal(await Promise.race([orphan.exited, stillRunning]), 0);
+    assert.equal(fs.existsSync(endpoint.tokenFile), false, 'it left nothing behind');
+    const byHand = startShared(env, ['--linger', '0.5']);
+    engines.push(byHand);
+    await listening(byHand);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    assert.ok(isAlive(byHand.child.pid!), 'started by hand, it waits for its first client');
+    await paliAsync(['stop'], env);
+    assert.equal(await byHand.exited, 0);
+  });
+
   test('with no client and no model it exits by itself after --linger; after --keep-alive the model is unloaded first', { timeout: 60_000 }, async () => {
     const engine = startShared(env, ['--keep-alive', '0.02', '--linger', '0.5']);
     engines.push(engine);
